@@ -1,0 +1,51 @@
+# earshot — see README.md. `make demo` and `make test` work on a fresh Debian
+# machine: they install the missing system packages first.
+
+GO          ?= go
+# libopus through cgo (gopkg.in/hraban/opus.v2 also links libopusfile).
+APT_PACKAGES = libopus-dev libopusfile-dev pkg-config gcc
+BIN          = bin/earshot
+
+.PHONY: all deps build test vet demo bench fuzz clean
+
+all: build
+
+# deps installs the Debian packages the build needs, only if missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/earshot
+
+vet: deps
+	$(GO) vet ./...
+
+test: vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# demo: synthetic cameras and an embedded Kafka broker, 10 s, WAVs in demo-out/.
+demo: build
+	./$(BIN) demo --duration 10s --out demo-out
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./audio ./ingest/... ./sink ./loadtest
+
+# fuzz runs each fuzz target briefly; FUZZTIME=5m for longer.
+FUZZTIME ?= 30s
+fuzz: deps
+	@for pkg in ./audio ./sink ./ingest/sdk; do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf bin demo-out

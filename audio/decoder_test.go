@@ -1,0 +1,515 @@
+package audio
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fidelityThreshold is the correlation with the reference clip that a
+// correct decode reaches and a decode with the wrong byte order, table or
+// rate does not.
+const fidelityThreshold = 0.9
+
+// maxFidelityLag covers Opus's algorithmic delay (6.5 ms) plus the
+// resampler's group delay (up to 4 ms), in samples at 16 kHz (20 ms).
+const maxFidelityLag = 320
+
+func newTestDecoder(tb testing.TB, f Format, outRate int) *Decoder {
+	tb.Helper()
+	d, err := NewDecoder(f, outRate)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+func TestDecoderReproducesSpeech(t *testing.T) {
+	ref := speech16k(t)
+	for _, c := range decoderCases {
+		t.Run(c.name, func(t *testing.T) {
+			packets := c.packets(t)
+			d := newTestDecoder(t, c.format, c.outRate)
+			var out []int16
+			for i, p := range packets {
+				s, err := d.Decode(p)
+				if err != nil {
+					t.Fatalf("packet %d: %v", i, err)
+				}
+				// Every case packs 20 ms, and sample counts track the
+				// RTP clock exactly, resampled or not.
+				if want := c.outRate / 50; len(s) != want {
+					t.Fatalf("packet %d decoded to %d samples, want %d", i, len(s), want)
+				}
+				out = append(out, s...)
+			}
+			r, lag := bestCorrelation(ref, out, maxFidelityLag)
+			t.Logf("correlation %.4f at lag %d", r, lag)
+			if r < fidelityThreshold {
+				t.Errorf("correlation with the reference clip is %.4f, want >= %.2f", r, fidelityThreshold)
+			}
+		})
+	}
+}
+
+// misdecodeCases decode a case's packets the way a plausible bug would,
+// proving that TestDecoderReproducesSpeech's threshold catches such bugs.
+var misdecodeCases = []struct {
+	name    string
+	base    string // decoderCases entry whose packets are used
+	format  Format
+	outRate int
+	mangle  func([]byte) []byte
+}{
+	{
+		name:    "l16 read as little-endian",
+		base:    "l16 48 kHz stereo is downmixed and downsampled to 16 kHz",
+		format:  Format{Codec: CodecL16, SampleRate: 48000, Channels: 2},
+		outRate: 16000,
+		mangle:  swapBytes,
+	},
+	{
+		name:    "l16 mono read as little-endian without resampling",
+		base:    "l16 16 kHz mono passes through",
+		format:  Format{Codec: CodecL16, SampleRate: 16000, Channels: 1},
+		outRate: 16000,
+		mangle:  swapBytes,
+	},
+	{
+		name:    "l16 48 kHz taken for 32 kHz",
+		base:    "l16 48 kHz stereo is downmixed and downsampled to 16 kHz",
+		format:  Format{Codec: CodecL16, SampleRate: 32000, Channels: 2},
+		outRate: 16000,
+	},
+	{
+		name:    "pcma taken for 16 kHz, so not upsampled",
+		base:    "pcma at 8 kHz is upsampled to 16 kHz",
+		format:  Format{Codec: CodecPCMA, SampleRate: 16000, Channels: 1},
+		outRate: 16000,
+	},
+	{
+		name:    "pcmu expanded with the a-law table",
+		base:    "pcmu at 8 kHz is upsampled to 16 kHz",
+		format:  Format{Codec: CodecPCMA, SampleRate: 8000, Channels: 1},
+		outRate: 16000,
+	},
+	{
+		name:    "opus decoded at 8 kHz but taken for 16 kHz",
+		base:    "opus mono packets encoded at 16 kHz decode at 16 kHz",
+		format:  Format{Codec: CodecOpus, SampleRate: 48000, Channels: 2},
+		outRate: 8000,
+	},
+}
+
+func TestDecoderMisdecodeFailsFidelity(t *testing.T) {
+	ref := speech16k(t)
+	for _, m := range misdecodeCases {
+		t.Run(m.name, func(t *testing.T) {
+			packets := caseNamed(t, m.base).packets(t)
+			if m.mangle != nil {
+				for i, p := range packets {
+					packets[i] = m.mangle(p)
+				}
+			}
+			out := decodeAll(t, m.format, m.outRate, packets)
+			r, lag := bestCorrelation(ref, out, maxFidelityLag)
+			t.Logf("correlation %.4f at lag %d", r, lag)
+			if r >= fidelityThreshold {
+				t.Errorf("correlation %.4f passes the %.2f threshold; the fidelity test would miss this bug", r, fidelityThreshold)
+			}
+		})
+	}
+}
+
+func swapBytes(p []byte) []byte {
+	q := slices.Clone(p)
+	for i := 0; i+1 < len(q); i += 2 {
+		q[i], q[i+1] = q[i+1], q[i]
+	}
+	return q
+}
+
+func TestDecoderSteadyStateDoesNotAllocate(t *testing.T) {
+	for _, c := range decoderCases {
+		t.Run(c.name, func(t *testing.T) {
+			packets := c.packets(t)
+			d := newTestDecoder(t, c.format, c.outRate)
+			for _, p := range packets[:10] {
+				if _, err := d.Decode(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			i := 10
+			allocs := testing.AllocsPerRun(100, func() {
+				if _, err := d.Decode(packets[i%len(packets)]); err != nil {
+					t.Fatal(err)
+				}
+				i++
+			})
+			if allocs != 0 {
+				t.Errorf("Decode allocates %.1f times per packet", allocs)
+			}
+			if c.format.Codec != CodecOpus {
+				return
+			}
+			allocs = testing.AllocsPerRun(100, func() {
+				if _, ok := d.Conceal(packets[i%len(packets)], 960); !ok {
+					t.Fatal("Conceal failed")
+				}
+				i++
+			})
+			if allocs != 0 {
+				t.Errorf("Conceal allocates %.1f times per loss", allocs)
+			}
+		})
+	}
+}
+
+func TestDecoderResetForgetsHistory(t *testing.T) {
+	for _, c := range decoderCases {
+		t.Run(c.name, func(t *testing.T) {
+			packets := c.packets(t)
+			want := decodeAll(t, c.format, c.outRate, packets[:3])
+			d := newTestDecoder(t, c.format, c.outRate)
+			for _, p := range packets[50:60] {
+				if _, err := d.Decode(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d.Reset()
+			var got []int16
+			for _, p := range packets[:3] {
+				s, err := d.Decode(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, s...)
+			}
+			if !slices.Equal(got, want) {
+				t.Error("after Reset the decoder's output differs from a fresh decoder's")
+			}
+		})
+	}
+}
+
+func TestNewDecoderRejectsBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		format  Format
+		outRate int
+		want    string
+		is      error
+	}{
+		{"an unknown codec wraps ErrUnsupportedCodec", Format{Codec: "aac", SampleRate: 48000, Channels: 2}, 16000, `"aac"`, ErrUnsupportedCodec},
+		{"an output rate below 8 kHz is refused", Format{Codec: CodecPCMU, SampleRate: 8000, Channels: 1}, 7999, "output rate 7999 Hz is outside 8000..48000", nil},
+		{"an output rate above 48 kHz is refused", Format{Codec: CodecOpus, SampleRate: 48000, Channels: 2}, 48001, "output rate 48001 Hz", nil},
+		{"a channel count of zero is refused", Format{Codec: CodecL16, SampleRate: 16000, Channels: 0}, 16000, "invalid channel count 0", nil},
+		{"a rate ratio needing a huge filter is refused", Format{Codec: CodecL16, SampleRate: 44101, Channels: 1}, 16000, "exceed the 32768-coefficient limit", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := NewDecoder(tc.format, tc.outRate)
+			if err == nil {
+				t.Fatalf("NewDecoder(%v, %d) = %v, want an error", tc.format, tc.outRate, d)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("error %q does not wrap %q", err, tc.is)
+			}
+		})
+	}
+}
+
+func TestDecoderRejectsMalformedPayloadsAndStaysUsable(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		base    string
+		payload []byte
+		want    string
+	}{
+		{"an empty opus payload", decoderCases[0].name, nil, "decode opus: empty payload"},
+		// TOC code 3 with a frame count of 0 is invalid (RFC 6716 §3.2.5).
+		{"an opus packet with zero frames", decoderCases[0].name, []byte{0x03, 0x00}, "decode opus payload of 2 bytes: opus: corrupted stream"},
+		{"an empty pcma payload", "pcma at 8 kHz is upsampled to 16 kHz", []byte{}, "decode pcma: empty payload"},
+		{"an l16 stereo payload cut mid-frame", "l16 48 kHz stereo is downmixed and downsampled to 16 kHz", make([]byte, 6), "decode l16: payload of 6 bytes is not a whole number of 2-channel 16-bit frames"},
+		{"an odd-length l16 mono payload", "l16 16 kHz mono passes through", make([]byte, 3), "decode l16: payload of 3 bytes is not a whole number of 1-channel 16-bit frames"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := caseNamed(t, tc.base)
+			packets := c.packets(t)
+			want := decodeAll(t, c.format, c.outRate, packets[:2])
+			d := newTestDecoder(t, c.format, c.outRate)
+			if s, err := d.Decode(tc.payload); err == nil || err.Error() != tc.want {
+				t.Fatalf("Decode = %d samples, %v; want error %q", len(s), err, tc.want)
+			}
+			var got []int16
+			for _, p := range packets[:2] {
+				s, err := d.Decode(p)
+				if err != nil {
+					t.Fatalf("after the malformed payload: %v", err)
+				}
+				got = append(got, s...)
+			}
+			if !slices.Equal(got, want) {
+				t.Error("the malformed payload changed the decoding of the packets after it")
+			}
+		})
+	}
+
+	d := newTestDecoder(t, Format{Codec: CodecPCMU, SampleRate: 8000, Channels: 2}, 16000)
+	const want = "decode pcmu: payload of 3 bytes is not a whole number of 2-channel frames"
+	if _, err := d.Decode(make([]byte, 3)); err == nil || err.Error() != want {
+		t.Errorf("Decode of a pcmu stereo payload cut mid-frame: %v, want %q", err, want)
+	}
+}
+
+func TestDecoderDownmixAveragesWithoutOverflow(t *testing.T) {
+	be := func(v ...int16) []byte {
+		b := make([]byte, 2*len(v))
+		for i, x := range v {
+			binary.BigEndian.PutUint16(b[2*i:], uint16(x))
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name    string
+		format  Format
+		payload []byte
+		want    []int16
+	}{
+		{"l16 stereo at full scale", Format{Codec: CodecL16, SampleRate: 16000, Channels: 2},
+			be(32767, 32767, -32768, -32768, 32767, -32768, 1000, 3000), []int16{32767, -32768, 0, 2000}},
+		{"l16 with three channels", Format{Codec: CodecL16, SampleRate: 16000, Channels: 3},
+			be(30000, 30000, 30000, -3, 0, 0), []int16{30000, -1}},
+		// A-law 0xD5 is +8 and 0x55 is -8.
+		{"pcma stereo", Format{Codec: CodecPCMA, SampleRate: 16000, Channels: 2},
+			[]byte{0xD5, 0xD5, 0xD5, 0x55}, []int16{8, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newTestDecoder(t, tc.format, 16000)
+			got, err := d.Decode(tc.payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Decode = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecoderConceal(t *testing.T) {
+	opus := decoderCases[0]
+	packets := opus.packets(t)
+	ref := decodeAll(t, opus.format, opus.outRate, packets)
+	frame := func(i int) []int16 { return ref[i*320 : (i+1)*320] }
+
+	// conceal decodes up to packet lost, conceals it, and checks that the
+	// decoder goes on with the packet after.
+	conceal := func(lost int, next []byte, duration int) ([]int16, bool) {
+		d := newTestDecoder(t, opus.format, opus.outRate)
+		for _, p := range packets[:lost] {
+			if _, err := d.Decode(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, ok := d.Conceal(next, duration)
+		s = slices.Clone(s)
+		if _, err := d.Decode(packets[lost+1]); err != nil {
+			t.Errorf("Decode after Conceal: %v", err)
+		}
+		return s, ok
+	}
+
+	// Loss is judged on the loudest frames, where speech is voiced and
+	// concealment has something to get right; what a frame decodes to when
+	// received is the reference.
+	loudest := make([]int, 0, len(packets)-2)
+	for i := 1; i < len(packets)-1; i++ {
+		loudest = append(loudest, i)
+	}
+	energy := func(i int) float64 { return sqDiff(frame(i), make([]int16, 320)) }
+	slices.SortFunc(loudest, func(a, b int) int { return cmp.Compare(energy(b), energy(a)) })
+	var fecErr, plcErr, total float64
+	for _, i := range loudest[:8] {
+		fec, ok := conceal(i, packets[i+1], 960)
+		if !ok || len(fec) != 320 {
+			t.Fatalf("FEC for packet %d = %d samples, ok %v; want 320, true", i, len(fec), ok)
+		}
+		plc, ok := conceal(i, nil, 960)
+		if !ok || len(plc) != 320 {
+			t.Fatalf("PLC for packet %d = %d samples, ok %v; want 320, true", i, len(plc), ok)
+		}
+		fecErr += sqDiff(fec, frame(i))
+		plcErr += sqDiff(plc, frame(i))
+		total += energy(i)
+	}
+	t.Logf("error energy relative to the lost frames: FEC %.3f, PLC %.3f", fecErr/total, plcErr/total)
+	if fecErr >= plcErr/2 {
+		t.Error("FEC concealment is not clearly closer to the lost audio than PLC: the FEC data is not used")
+	}
+	if fecErr >= total/2 {
+		t.Errorf("FEC concealment error is %.2f of the lost frames' energy, want < 0.5", fecErr/total)
+	}
+	if s, ok := conceal(loudest[0], []byte{0x03, 0x00}, 960); !ok || len(s) != 320 {
+		t.Errorf("Conceal with a malformed next packet = %d samples, ok %v; want PLC's 320, true", len(s), ok)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		lost   int
+		want   int
+		wantOK bool
+	}{
+		{"10 ms at 48 kHz is 160 samples at 16 kHz", 480, 160, true},
+		{"2 ms rounds to one 2.5 ms step", 96, 40, true},
+		{"120 ms is the longest Opus packet", 5760, 1920, true},
+		{"more than 120 ms is a gap", 5761 + 120, 0, false},
+		{"under 1.25 ms rounds to nothing", 59, 0, false},
+		{"no loss conceals nothing", 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if s, ok := conceal(loudest[0], nil, tc.lost); len(s) != tc.want || ok != tc.wantOK {
+				t.Errorf("Conceal(nil, %d) = %d samples, %v; want %d, %v", tc.lost, len(s), ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+
+	for _, c := range decoderCases {
+		if c.format.Codec == CodecOpus {
+			continue
+		}
+		d := newTestDecoder(t, c.format, c.outRate)
+		if s, ok := d.Conceal(c.packets(t)[0], 160); ok || s != nil {
+			t.Errorf("%s: Conceal = %d samples, %v; want nil, false", c.name, len(s), ok)
+		}
+	}
+}
+
+func sqDiff(a, b []int16) float64 {
+	var s float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		s += d * d
+	}
+	return s
+}
+
+func TestDecoderOpusAtARateLibopusLacksIsResampled(t *testing.T) {
+	c := decoderCases[0]
+	d := newTestDecoder(t, c.format, 22050)
+	var total int
+	for i, p := range c.packets(t) {
+		s, err := d.Decode(p)
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		total += len(s)
+		if want := (i + 1) * 441; total != want {
+			t.Fatalf("after packet %d: %d samples, want %d", i, total, want)
+		}
+	}
+	if s, ok := d.Conceal(nil, 960); !ok || len(s) != 441 {
+		t.Errorf("Conceal = %d samples, %v; want 441, true", len(s), ok)
+	}
+}
+
+// TestStreamMemoryIsWithinBudget measures what one stream's Decoder and a
+// 1 s Chunker at 16 kHz keep on the heap once they have decoded a packet,
+// against the service's budget of 128 KiB per stream.
+func TestStreamMemoryIsWithinBudget(t *testing.T) {
+	const streams, budget = 32, 128 << 10
+	for _, c := range decoderCases {
+		// A copy, so that the clip the packet was cut from is garbage
+		// before the first measurement rather than between the two.
+		packet := slices.Clone(c.packets(t)[40])
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		decoders := make([]*Decoder, streams)
+		chunkers := make([]*Chunker, streams)
+		for i := range decoders {
+			decoders[i] = newTestDecoder(t, c.format, c.outRate)
+			if _, err := decoders[i].Decode(packet); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if chunkers[i], err = NewChunker(c.outRate, time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perStream := int64(after.HeapAlloc-before.HeapAlloc) / streams
+		runtime.KeepAlive(decoders)
+		runtime.KeepAlive(chunkers)
+		runtime.KeepAlive(packet)
+		t.Logf("%s: %.1f KiB per stream", c.name, float64(perStream)/1024)
+		if perStream > budget {
+			t.Errorf("%s: %d bytes per stream, over the %d-byte budget", c.name, perStream, budget)
+		}
+	}
+}
+
+// maxDecoded bounds the output for a payload of n bytes in format c.
+func maxDecoded(c decoderCase, n int) int {
+	var frames int
+	switch c.format.Codec {
+	case CodecOpus:
+		return c.outRate*opusMaxFrame/1000 + 1
+	case CodecPCMA, CodecPCMU:
+		frames = n / c.format.Channels
+	default:
+		frames = n / (2 * c.format.Channels)
+	}
+	return frames*c.outRate/c.format.SampleRate + 1
+}
+
+func FuzzDecoder(f *testing.F) {
+	for i, c := range decoderCases {
+		p := c.packets(f)[40]
+		f.Add(uint8(i), p)
+		f.Add(uint8(i), p[:len(p)-1])
+		f.Add(uint8(i), []byte{})
+	}
+	f.Fuzz(func(t *testing.T, codec uint8, payload []byte) {
+		c := decoderCases[int(codec)%len(decoderCases)]
+		d := newTestDecoder(t, c.format, c.outRate)
+		first, err := d.Decode(payload)
+		if err == nil && len(first) > maxDecoded(c, len(payload)) {
+			t.Fatalf("%d bytes decoded to %d samples, more than %d", len(payload), len(first), maxDecoded(c, len(payload)))
+		}
+		first = slices.Clone(first)
+		d.Reset()
+		again, err2 := d.Decode(payload)
+		if (err == nil) != (err2 == nil) || !slices.Equal(first, again) {
+			t.Fatalf("decoding after Reset differs from a fresh decoder: %v, %v", err, err2)
+		}
+		if s, ok := d.Conceal(payload, 960); ok && len(s) != c.outRate/50 {
+			t.Fatalf("Conceal of 20 ms = %d samples, want %d", len(s), c.outRate/50)
+		}
+	})
+}
+
+func BenchmarkDecoder(b *testing.B) {
+	for _, c := range decoderCases {
+		b.Run(c.name, func(b *testing.B) {
+			packets := c.packets(b)
+			d := newTestDecoder(b, c.format, c.outRate)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := d.Decode(packets[i%len(packets)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}

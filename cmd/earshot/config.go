@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/ingest/sdk"
+	"github.com/earshot/earshot/sink"
+)
+
+// Config is the YAML configuration of `earshot run`. Every field but
+// kafka.brokers, kafka.topic and streams has a default; see the field
+// comments of the ingest, sdk and sink configurations they map to.
+type Config struct {
+	Kafka   KafkaConfig    `yaml:"kafka"`
+	Output  OutputConfig   `yaml:"output"`
+	Ingest  IngestConfig   `yaml:"ingest"`
+	SDK     SDKConfig      `yaml:"sdk"`
+	Log     LogConfig      `yaml:"log"`
+	Streams []StreamConfig `yaml:"streams"`
+}
+
+// KafkaConfig maps to sink.WriterConfig.
+type KafkaConfig struct {
+	Brokers      []string      `yaml:"brokers"`       // required; env EARSHOT_KAFKA_BROKERS (comma-separated) overrides
+	Topic        string        `yaml:"topic"`         // required
+	Acks         string        `yaml:"acks"`          // all (default), one, none
+	Compression  string        `yaml:"compression"`   // none (default), gzip, snappy, lz4, zstd
+	BatchTimeout time.Duration `yaml:"batch_timeout"` // default 5ms
+	WriteTimeout time.Duration `yaml:"write_timeout"` // default 10s
+	QueueSize    int           `yaml:"queue_size"`    // default 4096 records
+	CloseTimeout time.Duration `yaml:"close_timeout"` // default 10s
+}
+
+// OutputConfig is the PCM produced.
+type OutputConfig struct {
+	SampleRate int           `yaml:"sample_rate"` // default 16000
+	Chunk      time.Duration `yaml:"chunk"`       // default 200ms, 20ms..2s
+}
+
+// IngestConfig maps to ingest.Config.
+type IngestConfig struct {
+	HandoffLen   int           `yaml:"handoff_len"`   // default 50 frames
+	Timeout      time.Duration `yaml:"timeout"`       // default 10s
+	ReconnectMin time.Duration `yaml:"reconnect_min"` // default 1s
+	ReconnectMax time.Duration `yaml:"reconnect_max"` // default 30s
+	DrainTimeout time.Duration `yaml:"drain_timeout"` // default 5s
+}
+
+// SDKConfig maps to sdk.Options.
+type SDKConfig struct {
+	Workers        int           `yaml:"workers"`         // default 4
+	QueueLen       int           `yaml:"queue_len"`       // default 32 frames per stream
+	CallbackBudget time.Duration `yaml:"callback_budget"` // default 10ms
+}
+
+// LogConfig selects the log output.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// StreamConfig is one source. Its credentials can come from the environment:
+// EARSHOT_STREAM_<ID>_USER and EARSHOT_STREAM_<ID>_PASSWORD, where <ID> is
+// the stream id upper-cased with every other character than A-Z and 0-9
+// replaced by '_', override the URL's user info.
+type StreamConfig struct {
+	ID        string `yaml:"id"`
+	URL       string `yaml:"url"`
+	Transport string `yaml:"transport"` // auto (default), tcp, udp
+}
+
+// LoadConfig reads and validates a YAML configuration, applying environment
+// overrides from getenv. The error names every problem found.
+func LoadConfig(r io.Reader, getenv func(string) string) (*Config, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse config: %w", err)
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	if b := getenv("EARSHOT_KAFKA_BROKERS"); b != "" {
+		c.Kafka.Brokers = strings.Split(b, ",")
+	}
+	for i := range c.Streams {
+		s := &c.Streams[i]
+		key := "EARSHOT_STREAM_" + envKey(s.ID)
+		user, pass := getenv(key+"_USER"), getenv(key+"_PASSWORD")
+		if user == "" && pass == "" {
+			continue
+		}
+		u, err := url.Parse(s.URL)
+		if err != nil {
+			return fmt.Errorf("streams[%d] (%s): url %s does not parse", i, s.ID, sdk.Redact(s.URL))
+		}
+		if user == "" && u.User != nil {
+			user = u.User.Username()
+		}
+		u.User = url.UserPassword(user, pass)
+		s.URL = u.String()
+	}
+	return nil
+}
+
+func envKey(id string) string {
+	b := []byte(strings.ToUpper(id))
+	for i, ch := range b {
+		if (ch < 'A' || ch > 'Z') && (ch < '0' || ch > '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// Validate names every problem of c.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Streams) == 0 {
+		errs = append(errs, errors.New("streams: at least one stream is required"))
+	}
+	if err := c.writerConfig(nil).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("kafka: %w", err))
+	}
+	ic := c.ingestConfig(nil)
+	if err := ic.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q is not debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q is not text or json", c.Log.Format))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid config:\n%w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func (c *Config) writerConfig(logger *slog.Logger) sink.WriterConfig {
+	return sink.WriterConfig{
+		Brokers:      c.Kafka.Brokers,
+		Topic:        c.Kafka.Topic,
+		RequiredAcks: c.Kafka.Acks,
+		Compression:  c.Kafka.Compression,
+		BatchTimeout: c.Kafka.BatchTimeout,
+		WriteTimeout: c.Kafka.WriteTimeout,
+		QueueSize:    c.Kafka.QueueSize,
+		CloseTimeout: c.Kafka.CloseTimeout,
+		Logger:       logger,
+	}
+}
+
+func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
+	ic := ingest.Config{
+		SampleRate:   c.Output.SampleRate,
+		Chunk:        c.Output.Chunk,
+		HandoffLen:   c.Ingest.HandoffLen,
+		Timeout:      c.Ingest.Timeout,
+		ReconnectMin: c.Ingest.ReconnectMin,
+		ReconnectMax: c.Ingest.ReconnectMax,
+		DrainTimeout: c.Ingest.DrainTimeout,
+		SDK: sdk.Options{
+			Workers:        c.SDK.Workers,
+			QueueLen:       c.SDK.QueueLen,
+			CallbackBudget: c.SDK.CallbackBudget,
+		},
+		Logger: logger,
+	}
+	for _, s := range c.Streams {
+		ic.Streams = append(ic.Streams, ingest.StreamConfig{ID: s.ID, URL: s.URL, Transport: s.Transport})
+	}
+	return ic
+}
+
+// loadConfigFile is LoadConfig on a file and the process environment.
+func loadConfigFile(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return LoadConfig(f, os.Getenv)
+}

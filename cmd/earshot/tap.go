@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/earshot/earshot/sink"
+)
+
+func tapCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("tap", "tap --brokers HOST:PORT[,...] --topic T --out DIR [--duration D]", stderr)
+	brokers := fs.String("brokers", "", "comma-separated Kafka `brokers` (required)")
+	topic := fs.String("topic", "", "topic to consume (required)")
+	out := fs.String("out", "", "`directory` for one WAV per stream and epoch (required)")
+	dur := fs.Duration("duration", 0, "stop after this long; 0 reads until interrupted")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	var missing []string
+	for name, v := range map[string]string{"--brokers": *brokers, "--topic": *topic, "--out": *out} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(stderr, "earshot tap: missing %s\n", strings.Join(missing, ", "))
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *dur > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *dur)
+		defer cancel()
+	}
+	files, err := tap(ctx, strings.Split(*brokers, ","), *topic, *out, nil)
+	printSummary(stdout, files)
+	if err != nil {
+		fmt.Fprintf(stderr, "earshot tap: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// errTapDone stops reading when the done function says so.
+var errTapDone = errors.New("tap done")
+
+// tap consumes topic until ctx is done or done(record) reports true, and
+// writes the WAVs. done may be nil.
+func tap(ctx context.Context, brokers []string, topic, out string, done func(sink.Record) bool) ([]sink.TapFile, error) {
+	var t sink.Tap
+	err := sink.ReadTopic(ctx, brokers, topic, func(r sink.Record) error {
+		t.Add(r)
+		if done != nil && done(r) {
+			return errTapDone
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errTapDone) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("read %s: %w", topic, err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, err
+	}
+	return t.WriteWAVs(out)
+}

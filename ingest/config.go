@@ -1,0 +1,141 @@
+// Package ingest pulls audio streams through the SDK and turns them into
+// Kafka records: per stream, an adapter copies each frame out of the SDK's
+// callback and hands it over without blocking, and one worker goroutine
+// decodes, chunks and writes to the sink.
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/earshot/earshot/ingest/sdk"
+)
+
+// StreamConfig describes one source.
+type StreamConfig struct {
+	// ID names the stream in Kafka keys, headers, metrics and logs. It must
+	// match [A-Za-z0-9._-]{1,128}. Required.
+	ID string
+	// URL is the rtsp:// or rtsps:// address, credentials included. Required.
+	URL string
+	// Transport is "auto" (UDP, falling back to TCP), "tcp" or "udp".
+	// It defaults to "auto".
+	Transport string
+}
+
+// Config configures a Supervisor. The zero value, plus streams, is usable.
+type Config struct {
+	// Streams to pull.
+	Streams []StreamConfig
+	// SampleRate is the output rate in Hz. It defaults to 16000.
+	SampleRate int
+	// Chunk is the duration of one audio record, 20 ms to 2 s.
+	// It defaults to 200 ms.
+	Chunk time.Duration
+	// HandoffLen is how many frames each stream buffers between the SDK
+	// callback and the stream worker; when full, new frames are dropped,
+	// counted and reported as a gap. It defaults to 50 (1 s of 20 ms frames).
+	HandoffLen int
+	// Timeout bounds RTSP requests and connection silence. It defaults to 10 s.
+	Timeout time.Duration
+	// ReconnectMin is the first pause before reconnecting. It defaults to 1 s.
+	ReconnectMin time.Duration
+	// ReconnectMax caps the exponential reconnect pause. It defaults to 30 s.
+	ReconnectMax time.Duration
+	// DrainTimeout bounds the final writes (flushed chunks, end records) at
+	// shutdown. It defaults to 5 s.
+	DrainTimeout time.Duration
+	// SDK configures the callback SDK the supervisor creates.
+	SDK sdk.Options
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+var streamIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+func (c *Config) setDefaults() {
+	if c.SampleRate == 0 {
+		c.SampleRate = 16000
+	}
+	if c.Chunk == 0 {
+		c.Chunk = 200 * time.Millisecond
+	}
+	if c.HandoffLen == 0 {
+		c.HandoffLen = 50
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.ReconnectMin == 0 {
+		c.ReconnectMin = time.Second
+	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = 30 * time.Second
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.SDK.Logger == nil {
+		c.SDK.Logger = c.Logger
+	}
+}
+
+// Validate reports every problem of c at once. Defaults must be applied.
+func (c *Config) validate() error {
+	var errs []error
+	switch c.SampleRate {
+	case 8000, 12000, 16000, 24000, 48000:
+	default:
+		errs = append(errs, fmt.Errorf("sample rate %d Hz is not one of 8000, 12000, 16000, 24000, 48000", c.SampleRate))
+	}
+	if c.Chunk < 20*time.Millisecond || c.Chunk > 2*time.Second {
+		errs = append(errs, fmt.Errorf("chunk %s is outside 20ms..2s", c.Chunk))
+	}
+	if c.HandoffLen < 2 || c.HandoffLen > 4096 {
+		errs = append(errs, fmt.Errorf("handoff length %d is outside 2..4096", c.HandoffLen))
+	}
+	if c.ReconnectMin <= 0 || c.ReconnectMax < c.ReconnectMin {
+		errs = append(errs, fmt.Errorf("reconnect pauses %s..%s are not a positive range", c.ReconnectMin, c.ReconnectMax))
+	}
+	if err := c.SDK.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("sdk: %w", err))
+	}
+	seen := make(map[string]bool, len(c.Streams))
+	for i, s := range c.Streams {
+		if err := s.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("streams[%d]: %w", i, err))
+		}
+		if seen[s.ID] {
+			errs = append(errs, fmt.Errorf("streams[%d]: duplicate id %q", i, s.ID))
+		}
+		seen[s.ID] = true
+	}
+	return errors.Join(errs...)
+}
+
+func (s StreamConfig) validate() error {
+	var errs []error
+	if !streamIDPattern.MatchString(s.ID) {
+		errs = append(errs, fmt.Errorf("id %q must match %s", s.ID, streamIDPattern))
+	}
+	if err := ValidateURL(s.URL); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := sdk.ParseTransport(s.Transport); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports every problem of c, with defaults applied to unset
+// fields.
+func (c Config) Validate() error {
+	c.setDefaults()
+	return c.validate()
+}

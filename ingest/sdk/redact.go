@@ -1,0 +1,39 @@
+package sdk
+
+import (
+	"net/url"
+	"strings"
+)
+
+// secretQueryKeys are query parameters that some cameras use for credentials
+// (for example Dahua's "?user=admin&password=…"); their values are redacted.
+var secretQueryKeys = []string{"user", "username", "pass", "password", "pwd", "passwd", "token", "auth", "key", "secret"}
+
+// Redact returns rawURL without credentials: user info becomes "***" and the
+// values of credential-like query parameters become "***". It never fails:
+// an unparsable URL is reduced to its scheme, so that a typo in a password
+// cannot leak through an error message.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		if i := strings.Index(rawURL, "://"); i > 0 && i < 10 {
+			return rawURL[:i] + "://<unparsable>"
+		}
+		return "<unparsable url>"
+	}
+	if u.User != nil {
+		u.User = url.User("***")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			for _, s := range secretQueryKeys {
+				if strings.EqualFold(k, s) {
+					q.Set(k, "***")
+				}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}

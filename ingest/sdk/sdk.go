@@ -1,0 +1,475 @@
+// Package sdk is a vendor-style callback SDK for pulling RTSP audio, built
+// over gortsplib.
+//
+// It has the shape of the closed C SDKs IP-camera vendors ship: create an SDK,
+// Open a URL to get a Handle, register a data callback and a status callback,
+// Close the handle, Shutdown the SDK. Callbacks run on a small fixed pool of
+// SDK workers shared by every handle, so a callback that blocks starves every
+// other handle served by that worker — the failure earshot exists to prevent,
+// reproduced faithfully so that earshot's adapter can be tested against it.
+package sdk
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/pion/rtp"
+)
+
+// Sentinel errors.
+var (
+	ErrShutdown      = errors.New("sdk is shut down")
+	ErrInvalidHandle = errors.New("invalid handle")
+)
+
+// deliverBatch is how many callbacks a worker makes for one handle before it
+// lets the next ready handle have a turn.
+const deliverBatch = 16
+
+// overrunReportPeriod coalesces StatusCallbackOverrun reports per handle.
+const overrunReportPeriod = time.Second
+
+// poisonByte overwrites frame buffers after each callback when
+// Options.PoisonBuffers is set.
+const poisonByte = 0xDB
+
+// DataCallback receives one frame.
+//
+// It is called on one of the SDK's callback workers, never on the goroutine
+// that called Open, never concurrently for the same handle, in packet order.
+// It must not block: while it runs its worker serves no other handle, and
+// this handle's queue fills and drops frames. f and f.Data are valid only
+// until it returns.
+type DataCallback func(h Handle, f *Frame)
+
+// StatusCallback receives a change of a handle's state. It is called on the
+// SDK's callback workers, serialised with the handle's data callbacks, and
+// must not block either. It must not call Close or Shutdown.
+type StatusCallback func(h Handle, st Status)
+
+// Options configure an SDK. The zero value is usable.
+type Options struct {
+	// Workers is the number of callback workers shared by all handles.
+	// It defaults to 4.
+	Workers int
+	// QueueLen is the number of frames each handle buffers while its
+	// callbacks are behind; further frames are dropped and counted.
+	// It defaults to 32 (640 ms of 20 ms packets).
+	QueueLen int
+	// CallbackBudget is how long a data callback may take before it is
+	// counted as an overrun and reported through the status callback.
+	// It defaults to 10 ms.
+	CallbackBudget time.Duration
+	// PoisonBuffers overwrites each frame's bytes once its callback returns,
+	// so that a consumer that keeps them reads garbage in tests instead of
+	// plausible audio. It defaults to false.
+	PoisonBuffers bool
+	// CallbackObserver, if set, is called on the worker after every data
+	// callback with its duration. It must be cheap and must not block.
+	CallbackObserver func(d time.Duration)
+	// DropObserver, if set, is called on the RTSP reader goroutine for every
+	// frame dropped because its handle's queue was full. It must be cheap
+	// and must not block.
+	DropObserver func(h Handle)
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Workers == 0 {
+		o.Workers = 4
+	}
+	if o.QueueLen == 0 {
+		o.QueueLen = 32
+	}
+	if o.CallbackBudget == 0 {
+		o.CallbackBudget = 10 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	if o.Workers < 1 || o.Workers > 1024 {
+		errs = append(errs, fmt.Errorf("Workers must be between 1 and 1024, got %d", o.Workers))
+	}
+	if o.QueueLen < 1 || o.QueueLen > 65536 {
+		errs = append(errs, fmt.Errorf("QueueLen must be between 1 and 65536, got %d", o.QueueLen))
+	}
+	if o.CallbackBudget < 0 {
+		errs = append(errs, fmt.Errorf("CallbackBudget must not be negative, got %s", o.CallbackBudget))
+	}
+	return errors.Join(errs...)
+}
+
+// Transport selects the RTP transport of a handle.
+type Transport int
+
+// Transports.
+const (
+	// TransportAuto tries UDP and falls back to TCP.
+	TransportAuto Transport = iota
+	TransportTCP
+	TransportUDP
+)
+
+// ParseTransport parses "auto", "tcp" or "udp"; "" means auto.
+func ParseTransport(s string) (Transport, error) {
+	switch strings.ToLower(s) {
+	case "", "auto":
+		return TransportAuto, nil
+	case "tcp":
+		return TransportTCP, nil
+	case "udp":
+		return TransportUDP, nil
+	}
+	return 0, fmt.Errorf("unknown transport %q (want auto, tcp or udp)", s)
+}
+
+func (t Transport) String() string {
+	switch t {
+	case TransportTCP:
+		return "tcp"
+	case TransportUDP:
+		return "udp"
+	}
+	return "auto"
+}
+
+// OpenOptions configure one handle. The zero value is usable.
+type OpenOptions struct {
+	// Transport defaults to TransportAuto.
+	Transport Transport
+	// Timeout bounds each RTSP request and the silence of the connection.
+	// It defaults to 10 seconds.
+	Timeout time.Duration
+	// TLSConfig is used for rtsps URLs. It defaults to nil (system roots).
+	TLSConfig *tls.Config
+	// DialContext dials the RTSP connection. It defaults to net.Dialer's.
+	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
+	// OnData is the data callback, installed before any frame is delivered.
+	// It can be replaced later with SetDataCallback.
+	OnData DataCallback
+	// OnStatus is the status callback, installed before any status is
+	// delivered. It can be replaced later with SetStatusCallback.
+	OnStatus StatusCallback
+}
+
+// SDK owns the callback workers and every open handle.
+type SDK struct {
+	opts Options
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	ready    ring
+	handles  map[Handle]*handle
+	nextID   Handle
+	shutdown bool
+
+	wg sync.WaitGroup
+}
+
+// New validates opts and starts the callback workers.
+func New(opts Options) (*SDK, error) {
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("sdk options: %w", err)
+	}
+	s := &SDK{opts: opts, handles: make(map[Handle]*handle)}
+	s.cond = sync.NewCond(&s.mu)
+	s.wg.Add(opts.Workers)
+	for range opts.Workers {
+		go s.worker()
+	}
+	return s, nil
+}
+
+// Open connects to rawURL, selects its first audio track earshot can decode
+// and starts playing it. See OpenContext.
+func (s *SDK) Open(rawURL string, o OpenOptions) (Handle, error) {
+	return s.OpenContext(context.Background(), rawURL, o)
+}
+
+// OpenContext is Open with a context bounding the RTSP handshake.
+// Errors never contain the URL's credentials.
+func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Handle, error) {
+	red := Redact(rawURL)
+	u, err := base.ParseURL(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the URL, credentials included
+		}
+		return 0, fmt.Errorf("open %s: invalid url: %w", red, err)
+	}
+	if u.Host == "" {
+		return 0, fmt.Errorf("open %s: invalid url: no host", red)
+	}
+
+	h := &handle{url: red, slots: make([]slot, s.opts.QueueLen), done: make(chan struct{})}
+	if o.OnData != nil {
+		h.onData.Store(&o.OnData)
+	}
+	if o.OnStatus != nil {
+		h.onStatus.Store(&o.OnStatus)
+	}
+
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return 0, ErrShutdown
+	}
+	s.nextID++
+	h.id = s.nextID
+	s.mu.Unlock()
+
+	c := newClient(u, o)
+	if err := c.Start2(); err != nil {
+		return 0, fmt.Errorf("open %s: %w", red, scrub(err, u))
+	}
+	stop := context.AfterFunc(ctx, c.Close)
+	err = s.play(c, u, h)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		c.Close()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = ctxErr
+		}
+		return 0, fmt.Errorf("open %s: %w", red, scrub(err, u))
+	}
+
+	h.client = c
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		c.Close()
+		return 0, ErrShutdown
+	}
+	s.handles[h.id] = h
+	s.mu.Unlock()
+
+	go s.wait(h, u)
+	if h.pushStatus(Status{Kind: StatusConnected}) {
+		s.enqueue(h)
+	}
+	return h.id, nil
+}
+
+func newClient(u *base.URL, o OpenOptions) *gortsplib.Client {
+	c := &gortsplib.Client{
+		Scheme:       u.Scheme,
+		Host:         u.Host,
+		ReadTimeout:  o.Timeout,
+		WriteTimeout: o.Timeout,
+		TLSConfig:    o.TLSConfig,
+		DialContext:  o.DialContext,
+	}
+	switch o.Transport {
+	case TransportTCP:
+		t := gortsplib.TransportTCP
+		c.Transport = &t
+	case TransportUDP:
+		t := gortsplib.TransportUDP
+		c.Transport = &t
+	}
+	return c
+}
+
+// play describes the source, sets up its audio track and starts playing.
+func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle) error {
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		return fmt.Errorf("describe: %w", err)
+	}
+	medi, forma, codec, err := pickAudio(desc)
+	if err != nil {
+		return err
+	}
+	h.codec = &codec
+	if _, err := c.Setup(desc.BaseURL, medi, 0, 0); err != nil {
+		return fmt.Errorf("setup %s track: %w", codec.Name, err)
+	}
+	c.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { s.onPacket(c, h, medi, pkt) })
+	if _, err := c.Play(nil); err != nil {
+		return fmt.Errorf("play: %w", err)
+	}
+	return nil
+}
+
+// onPacket runs on gortsplib's reader goroutine for every RTP packet of the
+// track. It copies the packet into the handle's queue and never blocks.
+func (s *SDK) onPacket(c *gortsplib.Client, h *handle, medi *description.Media, pkt *rtp.Packet) {
+	f := Frame{
+		Timestamp: pkt.Timestamp,
+		Seq:       pkt.SequenceNumber,
+		SSRC:      pkt.SSRC,
+		Arrival:   time.Now(),
+		Codec:     h.codec,
+	}
+	if ntp, ok := c.PacketNTP(medi, pkt); ok {
+		f.NTP = ntp
+	}
+	schedule, dropped := h.push(pkt.Payload, &f)
+	if schedule {
+		s.enqueue(h)
+	}
+	if dropped && s.opts.DropObserver != nil {
+		s.opts.DropObserver(h.id)
+	}
+}
+
+// wait reports the end of a handle's connection, unless Close ended it.
+func (s *SDK) wait(h *handle, u *base.URL) {
+	defer close(h.done)
+	err := h.client.Wait()
+	if h.pushStatus(Status{Kind: StatusDisconnected, Err: scrub(err, u)}) {
+		s.enqueue(h)
+	}
+}
+
+// SetDataCallback replaces the data callback of h.
+func (s *SDK) SetDataCallback(h Handle, cb DataCallback) error {
+	hd, err := s.lookup(h)
+	if err != nil {
+		return err
+	}
+	hd.onData.Store(&cb)
+	return nil
+}
+
+// SetStatusCallback replaces the status callback of h.
+func (s *SDK) SetStatusCallback(h Handle, cb StatusCallback) error {
+	hd, err := s.lookup(h)
+	if err != nil {
+		return err
+	}
+	hd.onStatus.Store(&cb)
+	return nil
+}
+
+// Codec returns the codec of h's track.
+func (s *SDK) Codec(h Handle) (Codec, error) {
+	hd, err := s.lookup(h)
+	if err != nil {
+		return Codec{}, err
+	}
+	return *hd.codec, nil
+}
+
+// Stats returns h's counters.
+func (s *SDK) Stats(h Handle) (HandleStats, error) {
+	hd, err := s.lookup(h)
+	if err != nil {
+		return HandleStats{}, err
+	}
+	return hd.stats(), nil
+}
+
+func (s *SDK) lookup(h Handle) (*handle, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hd, ok := s.handles[h]
+	if !ok {
+		return nil, fmt.Errorf("%w: %d", ErrInvalidHandle, h)
+	}
+	return hd, nil
+}
+
+// Close disconnects h and discards its queued frames. When it returns, no
+// callback for h is running or will run. It must not be called from a
+// callback.
+func (s *SDK) Close(h Handle) error {
+	s.mu.Lock()
+	hd, ok := s.handles[h]
+	delete(s.handles, h)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %d", ErrInvalidHandle, h)
+	}
+	s.closeHandle(hd)
+	return nil
+}
+
+func (s *SDK) closeHandle(hd *handle) {
+	hd.mu.Lock()
+	hd.closed = true
+	hd.count = 0
+	hd.statuses = nil
+	hd.mu.Unlock()
+	hd.client.Close()
+	<-hd.done
+	hd.busy.Lock() // wait for an in-flight callback
+	hd.busy.Unlock()
+}
+
+// Shutdown closes every handle and stops the workers. The SDK is unusable
+// afterwards. It must not be called from a callback.
+func (s *SDK) Shutdown() {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return
+	}
+	s.shutdown = true
+	open := make([]*handle, 0, len(s.handles))
+	for id, hd := range s.handles {
+		open = append(open, hd)
+		delete(s.handles, id)
+	}
+	s.mu.Unlock()
+	for _, hd := range open {
+		s.closeHandle(hd)
+	}
+	s.cond.Broadcast()
+	s.wg.Wait()
+}
+
+// scrub removes u's credentials from err's message; errors.Is and errors.As
+// still see the original error.
+func scrub(err error, u *base.URL) error {
+	if err == nil || u.User == nil {
+		return err
+	}
+	msg := err.Error()
+	clean := msg
+	if p, ok := u.User.Password(); ok && p != "" {
+		clean = strings.ReplaceAll(clean, p, "***")
+	}
+	if n := u.User.Username(); n != "" {
+		clean = strings.ReplaceAll(clean, n, "***")
+	}
+	if clean == msg {
+		return err
+	}
+	return &scrubbedError{msg: clean, err: err}
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// Validate reports every problem of o, with defaults applied to unset
+// fields.
+func (o Options) Validate() error {
+	o.setDefaults()
+	return o.validate()
+}

@@ -1,0 +1,194 @@
+package loadtest
+
+import (
+	_ "embed"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
+	"gopkg.in/hraban/opus.v2"
+
+	"github.com/earshot/earshot/audio"
+)
+
+// The speech clips are embedded so that binaries work from any directory.
+var (
+	//go:embed testdata/speech_16k.wav
+	speech16kWAV []byte
+	//go:embed testdata/speech_8k.wav
+	speech8kWAV []byte
+)
+
+// Payload types announced in SDP. G.711 uses its static RFC 3551 types.
+const (
+	payloadTypeOpus = 111
+	payloadTypePCMU = 0
+	payloadTypePCMA = 8
+	payloadTypeL16  = 96
+)
+
+// opusMaxPacket is the largest Opus packet libopus may produce (RFC 6716).
+const opusMaxPacket = 1275
+
+// clip is one codec's rendition of the speech clip, cut into RTP payloads
+// of one packet duration each. It is built once per codec by NewServer and
+// then shared read-only by every stream of that codec.
+type clip struct {
+	codec string
+	// payloads holds one loop of the clip; stream round r plays
+	// payloads[r%len(payloads)].
+	payloads [][]byte
+	// ticks is the RTP timestamp increment per packet.
+	ticks uint32
+}
+
+// newFormat returns a fresh gortsplib format for c. Each stream gets its own
+// instance so that descriptions are never shared between ServerStreams.
+func (c *clip) newFormat() format.Format {
+	switch c.codec {
+	case audio.CodecOpus:
+		// Marshals as "opus/48000/2" with sprop-stereo=0 (RFC 7587).
+		return &format.Opus{PayloadTyp: payloadTypeOpus, ChannelCount: 1}
+	case audio.CodecPCMA:
+		return &format.G711{PayloadTyp: payloadTypePCMA, MULaw: false, SampleRate: 8000, ChannelCount: 1}
+	case audio.CodecPCMU:
+		return &format.G711{PayloadTyp: payloadTypePCMU, MULaw: true, SampleRate: 8000, ChannelCount: 1}
+	default: // audio.CodecL16
+		return &format.LPCM{PayloadTyp: payloadTypeL16, BitDepth: 16, SampleRate: 16000, ChannelCount: 2}
+	}
+}
+
+// newClip encodes the reference speech for codec, in packets of d.
+// speech16k and speech8k must already be padded to whole packets of d.
+func newClip(codec string, d time.Duration, speech16k, speech8k []int16) (*clip, error) {
+	switch codec {
+	case audio.CodecOpus:
+		return newOpusClip(d, speech16k)
+	case audio.CodecPCMA, audio.CodecPCMU:
+		return newG711Clip(codec, d, speech8k)
+	case audio.CodecL16:
+		return newL16Clip(d, speech16k), nil
+	default:
+		return nil, fmt.Errorf("%w: %q", audio.ErrUnsupportedCodec, codec)
+	}
+}
+
+// newOpusClip encodes 16 kHz mono speech with libopus. The clip is encoded
+// twice and the second pass kept, so that the first packet of the loop was
+// encoded with the encoder state left by the end of the clip and the loop
+// seam decodes without a glitch.
+func newOpusClip(d time.Duration, speech []int16) (*clip, error) {
+	enc, err := opus.NewEncoder(16000, 1, opus.AppVoIP)
+	if err != nil {
+		return nil, fmt.Errorf("opus encoder: %w", err)
+	}
+	// In-band FEC lets a consumer recover a lost packet from the next one.
+	if err := enc.SetInBandFEC(true); err != nil {
+		return nil, fmt.Errorf("opus encoder: %w", err)
+	}
+	if err := enc.SetPacketLossPerc(5); err != nil {
+		return nil, fmt.Errorf("opus encoder: %w", err)
+	}
+
+	frame := samplesPer(d, 16000)
+	n := len(speech) / frame
+	var buf [opusMaxPacket]byte
+	var payloads [][]byte
+	for pass := range 2 {
+		for i := range n {
+			size, err := enc.Encode(speech[i*frame:(i+1)*frame], buf[:])
+			if err != nil {
+				return nil, fmt.Errorf("frame %d: %w", i, err)
+			}
+			if pass == 1 {
+				payloads = append(payloads, append([]byte(nil), buf[:size]...))
+			}
+		}
+	}
+	return &clip{
+		codec:    audio.CodecOpus,
+		payloads: payloads,
+		ticks:    uint32(samplesPer(d, 48000)), // RFC 7587: 48 kHz RTP clock
+	}, nil
+}
+
+// newG711Clip encodes 8 kHz mono speech as A-law or µ-law.
+func newG711Clip(codec string, d time.Duration, speech []int16) (*clip, error) {
+	be := make([]byte, 2*len(speech))
+	for i, v := range speech {
+		binary.BigEndian.PutUint16(be[2*i:], uint16(v))
+	}
+	var enc []byte
+	var err error
+	if codec == audio.CodecPCMU {
+		enc, err = g711.Mulaw(be).Marshal()
+	} else {
+		enc, err = g711.Alaw(be).Marshal()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s encode: %w", codec, err)
+	}
+	frame := samplesPer(d, 8000)
+	return &clip{
+		codec:    codec,
+		payloads: cut(enc, frame),
+		ticks:    uint32(frame),
+	}, nil
+}
+
+// newL16Clip renders 16 kHz mono speech as 16-bit big-endian stereo with the
+// same signal on both channels, so that consumers exercise their downmix.
+func newL16Clip(d time.Duration, speech []int16) *clip {
+	pcm := make([]byte, 4*len(speech))
+	for i, v := range speech {
+		binary.BigEndian.PutUint16(pcm[4*i:], uint16(v))
+		binary.BigEndian.PutUint16(pcm[4*i+2:], uint16(v))
+	}
+	frame := samplesPer(d, 16000)
+	return &clip{
+		codec:    audio.CodecL16,
+		payloads: cut(pcm, 4*frame),
+		ticks:    uint32(frame),
+	}
+}
+
+// cut splits b into consecutive size-byte slices sharing b's backing array.
+// len(b) must be a multiple of size.
+func cut(b []byte, size int) [][]byte {
+	out := make([][]byte, 0, len(b)/size)
+	for i := 0; i+size <= len(b); i += size {
+		out = append(out, b[i:i+size:i+size])
+	}
+	return out
+}
+
+// samplesPer returns how many samples at rate Hz last d.
+func samplesPer(d time.Duration, rate int) int {
+	return int(d * time.Duration(rate) / time.Second)
+}
+
+// loadSpeech decodes an embedded WAV clip and checks its format.
+func loadSpeech(wav []byte, wantRate int) ([]int16, error) {
+	rate, channels, samples, err := audio.ReadWAV(wav)
+	if err != nil {
+		return nil, fmt.Errorf("read %d Hz speech clip: %w", wantRate, err)
+	}
+	if rate != wantRate || channels != 1 {
+		return nil, fmt.Errorf("speech clip is %d Hz %d channels, want %d Hz mono", rate, channels, wantRate)
+	}
+	if len(samples) == 0 {
+		return nil, fmt.Errorf("%d Hz speech clip is empty", wantRate)
+	}
+	return samples, nil
+}
+
+// padToPackets returns samples followed by silence up to a whole number of
+// frame-sample packets.
+func padToPackets(samples []int16, frame int) []int16 {
+	n := (len(samples) + frame - 1) / frame * frame
+	out := make([]int16, n)
+	copy(out, samples)
+	return out
+}

@@ -1,0 +1,98 @@
+package loadtest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/earshot/earshot/audio"
+)
+
+// ErrInvalidConfig is wrapped by every error NewServer returns for a
+// ServerConfig it rejects.
+var ErrInvalidConfig = errors.New("invalid loadtest server config")
+
+// Limits checked by validate.
+const (
+	// maxRTPPayload is gortsplib's largest outgoing packet (the UDP MTU,
+	// 1472 bytes) minus the 12-byte RTP header.
+	maxRTPPayload = 1472 - 12
+)
+
+// ServerConfig configures a Server. The zero value is usable (and serves no
+// streams).
+type ServerConfig struct {
+	// Address is the TCP listen address of the RTSP server.
+	// It defaults to "127.0.0.1:0" (a free port on loopback; see Server.Addr).
+	Address string
+	// Streams lists the synthetic cameras to serve. Names must be unique.
+	// It defaults to none.
+	Streams []StreamSpec
+	// PacketDuration is the audio duration carried by each RTP packet, and
+	// the pacer's tick. It must be a whole number of milliseconds; with an
+	// Opus stream it must be 10, 20, 40 or 60 ms, and with an L16 stream at
+	// most 22 ms (a 16 kHz stereo packet must fit in 1472 bytes).
+	// It defaults to 20 ms.
+	PacketDuration time.Duration
+	// UDP also offers the UDP transport, on an even/odd pair of free ports on
+	// the host of Address. It defaults to false: TCP (interleaved) only.
+	UDP bool
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c ServerConfig) withDefaults() ServerConfig {
+	if c.Address == "" {
+		c.Address = "127.0.0.1:0"
+	}
+	if c.PacketDuration == 0 {
+		c.PacketDuration = 20 * time.Millisecond
+	}
+	return c
+}
+
+// validate checks a config that already has its defaults.
+func (c ServerConfig) validate() error {
+	if _, _, err := net.SplitHostPort(c.Address); err != nil {
+		return fmt.Errorf("%w: Address %q: %w", ErrInvalidConfig, c.Address, err)
+	}
+	d := c.PacketDuration
+	if d < time.Millisecond || d%time.Millisecond != 0 {
+		return fmt.Errorf("%w: PacketDuration %v is not a positive whole number of milliseconds", ErrInvalidConfig, d)
+	}
+	seen := make(map[string]int, len(c.Streams))
+	for i, s := range c.Streams {
+		if err := s.validate(i); err != nil {
+			return err
+		}
+		if j, dup := seen[s.Name]; dup {
+			return fmt.Errorf("%w: Streams[%d]: duplicate name %q (also Streams[%d])", ErrInvalidConfig, i, s.Name, j)
+		}
+		seen[s.Name] = i
+		if err := validatePacketDuration(s.Codec, d); err != nil {
+			return fmt.Errorf("%w: Streams[%d] %q: %w", ErrInvalidConfig, i, s.Name, err)
+		}
+	}
+	return nil
+}
+
+// validatePacketDuration reports whether codec can carry d per RTP packet.
+func validatePacketDuration(codec string, d time.Duration) error {
+	var payload int
+	switch codec {
+	case audio.CodecOpus:
+		switch d {
+		case 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 60 * time.Millisecond:
+			return nil
+		}
+		return fmt.Errorf("PacketDuration %v is not an Opus frame size (10, 20, 40 or 60 ms)", d)
+	case audio.CodecPCMA, audio.CodecPCMU:
+		payload = samplesPer(d, 8000)
+	case audio.CodecL16:
+		payload = 4 * samplesPer(d, 16000)
+	}
+	if payload > maxRTPPayload {
+		return fmt.Errorf("PacketDuration %v needs a %d-byte %s payload, more than %d", d, payload, codec, maxRTPPayload)
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+package loadtest
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/earshot/earshot/audio"
+)
+
+// StreamSpec describes one synthetic camera stream.
+type StreamSpec struct {
+	// Name is the RTSP path the stream is served at, rtsp://host:port/<Name>.
+	// It is one or more segments of letters, digits, '-', '.', '_' or '~'
+	// separated by single slashes, such as "cam1" or "site-a/cam.1".
+	// It has no default.
+	Name string
+	// Codec is one of audio.CodecOpus, audio.CodecPCMA, audio.CodecPCMU or
+	// audio.CodecL16. It has no default.
+	Codec string
+}
+
+// validate checks s on its own; i is its index in ServerConfig.Streams.
+func (s StreamSpec) validate(i int) error {
+	if s.Name == "" {
+		return fmt.Errorf("%w: Streams[%d]: empty name", ErrInvalidConfig, i)
+	}
+	if err := validateName(s.Name); err != nil {
+		return fmt.Errorf("%w: Streams[%d]: name %q: %w", ErrInvalidConfig, i, s.Name, err)
+	}
+	switch s.Codec {
+	case audio.CodecOpus, audio.CodecPCMA, audio.CodecPCMU, audio.CodecL16:
+	default:
+		return fmt.Errorf("%w: Streams[%d] %q: %w: %q", ErrInvalidConfig, i, s.Name, audio.ErrUnsupportedCodec, s.Codec)
+	}
+	return nil
+}
+
+// validateName reports why name cannot be served as an RTSP path.
+func validateName(name string) error {
+	for seg := range strings.SplitSeq(name, "/") {
+		switch seg {
+		case "":
+			return fmt.Errorf("empty path segment (leading, trailing or double slash)")
+		case ".", "..":
+			return fmt.Errorf("path segment %q is not allowed", seg)
+		}
+		for _, r := range seg {
+			if !isNameRune(r) {
+				return fmt.Errorf("character %q is not allowed (use letters, digits, '-', '.', '_', '~' and '/')", r)
+			}
+		}
+	}
+	return nil
+}
+
+// isNameRune reports whether r is an RFC 3986 unreserved character, which
+// needs no escaping in an RTSP URL.
+func isNameRune(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' ||
+		r == '-' || r == '.' || r == '_' || r == '~'
+}

@@ -1,0 +1,135 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Reader settings of ReadTopic.
+const (
+	readMaxWait  = 250 * time.Millisecond // longest fetch wait; bounds how long stopping takes
+	readMaxBytes = 16 << 20               // largest fetch response
+	readTimeout  = 10 * time.Second       // dial and metadata timeout
+)
+
+// ReadTopic consumes every partition of topic from its oldest record and
+// calls fn for each record, in order within a partition, serially from the
+// calling goroutine. Messages ParseMessage rejects are skipped: the first is
+// logged with its error, and their count is logged when ReadTopic returns.
+// ReadTopic does not join a consumer group and commits nothing.
+//
+// It returns ctx's error once ctx is done, fn's error as soon as fn returns
+// one, or an error naming the topic if it does not exist or a partition
+// cannot be read.
+func ReadTopic(ctx context.Context, brokers []string, topic string, fn func(Record) error) error {
+	var skipped int
+	defer func() {
+		if skipped > 0 {
+			slog.Warn("sink: skipped unparseable messages", "topic", topic, "count", skipped)
+		}
+	}()
+	return readMessages(ctx, brokers, topic, func(m kafka.Message) error {
+		r, err := ParseMessage(m)
+		if err != nil {
+			if skipped == 0 {
+				slog.Warn("sink: skipping unparseable message", "topic", topic, "partition", m.Partition, "offset", m.Offset, "error", err)
+			}
+			skipped++
+			return nil
+		}
+		return fn(r)
+	})
+}
+
+// readMessages runs one kafka.Reader per partition of topic, each in its own
+// goroutine, and passes their messages to fn from the calling goroutine. It
+// stops every reader before it returns.
+func readMessages(ctx context.Context, brokers []string, topic string, fn func(kafka.Message) error) error {
+	if len(brokers) == 0 {
+		return errors.New("sink: read: no brokers")
+	}
+	if err := checkTopic(topic); err != nil {
+		return fmt.Errorf("sink: read topic %q: %w", topic, err)
+	}
+	partitions, err := lookupPartitions(ctx, brokers, topic)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	msgs := make(chan kafka.Message)
+	errc := make(chan error, len(partitions))
+	for _, p := range partitions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := readPartition(ctx, brokers, topic, p, msgs); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errc:
+			return err
+		case m := <-msgs:
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// lookupPartitions returns the partition ids of topic, with a transport of
+// its own that it closes.
+func lookupPartitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
+	tctx, stop := context.WithCancel(context.Background())
+	transport := &kafka.Transport{ClientID: "earshot", Context: tctx}
+	defer func() {
+		stop()
+		transport.CloseIdleConnections()
+	}()
+	return topicPartitions(ctx, transport, brokers, topic, readTimeout)
+}
+
+// readPartition sends the messages of one partition to msgs until ctx is
+// done, when it returns nil, or reading fails.
+func readPartition(ctx context.Context, brokers []string, topic string, partition int, msgs chan<- kafka.Message) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   brokers,
+		Topic:     topic,
+		Partition: partition,
+		Dialer:    &kafka.Dialer{ClientID: "earshot", Timeout: readTimeout},
+		MinBytes:  1,
+		MaxBytes:  readMaxBytes,
+		MaxWait:   readMaxWait,
+	})
+	defer r.Close()
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("sink: read topic %q partition %d: %w", topic, partition, err)
+		}
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// WriterConfig configures a Writer. Only Brokers and Topic are required; the
+// zero value of every other field selects its default.
+type WriterConfig struct {
+	// Brokers are the bootstrap brokers, as host:port. Required.
+	Brokers []string
+
+	// Topic is the topic to produce to. It must exist: the writer never
+	// creates topics. Required.
+	Topic string
+
+	// BatchTimeout is how long kafka-go waits for a partition's batch to
+	// fill before sending it. It defaults to 5 milliseconds (kafka-go's own
+	// default of 1 second would add a second of latency to every record).
+	BatchTimeout time.Duration
+
+	// BatchSize is the most records sent in one produce call, over all
+	// partitions. It defaults to 500.
+	BatchSize int
+
+	// BatchBytes is the most bytes sent to one partition in one produce
+	// call, and so the largest record the writer accepts; keep it within
+	// the broker's message.max.bytes. It defaults to 1 MiB, the broker's
+	// default.
+	BatchBytes int64
+
+	// RequiredAcks is how many replicas must acknowledge a produce: "all"
+	// (the in-sync replicas), "one" (the leader) or "none". It defaults to
+	// "all".
+	RequiredAcks string
+
+	// WriteTimeout bounds every produce attempt, including the metadata
+	// lookup before it. It defaults to 10 seconds.
+	WriteTimeout time.Duration
+
+	// QueueSize is how many records Write queues before it blocks. It
+	// defaults to 4096.
+	QueueSize int
+
+	// CloseTimeout is how long Close keeps trying to deliver what is queued.
+	// It defaults to 10 seconds.
+	CloseTimeout time.Duration
+
+	// Compression is the compression codec: "" or "none", "gzip", "snappy",
+	// "lz4" or "zstd". It defaults to none: PCM barely compresses.
+	Compression string
+
+	// Logger receives one line per failed produce attempt and per recovery.
+	// It defaults to slog.Default().
+	Logger *slog.Logger
+
+	// Dial opens connections to brokers; tests use it to inject failures.
+	// kafka-go's goroutines call it; it may block until ctx is done. It
+	// defaults to a net.Dialer with a 5-second timeout.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// Defaults of WriterConfig, applied by withDefaults.
+const (
+	DefaultBatchTimeout = 5 * time.Millisecond
+	DefaultBatchSize    = 500
+	DefaultBatchBytes   = 1 << 20
+	DefaultRequiredAcks = "all"
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultQueueSize    = 4096
+	DefaultCloseTimeout = 10 * time.Second
+	defaultDialTimeout  = 5 * time.Second
+)
+
+// withDefaults returns c with every zero field set to its default. It is the
+// only place defaults are applied.
+func (c WriterConfig) withDefaults() WriterConfig {
+	if c.BatchTimeout == 0 {
+		c.BatchTimeout = DefaultBatchTimeout
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = DefaultBatchBytes
+	}
+	if c.RequiredAcks == "" {
+		c.RequiredAcks = DefaultRequiredAcks
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = DefaultCloseTimeout
+	}
+	if c.Compression == "" {
+		c.Compression = "none"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Dial == nil {
+		c.Dial = (&net.Dialer{Timeout: defaultDialTimeout}).DialContext
+	}
+	return c
+}
+
+// Validate reports every problem of c, with defaults applied to unset
+// fields.
+func (c WriterConfig) Validate() error {
+	return c.withDefaults().validate()
+}
+
+// validate reports every problem of c, which has its defaults applied.
+func (c WriterConfig) validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, fmt.Errorf("sink: Brokers is required"))
+	}
+	for i, b := range c.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			errs = append(errs, fmt.Errorf("sink: Brokers[%d] %q is not host:port: %w", i, b, err))
+		}
+	}
+	if c.Topic == "" {
+		errs = append(errs, fmt.Errorf("sink: Topic is required"))
+	} else if err := checkTopic(c.Topic); err != nil {
+		errs = append(errs, fmt.Errorf("sink: Topic %q: %w", c.Topic, err))
+	}
+	if c.BatchTimeout < 0 {
+		errs = append(errs, fmt.Errorf("sink: BatchTimeout must not be negative, got %s", c.BatchTimeout))
+	}
+	if c.BatchSize < 0 {
+		errs = append(errs, fmt.Errorf("sink: BatchSize must not be negative, got %d", c.BatchSize))
+	}
+	if c.BatchBytes < 0 {
+		errs = append(errs, fmt.Errorf("sink: BatchBytes must not be negative, got %d", c.BatchBytes))
+	}
+	if c.BatchBytes > 1<<31-1 {
+		errs = append(errs, fmt.Errorf("sink: BatchBytes must be below 2 GiB, got %d", c.BatchBytes))
+	}
+	if _, err := c.requiredAcks(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.WriteTimeout < 0 {
+		errs = append(errs, fmt.Errorf("sink: WriteTimeout must not be negative, got %s", c.WriteTimeout))
+	}
+	if c.QueueSize < 0 {
+		errs = append(errs, fmt.Errorf("sink: QueueSize must not be negative, got %d", c.QueueSize))
+	}
+	if c.CloseTimeout < 0 {
+		errs = append(errs, fmt.Errorf("sink: CloseTimeout must not be negative, got %s", c.CloseTimeout))
+	}
+	if _, err := c.compression(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// requiredAcks maps RequiredAcks to kafka-go's value.
+func (c WriterConfig) requiredAcks() (kafka.RequiredAcks, error) {
+	switch c.RequiredAcks {
+	case "all":
+		return kafka.RequireAll, nil
+	case "one":
+		return kafka.RequireOne, nil
+	case "none":
+		return kafka.RequireNone, nil
+	}
+	return 0, fmt.Errorf(`sink: RequiredAcks must be "all", "one" or "none", got %q`, c.RequiredAcks)
+}
+
+// compression maps Compression to kafka-go's codec; 0 means none.
+func (c WriterConfig) compression() (kafka.Compression, error) {
+	switch c.Compression {
+	case "none":
+		return 0, nil
+	case "gzip":
+		return kafka.Gzip, nil
+	case "snappy":
+		return kafka.Snappy, nil
+	case "lz4":
+		return kafka.Lz4, nil
+	case "zstd":
+		return kafka.Zstd, nil
+	}
+	return 0, fmt.Errorf(`sink: Compression must be "", "none", "gzip", "snappy", "lz4" or "zstd", got %q`, c.Compression)
+}

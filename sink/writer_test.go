@@ -1,0 +1,293 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+var errBrokerDown = errors.New("broker down")
+
+// downDial is a WriterConfig.Dial for a broker that cannot be reached.
+func downDial(context.Context, string, string) (net.Conn, error) {
+	return nil, errBrokerDown
+}
+
+// discardLogger drops every line.
+var discardLogger = slog.New(slog.DiscardHandler)
+
+// startBroker starts an embedded broker with topic of 3 partitions and stops
+// it when the test ends.
+func startBroker(t *testing.T, topic string) string {
+	t.Helper()
+	addr, stop, err := StartEmbeddedBroker(topic, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return addr
+}
+
+func TestWriterBlocksWhileQueueIsFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w, err := NewWriter(WriterConfig{
+			Brokers: []string{"kafka:9092"}, Topic: testTopic, QueueSize: 1,
+			CloseTimeout: time.Minute, Dial: downDial, Logger: discardLogger,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if err := w.Write(ctx, testRecord("cam-1", 0)); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // the run goroutine took it and keeps failing
+		if err := w.Write(ctx, testRecord("cam-1", 1)); err != nil {
+			t.Fatal(err)
+		}
+		if q := w.Stats().Queued; q != 1 {
+			t.Fatalf("queued %d, want 1", q)
+		}
+
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- w.Write(wctx, testRecord("cam-1", 2)) }()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("Write returned %v while the queue was full", err)
+		default:
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Write after cancel: %v, want context.Canceled", err)
+		}
+
+		start := time.Now()
+		err = w.Close()
+		if !errors.Is(err, ErrUndelivered) || !strings.Contains(err.Error(), `2 records to topic "audio" were not delivered within CloseTimeout 1m0s`) {
+			t.Errorf("Close: %v", err)
+		}
+		if d := time.Since(start); d != time.Minute {
+			t.Errorf("Close took %v, want CloseTimeout", d)
+		}
+		st := w.Stats()
+		if st.Written != 0 || st.Failed != 2 || st.Retries == 0 || st.Queued != 0 {
+			t.Errorf("stats %+v", st)
+		}
+		if err := w.Write(ctx, testRecord("cam-1", 3)); !errors.Is(err, ErrClosed) {
+			t.Errorf("Write after Close: %v, want ErrClosed", err)
+		}
+		if err := w.Close(); !errors.Is(err, ErrUndelivered) {
+			t.Errorf("second Close: %v, want the first one's error", err)
+		}
+	})
+}
+
+func TestWriterRefusesRecords(t *testing.T) {
+	w, err := NewWriter(WriterConfig{
+		Brokers: []string{"kafka:9092"}, Topic: testTopic, BatchBytes: 8192, Dial: downDial, Logger: discardLogger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range validateCases {
+		if err := w.Write(ctx, tc.rec); !errors.Is(err, ErrSchema) {
+			t.Errorf("%s: Write: %v, want ErrSchema", tc.name, err)
+		}
+	}
+	big := testRecord("cam-1", 0)
+	big.PCM = make([]byte, 8192)
+	if err := w.Write(ctx, big); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), `stream "cam-1" seq 0`) {
+		t.Errorf("Write of a record larger than BatchBytes: %v, want ErrTooLarge", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := w.Write(cancelled, testRecord("cam-1", 0)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Write with a cancelled context: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("Close with nothing queued: %v", err)
+	}
+	if err := w.Write(ctx, testRecord("cam-1", 0)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after Close: %v, want ErrClosed", err)
+	}
+	if err := w.Ping(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("Ping after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestWriterCloseDeliversQueued(t *testing.T) {
+	addr := startBroker(t, testTopic)
+	w, err := NewWriter(WriterConfig{Brokers: []string{addr}, Topic: testTopic, BatchSize: 32, Logger: discardLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	for i := range n {
+		if err := w.Write(context.Background(), testRecord("cam-"+string(rune('a'+i%5)), uint64(i/5))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	st := w.Stats()
+	if st.Written != n || st.Failed != 0 || st.Queued != 0 || st.Batches < n/32 {
+		t.Errorf("stats %+v", st)
+	}
+	if got := len(readAll(t, addr, testTopic, n)); got != n {
+		t.Errorf("read %d records, want %d", got, n)
+	}
+}
+
+func TestWriterMissingTopic(t *testing.T) {
+	addr := startBroker(t, testTopic)
+	var log syncBuffer
+	w, err := NewWriter(WriterConfig{
+		Brokers: []string{addr}, Topic: "missing", CloseTimeout: 300 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&log, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.Ping(context.Background())
+	if !errors.Is(err, kafka.UnknownTopicOrPartition) || !strings.Contains(err.Error(), `topic "missing"`) {
+		t.Errorf("Ping: %v, want UnknownTopicOrPartition naming the topic", err)
+	}
+	if err := w.Write(context.Background(), testRecord("cam-1", 0)); err != nil {
+		t.Fatal(err)
+	}
+	err = w.Close()
+	if !errors.Is(err, ErrUndelivered) || !errors.Is(err, kafka.UnknownTopicOrPartition) ||
+		!strings.Contains(err.Error(), `1 records to topic "missing"`) {
+		t.Errorf("Close: %v, want ErrUndelivered and UnknownTopicOrPartition naming the topic", err)
+	}
+	if !strings.Contains(log.String(), "kafka write failed; retrying") || !strings.Contains(log.String(), "topic=missing") {
+		t.Errorf("log does not name the failure and topic:\n%s", log.String())
+	}
+	if err := w.Ping(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Ping after Close: %v", err)
+	}
+}
+
+func TestWriterRetriesUntilBrokerIsBack(t *testing.T) {
+	addr := startBroker(t, testTopic)
+	var failures atomic.Int32
+	var log syncBuffer
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		if failures.Add(1) <= 3 {
+			return nil, errBrokerDown
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, address)
+	}
+	w, err := NewWriter(WriterConfig{
+		Brokers: []string{addr}, Topic: testTopic, Dial: dial,
+		Logger: slog.New(slog.NewTextHandler(&log, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := range 10 {
+		if err := w.Write(context.Background(), testRecord("cam-1", uint64(seq))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	st := w.Stats()
+	if st.Written != 10 || st.Retries == 0 || st.Failed != 0 {
+		t.Errorf("stats %+v, want 10 written after retries", st)
+	}
+	if !strings.Contains(log.String(), "kafka write recovered") {
+		t.Errorf("log has no recovery line:\n%s", log.String())
+	}
+	recs := readAll(t, addr, testTopic, 10)
+	for i, m := range recs {
+		if r, _ := ParseMessage(m); r.Seq != uint64(i) {
+			t.Errorf("record %d has seq %d", i, r.Seq)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
+		1600 * time.Millisecond, 3200 * time.Millisecond, 5 * time.Second, 5 * time.Second}
+	for i, w := range want {
+		if got := backoff(i + 1); got != w {
+			t.Errorf("backoff(%d) = %v, want %v", i+1, got, w)
+		}
+	}
+	if got := backoff(1000); got != maxBackoff {
+		t.Errorf("backoff(1000) = %v", got)
+	}
+}
+
+// startBlackHole listens on 127.0.0.1 and accepts connections that never get
+// an answer, like a hung broker. Everything is closed when the test ends.
+func startBlackHole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+func TestWriterCloseIsBoundedWhenBrokerHangs(t *testing.T) {
+	addr := startBlackHole(t)
+	w, err := NewWriter(WriterConfig{
+		Brokers: []string{addr}, Topic: testTopic, WriteTimeout: time.Minute,
+		CloseTimeout: 200 * time.Millisecond, Logger: discardLogger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(context.Background(), testRecord("cam-1", 0)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = w.Close()
+	if !errors.Is(err, ErrUndelivered) || !strings.Contains(err.Error(), "1 records") {
+		t.Errorf("Close: %v, want 1 undelivered record", err)
+	}
+	// Far below WriteTimeout: Close must not wait for the hung produce.
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+}
