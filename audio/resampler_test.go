@@ -276,6 +276,7 @@ func BenchmarkResampler(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			r := newTestResampler(b, c.in, c.out)
 			in := toInt16(tone(c.in/50, c.in, 1000, 10000, 0)) // 20 ms
+			r.Process(in)                                      // sizes the buffers; b.Loop starts counting after
 			b.ReportAllocs()
 			for b.Loop() {
 				r.Process(in)

@@ -64,7 +64,6 @@ type stream struct {
 	clock       string
 	pending     string // reason for the next hole, when known
 	ended       bool   // the epoch's end record is written
-	writeCtx    context.Context
 }
 
 func newStream(sup *Supervisor, cfg StreamConfig) *stream {
@@ -109,7 +108,7 @@ func (st *stream) onStatus(_ sdk.Handle, s sdk.Status) {
 // run connects, streams and reconnects until ctx is done.
 func (st *stream) run(ctx context.Context) {
 	defer st.setState(StateStopped, nil)
-	defer st.endIdle(ctx)
+	defer st.endIdle()
 	pause := st.sup.cfg.ReconnectMin
 	for {
 		began := time.Now()
@@ -152,7 +151,7 @@ func (st *stream) session(ctx context.Context) error {
 	}
 	codec, err := st.sup.sdk.Codec(h)
 	if err == nil {
-		err = st.beginEpoch(ctx, codec)
+		err = st.beginEpoch(codec)
 	}
 	if err != nil {
 		st.sup.sdk.Close(h)
@@ -178,11 +177,6 @@ loop:
 		}
 	}
 	st.sup.sdk.Close(h) // no callback runs after this
-	if reason == ReasonShutdown {
-		drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.sup.cfg.DrainTimeout)
-		defer cancel()
-		st.writeCtx = drainCtx
-	}
 	st.drain()
 	st.chunker.Flush(st.emitChunk)
 	if reason == ReasonShutdown {
@@ -202,13 +196,10 @@ loop:
 
 // endIdle writes the end record of a stream stopped while it was not
 // connected (its last epoch ended with a gap).
-func (st *stream) endIdle(ctx context.Context) {
+func (st *stream) endIdle() {
 	if st.epoch == 0 || st.ended {
 		return
 	}
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.sup.cfg.DrainTimeout)
-	defer cancel()
-	st.writeCtx = drainCtx
 	st.control(sink.KindEnd, ReasonShutdown, 0)
 }
 
@@ -228,7 +219,7 @@ func (st *stream) drain() {
 
 // beginEpoch starts a new epoch for a freshly connected handle and writes
 // its start record.
-func (st *stream) beginEpoch(ctx context.Context, codec sdk.Codec) error {
+func (st *stream) beginEpoch(codec sdk.Codec) error {
 	if st.dec == nil || st.codec.Name != codec.Name || st.codec.SampleRate != codec.SampleRate || st.codec.Channels != codec.Channels {
 		dec, err := audio.NewDecoder(audio.Format{Codec: codec.Name, SampleRate: codec.SampleRate, Channels: codec.Channels}, st.sup.cfg.SampleRate)
 		if err != nil {
@@ -253,7 +244,6 @@ func (st *stream) beginEpoch(ctx context.Context, codec sdk.Codec) error {
 	st.started = false
 	st.pending = ""
 	st.clock = "arrival"
-	st.writeCtx = ctx
 	st.nextCapture = time.Now()
 	st.lastArrival = time.Time{}
 	st.control(sink.KindStart, "", 0)
@@ -397,7 +387,7 @@ func (st *stream) send(r sink.Record) {
 	if r.Kind == sink.KindEnd {
 		st.ended = true
 	}
-	if err := st.sup.sink.Write(st.writeCtx, r); err != nil {
+	if err := st.sup.sink.Write(st.sup.writeCtx, r); err != nil {
 		// Logged at powers of two, so a dead sink costs a few lines, not one per record.
 		if n := st.c.sinkErrors.Add(1); n&(n-1) == 0 {
 			st.log.Error("sink write failed", "kind", r.Kind, "seq", r.Seq, "failures", n, "err", err)

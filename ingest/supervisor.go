@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/sink"
@@ -22,6 +23,9 @@ type Supervisor struct {
 	sink    Sink
 	sdk     *sdk.SDK
 	streams []*stream
+	// writeCtx bounds sink writes: it ends DrainTimeout after Run's context,
+	// so that records produced while stopping are still written.
+	writeCtx context.Context
 }
 
 // New validates cfg. Nothing runs until Run.
@@ -50,6 +54,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	s.sdk = sd
 	defer sd.Shutdown()
+
+	writeCtx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWrites()
+	// A cancel after Run has returned is a no-op, so the timer needs no stop.
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(s.cfg.DrainTimeout, cancelWrites) })()
+	s.writeCtx = writeCtx
 
 	var wg sync.WaitGroup
 	for _, st := range s.streams {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -55,8 +56,13 @@ var errTapDone = errors.New("tap done")
 // writes the WAVs. done may be nil.
 func tap(ctx context.Context, brokers []string, topic, out string, done func(sink.Record) bool) ([]sink.TapFile, error) {
 	var t sink.Tap
+	rejected := 0
 	err := sink.ReadTopic(ctx, brokers, topic, func(r sink.Record) error {
-		t.Add(r)
+		if err := t.Add(r); err != nil {
+			if rejected++; rejected == 1 {
+				slog.Warn("tap: record rejected", "stream", r.Stream, "epoch", r.Epoch, "seq", r.Seq, "err", err)
+			}
+		}
 		if done != nil && done(r) {
 			return errTapDone
 		}
@@ -64,6 +70,9 @@ func tap(ctx context.Context, brokers []string, topic, out string, done func(sin
 	})
 	if err != nil && !errors.Is(err, errTapDone) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("read %s: %w", topic, err)
+	}
+	if rejected > 0 {
+		slog.Warn("tap: records rejected", "count", rejected)
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err

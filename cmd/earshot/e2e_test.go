@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/earshot/earshot/audio"
+	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/sink"
+)
+
+// e2eSecret is in every stream URL; it must appear nowhere else.
+const e2eSecret = "hunter2-e2e"
+
+// fidelityCases: the minimum correlation of decoded audio with the clip, per
+// codec. A byte-order or rate mistake scores below 0.3 (see loadtest's
+// Fidelity test); the codecs themselves score well above these.
+var fidelityCases = []struct {
+	codec string
+	min   float64
+}{
+	{audio.CodecOpus, 0.8},
+	{audio.CodecPCMA, 0.95},
+	{audio.CodecPCMU, 0.95},
+	{audio.CodecL16, 0.98},
+}
+
+// syncBuffer is a log destination the test can read while the service runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestEndToEnd: synthetic cameras → earshot → embedded Kafka over TCP →
+// consumer. Per codec: one epoch, records in order with consecutive seq,
+// continuous offsets, schema-1 headers, and audio that matches the clip.
+func TestEndToEnd(t *testing.T) {
+	var specs []loadtest.StreamSpec
+	for _, c := range fidelityCases {
+		specs = append(specs, loadtest.StreamSpec{Name: "cam-" + c.codec, Codec: c.codec})
+	}
+	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cams.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cams.Close()
+	broker, stopBroker, err := sink.StartEmbeddedBroker("e2e", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopBroker()
+
+	cfg := &Config{Kafka: KafkaConfig{Brokers: []string{broker}, Topic: "e2e"}}
+	for _, s := range specs {
+		cfg.Streams = append(cfg.Streams, StreamConfig{ID: s.Name, URL: "rtsp://user:" + e2eSecret + "@" + cams.Addr() + "/" + s.Name, Transport: "tcp"})
+	}
+	logs := &syncBuffer{}
+	svc, err := newService(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 s of streaming: the run's length, not a synchronisation.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := svc.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	byStream := readAll(t, broker, "e2e", len(specs))
+	for _, fc := range fidelityCases {
+		t.Run(fc.codec, func(t *testing.T) {
+			recs := byStream["cam-"+fc.codec]
+			pcm := checkStream(t, recs, fc.codec)
+			// Skip the first 200 ms (decoder start-up) and compare 2 s.
+			if len(pcm) < 16000*2+3200 {
+				t.Fatalf("only %d samples delivered", len(pcm))
+			}
+			corr, _ := loadtest.Fidelity(pcm[3200:3200+2*16000], cams.Clip())
+			t.Logf("%s: %d records, %.2f s, correlation with the clip %.3f", fc.codec, len(recs), float64(len(pcm))/16000, corr)
+			if corr < fc.min {
+				t.Errorf("correlation %.3f < %.2f", corr, fc.min)
+			}
+		})
+	}
+	if t.Failed() {
+		t.Logf("service logs:\n%s", logs)
+	}
+	if strings.Contains(logs.String(), e2eSecret) {
+		t.Errorf("logs contain the stream password")
+	}
+}
+
+// readAll consumes the topic until every stream's end record is in.
+func readAll(t *testing.T, broker, topic string, streams int) map[string][]sink.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out := make(map[string][]sink.Record)
+	ended := 0
+	errDone := errors.New("done")
+	err := sink.ReadTopic(ctx, []string{broker}, topic, func(r sink.Record) error {
+		out[r.Stream] = append(out[r.Stream], r)
+		if r.Kind == sink.KindEnd {
+			ended++
+		}
+		if ended == streams {
+			return errDone
+		}
+		return nil
+	})
+	if !errors.Is(err, errDone) {
+		t.Fatalf("reading back: %v (%d of %d streams ended)", err, ended, streams)
+	}
+	return out
+}
+
+// checkStream asserts the schema invariants of one stream's records and
+// returns its audio.
+func checkStream(t *testing.T, recs []sink.Record, codec string) []int16 {
+	t.Helper()
+	if len(recs) < 3 || recs[0].Kind != sink.KindStart || recs[len(recs)-1].Kind != sink.KindEnd {
+		t.Fatalf("want start, audio…, end; got %d records", len(recs))
+	}
+	var pcm []int16
+	var offset int64
+	prev := recs[0].CaptureTime
+	for i, r := range recs {
+		where := fmt.Sprintf("record %d (%s)", i, r.Kind)
+		switch {
+		case r.Epoch != 1 || r.Seq != uint64(i):
+			t.Fatalf("%s: epoch %d seq %d, want 1 and %d", where, r.Epoch, r.Seq, i)
+		case r.Offset != offset:
+			t.Fatalf("%s: offset %d, want %d", where, r.Offset, offset)
+		case r.SampleRate != 16000 || r.Channels != 1 || r.Codec != codec:
+			t.Fatalf("%s: %d Hz, %d channels, codec %q", where, r.SampleRate, r.Channels, r.Codec)
+		case r.Clock != sink.ClockArrival && r.Clock != sink.ClockNTP:
+			t.Fatalf("%s: clock %q", where, r.Clock)
+		case r.CaptureTime.Before(prev.Add(-50 * time.Millisecond)):
+			t.Fatalf("%s: capture time %s goes back from %s", where, r.CaptureTime, prev)
+		case r.Kind == sink.KindGap:
+			t.Fatalf("%s: unexpected gap %q of %d ms", where, r.Reason, r.GapMS)
+		case r.Kind == sink.KindEnd && r.Reason != "shutdown":
+			t.Fatalf("%s: reason %q", where, r.Reason)
+		case strings.Contains(fmt.Sprint(r.Stream, r.Codec, r.Reason), e2eSecret):
+			t.Fatalf("%s: carries the password", where)
+		}
+		prev = r.CaptureTime
+		if r.Kind == sink.KindAudio {
+			for j := 0; j+1 < len(r.PCM); j += 2 {
+				pcm = append(pcm, int16(binary.LittleEndian.Uint16(r.PCM[j:])))
+			}
+			offset += int64(len(r.PCM) / 2)
+		}
+	}
+	return pcm
+}
