@@ -22,10 +22,12 @@ type memSink struct {
 	records []sink.Record
 	hold    map[string]chan struct{}
 	feed    chan sink.Record
+	// held receives the stream of each write that starts waiting on a hold.
+	held chan string
 }
 
 func newMemSink() *memSink {
-	return &memSink{hold: make(map[string]chan struct{}), feed: make(chan sink.Record, 1<<14)}
+	return &memSink{hold: make(map[string]chan struct{}), feed: make(chan sink.Record, 1<<14), held: make(chan string, 1<<10)}
 }
 
 // Hold makes writes of stream block until the returned function is called.
@@ -43,6 +45,10 @@ func (m *memSink) Write(ctx context.Context, r sink.Record) error {
 	ch := m.hold[r.Stream]
 	m.mu.Unlock()
 	if ch != nil {
+		select {
+		case m.held <- r.Stream:
+		default:
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():

@@ -10,6 +10,7 @@
 package sdk
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -153,9 +155,12 @@ func (t Transport) String() string {
 type OpenOptions struct {
 	// Transport defaults to TransportAuto.
 	Transport Transport
-	// Timeout bounds each RTSP request and the silence of the connection.
-	// It defaults to 10 seconds.
+	// Timeout bounds each RTSP request. It defaults to 10 seconds.
 	Timeout time.Duration
+	// ReadTimeout is how long the connection may stay silent (no RTP nor
+	// RTCP on any set-up track) before gortsplib ends it. It defaults to
+	// Timeout.
+	ReadTimeout time.Duration
 	// TLSConfig is used for rtsps URLs. It defaults to nil (system roots).
 	TLSConfig *tls.Config
 	// DialContext dials the RTSP connection. It defaults to net.Dialer's.
@@ -236,7 +241,7 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	h.id = s.nextID
 	s.mu.Unlock()
 
-	c := newClient(u, o)
+	c := s.newClient(u, o, h)
 	if err := c.Start2(); err != nil {
 		return 0, fmt.Errorf("open %s: %w", red, scrub(err, u))
 	}
@@ -270,14 +275,23 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	return h.id, nil
 }
 
-func newClient(u *base.URL, o OpenOptions) *gortsplib.Client {
+// newClient configures a gortsplib client for h. gortsplib's own callbacks
+// for lost packets and undecodable data would log a line per event: they
+// count instead, and the counts reach the consumer through Stats.
+func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle) *gortsplib.Client {
 	c := &gortsplib.Client{
 		Scheme:       u.Scheme,
 		Host:         u.Host,
-		ReadTimeout:  o.Timeout,
+		ReadTimeout:  cmp.Or(o.ReadTimeout, o.Timeout),
 		WriteTimeout: o.Timeout,
 		TLSConfig:    o.TLSConfig,
 		DialContext:  o.DialContext,
+		// Called on gortsplib's reader goroutine; counting never blocks.
+		OnPacketsLost: func(n uint64) { h.lost.Add(n) },
+		OnDecodeError: func(error) { h.decodeErrors.Add(1) },
+		OnTransportSwitch: func(err error) {
+			s.opts.Logger.Info("sdk: switching transport", "url", h.url, "reason", scrub(err, u))
+		},
 	}
 	switch o.Transport {
 	case TransportTCP:
@@ -305,6 +319,9 @@ func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle) error {
 		return fmt.Errorf("setup %s track: %w", codec.Name, err)
 	}
 	c.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { s.onPacket(c, h, medi, pkt) })
+	// RTCP is counted apart from RTP: a source that keeps sending sender
+	// reports while its audio stopped must not look alive.
+	c.OnPacketRTCP(medi, func(rtcp.Packet) { h.lastRTCP.Store(time.Now().UnixNano()) })
 	if _, err := c.Play(nil); err != nil {
 		return fmt.Errorf("play: %w", err)
 	}
@@ -318,9 +335,12 @@ func (s *SDK) onPacket(c *gortsplib.Client, h *handle, medi *description.Media, 
 		Timestamp: pkt.Timestamp,
 		Seq:       pkt.SequenceNumber,
 		SSRC:      pkt.SSRC,
+		Marker:    pkt.Marker,
 		Arrival:   time.Now(),
 		Codec:     h.codec,
 	}
+	h.received.Add(1)
+	h.lastRTP.Store(f.Arrival.UnixNano())
 	if ntp, ok := c.PacketNTP(medi, pkt); ok {
 		f.NTP = ntp
 	}

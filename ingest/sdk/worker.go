@@ -94,8 +94,12 @@ func (s *SDK) deliver(h *handle, f *Frame) {
 		return
 	}
 	start := time.Now()
+	h.callbackSince.Store(start.UnixNano())
 	(*cb)(h.id, f)
-	d := time.Since(start)
+	end := time.Now()
+	h.callbackSince.Store(0)
+	h.lastDelivered.Store(end.UnixNano())
+	d := end.Sub(start)
 	h.frames.Add(1)
 	if s.opts.CallbackObserver != nil {
 		s.opts.CallbackObserver(d)
