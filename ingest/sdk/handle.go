@@ -46,7 +46,7 @@ type handle struct {
 	closed    bool
 	// droppedRun counts frames dropped since the last queued one.
 	droppedRun uint64
-	statuses  []Status
+	statuses   []Status
 	// overrun reports are coalesced: at most one per overrunReportPeriod.
 	overrunPending  uint64
 	overrunMax      time.Duration
