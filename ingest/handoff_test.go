@@ -81,11 +81,13 @@ func TestSlowConsumerNeverBlocksSDKWorkers(t *testing.T) {
 	for _, release := range releases {
 		release()
 	}
-	for _, s := range stuckStreams {
-		ms.await(t, "gap of "+s, func(r sink.Record) bool {
-			return r.Stream == s && r.Kind == sink.KindGap && r.Reason == ingest.ReasonSinkStalled && r.GapMS > 0
-		})
-	}
+	gaps := map[string]bool{}
+	ms.await(t, "a gap of each stuck stream", func(r sink.Record) bool {
+		if r.Kind == sink.KindGap && r.Reason == ingest.ReasonSinkStalled && r.GapMS > 0 {
+			gaps[r.Stream] = true
+		}
+		return len(gaps) == len(stuckStreams)
+	})
 	stop()
 	for _, s := range append(stuckStreams, healthyStream) {
 		checkEpoch(t, ms.Records(s), s[:4])

@@ -281,6 +281,9 @@ func (st *stream) step(p *packet) {
 	start := time.Now()
 	st.busySince.Store(start.UnixNano())
 	st.lastPacket.Store(start.UnixNano())
+	if st.sup.stepHook != nil {
+		st.sup.stepHook(st.cfg.ID)
+	}
 	st.tl.process(p)
 	st.hand.release(p)
 	st.busySince.Store(0)

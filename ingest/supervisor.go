@@ -49,6 +49,10 @@ type Supervisor struct {
 
 	// Owned by the watchdog goroutine.
 	sinkStall Stall
+
+	// stepHook, set only by tests before Run, runs at the start of every
+	// worker step.
+	stepHook func(stream string)
 }
 
 // New validates cfg. Nothing runs until Run.

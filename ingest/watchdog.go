@@ -174,6 +174,9 @@ func (s *Supervisor) transition(st *stream, found Stall, now time.Time) {
 	if found.Stage == StageSource {
 		st.signal(found)
 	}
+	if found.Reason != ReasonSinkStalled {
+		s.notify(found)
+	}
 }
 
 // signal asks st's worker to end the stalled session. The worker ignores a
@@ -197,17 +200,22 @@ func (s *Supervisor) sinkTransition(found Stall, waiting int, now time.Time) {
 	case cur.Reason == "":
 		*cur = Stall{Stage: StageSink, Reason: ReasonSinkStalled, Since: found.Since, Detected: now, For: now.Sub(found.Since)}
 		s.report(s.cfg.Logger.With("streams_waiting", waiting), cur)
+		s.notify(*cur)
 	}
 }
 
-// report records a new stall: a diagnostics bundle, one log line, the
-// counter and the OnStall hook.
+// report records a new stall: a diagnostics bundle, one log line and the
+// counter.
 func (s *Supervisor) report(log *slog.Logger, st *Stall) {
 	s.countStall(st.Stage, st.Reason)
 	st.Bundle = s.diag.capture(*st, st.Detected)
 	log.Warn("stall detected", "url", st.URL, "stage", st.Stage, "reason", st.Reason,
 		"for", st.For.Round(time.Millisecond), "bundle", st.Bundle)
+}
+
+// notify calls the OnStall hook once the stall is recorded everywhere.
+func (s *Supervisor) notify(st Stall) {
 	if s.cfg.OnStall != nil {
-		s.cfg.OnStall(*st)
+		s.cfg.OnStall(st)
 	}
 }
