@@ -50,9 +50,11 @@ func (s *Supervisor) Handler() http.Handler {
 
 // apiStream is the body of POST /api/streams.
 type apiStream struct {
-	ID        string `json:"id"`
-	URL       string `json:"url"`
-	Transport string `json:"transport"`
+	ID                 string `json:"id"`
+	URL                string `json:"url"`
+	Transport          string `json:"transport"`
+	CAFile             string `json:"ca_file"`
+	InsecureSkipVerify bool   `json:"insecure_skip_verify"`
 }
 
 func (s *Supervisor) addHandler(w http.ResponseWriter, r *http.Request) {

@@ -5,9 +5,12 @@
 package ingest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"time"
 
@@ -24,6 +27,12 @@ type StreamConfig struct {
 	// Transport is "auto" (UDP, falling back to TCP), "tcp" or "udp".
 	// It defaults to "auto".
 	Transport string
+	// CAFile is a PEM file of certificate authorities that rtsps sources
+	// are verified against. It defaults to "" (the system roots).
+	CAFile string
+	// InsecureSkipVerify accepts any certificate from an rtsps source,
+	// as self-signed cameras need. It defaults to false.
+	InsecureSkipVerify bool
 }
 
 // Config configures a Supervisor. The zero value, plus streams, is usable.
@@ -188,7 +197,30 @@ func (s StreamConfig) validate() error {
 	if _, err := sdk.ParseTransport(s.Transport); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := s.tlsConfig(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// tlsConfig returns the TLS configuration for an rtsps source; nil means
+// gortsplib's default (system roots).
+func (s StreamConfig) tlsConfig() (*tls.Config, error) {
+	if s.CAFile == "" && !s.InsecureSkipVerify {
+		return nil, nil
+	}
+	c := &tls.Config{InsecureSkipVerify: s.InsecureSkipVerify}
+	if s.CAFile != "" {
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca file %s holds no PEM certificate", s.CAFile)
+		}
+	}
+	return c, nil
 }
 
 // Validate reports every problem of c, with defaults applied to unset

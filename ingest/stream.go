@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,7 @@ type stream struct {
 	log  *slog.Logger
 	url  string // redacted
 	tr   sdk.Transport
+	tls  *tls.Config // nil: system roots
 	hand handoff
 
 	// pendingDrops counts handoff drops not yet attached to a packet; only
@@ -84,7 +86,9 @@ type stream struct {
 
 func newStream(sup *Supervisor, cfg StreamConfig) *stream {
 	tr, _ := sdk.ParseTransport(cfg.Transport) // validated
+	tc, _ := cfg.tlsConfig()                   // validated
 	st := &stream{
+		tls:   tc,
 		cfg:   cfg,
 		sup:   sup,
 		log:   sup.cfg.Logger.With("stream", cfg.ID),
@@ -210,6 +214,7 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	}
 	h, err := st.sup.sdk.OpenContext(ctx, st.cfg.URL, sdk.OpenOptions{
 		Transport: st.tr,
+		TLSConfig: st.tls,
 		Timeout:   st.sup.cfg.Timeout,
 		// gortsplib's own silence timeout stays above the liveness timeout,
 		// so that silence is reported as a stall with its reason rather

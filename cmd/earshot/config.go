@@ -105,6 +105,10 @@ type StreamConfig struct {
 	ID        string `yaml:"id"`
 	URL       string `yaml:"url"`
 	Transport string `yaml:"transport"` // auto (default), tcp, udp
+	// rtsps only: verify against this PEM CA file (default: system roots),
+	// or accept any certificate (self-signed cameras).
+	CAFile             string `yaml:"ca_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
 // LoadConfig reads and validates a YAML configuration, applying environment
@@ -242,7 +246,7 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 		Logger: logger,
 	}
 	for _, s := range c.Streams {
-		ic.Streams = append(ic.Streams, ingest.StreamConfig{ID: s.ID, URL: s.URL, Transport: s.Transport})
+		ic.Streams = append(ic.Streams, ingest.StreamConfig(s))
 	}
 	return ic
 }
