@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,10 @@ type stream struct {
 	writeSince   atomic.Int64 // the sink write in progress began; 0 when none
 	driftPPM     atomic.Int64 // clock drift estimate, in millionths of ppm
 
+	// pprof labels of the worker: stream and stage (decode or sink),
+	// precomputed so that switching allocates nothing.
+	decodeLabels, sinkLabels context.Context
+
 	// Lifecycle, set by start.
 	cancel context.CancelCauseFunc
 	done   chan struct{}
@@ -100,6 +105,8 @@ func newStream(sup *Supervisor, cfg StreamConfig) *stream {
 		state: StateConnecting,
 	}
 	st.tl.st = st
+	st.decodeLabels = pprof.WithLabels(context.Background(), pprof.Labels("stream", cfg.ID, "stage", "decode"))
+	st.sinkLabels = pprof.WithLabels(context.Background(), pprof.Labels("stream", cfg.ID, "stage", "sink"))
 	return st
 }
 
@@ -219,9 +226,10 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 		// gortsplib's own silence timeout stays above the liveness timeout,
 		// so that silence is reported as a stall with its reason rather
 		// than as a bare disconnection.
-		ReadTimeout: 2 * st.sup.cfg.LivenessTimeout,
-		OnData:      st.onData,
-		OnStatus:    st.onStatus,
+		ReadTimeout:   2 * st.sup.cfg.LivenessTimeout,
+		OnData:        st.onData,
+		OnStatus:      st.onStatus,
+		ProfileLabels: []string{"stream", st.cfg.ID},
 	})
 	if err != nil {
 		return false, err
@@ -286,6 +294,7 @@ func (st *stream) step(p *packet) {
 	start := time.Now()
 	st.busySince.Store(start.UnixNano())
 	st.lastPacket.Store(start.UnixNano())
+	pprof.SetGoroutineLabels(st.decodeLabels)
 	if st.sup.stepHook != nil {
 		st.sup.stepHook(st.cfg.ID)
 	}
@@ -323,7 +332,9 @@ func (st *stream) endIdle(ctx context.Context) {
 func (st *stream) send(r sink.Record) {
 	start := time.Now()
 	st.writeSince.Store(start.UnixNano())
+	pprof.SetGoroutineLabels(st.sinkLabels)
 	err := st.sup.sink.Write(st.sup.writeCtx, r)
+	pprof.SetGoroutineLabels(st.decodeLabels)
 	st.writeSince.Store(0)
 	if time.Since(start) > st.sup.cfg.StallTimeout {
 		st.tl.late(ReasonSinkStalled)

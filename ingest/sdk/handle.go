@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,9 @@ type handle struct {
 	codec  *Codec
 	client *gortsplib.Client
 	done   chan struct{} // closed when the wait goroutine has returned
+
+	// pprof labels of the reader goroutine and of the callbacks.
+	readerLabels, callbackLabels context.Context
 
 	onData   atomic.Pointer[DataCallback]
 	onStatus atomic.Pointer[StatusCallback]

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -171,6 +172,11 @@ type OpenOptions struct {
 	// OnStatus is the status callback, installed before any status is
 	// delivered. It can be replaced later with SetStatusCallback.
 	OnStatus StatusCallback
+	// ProfileLabels are pprof label pairs (key, value, key, value…) that
+	// the handle's reader goroutine and its callbacks carry, with "stage"
+	// set to "sdk_reader" or "sdk_callback", so that CPU profiles can be
+	// filtered by stream. It defaults to none.
+	ProfileLabels []string
 }
 
 // SDK owns the callback workers and every open handle.
@@ -225,6 +231,8 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	}
 
 	h := &handle{url: red, slots: make([]slot, s.opts.QueueLen), done: make(chan struct{})}
+	h.readerLabels = labelContext("sdk_reader", o.ProfileLabels)
+	h.callbackLabels = labelContext("sdk_callback", o.ProfileLabels)
 	if o.OnData != nil {
 		h.onData.Store(&o.OnData)
 	}
@@ -339,7 +347,10 @@ func (s *SDK) onPacket(c *gortsplib.Client, h *handle, medi *description.Media, 
 		Arrival:   time.Now(),
 		Codec:     h.codec,
 	}
-	h.received.Add(1)
+	if h.received.Add(1) == 1 {
+		// gortsplib owns the reader goroutine; label it once it is ours.
+		pprof.SetGoroutineLabels(h.readerLabels)
+	}
 	h.lastRTP.Store(f.Arrival.UnixNano())
 	if ntp, ok := c.PacketNTP(medi, pkt); ok {
 		f.NTP = ntp
@@ -486,6 +497,13 @@ type scrubbedError struct {
 
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
+
+// labelContext returns a context carrying stage and the label pairs, to
+// set on a goroutine with pprof.SetGoroutineLabels: precomputed, so that
+// switching labels allocates nothing.
+func labelContext(stage string, pairs []string) context.Context {
+	return pprof.WithLabels(context.Background(), pprof.Labels(append([]string{"stage", stage}, pairs...)...))
+}
 
 // Validate reports every problem of o, with defaults applied to unset
 // fields.
