@@ -28,10 +28,11 @@ const (
 	variantChanged
 )
 
-// Payload types of the tracks that only faults or video use.
+// Payload types of the tracks that only faults or video use, apart from
+// those of the codecs streams play.
 const (
-	payloadTypeAC3  = 97
-	payloadTypeH264 = 99
+	payloadTypeAC3  = 101
+	payloadTypeH264 = 102
 )
 
 // videoFrame is the period of the dummy video track (25 frames/s), rounded
@@ -178,19 +179,19 @@ func (v *variant) start(rs *gortsplib.Server) error {
 	return nil
 }
 
-// timestamp returns the audio RTP timestamp of round r, before faults.
-func (v *variant) timestamp(r int64, jump uint32) uint32 {
-	return v.ts0 + uint32(r)*v.ticks + jump
+// clipPacket returns the audio payload of round r and its RTP timestamp
+// relative to round 0's. The clip loops; the timestamp keeps counting.
+func (v *variant) clipPacket(r int64) ([]byte, uint32) {
+	return v.clip.payloads[r%int64(len(v.clip.payloads))], uint32(r) * v.ticks
 }
 
-// nextAudio fills the reused audio packet for round r with timestamp ts
-// and the next sequence number. The clip loops; the timestamp keeps
-// counting. Pacer only.
-func (v *variant) nextAudio(r int64, ts uint32, seqJump uint16) *rtp.Packet {
+// nextAudio fills the reused audio packet with payload, timestamp ts and
+// the next sequence number. Pacer only.
+func (v *variant) nextAudio(payload []byte, ts uint32, seqJump uint16) *rtp.Packet {
 	p := &v.pkt
 	p.Timestamp = ts
 	p.SequenceNumber = v.seq + seqJump
-	p.Payload = v.clip.payloads[r%int64(len(v.clip.payloads))]
+	p.Payload = payload
 	v.seq++
 	return p
 }
@@ -200,18 +201,19 @@ func (v *variant) nextAudio(r int64, ts uint32, seqJump uint16) *rtp.Packet {
 // its own buffer) and does not block on readers (gortsplib queues to each
 // session).
 func (v *variant) writeAudio(st *stream, cs *streamState, r int64, ntp time.Time, rng *rand.Rand) {
-	ts := v.timestamp(r, cs.tsJump)
+	payload, ts := v.clipPacket(r)
+	ts += v.ts0 + cs.tsJump
 	if cs.f == nil && !v.holding && len(v.queue) == 0 {
 		v.lastTS = ts
-		v.send(st, v.nextAudio(r, ts, cs.seqJump), ntp)
+		v.send(st, v.nextAudio(payload, ts, cs.seqJump), ntp)
 		return
 	}
-	v.writeFaultedAudio(st, cs, r, ts, ntp, rng)
+	v.writeFaultedAudio(st, cs, r, payload, ts, ntp, rng)
 }
 
 // writeFaultedAudio is writeAudio's slow path: under faults, or while
 // packets delayed by faults that have ended are still due.
-func (v *variant) writeFaultedAudio(st *stream, cs *streamState, r int64, ts uint32, ntp time.Time, rng *rand.Rand) {
+func (v *variant) writeFaultedAudio(st *stream, cs *streamState, r int64, payload []byte, ts uint32, ntp time.Time, rng *rand.Rand) {
 	f := cs.f
 	if f == nil {
 		f = &faultSet{} // only the backlog is left to send
@@ -230,7 +232,7 @@ func (v *variant) writeFaultedAudio(st *stream, cs *streamState, r int64, ts uin
 		v.release(st, r, ntp)
 		return
 	}
-	p := v.nextAudio(r, ts, cs.seqJump)
+	p := v.nextAudio(payload, ts, cs.seqJump)
 	if f.loss > 0 && rng.Float64() < f.loss {
 		v.release(st, r, ntp)
 		return
