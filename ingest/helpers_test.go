@@ -12,6 +12,24 @@ import (
 	"github.com/earshot/earshot/sink"
 )
 
+// syncBuffer is a log destination tests read while the supervisor runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // waitTimeout bounds every wait; the tests finish far sooner.
 const waitTimeout = 15 * time.Second
 

@@ -256,7 +256,9 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 		st.tl.control(sink.KindEnd, reason, 0)
 		return true, nil
 	}
-	st.tl.control(sink.KindGap, reason, st.tl.silence().Milliseconds())
+	// The epoch ends here; the gap says why and how long the source had
+	// been silent (at least 1 ms: a gap record is never empty).
+	st.tl.gap(reason, st.tl.samples(max(time.Millisecond, st.tl.silence())))
 	return true, cause
 }
 
@@ -267,6 +269,9 @@ func (st *stream) stream(ctx context.Context, h sdk.Handle) (reason string, caus
 		case <-ctx.Done():
 			return endReason(ctx), nil
 		case err := <-st.disc:
+			if errors.Is(err, sdk.ErrSSRCChanged) {
+				return ReasonDiscontinuity, err
+			}
 			if err == nil {
 				err = errors.New("connection ended")
 			}

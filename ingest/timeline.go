@@ -34,6 +34,7 @@ type timeline struct {
 	lastSeq     uint16
 	ssrc        uint32
 	lastArrival time.Time
+	lastDur     time.Duration // of the last packet decoded
 	nextCapture time.Time // capture time of the next expected sample
 	clock       string
 	pending     string // reason for the next hole, when known
@@ -111,6 +112,7 @@ func (tl *timeline) process(p *packet) {
 	switch {
 	case delta > int64(maxTimestampJump*tl.codec.ClockRate) || delta < -int64(tl.codec.ClockRate):
 		tl.discontinuity(p, capture)
+		delta = 0
 	case delta < 0:
 		st.c.late.Add(1) // late or duplicate: its place has been filled
 		return
@@ -126,6 +128,7 @@ func (tl *timeline) process(p *packet) {
 		return
 	}
 	tl.write(samples, capture)
+	tl.lastDur = tl.outDuration(int64(len(samples)))
 	step := uint32(tl.sourceSamples(p.data, len(samples)))
 	tl.nextTS = p.ts + step
 	if step > 0 {
@@ -178,24 +181,39 @@ func (tl *timeline) hole(p *packet, delta int64) {
 }
 
 // discontinuity restarts the timeline at p after an SSRC change or a
-// timestamp jump; the hole is measured on the arrival clock instead.
+// timestamp jump. The RTP clock cannot measure the hole, nor can capture
+// times derived from a sender report that predates the jump: the arrival
+// clock does, beyond the jitter of a packet or so.
 func (tl *timeline) discontinuity(p *packet, capture time.Time) {
-	lost := capture.Sub(tl.nextCapture)
-	tl.gap(ReasonDiscontinuity, max(0, int64(lost)*int64(tl.st.sup.cfg.SampleRate)/int64(time.Second)))
+	var lost time.Duration
+	if !tl.lastArrival.IsZero() {
+		if silent := p.arrival.Sub(tl.lastArrival) - tl.lastDur; silent > tl.lastDur/2 {
+			lost = silent
+		}
+	}
+	tl.gap(ReasonDiscontinuity, tl.samples(lost))
 	tl.ssrc, tl.nextTS = p.ssrc, p.ts
 	tl.nextCapture = capture
 	tl.resetDrift(p)
 }
 
 // gap flushes the partial chunk, writes a gap record for n output samples
-// and moves the offset past them.
+// and moves the offset past them. n is rounded to whole milliseconds, the
+// unit of earshot.gap_ms, so that offsets stay continuous for consumers; a
+// hole under half a millisecond is no gap.
 func (tl *timeline) gap(reason string, n int64) {
+	perMS := int64(tl.st.sup.cfg.SampleRate / 1000)
+	ms := (n + perMS/2) / perMS
+	tl.pending = ""
+	if ms <= 0 {
+		return
+	}
+	n = ms * perMS
 	tl.flush()
-	tl.control(sink.KindGap, reason, n*1000/int64(tl.st.sup.cfg.SampleRate))
+	tl.control(sink.KindGap, reason, ms)
 	tl.chunker.Skip(n)
 	tl.nextCapture = tl.nextCapture.Add(tl.outDuration(n))
 	tl.dec.Reset()
-	tl.pending = ""
 }
 
 func (tl *timeline) write(samples []int16, capture time.Time) {
@@ -216,6 +234,11 @@ func (tl *timeline) silence() time.Duration {
 		return 0
 	}
 	return time.Since(tl.lastArrival)
+}
+
+// samples is d at the output rate.
+func (tl *timeline) samples(d time.Duration) int64 {
+	return int64(d) * int64(tl.st.sup.cfg.SampleRate) / int64(time.Second)
 }
 
 func (tl *timeline) outDuration(n int64) time.Duration {

@@ -44,7 +44,7 @@ func Classify(err error) (kind string, permanent bool) {
 		return FailNoAudio, true
 	case errors.As(err, &unsupported):
 		return FailUnsupportedCodec, true
-	case errors.Is(err, context.DeadlineExceeded),
+	case errors.Is(err, ErrRequestTimeout), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &liberrors.ErrClientTCPTimeout{}),
 		errors.As(err, &liberrors.ErrClientUDPTimeout{}),
 		errors.As(err, &netErr) && netErr.Timeout():

@@ -38,6 +38,13 @@ type handle struct {
 	onData   atomic.Pointer[DataCallback]
 	onStatus atomic.Pointer[StatusCallback]
 
+	// aborted holds the cause of an end the SDK decided itself; closers is
+	// the goroutine closing the client then (gortsplib's Close waits for
+	// the reader goroutine, so the reader cannot call it).
+	aborted   atomic.Pointer[error]
+	closers   sync.WaitGroup
+	abortOnce sync.Once
+
 	// busy is held by the worker delivering this handle's callbacks, so that
 	// Close can wait for an in-flight callback.
 	busy sync.Mutex
@@ -110,6 +117,22 @@ func (h *handle) pushStatus(st Status) (schedule bool) {
 	}
 	h.statuses = append(h.statuses, st)
 	return h.markScheduled()
+}
+
+// abort ends the connection with cause, once. It may be called from
+// gortsplib's reader goroutine.
+func (h *handle) abort(cause error) {
+	h.abortOnce.Do(func() {
+		h.aborted.Store(&cause)
+		h.closers.Go(func() { h.client.Close() })
+	})
+}
+
+func (h *handle) abortCause() error {
+	if p := h.aborted.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // markScheduled must be called with h.mu held.

@@ -21,6 +21,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -34,7 +35,15 @@ import (
 var (
 	ErrShutdown      = errors.New("sdk is shut down")
 	ErrInvalidHandle = errors.New("invalid handle")
+	// ErrRequestTimeout: the source did not answer an RTSP request within
+	// OpenOptions.Timeout.
+	ErrRequestTimeout = errors.New("rtsp request timed out")
+	// ErrSSRCChanged ends a session whose source switched to another SSRC.
+	ErrSSRCChanged = errors.New("source changed its SSRC")
 )
+
+// defaultTimeout is OpenOptions.Timeout's default.
+const defaultTimeout = 10 * time.Second
 
 // deliverBatch is how many callbacks a worker makes for one handle before it
 // lets the next ready handle have a turn.
@@ -250,27 +259,29 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	s.mu.Unlock()
 
 	c := s.newClient(u, o, h)
+	h.client = c
 	if err := c.Start2(); err != nil {
 		return 0, fmt.Errorf("open %s: %w", red, scrub(err, u))
 	}
 	stop := context.AfterFunc(ctx, c.Close)
-	err = s.play(c, u, h)
+	err = s.play(c, u, h, cmp.Or(o.Timeout, defaultTimeout))
 	if !stop() && err == nil {
 		err = ctx.Err()
 	}
 	if err != nil {
 		c.Close()
+		h.closers.Wait()
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = ctxErr
 		}
 		return 0, fmt.Errorf("open %s: %w", red, scrub(err, u))
 	}
 
-	h.client = c
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
 		c.Close()
+		h.closers.Wait()
 		return 0, ErrShutdown
 	}
 	s.handles[h.id] = h
@@ -296,7 +307,16 @@ func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle) *gortsplib.Client
 		DialContext:  o.DialContext,
 		// Called on gortsplib's reader goroutine; counting never blocks.
 		OnPacketsLost: func(n uint64) { h.lost.Add(n) },
-		OnDecodeError: func(error) { h.decodeErrors.Add(1) },
+		OnDecodeError: func(err error) {
+			h.decodeErrors.Add(1)
+			// gortsplib drops, for the rest of the session, every packet
+			// whose SSRC differs from the first one's, and says so only in
+			// this message (it has no typed error): end the session, so
+			// that the source is followed under its new SSRC.
+			if strings.Contains(err.Error(), "wrong SSRC") {
+				h.abort(ErrSSRCChanged)
+			}
+		},
 		OnTransportSwitch: func(err error) {
 			s.opts.Logger.Info("sdk: switching transport", "url", h.url, "reason", scrub(err, u))
 		},
@@ -313,27 +333,46 @@ func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle) *gortsplib.Client
 }
 
 // play describes the source, sets up its audio track and starts playing.
-func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle) error {
+// Each request must be answered within timeout: gortsplib bounds responses
+// by its ReadTimeout, which is also the stream's silence timeout, so a
+// source that accepts connections but never answers would otherwise hold
+// the handshake that long.
+func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle, timeout time.Duration) error {
+	var fired atomic.Bool
+	t := time.AfterFunc(timeout, func() {
+		fired.Store(true)
+		c.Close()
+	})
+	defer t.Stop()
+	check := func(step string, err error) error {
+		switch {
+		case fired.Load():
+			return fmt.Errorf("%s: %w after %s", step, ErrRequestTimeout, timeout)
+		case err != nil:
+			return fmt.Errorf("%s: %w", step, err)
+		}
+		t.Reset(timeout)
+		return nil
+	}
 	desc, _, err := c.Describe(u)
-	if err != nil {
-		return fmt.Errorf("describe: %w", err)
+	if err := check("describe", err); err != nil {
+		return err
 	}
 	medi, forma, codec, err := pickAudio(desc)
 	if err != nil {
 		return err
 	}
 	h.codec = &codec
-	if _, err := c.Setup(desc.BaseURL, medi, 0, 0); err != nil {
-		return fmt.Errorf("setup %s track: %w", codec.Name, err)
+	_, err = c.Setup(desc.BaseURL, medi, 0, 0)
+	if err := check("setup "+codec.Name+" track", err); err != nil {
+		return err
 	}
 	c.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { s.onPacket(c, h, medi, pkt) })
 	// RTCP is counted apart from RTP: a source that keeps sending sender
 	// reports while its audio stopped must not look alive.
 	c.OnPacketRTCP(medi, func(rtcp.Packet) { h.lastRTCP.Store(time.Now().UnixNano()) })
-	if _, err := c.Play(nil); err != nil {
-		return fmt.Errorf("play: %w", err)
-	}
-	return nil
+	_, err = c.Play(nil)
+	return check("play", err)
 }
 
 // onPacket runs on gortsplib's reader goroutine for every RTP packet of the
@@ -368,6 +407,9 @@ func (s *SDK) onPacket(c *gortsplib.Client, h *handle, medi *description.Media, 
 func (s *SDK) wait(h *handle, u *base.URL) {
 	defer close(h.done)
 	err := h.client.Wait()
+	if cause := h.abortCause(); cause != nil {
+		err = cause
+	}
 	if h.pushStatus(Status{Kind: StatusDisconnected, Err: scrub(err, u)}) {
 		s.enqueue(h)
 	}
@@ -444,6 +486,7 @@ func (s *SDK) closeHandle(hd *handle) {
 	hd.mu.Unlock()
 	hd.client.Close()
 	<-hd.done
+	hd.closers.Wait()
 	hd.busy.Lock() // wait for an in-flight callback
 	hd.busy.Unlock()
 }
