@@ -35,7 +35,7 @@ type timeline struct {
 	ssrc        uint32
 	lastArrival time.Time
 	lastDur     time.Duration // of the last packet decoded
-	nextCapture time.Time // capture time of the next expected sample
+	nextCapture time.Time     // capture time of the next expected sample
 	clock       string
 	pending     string // reason for the next hole, when known
 
