@@ -70,7 +70,8 @@ type handle struct {
 
 	// Progress of each stage, read by Stats for stall attribution. Times
 	// are Unix nanoseconds, 0 for never.
-	received      atomic.Uint64 // RTP packets of the track from the reader
+	sr            atomic.Pointer[senderReport] // the last one received
+	received      atomic.Uint64                // RTP packets of the track from the reader
 	lastRTP       atomic.Int64
 	lastRTCP      atomic.Int64
 	lost          atomic.Uint64 // RTP packets gortsplib found missing

@@ -26,7 +26,6 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
-	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
@@ -367,17 +366,22 @@ func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle, timeout time.Dur
 	if err := check("setup "+codec.Name+" track", err); err != nil {
 		return err
 	}
-	c.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { s.onPacket(c, h, medi, pkt) })
+	c.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { s.onPacket(h, pkt) })
 	// RTCP is counted apart from RTP: a source that keeps sending sender
 	// reports while its audio stopped must not look alive.
-	c.OnPacketRTCP(medi, func(rtcp.Packet) { h.lastRTCP.Store(time.Now().UnixNano()) })
+	c.OnPacketRTCP(medi, func(pkt rtcp.Packet) {
+		h.lastRTCP.Store(time.Now().UnixNano())
+		if sr, ok := pkt.(*rtcp.SenderReport); ok {
+			h.sr.Store(&senderReport{ntp: ntpTime(sr.NTPTime), rtp: sr.RTPTime})
+		}
+	})
 	_, err = c.Play(nil)
 	return check("play", err)
 }
 
 // onPacket runs on gortsplib's reader goroutine for every RTP packet of the
 // track. It copies the packet into the handle's queue and never blocks.
-func (s *SDK) onPacket(c *gortsplib.Client, h *handle, medi *description.Media, pkt *rtp.Packet) {
+func (s *SDK) onPacket(h *handle, pkt *rtp.Packet) {
 	f := Frame{
 		Timestamp: pkt.Timestamp,
 		Seq:       pkt.SequenceNumber,
@@ -391,8 +395,8 @@ func (s *SDK) onPacket(c *gortsplib.Client, h *handle, medi *description.Media, 
 		pprof.SetGoroutineLabels(h.readerLabels)
 	}
 	h.lastRTP.Store(f.Arrival.UnixNano())
-	if ntp, ok := c.PacketNTP(medi, pkt); ok {
-		f.NTP = ntp
+	if sr := h.sr.Load(); sr != nil {
+		f.NTP = sr.at(pkt.Timestamp, h.codec.ClockRate)
 	}
 	schedule, dropped := h.push(pkt.Payload, &f)
 	if schedule {
