@@ -60,7 +60,8 @@ type stream struct {
 	lastSeq     uint16
 	ssrc        uint32
 	lastArrival time.Time
-	nextCapture time.Time // capture time of the next expected sample
+	nextCapture time.Time     // capture time of the next expected sample
+	arrivalLag  time.Duration // arrival minus capture time of the last packet
 	clock       string
 	pending     string // reason for the next hole, when known
 	ended       bool   // the epoch's end record is written
@@ -238,7 +239,7 @@ func (st *stream) beginEpoch(codec sdk.Codec) error {
 	}
 	st.chunker.Reset()
 	st.codec = codec
-	st.epoch = st.c.epoch.Add(1)
+	st.epoch = st.sup.epochBase + st.c.epoch.Add(1)
 	st.seq = 0
 	st.ended = false
 	st.started = false
@@ -261,6 +262,7 @@ func (st *stream) process(p *packet) {
 	if !p.ntp.IsZero() {
 		capture, st.clock = p.ntp, "ntp"
 	}
+	st.arrivalLag = p.arrival.Sub(capture)
 	if !st.started {
 		st.started, st.ssrc, st.nextTS, st.lastSeq = true, p.ssrc, p.ts, p.seq-1
 		st.nextCapture = capture
@@ -352,6 +354,7 @@ func (st *stream) emitChunk(c audio.Chunk) {
 	st.c.chunks.Add(1)
 	st.c.audioSamples.Add(uint64(len(c.Samples)))
 	r := st.record(sink.KindAudio, c.Offset, c.CaptureTime)
+	r.Arrival = c.CaptureTime.Add(st.arrivalLag)
 	r.PCM = audio.AppendS16LE(make([]byte, 0, 2*len(c.Samples)), c.Samples)
 	st.send(r)
 }

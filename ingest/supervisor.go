@@ -23,6 +23,10 @@ type Supervisor struct {
 	sink    Sink
 	sdk     *sdk.SDK
 	streams []*stream
+	// epochBase makes epochs unique across restarts of the process, so
+	// that (stream, epoch, seq) identifies a record for deduplication:
+	// milliseconds since 1970 at New, far more than a stream reconnects.
+	epochBase uint64
 	// writeCtx bounds sink writes: it ends DrainTimeout after Run's context,
 	// so that records produced while stopping are still written.
 	writeCtx context.Context
@@ -37,7 +41,7 @@ func New(cfg Config, s Sink) (*Supervisor, error) {
 	if s == nil {
 		return nil, fmt.Errorf("ingest: nil sink")
 	}
-	sup := &Supervisor{cfg: cfg, sink: s}
+	sup := &Supervisor{cfg: cfg, sink: s, epochBase: uint64(time.Now().UnixMilli())}
 	for _, sc := range cfg.Streams {
 		sup.streams = append(sup.streams, newStream(sup, sc))
 	}

@@ -44,15 +44,6 @@ func (s *tapStream) add(r Record) {
 	}
 }
 
-// gapSamples converts a gap length to samples, saturating instead of
-// overflowing.
-func gapSamples(ms int64, rate int) int64 {
-	if ms > (1<<62)/int64(rate) {
-		return 1 << 62
-	}
-	return ms * int64(rate) / 1000
-}
-
 // pcm returns the stream's audio, each record placed at its Offset, silence
 // where nothing was received.
 func (s *tapStream) pcm() ([]byte, error) {

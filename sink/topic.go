@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -54,4 +55,35 @@ func topicPartitions(ctx context.Context, rt kafka.RoundTripper, brokers []strin
 		return ids, nil
 	}
 	return nil, fmt.Errorf("sink: topic %q: %w", topic, kafka.UnknownTopicOrPartition)
+}
+
+// topicMaxMessageBytes asks the brokers for the topic's max.message.bytes:
+// the largest record batch they accept.
+func topicMaxMessageBytes(ctx context.Context, rt kafka.RoundTripper, brokers []string, topic string, timeout time.Duration) (int64, error) {
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: rt, Timeout: timeout}
+	res, err := c.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{
+		Resources: []kafka.DescribeConfigRequestResource{{
+			ResourceType: kafka.ResourceTypeTopic,
+			ResourceName: topic,
+			ConfigNames:  []string{"max.message.bytes"},
+		}},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sink: describe topic %q: %w", topic, err)
+	}
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			return 0, fmt.Errorf("sink: describe topic %q: %w", topic, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == "max.message.bytes" {
+				n, err := strconv.ParseInt(e.ConfigValue, 10, 64)
+				if err != nil || n <= recordBatchOverhead {
+					return 0, fmt.Errorf("sink: topic %q: max.message.bytes %q is not usable", topic, e.ConfigValue)
+				}
+				return n, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("sink: topic %q: no max.message.bytes in the answer", topic)
 }

@@ -38,7 +38,7 @@ type KafkaConfig struct {
 	Compression  string        `yaml:"compression"`   // none (default), gzip, snappy, lz4, zstd
 	BatchTimeout time.Duration `yaml:"batch_timeout"` // default 5ms
 	WriteTimeout time.Duration `yaml:"write_timeout"` // default 10s
-	QueueSize    int           `yaml:"queue_size"`    // default 4096 records
+	BufferBytes  int64         `yaml:"buffer_bytes"`  // default 32 MiB
 	CloseTimeout time.Duration `yaml:"close_timeout"` // default 10s
 }
 
@@ -173,7 +173,7 @@ func (c *Config) writerConfig(logger *slog.Logger) sink.WriterConfig {
 		Compression:  c.Kafka.Compression,
 		BatchTimeout: c.Kafka.BatchTimeout,
 		WriteTimeout: c.Kafka.WriteTimeout,
-		QueueSize:    c.Kafka.QueueSize,
+		BufferBytes:  c.Kafka.BufferBytes,
 		CloseTimeout: c.Kafka.CloseTimeout,
 		Logger:       logger,
 	}
