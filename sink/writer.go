@@ -29,8 +29,40 @@ var ErrBufferFull = errors.New("sink: memory buffer full and no spool configured
 
 // ErrUndelivered is wrapped by the error of Close when records were not
 // delivered before CloseTimeout: they are in the spool, or lost without
-// one.
+// one. The error is an *UndeliveredError.
 var ErrUndelivered = errors.New("undelivered records")
+
+// UndeliveredError is the error of Close when records were not delivered
+// before CloseTimeout.
+type UndeliveredError struct {
+	Topic string
+	// Spooled records (SpooledBytes bytes of them) are in the spool
+	// directory Dir: a Writer started on it delivers them first.
+	Spooled      int
+	SpooledBytes int64
+	Dir          string
+	// Lost records could not be spooled: there is no spool, or the disk
+	// failed.
+	Lost int
+	// LastError is the cause of the last failed produce, if any.
+	LastError string
+	Timeout   time.Duration
+}
+
+func (e *UndeliveredError) Error() string {
+	last := e.LastError
+	if last == "" {
+		last = "none"
+	}
+	if e.Lost > 0 {
+		return fmt.Sprintf("sink: %s: %d records to topic %q were lost: not delivered within CloseTimeout %s and no spool could take them (%d more are in the spool); last error: %s",
+			ErrUndelivered, e.Lost, e.Topic, e.Timeout, e.Spooled, last)
+	}
+	return fmt.Sprintf("sink: %s: %d records (%d bytes) to topic %q left in spool %s, delivered at the next start; last error: %s",
+		ErrUndelivered, e.Spooled, e.SpooledBytes, e.Topic, e.Dir, last)
+}
+
+func (e *UndeliveredError) Unwrap() error { return ErrUndelivered }
 
 const (
 	// Retry pauses after a failed produce: doubling from minBackoff to
@@ -107,7 +139,7 @@ type item struct {
 // delivered first), and starts the writer's goroutine. It does not contact
 // the brokers; see Ping.
 func NewWriter(cfg WriterConfig) (*Writer, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -622,16 +654,9 @@ func (w *Writer) finish(b *batch) {
 		w.spool.close()
 	}
 	w.failed.Add(uint64(lost))
-	if reason == "" {
-		reason = "none"
-	}
-	switch {
-	case lost > 0:
-		w.closeErr = fmt.Errorf("sink: %w: %d records to topic %q were lost: not delivered within CloseTimeout %s and no spool could take them; last error: %s",
-			ErrUndelivered, lost, w.cfg.Topic, w.cfg.CloseTimeout, reason)
-	case left > 0:
-		w.closeErr = fmt.Errorf("sink: %w: %d records (%d bytes) to topic %q left in spool %s, delivered at the next start; last error: %s",
-			ErrUndelivered, left, leftBytes, w.cfg.Topic, w.cfg.Spool.Dir, reason)
+	if lost > 0 || left > 0 {
+		w.closeErr = &UndeliveredError{Topic: w.cfg.Topic, Spooled: left, SpooledBytes: leftBytes, Dir: w.cfg.Spool.Dir,
+			Lost: lost, LastError: reason, Timeout: w.cfg.CloseTimeout}
 	}
 }
 

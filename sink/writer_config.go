@@ -86,7 +86,7 @@ type WriterConfig struct {
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
-// Defaults of WriterConfig, applied by withDefaults.
+// Defaults of WriterConfig, applied by WithDefaults.
 const (
 	DefaultBatchTimeout = 5 * time.Millisecond
 	DefaultBatchSize    = 500
@@ -99,9 +99,9 @@ const (
 	defaultDialTimeout  = 5 * time.Second
 )
 
-// withDefaults returns c with every zero field set to its default. It is the
-// only place defaults are applied.
-func (c WriterConfig) withDefaults() WriterConfig {
+// WithDefaults returns c with every zero field set to its default, as
+// NewWriter uses it. It is the only place defaults are applied.
+func (c WriterConfig) WithDefaults() WriterConfig {
 	if c.BatchTimeout == 0 {
 		c.BatchTimeout = DefaultBatchTimeout
 	}
@@ -142,7 +142,7 @@ func (c WriterConfig) withDefaults() WriterConfig {
 // Validate reports every problem of c, with defaults applied to unset
 // fields.
 func (c WriterConfig) Validate() error {
-	return c.withDefaults().validate()
+	return c.WithDefaults().validate()
 }
 
 // validate reports every problem of c, which has its defaults applied.
