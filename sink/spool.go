@@ -54,9 +54,11 @@ type spool struct {
 	nextID  uint64     // id of the next tail segment
 	buf     []byte     // frame being appended
 	closed  bool
-	// syncTimer flushes dirty segments under FsyncInterval; nil when no
-	// flush is scheduled.
+	// syncTimer flushes dirty segments under FsyncInterval, outside mu;
+	// nil when no flush is scheduled.
 	syncTimer *time.Timer
+	unsynced  []*os.File // sealed segments to flush and close (FsyncInterval)
+	dirDirty  bool       // files were created or deleted since the last flush
 
 	// Counters, read by the Writer under mu.
 	dropped      uint64 // records dropped from a full spool
@@ -296,24 +298,27 @@ func (s *spool) create(id uint64, frames []byte) (*segment, error) {
 		return nil, fmt.Errorf("sink: spool: write %s: %w", path, err)
 	}
 	g := &segment{id: id, path: path, w: f, size: int64(len(segmentMagic) + len(frames)), ackedOff: int64(len(segmentMagic)), dirty: true}
-	if s.cfg.Fsync != FsyncNone {
-		s.syncDir()
-	}
+	s.dirChanged()
 	return g, nil
 }
 
-// seal closes the tail for appending, flushing it unless the policy is
-// FsyncNone.
+// seal closes the tail for appending. Under FsyncInterval the flush and
+// close are left to the next scheduled flush, so that no Write waits on it.
 func (s *spool) seal(g *segment) error {
-	var err error
-	if g.dirty && s.cfg.Fsync != FsyncNone {
-		err = g.w.Sync()
-	}
-	g.w.Close()
-	g.w = nil
-	g.dirty = false
-	if err != nil {
-		return fmt.Errorf("sink: spool: flush %s: %w", g.path, err)
+	f := g.w
+	g.w, g.dirty = nil, false
+	switch s.cfg.Fsync {
+	case FsyncAlways:
+		err := f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("sink: spool: flush %s: %w", g.path, err)
+		}
+	case FsyncInterval:
+		s.unsynced = append(s.unsynced, f)
+		s.scheduleSync()
+	default:
+		f.Close()
 	}
 	return nil
 }
@@ -328,23 +333,62 @@ func (s *spool) flushed(g *segment) error {
 			return fmt.Errorf("sink: spool: flush %s: %w", g.path, err)
 		}
 	case FsyncInterval:
-		if s.syncTimer == nil {
-			s.syncTimer = time.AfterFunc(s.cfg.FsyncInterval, s.syncDirty)
-		}
+		s.scheduleSync()
 	}
 	return nil
 }
 
-// syncDirty flushes the segments written since the last flush. It runs on
-// the FsyncInterval timer's goroutine.
-func (s *spool) syncDirty() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.syncTimer = nil
-	s.syncLocked()
+func (s *spool) scheduleSync() {
+	if s.syncTimer == nil && !s.closed {
+		s.syncTimer = time.AfterFunc(s.cfg.FsyncInterval, s.syncDirty)
+	}
 }
 
+// syncDirty flushes what was written since the last flush: the tail,
+// sealed segments and the directory. It runs on the FsyncInterval timer's
+// goroutine and flushes without holding mu.
+func (s *spool) syncDirty() {
+	s.mu.Lock()
+	s.syncTimer = nil
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	sealed := s.unsynced
+	s.unsynced = nil
+	var open []*os.File
+	for _, g := range s.segs {
+		if g.dirty && g.w != nil {
+			open = append(open, g.w)
+			g.dirty = false
+		}
+	}
+	dir := s.dirDirty
+	s.dirDirty = false
+	s.mu.Unlock()
+
+	for _, f := range append(open, sealed...) {
+		// A tail sealed or deleted meanwhile is closed: its flush is
+		// queued again, or not needed.
+		if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+			s.log.Error("sink: spool: flush failed", "file", f.Name(), "error", err)
+		}
+	}
+	for _, f := range sealed {
+		f.Close()
+	}
+	if dir {
+		s.syncDir()
+	}
+}
+
+// syncLocked flushes everything, with mu held: at close.
 func (s *spool) syncLocked() {
+	for _, f := range s.unsynced {
+		f.Sync()
+		f.Close()
+	}
+	s.unsynced = nil
 	for _, g := range s.segs {
 		if g.dirty && g.w != nil {
 			if err := g.w.Sync(); err != nil {
@@ -352,6 +396,18 @@ func (s *spool) syncLocked() {
 			}
 			g.dirty = false
 		}
+	}
+	s.syncDir()
+}
+
+// dirChanged applies the fsync policy after files were created or deleted.
+func (s *spool) dirChanged() {
+	switch s.cfg.Fsync {
+	case FsyncAlways:
+		s.syncDir()
+	case FsyncInterval:
+		s.dirDirty = true
+		s.scheduleSync()
 	}
 }
 
@@ -578,9 +634,7 @@ func (s *spool) remove(i int) {
 		s.log.Error("sink: spool: cannot delete a delivered segment", "segment", g.path, "error", err)
 	}
 	s.segs = slices.Delete(s.segs, i, i+1)
-	if s.cfg.Fsync != FsyncNone {
-		s.syncDir()
-	}
+	s.dirChanged()
 }
 
 // makeRoom drops the oldest unpinned records until n more bytes fit in
@@ -697,6 +751,9 @@ func (s *spool) close() {
 	}
 	if s.cfg.Fsync != FsyncNone {
 		s.syncLocked()
+	}
+	for _, f := range s.unsynced {
+		f.Close()
 	}
 	for _, g := range s.segs {
 		g.close()

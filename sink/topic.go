@@ -65,25 +65,35 @@ func topicMaxMessageBytes(ctx context.Context, rt kafka.RoundTripper, brokers []
 		Resources: []kafka.DescribeConfigRequestResource{{
 			ResourceType: kafka.ResourceTypeTopic,
 			ResourceName: topic,
-			ConfigNames:  []string{"max.message.bytes"},
+			ConfigNames:  []string{"max.message.bytes", "message.max.bytes"},
 		}},
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sink: describe topic %q: %w", topic, err)
 	}
+	// Kafka answers the topic's effective max.message.bytes; some brokers
+	// (kfake) list the broker-wide message.max.bytes beside it: the
+	// smaller applies.
+	limit := int64(0)
 	for _, r := range res.Resources {
 		if r.Error != nil {
 			return 0, fmt.Errorf("sink: describe topic %q: %w", topic, r.Error)
 		}
 		for _, e := range r.ConfigEntries {
-			if e.ConfigName == "max.message.bytes" {
-				n, err := strconv.ParseInt(e.ConfigValue, 10, 64)
-				if err != nil || n <= recordBatchOverhead {
-					return 0, fmt.Errorf("sink: topic %q: max.message.bytes %q is not usable", topic, e.ConfigValue)
-				}
-				return n, nil
+			if e.ConfigName != "max.message.bytes" && e.ConfigName != "message.max.bytes" {
+				continue
+			}
+			n, err := strconv.ParseInt(e.ConfigValue, 10, 64)
+			if err != nil || n <= recordBatchOverhead {
+				return 0, fmt.Errorf("sink: topic %q: %s %q is not usable", topic, e.ConfigName, e.ConfigValue)
+			}
+			if limit == 0 || n < limit {
+				limit = n
 			}
 		}
 	}
-	return 0, fmt.Errorf("sink: topic %q: no max.message.bytes in the answer", topic)
+	if limit == 0 {
+		return 0, fmt.Errorf("sink: topic %q: no max.message.bytes in the answer", topic)
+	}
+	return limit, nil
 }

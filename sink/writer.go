@@ -324,7 +324,11 @@ type batch struct {
 	recs      []Record
 	msgs      []kafka.Message
 	acked     []bool
-	left      int // records not acknowledged yet
+	left      int   // records not acknowledged yet
+	sent      []int // indexes of the records of the attempt in flight
+	// single sends one record per attempt, after the broker refused the
+	// batch as too large.
+	single bool
 }
 
 func (b *batch) add(r Record, m kafka.Message) {
@@ -334,15 +338,18 @@ func (b *batch) add(r Record, m kafka.Message) {
 	b.left++
 }
 
-// pending returns the messages not acknowledged yet.
+// pending returns the messages not acknowledged yet (the first of them
+// only in single mode) and remembers which they are.
 func (b *batch) pending() []kafka.Message {
-	if b.left == len(b.msgs) {
-		return b.msgs
-	}
+	b.sent = b.sent[:0]
 	out := make([]kafka.Message, 0, b.left)
 	for i, m := range b.msgs {
 		if !b.acked[i] {
+			b.sent = append(b.sent, i)
 			out = append(out, m)
+			if b.single {
+				break
+			}
 		}
 	}
 	return out
@@ -465,12 +472,18 @@ func (w *Writer) deliver(b *batch) bool {
 		if w.cfg.Observer != nil {
 			w.cfg.Observer.Produced(time.Since(start), len(msgs), err)
 		}
+		if err != nil && w.refused(b, err) {
+			attempt = 0
+		}
 		if b.left == 0 {
 			w.succeeded(attempt)
 			return true
 		}
 		if w.ctx.Err() != nil {
 			return false
+		}
+		if attempt == 0 {
+			continue
 		}
 		pause := w.failedAttempt(b, attempt, err)
 		t := time.NewTimer(pause)
@@ -492,17 +505,12 @@ func (w *Writer) acked(b *batch, msgs []kafka.Message, err error) {
 		return
 	}
 	w.arrivals = w.arrivals[:0]
-	j := 0 // index in msgs
-	for i := range b.msgs {
-		if b.acked[i] {
-			continue
-		}
+	for j, i := range b.sent {
 		if err == nil || werrs[j] == nil {
 			b.acked[i] = true
 			b.left--
 			w.arrivals = append(w.arrivals, b.recs[i].Arrival)
 		}
-		j++
 	}
 	if len(w.arrivals) == 0 {
 		return
@@ -515,6 +523,28 @@ func (w *Writer) acked(b *batch, msgs []kafka.Message, err error) {
 	if w.cfg.Observer != nil {
 		w.cfg.Observer.Acknowledged(w.arrivals)
 	}
+}
+
+// refused handles the broker refusing records as too large, which no
+// retry can deliver: a batch is retried one record at a time, and a single
+// record is given up (counted as failed). It reports whether err was such a
+// refusal.
+func (w *Writer) refused(b *batch, err error) bool {
+	if !errors.Is(firstError(err), kafka.MessageSizeTooLarge) {
+		return false
+	}
+	if !b.single && len(b.sent) > 1 {
+		b.single = true
+		return true
+	}
+	i := b.sent[0]
+	r := &b.recs[i]
+	b.acked[i] = true
+	b.left--
+	w.failed.Add(1)
+	w.log.Error("sink: the broker refused a record as too large; it is dropped", "topic", w.cfg.Topic,
+		"stream", r.Stream, "epoch", r.Epoch, "seq", r.Seq, "bytes", messageSize(&b.msgs[i]))
+	return true
 }
 
 // succeeded records a produce call that delivered the rest of its batch.
@@ -674,15 +704,7 @@ func (w *Writer) reportDrops() {
 // says whether the brokers were unreachable and whether the producer must be
 // replaced (the call timed out or hung: kafka-go may still hold its batch).
 func classify(err error, timeout time.Duration) (reason string, unreachable, replace bool) {
-	var werrs kafka.WriteErrors
-	if errors.As(err, &werrs) {
-		for _, e := range werrs {
-			if e != nil {
-				err = e
-				break
-			}
-		}
-	}
+	err = firstError(err)
 	var op *net.OpError
 	switch {
 	case errors.Is(err, errHung):
@@ -696,6 +718,19 @@ func classify(err error, timeout time.Duration) (reason string, unreachable, rep
 		return "broker connection lost: " + err.Error(), true, false
 	}
 	return "produce failed: " + err.Error(), false, false
+}
+
+// firstError returns the first error of a kafka.WriteErrors, else err.
+func firstError(err error) error {
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) {
+		for _, e := range werrs {
+			if e != nil {
+				return e
+			}
+		}
+	}
+	return err
 }
 
 // backoff returns the pause after the given failed attempt (from 1).
