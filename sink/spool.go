@@ -761,3 +761,64 @@ func (s *spool) close() {
 	s.acks.Close()
 	s.lock.Close() // releases the flock
 }
+
+// ReadSpool calls fn, oldest first, with every record not yet delivered in
+// the spool directory dir, without changing it: for inspection while no
+// Writer uses the directory. A segment is read up to its first damaged
+// record. It returns fn's error, or the error of reading the directory.
+func ReadSpool(dir string, fn func(Record) error) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("sink: spool: %w", err)
+	}
+	var ackID uint64
+	var ackOff int64
+	if b, err := os.ReadFile(filepath.Join(dir, spoolAckName)); err == nil {
+		fmt.Sscanf(string(b), ackLineFormat, &ackID, &ackOff)
+	}
+	var names []string
+	for _, e := range entries {
+		if hex, ok := strings.CutSuffix(e.Name(), segmentSuffix); ok && len(hex) == 16 {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names) // fixed-width hex: by id
+	for _, name := range names {
+		id, _ := strconv.ParseUint(strings.TrimSuffix(name, segmentSuffix), 16, 64)
+		if err := readSegmentFile(filepath.Join(dir, name), id == ackID, ackOff, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readSegmentFile calls fn with the records of a segment file from byte
+// skipTo on (when skip is set).
+func readSegmentFile(path string, skip bool, skipTo int64, fn func(Record) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("sink: spool: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("sink: spool: %w", err)
+	}
+	sr, err := newSegmentReader(bufio.NewReaderSize(f, 1<<16), st.Size())
+	if err != nil {
+		return nil // damaged from the start: nothing readable
+	}
+	for {
+		before := sr.off
+		r, _, err := sr.next()
+		if err != nil {
+			return nil // the end, or damage
+		}
+		if skip && before < skipTo {
+			continue
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+}

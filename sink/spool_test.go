@@ -86,6 +86,15 @@ func TestSpoolKeepsOrderAcrossSegmentsAndRestarts(t *testing.T) {
 	}
 	s.close()
 
+	// ReadSpool shows what a restart will deliver, without changing it.
+	var seen []uint64
+	if err := ReadSpool(cfg.Dir, func(r Record) error { seen = append(seen, r.Seq); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 170 || seen[0] != 30 || seen[169] != 199 {
+		t.Errorf("ReadSpool: %d records, from seq %d", len(seen), seen[0])
+	}
+
 	s = openTestSpool(t, cfg)
 	got = drain(t, s)
 	if len(got) != 170 {
