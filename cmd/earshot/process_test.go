@@ -115,6 +115,16 @@ func (c *child) stop(t *testing.T, sig syscall.Signal) int {
 	return c.cmd.ProcessState.ExitCode()
 }
 
+// streamAndTerminate runs earshot until every stream connected and for d
+// more, stops it with SIGTERM, and returns it and its exit status.
+func (e *processEnv) streamAndTerminate(t *testing.T, d time.Duration) (*child, int) {
+	t.Helper()
+	c := e.start(t)
+	c.waitLog(t, "stream connected", len(processCodecs))
+	<-time.After(d) // d of audio
+	return c, c.stop(t, syscall.SIGTERM)
+}
+
 // waitLog waits until the child's logs contain s n times.
 func (c *child) waitLog(t *testing.T, s string, n int) {
 	t.Helper()
@@ -171,10 +181,8 @@ func readStreams(t *testing.T, broker string, ends int) map[string][]sink.Record
 
 func TestSIGTERMDeliversEverything(t *testing.T) {
 	e := newProcessEnv(t, 10*time.Second)
-	c := e.start(t)
-	c.waitLog(t, "stream connected", len(processCodecs))
-	<-time.After(2 * time.Second) // two seconds of audio
-	if code := c.stop(t, syscall.SIGTERM); code != exitDelivered {
+	c, code := e.streamAndTerminate(t, 2*time.Second)
+	if code != exitDelivered {
 		t.Fatalf("exit status %d, want %d; logs:\n%s", code, exitDelivered, c.logs)
 	}
 	if !strings.Contains(c.logs.String(), "everything delivered") {
@@ -198,10 +206,8 @@ func TestSIGTERMWithKafkaDownLeavesTheRestInTheSpool(t *testing.T) {
 	if err := e.broker.SetReachable(false); err != nil {
 		t.Fatal(err)
 	}
-	c := e.start(t)
-	c.waitLog(t, "stream connected", len(processCodecs))
-	<-time.After(time.Second)
-	if code := c.stop(t, syscall.SIGTERM); code != exitSpooled {
+	c, code := e.streamAndTerminate(t, time.Second)
+	if code != exitSpooled {
 		t.Fatalf("exit status %d, want %d; logs:\n%s", code, exitSpooled, c.logs)
 	}
 	left := e.spooled(t)
@@ -240,10 +246,8 @@ func TestSIGKILLWhileSpoolingLosesNothingSpooled(t *testing.T) {
 	if err := e.broker.SetReachable(true); err != nil {
 		t.Fatal(err)
 	}
-	second := e.start(t)
-	second.waitLog(t, "stream connected", len(processCodecs))
-	<-time.After(time.Second)
-	if code := second.stop(t, syscall.SIGTERM); code != exitDelivered {
+	second, code := e.streamAndTerminate(t, time.Second)
+	if code != exitDelivered {
 		t.Fatalf("restarted earshot: exit status %d, want %d; logs:\n%s", code, exitDelivered, second.logs)
 	}
 	if !strings.Contains(second.logs.String(), "replaying them first") {
