@@ -29,7 +29,7 @@ var discardLogger = slog.New(slog.DiscardHandler)
 
 // startBroker starts an embedded broker with topic of 3 partitions and stops
 // it when the test ends.
-func startBroker(t *testing.T, topic string) string {
+func startBroker(t testing.TB, topic string) string {
 	t.Helper()
 	addr, stop, err := StartEmbeddedBroker(topic, 3)
 	if err != nil {
@@ -280,5 +280,88 @@ func TestWriterCloseIsBoundedWhenBrokerHangs(t *testing.T) {
 	// Far below WriteTimeout: Close must not wait for the hung produce.
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Close took %v", d)
+	}
+}
+
+func TestHungBrokerIsReportedStalledAndRecordsSpooled(t *testing.T) {
+	addr := startBlackHole(t)
+	dir := t.TempDir()
+	var log syncBuffer
+	w, err := NewWriter(WriterConfig{
+		Brokers: []string{addr}, Topic: testTopic, WriteTimeout: 300 * time.Millisecond, StallTimeout: time.Second,
+		CloseTimeout: 200 * time.Millisecond, Logger: slogTo(&log), Spool: SpoolConfig{Dir: dir},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := range uint64(3) {
+		if err := w.Write(context.Background(), testRecord("cam-1", seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each attempt times out after WriteTimeout and is retried on a fresh
+	// kafka-go writer; after StallTimeout the writer reports the stall.
+	deadline := time.Now().Add(20 * time.Second)
+	h := w.Health()
+	for !h.Stalled && time.Now().Before(deadline) {
+		<-time.After(50 * time.Millisecond)
+		h = w.Health()
+	}
+	if !h.Stalled || h.Pending != 3 || !strings.Contains(h.Reason, "produce timed out after 300ms") {
+		t.Errorf("health %+v, want 3 pending, stalled: produce timed out", h)
+	}
+	if !h.LastAck.IsZero() || h.StalledSince.IsZero() {
+		t.Errorf("health %+v: no acknowledgement yet, a stall start", h)
+	}
+	err = w.Close()
+	var u *UndeliveredError
+	if !errors.As(err, &u) || u.Spooled != 3 || u.Lost != 0 || u.Dir != dir || !strings.Contains(err.Error(), "left in spool") {
+		t.Errorf("Close: %v, want 3 records left in the spool", err)
+	}
+	if st := w.Stats(); st.Stalls != 1 || st.Retries == 0 || st.SpoolRecords != 3 {
+		t.Errorf("stats %+v", st)
+	}
+	if !strings.Contains(log.String(), "stalled") {
+		t.Errorf("stall not logged:\n%s", log.String())
+	}
+}
+
+// BenchmarkWrite measures Write into memory, the path of every record while
+// Kafka keeps up.
+func BenchmarkWrite(b *testing.B) {
+	addr := startBroker(b, testTopic)
+	w, err := NewWriter(WriterConfig{Brokers: []string{addr}, Topic: testTopic, Logger: discardLogger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	r := testRecord("cam-1", 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Seq++
+		if err := w.Write(context.Background(), r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWriteToSpool measures Write into the spool, the path of every
+// record while Kafka is down (page cache; FsyncInterval).
+func BenchmarkWriteToSpool(b *testing.B) {
+	w, err := NewWriter(WriterConfig{
+		Brokers: []string{"kafka:9092"}, Topic: testTopic, Dial: downDial, Logger: discardLogger, CloseTimeout: time.Millisecond,
+		BufferBytes: 1, Spool: SpoolConfig{Dir: b.TempDir(), MaxBytes: 256 << 20},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	r := testRecord("cam-1", 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Seq++
+		if err := w.Write(context.Background(), r); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
