@@ -13,8 +13,12 @@ import (
 type batcher struct {
 	maxRecords int
 	maxBytes   int64
+	// maxTotal bounds the whole batch (0: no bound): a batch stays a small
+	// part of a full spool, where it is kept while in flight.
+	maxTotal int64
 
 	records    int
+	total      int64
 	partitions []int   // 0..n-1, for the balancer
 	bytes      []int64 // per partition, of the batch being gathered
 }
@@ -31,23 +35,24 @@ func (b *batcher) reset(n int, maxBytes int64) {
 		b.bytes = make([]int64, n)
 	}
 	clear(b.bytes)
-	b.records = 0
+	b.records, b.total = 0, 0
 	b.maxBytes = maxBytes
 }
 
 // add counts m in the batch unless the batch is full or m's partition's
-// share would exceed maxBytes; the first message of a partition always
-// fits.
+// share would exceed maxBytes; the first message of a batch always fits,
+// and so does the first of a partition unless the batch holds maxTotal.
 func (b *batcher) add(m *kafka.Message) bool {
 	if b.records >= b.maxRecords {
 		return false
 	}
 	p := kafka.Murmur2Balancer{}.Balance(*m, b.partitions...)
 	n := messageSize(m)
-	if b.bytes[p] > 0 && b.bytes[p]+n > b.maxBytes {
+	if b.records > 0 && (b.bytes[p] > 0 && b.bytes[p]+n > b.maxBytes || b.maxTotal > 0 && b.total+n > b.maxTotal) {
 		return false
 	}
 	b.bytes[p] += n
+	b.total += n
 	b.records++
 	return true
 }

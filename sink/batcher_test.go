@@ -50,3 +50,18 @@ func TestBatcherBoundsRecordCount(t *testing.T) {
 		t.Errorf("batch took %d records, want BatchSize 5", n)
 	}
 }
+
+func TestBatcherBoundsTheTotal(t *testing.T) {
+	m := new(testRecord("cam-a", 0).Message(testTopic))
+	bt := batcher{maxRecords: 100, maxTotal: 3*messageSize(m) + 10}
+	bt.reset(3, 1<<30)
+	n := 0
+	for range 10 {
+		if bt.add(m) {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("batch took %d records, want 3 within maxTotal", n)
+	}
+}

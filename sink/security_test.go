@@ -93,13 +93,13 @@ func deliverOne(t *testing.T, broker *sink.EmbeddedBroker, sec sink.Security) (b
 		return false, sink.Health{}, err
 	}
 	defer w.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // SCRAM is slow with -race on a loaded machine
 	defer cancel()
 	pingErr := w.Ping(ctx)
 	if err := w.Write(context.Background(), streamRecord("cam-1", sink.KindStart, 1, 0, time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		h := w.Health()
 		if w.Stats().Delivered == 1 {

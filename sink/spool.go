@@ -435,18 +435,36 @@ func (s *spool) prepend(recs []Record, pinned int) error {
 	if len(s.pinned) != 0 {
 		return errors.New("sink: spool: prepend while records are in flight")
 	}
-	var frames []byte
-	var sizes []int64
-	for i := range recs {
-		n := len(frames)
-		frames = appendFrame(frames, &recs[i])
-		sizes = append(sizes, int64(len(frames)-n))
+	// Segments of at most SegmentBytes, so that a full spool drops no more
+	// than it must.
+	type chunk struct {
+		frames  []byte
+		records int
 	}
-	if err := s.insertHead(frames, len(recs)); err != nil {
-		return err
+	var chunks []chunk
+	var sizes []int64
+	var total int64
+	for i := range recs {
+		if len(chunks) == 0 || int64(len(chunks[len(chunks)-1].frames)) >= s.cfg.SegmentBytes {
+			chunks = append(chunks, chunk{})
+		}
+		c := &chunks[len(chunks)-1]
+		n := len(c.frames)
+		c.frames = appendFrame(c.frames, &recs[i])
+		c.records++
+		sizes = append(sizes, int64(len(c.frames)-n))
+		total += int64(len(c.frames) - n)
+	}
+	for i := len(chunks) - 1; i >= 0; i-- {
+		if err := s.insertHead(chunks[i].frames, chunks[i].records); err != nil {
+			for range len(chunks) - 1 - i { // all or nothing
+				s.remove(0)
+			}
+			return err
+		}
 	}
 	s.records += len(recs)
-	s.bytes += int64(len(frames))
+	s.bytes += total
 	s.pinned = append(s.pinned, sizes[:pinned]...)
 	if s.bytes > s.cfg.MaxBytes {
 		return s.makeRoom(0)

@@ -119,6 +119,24 @@ func TestSpoolPrependGoesFirst(t *testing.T) {
 	if err := s.append(&later); err != nil {
 		t.Fatal(err)
 	}
+	// Prepending more than a segment's worth writes several segments.
+	var many []Record
+	for seq := range uint64(100) {
+		many = append(many, smallRecord("cam-0", seq))
+	}
+	if err := s.prepend(many, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.segs); n < 3 {
+		t.Errorf("%d segments after prepending 100 records of 16 KiB segments", n)
+	}
+	if got := drain(t, s); len(got) != 101 || got[0].Stream != "cam-0" || got[99].Seq != 99 || got[100].Seq != 5 {
+		t.Fatalf("after a large prepend read %d records", len(got))
+	}
+
+	if err := s.append(&later); err != nil {
+		t.Fatal(err)
+	}
 	older := []Record{smallRecord("cam-1", 3), smallRecord("cam-1", 4)}
 	if err := s.prepend(older, 1); err != nil {
 		t.Fatal(err)

@@ -162,6 +162,9 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 		if w.spool, err = openSpool(cfg.Spool, cfg.Logger); err != nil {
 			return nil, err
 		}
+		// A batch in flight stays in the spool until acknowledged, and a
+		// full spool cannot drop it: keep it a small part of the spool.
+		w.bt.maxTotal = cfg.Spool.MaxBytes / 8
 		if n := w.spool.len(); n > 0 {
 			w.progressAt = time.Now()
 		}
