@@ -2,8 +2,9 @@
 # machine: they install the missing system packages first.
 
 GO          ?= go
-# libopus through cgo (gopkg.in/hraban/opus.v2 also links libopusfile).
-APT_PACKAGES = libopus-dev libopusfile-dev pkg-config gcc
+# libopus through cgo (gopkg.in/hraban/opus.v2 also links libopusfile);
+# kcat reads records back in a test, as an independent Kafka client.
+APT_PACKAGES = libopus-dev libopusfile-dev pkg-config gcc kcat
 BIN          = bin/earshot
 
 .PHONY: all deps build test vet demo bench fuzz clean

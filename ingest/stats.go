@@ -40,7 +40,11 @@ type StreamStats struct {
 	// RTP clock runs, in parts per million, over the current timeline.
 	ClockDriftPPM float64 `json:"clock_drift_ppm"`
 
+	// Epoch is the current (or last) epoch's number: unique across
+	// streams and restarts, increasing, not consecutive. Epochs counts the
+	// epochs this stream has had since it was added.
 	Epoch          uint64 `json:"epoch"`
+	Epochs         uint64 `json:"epochs"`
 	Packets        uint64 `json:"packets"`         // frames that reached the worker
 	HandoffDropped uint64 `json:"handoff_dropped"` // frames dropped because the worker was behind
 	SDKDropped     uint64 `json:"sdk_dropped"`     // frames the SDK dropped because callbacks were behind
@@ -61,5 +65,5 @@ type StreamStats struct {
 type counters struct {
 	packets, handoffDropped, sdkDropped, decodeErrors, late, concealed atomic.Uint64
 	chunks, audioSamples, gaps, reconnects, sinkErrors                 atomic.Uint64
-	overruns, epoch, stalls                                            atomic.Uint64
+	overruns, epoch, epochs, stalls                                    atomic.Uint64
 }

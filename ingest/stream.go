@@ -388,6 +388,7 @@ func (st *stream) stats() StreamStats {
 	}
 	st.mu.Unlock()
 	s.Epoch = st.c.epoch.Load()
+	s.Epochs = st.c.epochs.Load()
 	s.Packets = st.c.packets.Load()
 	s.HandoffDropped = st.c.handoffDropped.Load()
 	s.SDKDropped = st.c.sdkDropped.Load()

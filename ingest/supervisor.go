@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/earshot/earshot/ingest/sdk"
@@ -40,7 +41,13 @@ type Supervisor struct {
 	// so that records produced while stopping are still written.
 	writeCtx context.Context
 
-	wg      sync.WaitGroup // every stream goroutine started
+	wg sync.WaitGroup // every stream goroutine started
+	// epochs numbers every stream's epochs: it starts at the milliseconds
+	// since 1970 at New, so that (stream, epoch, seq) identifies a record
+	// across restarts of the process and removals of the stream, for
+	// deduplication by consumers.
+	epochs atomic.Uint64
+
 	mu      sync.Mutex
 	streams map[string]*stream
 	runCtx  context.Context // nil until Run starts streams
@@ -66,6 +73,7 @@ func New(cfg Config, s Sink) (*Supervisor, error) {
 	}
 	sup := &Supervisor{cfg: cfg, sink: s, streams: make(map[string]*stream), stalls: make(map[[2]string]uint64)}
 	sup.diag = newDiagnostics(cfg.Diagnostics, cfg.Logger)
+	sup.epochs.Store(uint64(time.Now().UnixMilli()))
 	for _, sc := range cfg.Streams {
 		sup.streams[sc.ID] = newStream(sup, sc)
 	}

@@ -82,7 +82,7 @@ func TestEveryCodecFlowsAndEndsCleanly(t *testing.T) {
 		}
 	}
 	for _, s := range sup.Stats() {
-		if s.State != ingest.StateStopped || s.Epoch != 1 || s.Packets == 0 || s.HandoffDropped != 0 || s.DecodeErrors != 0 {
+		if s.State != ingest.StateStopped || s.Epochs != 1 || s.Packets == 0 || s.HandoffDropped != 0 || s.DecodeErrors != 0 {
 			t.Errorf("stats %+v", s)
 		}
 	}

@@ -36,6 +36,7 @@ type timeline struct {
 	lastArrival time.Time
 	lastDur     time.Duration // of the last packet decoded
 	nextCapture time.Time     // capture time of the next expected sample
+	arrivalLag  time.Duration // arrival minus capture time of the last packet
 	clock       string
 	pending     string // reason for the next hole, when known
 
@@ -68,7 +69,9 @@ func (tl *timeline) begin(codec sdk.Codec) error {
 	}
 	tl.chunker.Reset()
 	tl.codec = codec
-	tl.epoch = tl.st.c.epoch.Add(1)
+	tl.epoch = tl.st.sup.epochs.Add(1)
+	tl.st.c.epoch.Store(tl.epoch)
+	tl.st.c.epochs.Add(1)
 	tl.seq = 0
 	tl.ended = false
 	tl.started = false
@@ -100,6 +103,7 @@ func (tl *timeline) process(p *packet) {
 	if !p.ntp.IsZero() {
 		capture, tl.clock = p.ntp, sink.ClockNTP
 	}
+	tl.arrivalLag = p.arrival.Sub(capture)
 	if !tl.started {
 		tl.started, tl.ssrc, tl.nextTS, tl.lastSeq = true, p.ssrc, p.ts, p.seq-1
 		tl.nextCapture = capture
@@ -282,6 +286,7 @@ func (tl *timeline) emitChunk(c audio.Chunk) {
 	tl.st.c.chunks.Add(1)
 	tl.st.c.audioSamples.Add(uint64(len(c.Samples)))
 	r := tl.record(sink.KindAudio, c.Offset, c.CaptureTime)
+	r.Arrival = c.CaptureTime.Add(tl.arrivalLag)
 	r.PCM = audio.AppendS16LE(make([]byte, 0, 2*len(c.Samples)), c.Samples)
 	tl.st.send(r)
 }

@@ -136,8 +136,8 @@ func TestWatchdogNamesTheStuckStage(t *testing.T) {
 			stop()
 			recs := ms.Records("s1")
 			checkEpoch(t, recs[:len(recs)-1], "pcma")
-			if st := sup.Stats()[0]; st.Epoch != 1 || st.Stalls != 1 {
-				t.Errorf("epoch %d, stalls %d: an internal stall must not reconnect", st.Epoch, st.Stalls)
+			if st := sup.Stats()[0]; st.Epochs != 1 || st.Stalls != 1 {
+				t.Errorf("%d epochs, %d stalls: an internal stall must not reconnect", st.Epochs, st.Stalls)
 			}
 		})
 	}

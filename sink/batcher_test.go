@@ -14,49 +14,54 @@ func TestBatcherBoundsEachPartitionsShare(t *testing.T) {
 	if pa == pb {
 		t.Fatalf("test streams share partition %d", pa)
 	}
-	msg := func(stream string, seq uint64) kafka.Message { return testRecord(stream, seq).Message(testTopic) }
-	size := messageSize(new(msg(a, 0)))
+	msg := func(stream string, seq uint64) *kafka.Message { return new(testRecord(stream, seq).Message(testTopic)) }
+	size := messageSize(msg(a, 0))
 
-	queue := make(chan kafka.Message, 16)
-	for seq := range uint64(4) {
-		queue <- msg(a, seq)
+	bt := batcher{maxRecords: 10}
+	bt.reset(3, 3*size+100) // three records per partition, not four
+	for seq := range uint64(3) {
+		if !bt.add(msg(a, seq)) {
+			t.Fatalf("record %d of stream a refused", seq)
+		}
 	}
-	for seq := range uint64(2) {
-		queue <- msg(b, seq)
+	if bt.add(msg(a, 3)) {
+		t.Error("a fourth record of stream a fits in its partition's share")
 	}
-	close(queue)
-	bt := newBatcher(queue, 10, 3*size+100) // three records per partition, not four
-	three := func() int { return 3 }
-
-	batch, ok := bt.next(three)
-	if !ok || len(batch) != 3 {
-		t.Fatalf("first batch: %d records, ok %v; want stream a's first three", len(batch), ok)
+	if !bt.add(msg(b, 0)) {
+		t.Error("stream b's first record refused: another partition")
 	}
-	// a's fourth record did not fit: it starts the next batch, with b's.
-	batch, ok = bt.next(three)
-	if !ok || len(batch) != 3 || string(batch[0].Key) != a || string(batch[1].Key) != b {
-		t.Fatalf("second batch: %d records, ok %v", len(batch), ok)
-	}
-	if _, ok := bt.next(three); ok {
-		t.Fatal("batch from a closed, empty queue")
-	}
-	if n := bt.drain(); n != 0 {
-		t.Errorf("drain counted %d", n)
+	// The first record of a partition always fits, however large.
+	bt.reset(3, 10)
+	if !bt.add(msg(a, 0)) || bt.add(msg(a, 1)) {
+		t.Error("share limit below one record")
 	}
 }
 
 func TestBatcherBoundsRecordCount(t *testing.T) {
-	queue := make(chan kafka.Message, 16)
+	bt := batcher{maxRecords: 5}
+	bt.reset(0, 1<<30) // partition count unknown: one
+	n := 0
 	for seq := range uint64(7) {
-		queue <- testRecord("cam-a", seq).Message(testTopic)
+		if bt.add(new(testRecord("cam-a", seq).Message(testTopic))) {
+			n++
+		}
 	}
-	close(queue)
-	bt := newBatcher(queue, 5, 1<<30)
-	unknown := func() int { return 0 }
-	if batch, _ := bt.next(unknown); len(batch) != 5 {
-		t.Errorf("first batch has %d records, want BatchSize 5", len(batch))
+	if n != 5 {
+		t.Errorf("batch took %d records, want BatchSize 5", n)
 	}
-	if n := bt.drain(); n != 2 {
-		t.Errorf("drain counted %d, want 2", n)
+}
+
+func TestBatcherBoundsTheTotal(t *testing.T) {
+	m := new(testRecord("cam-a", 0).Message(testTopic))
+	bt := batcher{maxRecords: 100, maxTotal: 3*messageSize(m) + 10}
+	bt.reset(3, 1<<30)
+	n := 0
+	for range 10 {
+		if bt.add(m) {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("batch took %d records, want 3 within maxTotal", n)
 	}
 }

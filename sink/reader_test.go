@@ -61,7 +61,7 @@ func streamRecords(stream string, epoch uint64) []Record {
 
 func TestWriteAndReadTopic(t *testing.T) {
 	addr := startBroker(t, testTopic)
-	w, err := NewWriter(WriterConfig{Brokers: []string{addr}, Topic: testTopic, BatchSize: 16, QueueSize: 32, Logger: discardLogger})
+	w, err := NewWriter(WriterConfig{Brokers: []string{addr}, Topic: testTopic, BatchSize: 16, Logger: discardLogger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 // Package sink owns earshot's Kafka side: the schema 1 Record that carries a
 // chunk of 16-bit PCM (or a control event) of one stream, a Writer that
-// produces records with backpressure and retries, ReadTopic and Tap to read
-// them back as WAV files, and an embedded broker for demos and tests.
+// accepts records without blocking and delivers them, through an on-disk
+// spool when Kafka is unreachable or slow, ReadTopic to read them back, and
+// an embedded broker for demos and tests. Package sink/consumer is the ASR
+// side: decoding, deduplication and reassembly.
 //
 // A record's key is its stream id, so the Murmur2 balancer keeps every record
 // of a stream in one partition, in order, where Java clients would put it.
@@ -102,6 +104,11 @@ type Record struct {
 	// PCM holds s16le samples, channels interleaved; empty for control
 	// records.
 	PCM []byte
+	// Arrival is when the first RTP packet of the record's audio arrived,
+	// for measuring arrival-to-acknowledgement latency. It is not a Kafka
+	// header: Message ignores it, ParseMessage leaves it zero, and the
+	// spool keeps it. Zero when unknown (control records).
+	Arrival time.Time
 }
 
 // headerCount is the number of headers every record carries; gap records add

@@ -192,10 +192,10 @@ var validateCases = []struct {
 // sameRecord reports whether a and b are equal, comparing times with Equal
 // and treating nil and empty PCM alike.
 func sameRecord(a, b Record) bool {
-	if !a.CaptureTime.Equal(b.CaptureTime) || !bytes.Equal(a.PCM, b.PCM) {
+	if !a.CaptureTime.Equal(b.CaptureTime) || !a.Arrival.Equal(b.Arrival) || !bytes.Equal(a.PCM, b.PCM) {
 		return false
 	}
-	a.CaptureTime, b.CaptureTime, a.PCM, b.PCM = time.Time{}, time.Time{}, nil, nil
+	a.CaptureTime, b.CaptureTime, a.PCM, b.PCM, a.Arrival, b.Arrival = time.Time{}, time.Time{}, nil, nil, time.Time{}, time.Time{}
 	return reflect.DeepEqual(a, b)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -54,4 +55,45 @@ func topicPartitions(ctx context.Context, rt kafka.RoundTripper, brokers []strin
 		return ids, nil
 	}
 	return nil, fmt.Errorf("sink: topic %q: %w", topic, kafka.UnknownTopicOrPartition)
+}
+
+// topicMaxMessageBytes asks the brokers for the topic's max.message.bytes:
+// the largest record batch they accept.
+func topicMaxMessageBytes(ctx context.Context, rt kafka.RoundTripper, brokers []string, topic string, timeout time.Duration) (int64, error) {
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: rt, Timeout: timeout}
+	res, err := c.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{
+		Resources: []kafka.DescribeConfigRequestResource{{
+			ResourceType: kafka.ResourceTypeTopic,
+			ResourceName: topic,
+			ConfigNames:  []string{"max.message.bytes", "message.max.bytes"},
+		}},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sink: describe topic %q: %w", topic, err)
+	}
+	// Kafka answers the topic's effective max.message.bytes; some brokers
+	// (kfake) list the broker-wide message.max.bytes beside it: the
+	// smaller applies.
+	limit := int64(0)
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			return 0, fmt.Errorf("sink: describe topic %q: %w", topic, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName != "max.message.bytes" && e.ConfigName != "message.max.bytes" {
+				continue
+			}
+			n, err := strconv.ParseInt(e.ConfigValue, 10, 64)
+			if err != nil || n <= recordBatchOverhead {
+				return 0, fmt.Errorf("sink: topic %q: %s %q is not usable", topic, e.ConfigName, e.ConfigValue)
+			}
+			if limit == 0 || n < limit {
+				limit = n
+			}
+		}
+	}
+	if limit == 0 {
+		return 0, fmt.Errorf("sink: topic %q: no max.message.bytes in the answer", topic)
+	}
+	return limit, nil
 }

@@ -42,22 +42,41 @@ type WriterConfig struct {
 	RequiredAcks string
 
 	// WriteTimeout bounds every produce attempt, including the metadata
-	// lookup before it. It defaults to 10 seconds.
+	// lookup before it. An attempt that runs out of time is abandoned with
+	// its kafka-go writer and connections, and retried on fresh ones. It
+	// defaults to 10 seconds.
 	WriteTimeout time.Duration
 
-	// QueueSize is how many records Write queues before it blocks. It
-	// defaults to 4096.
-	QueueSize int
+	// StallTimeout is how long records may wait without any produce
+	// completing before Health reports the writer stalled. It defaults to
+	// 20 seconds.
+	StallTimeout time.Duration
 
-	// CloseTimeout is how long Close keeps trying to deliver what is queued.
-	// It defaults to 10 seconds.
+	// BufferBytes bounds the records held in memory (counted as Kafka
+	// message bytes). Beyond it, and while Kafka is failing, records go to
+	// the spool. It defaults to 32 MiB: about a second of 1000 streams.
+	BufferBytes int64
+
+	// CloseTimeout is how long Close keeps delivering what is held before
+	// it moves the rest to the spool. It defaults to 10 seconds.
 	CloseTimeout time.Duration
+
+	// Spool configures the on-disk spool. Without Spool.Dir there is none.
+	Spool SpoolConfig
+
+	// Security configures TLS and SASL. It defaults to plaintext.
+	Security Security
+
+	// Observer, if set, receives delivery events for metrics; see
+	// Observer. It defaults to nil.
+	Observer Observer
 
 	// Compression is the compression codec: "" or "none", "gzip", "snappy",
 	// "lz4" or "zstd". It defaults to none: PCM barely compresses.
 	Compression string
 
-	// Logger receives one line per failed produce attempt and per recovery.
+	// Logger receives a line per failed produce attempt, per recovery, per
+	// stall and per spool event.
 	// It defaults to slog.Default().
 	Logger *slog.Logger
 
@@ -67,21 +86,22 @@ type WriterConfig struct {
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
-// Defaults of WriterConfig, applied by withDefaults.
+// Defaults of WriterConfig, applied by WithDefaults.
 const (
 	DefaultBatchTimeout = 5 * time.Millisecond
 	DefaultBatchSize    = 500
 	DefaultBatchBytes   = 1 << 20
 	DefaultRequiredAcks = "all"
 	DefaultWriteTimeout = 10 * time.Second
-	DefaultQueueSize    = 4096
+	DefaultStallTimeout = 20 * time.Second
+	DefaultBufferBytes  = 32 << 20
 	DefaultCloseTimeout = 10 * time.Second
 	defaultDialTimeout  = 5 * time.Second
 )
 
-// withDefaults returns c with every zero field set to its default. It is the
-// only place defaults are applied.
-func (c WriterConfig) withDefaults() WriterConfig {
+// WithDefaults returns c with every zero field set to its default, as
+// NewWriter uses it. It is the only place defaults are applied.
+func (c WriterConfig) WithDefaults() WriterConfig {
 	if c.BatchTimeout == 0 {
 		c.BatchTimeout = DefaultBatchTimeout
 	}
@@ -97,9 +117,13 @@ func (c WriterConfig) withDefaults() WriterConfig {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultWriteTimeout
 	}
-	if c.QueueSize == 0 {
-		c.QueueSize = DefaultQueueSize
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
 	}
+	if c.BufferBytes == 0 {
+		c.BufferBytes = DefaultBufferBytes
+	}
+	c.Spool = c.Spool.withDefaults()
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = DefaultCloseTimeout
 	}
@@ -118,7 +142,7 @@ func (c WriterConfig) withDefaults() WriterConfig {
 // Validate reports every problem of c, with defaults applied to unset
 // fields.
 func (c WriterConfig) Validate() error {
-	return c.withDefaults().validate()
+	return c.WithDefaults().validate()
 }
 
 // validate reports every problem of c, which has its defaults applied.
@@ -155,13 +179,22 @@ func (c WriterConfig) validate() error {
 	if c.WriteTimeout < 0 {
 		errs = append(errs, fmt.Errorf("sink: WriteTimeout must not be negative, got %s", c.WriteTimeout))
 	}
-	if c.QueueSize < 0 {
-		errs = append(errs, fmt.Errorf("sink: QueueSize must not be negative, got %d", c.QueueSize))
+	if c.StallTimeout < 0 {
+		errs = append(errs, fmt.Errorf("sink: StallTimeout must not be negative, got %s", c.StallTimeout))
+	}
+	if c.BufferBytes < 0 {
+		errs = append(errs, fmt.Errorf("sink: BufferBytes must not be negative, got %d", c.BufferBytes))
 	}
 	if c.CloseTimeout < 0 {
 		errs = append(errs, fmt.Errorf("sink: CloseTimeout must not be negative, got %s", c.CloseTimeout))
 	}
 	if _, err := c.compression(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Spool.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Security.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -16,8 +16,10 @@ var writerConfigCases = []struct {
 	{"a config with only brokers and topic is valid", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio"}, ""},
 	{"a config with every field set is valid", WriterConfig{
 		Brokers: []string{"kafka-1:9092", "[::1]:9092"}, Topic: "earshot.audio_v1-x", BatchTimeout: time.Millisecond,
-		BatchSize: 10, BatchBytes: 1 << 16, RequiredAcks: "one", WriteTimeout: time.Second, QueueSize: 1,
-		CloseTimeout: time.Second, Compression: "zstd",
+		BatchSize: 10, BatchBytes: 1 << 16, RequiredAcks: "one", WriteTimeout: time.Second, BufferBytes: 1 << 20,
+		CloseTimeout: time.Second, Compression: "zstd", StallTimeout: time.Second,
+		Spool:    SpoolConfig{Dir: "", MaxBytes: 1 << 20, SegmentBytes: 1 << 16, Fsync: "always", FsyncInterval: time.Second},
+		Security: Security{SASL: SASLScramSHA512, Username: "u", Password: "p", ServerName: "kafka"},
 	}, ""},
 	{"brokers are required", WriterConfig{Topic: "audio"}, "sink: Brokers is required"},
 	{"a broker without port is refused", WriterConfig{Brokers: []string{"kafka:9092", "kafka"}, Topic: "audio"}, `sink: Brokers[1] "kafka" is not host:port`},
@@ -31,7 +33,15 @@ var writerConfigCases = []struct {
 	{"batch bytes of 2 GiB are refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", BatchBytes: 1 << 31}, "sink: BatchBytes must be below 2 GiB, got 2147483648"},
 	{"unknown required acks are refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", RequiredAcks: "two"}, `sink: RequiredAcks must be "all", "one" or "none", got "two"`},
 	{"a negative write timeout is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", WriteTimeout: -1}, "sink: WriteTimeout must not be negative, got -1ns"},
-	{"a negative queue size is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", QueueSize: -5}, "sink: QueueSize must not be negative, got -5"},
+	{"a negative buffer size is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", BufferBytes: -5}, "sink: BufferBytes must not be negative, got -5"},
+	{"a negative stall timeout is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", StallTimeout: -time.Second}, "sink: StallTimeout must not be negative, got -1s"},
+	{"tiny spool segments are refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", Spool: SpoolConfig{SegmentBytes: 100}}, "sink: Spool.SegmentBytes must be at least 4096, got 100"},
+	{"a spool smaller than two segments is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", Spool: SpoolConfig{MaxBytes: 1 << 20, SegmentBytes: 1 << 20}}, "sink: Spool.MaxBytes must be at least twice Spool.SegmentBytes (1048576), got 1048576"},
+	{"an unknown fsync policy is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", Spool: SpoolConfig{Fsync: "sometimes"}}, `sink: Spool.Fsync must be "none", "interval" or "always", got "sometimes"`},
+	{"an unknown SASL mechanism is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", Security: Security{SASL: "gssapi"}}, `got "gssapi"`},
+	{"SASL without credentials is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", Security: Security{SASL: SASLPlain}}, "sink: Security.SASL plain needs a Username"},
+	{"a client certificate without key is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", Security: Security{CertFile: "c.pem"}}, "sink: Security.CertFile and Security.KeyFile must be set together"},
+	{"a missing CA file is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", Security: Security{CAFile: "/nonexistent/ca.pem"}}, "sink: TLS CA file: open /nonexistent/ca.pem"},
 	{"a negative close timeout is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", CloseTimeout: -time.Minute}, "sink: CloseTimeout must not be negative, got -1m0s"},
 	{"an unknown compression is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", Compression: "brotli"}, `got "brotli"`},
 }
@@ -61,10 +71,12 @@ func TestNewWriterValidatesConfig(t *testing.T) {
 }
 
 func TestWriterConfigDefaults(t *testing.T) {
-	c := WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio"}.withDefaults()
+	c := WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio"}.WithDefaults()
 	if c.BatchTimeout != 5*time.Millisecond || c.BatchSize != 500 || c.BatchBytes != 1<<20 ||
-		c.RequiredAcks != "all" || c.WriteTimeout != 10*time.Second || c.QueueSize != 4096 ||
-		c.CloseTimeout != 10*time.Second || c.Compression != "none" || c.Logger == nil || c.Dial == nil {
+		c.RequiredAcks != "all" || c.WriteTimeout != 10*time.Second || c.BufferBytes != 32<<20 ||
+		c.StallTimeout != 20*time.Second || c.CloseTimeout != 10*time.Second || c.Compression != "none" ||
+		c.Logger == nil || c.Dial == nil || c.Spool.MaxBytes != 1<<30 || c.Spool.SegmentBytes != 16<<20 ||
+		c.Spool.Fsync != "interval" || c.Spool.FsyncInterval != time.Second || c.Spool.Dir != "" {
 		t.Errorf("defaults %+v", c)
 	}
 }

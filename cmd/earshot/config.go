@@ -25,6 +25,7 @@ import (
 // comments of the ingest, sdk and sink configurations they map to.
 type Config struct {
 	Kafka   KafkaConfig    `yaml:"kafka"`
+	Spool   SpoolConfig    `yaml:"spool"`
 	Output  OutputConfig   `yaml:"output"`
 	Ingest  IngestConfig   `yaml:"ingest"`
 	SDK     SDKConfig      `yaml:"sdk"`
@@ -55,15 +56,49 @@ type DiagConfig struct {
 
 // KafkaConfig maps to sink.WriterConfig.
 type KafkaConfig struct {
-	Brokers      []string      `yaml:"brokers"`       // required; env EARSHOT_KAFKA_BROKERS (comma-separated) overrides
-	Topic        string        `yaml:"topic"`         // required
-	Acks         string        `yaml:"acks"`          // all (default), one, none
-	Compression  string        `yaml:"compression"`   // none (default), gzip, snappy, lz4, zstd
-	BatchTimeout time.Duration `yaml:"batch_timeout"` // default 5ms
-	WriteTimeout time.Duration `yaml:"write_timeout"` // default 10s
-	QueueSize    int           `yaml:"queue_size"`    // default 4096 records
-	CloseTimeout time.Duration `yaml:"close_timeout"` // default 10s
+	Brokers      []string        `yaml:"brokers"`       // required; env EARSHOT_KAFKA_BROKERS (comma-separated) overrides
+	Topic        string          `yaml:"topic"`         // required; must exist
+	Acks         string          `yaml:"acks"`          // all (default), one, none
+	Compression  string          `yaml:"compression"`   // none (default), gzip, snappy, lz4, zstd
+	BatchTimeout time.Duration   `yaml:"batch_timeout"` // default 5ms
+	BatchBytes   int64           `yaml:"batch_bytes"`   // default 1 MiB; lowered to the topic's max.message.bytes
+	WriteTimeout time.Duration   `yaml:"write_timeout"` // default 10s: deadline of every produce
+	StallTimeout time.Duration   `yaml:"stall_timeout"` // default 20s
+	BufferBytes  int64           `yaml:"buffer_bytes"`  // default 32 MiB
+	CloseTimeout time.Duration   `yaml:"close_timeout"` // default 10s: delivering at shutdown before spooling the rest
+	TLS          KafkaTLSConfig  `yaml:"tls"`
+	SASL         KafkaSASLConfig `yaml:"sasl"`
 }
+
+// KafkaTLSConfig maps to the TLS fields of sink.Security. TLS is on when
+// enabled or any other field is set.
+type KafkaTLSConfig struct {
+	Enabled            bool   `yaml:"enabled"`              // default false
+	CAFile             string `yaml:"ca_file"`              // default: the system's roots
+	CertFile           string `yaml:"cert_file"`            // client certificate; with key_file
+	KeyFile            string `yaml:"key_file"`             //
+	ServerName         string `yaml:"server_name"`          // default: each broker's host
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"` // default false; tests only
+}
+
+// KafkaSASLConfig maps to the SASL fields of sink.Security.
+type KafkaSASLConfig struct {
+	Mechanism string `yaml:"mechanism"` // "" (none, default), plain, scram-sha-256, scram-sha-512
+	Username  string `yaml:"username"`  // env EARSHOT_KAFKA_SASL_USERNAME overrides
+	Password  string `yaml:"password"`  // env EARSHOT_KAFKA_SASL_PASSWORD overrides: keep it out of the file
+}
+
+// SpoolConfig maps to sink.SpoolConfig.
+type SpoolConfig struct {
+	Dir           string        `yaml:"dir"`            // default /var/lib/earshot/spool
+	MaxBytes      int64         `yaml:"max_bytes"`      // default 1 GiB
+	SegmentBytes  int64         `yaml:"segment_bytes"`  // default 16 MiB
+	Fsync         string        `yaml:"fsync"`          // interval (default), always, none
+	FsyncInterval time.Duration `yaml:"fsync_interval"` // default 1s
+}
+
+// DefaultSpoolDir is where `earshot run` spools when spool.dir is not set.
+const DefaultSpoolDir = "/var/lib/earshot/spool"
 
 // OutputConfig is the PCM produced.
 type OutputConfig struct {
@@ -140,6 +175,12 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if t := getenv("EARSHOT_ADMIN_TOKEN"); t != "" {
 		c.Admin.Token = t
 	}
+	if u := getenv("EARSHOT_KAFKA_SASL_USERNAME"); u != "" {
+		c.Kafka.SASL.Username = u
+	}
+	if p := getenv("EARSHOT_KAFKA_SASL_PASSWORD"); p != "" {
+		c.Kafka.SASL.Password = p
+	}
 	for i := range c.Streams {
 		s := &c.Streams[i]
 		key := "EARSHOT_STREAM_" + envKey(s.ID)
@@ -205,16 +246,41 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) writerConfig(logger *slog.Logger) sink.WriterConfig {
+	k := c.Kafka
+	dir := c.Spool.Dir
+	if dir == "" {
+		dir = DefaultSpoolDir
+	}
 	return sink.WriterConfig{
-		Brokers:      c.Kafka.Brokers,
-		Topic:        c.Kafka.Topic,
-		RequiredAcks: c.Kafka.Acks,
-		Compression:  c.Kafka.Compression,
-		BatchTimeout: c.Kafka.BatchTimeout,
-		WriteTimeout: c.Kafka.WriteTimeout,
-		QueueSize:    c.Kafka.QueueSize,
-		CloseTimeout: c.Kafka.CloseTimeout,
-		Logger:       logger,
+		Brokers:      k.Brokers,
+		Topic:        k.Topic,
+		RequiredAcks: k.Acks,
+		Compression:  k.Compression,
+		BatchTimeout: k.BatchTimeout,
+		BatchBytes:   k.BatchBytes,
+		WriteTimeout: k.WriteTimeout,
+		StallTimeout: k.StallTimeout,
+		BufferBytes:  k.BufferBytes,
+		CloseTimeout: k.CloseTimeout,
+		Spool: sink.SpoolConfig{
+			Dir:           dir,
+			MaxBytes:      c.Spool.MaxBytes,
+			SegmentBytes:  c.Spool.SegmentBytes,
+			Fsync:         c.Spool.Fsync,
+			FsyncInterval: c.Spool.FsyncInterval,
+		},
+		Security: sink.Security{
+			TLS:                k.TLS.Enabled,
+			CAFile:             k.TLS.CAFile,
+			CertFile:           k.TLS.CertFile,
+			KeyFile:            k.TLS.KeyFile,
+			ServerName:         k.TLS.ServerName,
+			InsecureSkipVerify: k.TLS.InsecureSkipVerify,
+			SASL:               k.SASL.Mechanism,
+			Username:           k.SASL.Username,
+			Password:           k.SASL.Password,
+		},
+		Logger: logger,
 	}
 }
 

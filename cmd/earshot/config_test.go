@@ -2,9 +2,12 @@ package main
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/earshot/earshot/sink"
 )
 
 func env(m map[string]string) func(string) string {
@@ -34,6 +37,35 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.Output.Chunk != 200*time.Millisecond || c.SDK.CallbackBudget != 10*time.Millisecond {
 		t.Errorf("durations: chunk %s, callback budget %s", c.Output.Chunk, c.SDK.CallbackBudget)
 	}
+	// The example shows every default: it maps to the writer's defaults.
+	wc := c.writerConfig(nil)
+	wc.Brokers = nil
+	def := (&Config{Kafka: KafkaConfig{Topic: c.Kafka.Topic}}).writerConfig(nil)
+	withDefaults := func(c sink.WriterConfig) sink.WriterConfig {
+		c = c.WithDefaults()
+		c.Dial, c.Logger = nil, nil
+		return c
+	}
+	if got, want := withDefaults(wc), withDefaults(def); !reflect.DeepEqual(got, want) {
+		t.Errorf("example config\n%+v\ndiffers from the defaults\n%+v", got, want)
+	}
+}
+
+func TestSASLCredentialsFromEnvironment(t *testing.T) {
+	const yaml = "kafka: {brokers: [k:9093], topic: t, sasl: {mechanism: scram-sha-512}}\nstreams: [{id: a, url: rtsp://cam/1}]\n"
+	c, err := LoadConfig(strings.NewReader(yaml), env(map[string]string{
+		"EARSHOT_KAFKA_SASL_USERNAME": "earshot",
+		"EARSHOT_KAFKA_SASL_PASSWORD": "kafka-secret",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.writerConfig(nil).Security; s.Username != "earshot" || s.Password != "kafka-secret" || s.SASL != sink.SASLScramSHA512 {
+		t.Errorf("security %q %q", s.SASL, s.Username)
+	}
+	if _, err := LoadConfig(strings.NewReader(yaml), env(nil)); err == nil || !strings.Contains(err.Error(), "needs a Username") {
+		t.Errorf("SASL without credentials: %v", err)
+	}
 }
 
 // badConfigs: each YAML must be refused with an error naming every problem.
@@ -44,6 +76,15 @@ var badConfigs = []struct {
 }{
 	{"typo in a field name", "kafka:\n  brokerz: [a:1]\n", []string{"field brokerz not found"}},
 	{"everything missing", "{}", []string{"at least one stream", "Brokers is required", "Topic is required"}},
+	{"bad security and spool options", `
+kafka:
+  brokers: [a:1]
+  topic: t
+  tls: {cert_file: c.pem}
+  sasl: {mechanism: kerberos, username: u, password: hunter2}
+spool: {segment_bytes: 10, fsync: sometimes}
+streams: [{id: a, url: "rtsp://cam/1"}]
+`, []string{"CertFile and Security.KeyFile", `"kerberos"`, "SegmentBytes must be at least", `"sometimes"`}},
 	{"many problems at once", `
 kafka: {brokers: ["nohostport"], topic: "bad topic!", acks: most}
 output: {sample_rate: 44100, chunk: 3s}
@@ -69,7 +110,7 @@ func TestBadConfigNamesEveryProblem(t *testing.T) {
 					t.Errorf("error does not mention %q:\n%v", w, err)
 				}
 			}
-			if strings.Contains(err.Error(), "topsecret") {
+			if strings.Contains(err.Error(), "topsecret") || strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("error leaks a password:\n%v", err)
 			}
 		})

@@ -17,6 +17,7 @@ import (
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/loadtest"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/consumer"
 )
 
 // demoTopic is the topic of the embedded broker.
@@ -66,7 +67,7 @@ var demoCodecs = []string{audio.CodecOpus, audio.CodecPCMA, audio.CodecPCMU, aud
 // runDemo starts synthetic cameras and an embedded Kafka broker, runs the
 // service against them for o.Duration, reads the topic back and writes one
 // WAV per stream. It fails if any stream delivered no audio.
-func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]sink.TapFile, error) {
+func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]consumer.TapFile, error) {
 	if o.ReadTimeout == 0 {
 		o.ReadTimeout = 20 * time.Second
 	}
@@ -89,8 +90,15 @@ func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]sink.TapFi
 	}
 	defer stopBroker()
 
+	spool, err := os.MkdirTemp("", "earshot-demo-spool-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(spool)
+
 	cfg := &Config{
 		Kafka: KafkaConfig{Brokers: []string{broker}, Topic: demoTopic},
+		Spool: SpoolConfig{Dir: spool},
 		Admin: AdminConfig{Listen: "127.0.0.1:0"},
 		Diag:  DiagConfig{Dir: filepath.Join(o.Out, "diagnostics")},
 	}
@@ -131,7 +139,7 @@ func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]sink.TapFi
 
 // readBack consumes the topic until `streams` streams have ended (or the
 // timeout passes) and writes the WAVs.
-func readBack(ctx context.Context, brokers []string, topic string, streams int, timeout time.Duration, out string) ([]sink.TapFile, error) {
+func readBack(ctx context.Context, brokers []string, topic string, streams int, timeout time.Duration, out string) ([]consumer.TapFile, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ended := make(map[string]bool)
@@ -143,7 +151,7 @@ func readBack(ctx context.Context, brokers []string, topic string, streams int, 
 	})
 }
 
-func hasAudio(files []sink.TapFile, stream string) bool {
+func hasAudio(files []consumer.TapFile, stream string) bool {
 	for _, f := range files {
 		if f.Stream == stream && f.AudioRecords > 0 {
 			return true
@@ -158,7 +166,7 @@ func portOf(hostport string) string {
 }
 
 // printSummary prints one line per WAV file.
-func printSummary(w io.Writer, files []sink.TapFile) {
+func printSummary(w io.Writer, files []consumer.TapFile) {
 	if len(files) == 0 {
 		return
 	}

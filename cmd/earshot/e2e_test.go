@@ -75,6 +75,7 @@ func TestEndToEnd(t *testing.T) {
 
 	cfg := &Config{
 		Kafka: KafkaConfig{Brokers: []string{broker}, Topic: "e2e"},
+		Spool: SpoolConfig{Dir: t.TempDir()},
 		Admin: AdminConfig{Listen: "127.0.0.1:0"},
 		Diag:  DiagConfig{Dir: t.TempDir()},
 	}
@@ -154,8 +155,8 @@ func checkStream(t *testing.T, recs []sink.Record, codec string) []int16 {
 	for i, r := range recs {
 		where := fmt.Sprintf("record %d (%s)", i, r.Kind)
 		switch {
-		case r.Epoch != 1 || r.Seq != uint64(i):
-			t.Fatalf("%s: epoch %d seq %d, want 1 and %d", where, r.Epoch, r.Seq, i)
+		case r.Epoch != recs[0].Epoch || r.Epoch == 0 || r.Seq != uint64(i):
+			t.Fatalf("%s: epoch %d seq %d, want %d and %d", where, r.Epoch, r.Seq, recs[0].Epoch, i)
 		case r.Offset != offset:
 			t.Fatalf("%s: offset %d, want %d", where, r.Offset, offset)
 		case r.SampleRate != 16000 || r.Channels != 1 || r.Codec != codec:

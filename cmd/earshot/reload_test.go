@@ -20,15 +20,15 @@ import (
 	"github.com/earshot/earshot/sink"
 )
 
-// child is earshot running as a child process, with its JSON log lines.
-type child struct {
+// jsonChild is earshot running as a child process, with its JSON log lines.
+type jsonChild struct {
 	cmd   *exec.Cmd
 	lines chan map[string]any
 	done  chan error
 }
 
 // startChild runs `earshot args...` from the test binary (see TestMain).
-func startChild(t *testing.T, args ...string) *child {
+func startJSONChild(t *testing.T, args ...string) *jsonChild {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), envRunMain+"=1")
@@ -39,7 +39,7 @@ func startChild(t *testing.T, args ...string) *child {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, lines: make(chan map[string]any, 1024), done: make(chan error, 1)}
+	c := &jsonChild{cmd: cmd, lines: make(chan map[string]any, 1024), done: make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -61,7 +61,7 @@ func startChild(t *testing.T, args ...string) *child {
 }
 
 // await returns the first log line whose msg is msg.
-func (c *child) await(t *testing.T, msg string) map[string]any {
+func (c *jsonChild) await(t *testing.T, msg string) map[string]any {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {
@@ -80,7 +80,7 @@ func (c *child) await(t *testing.T, msg string) map[string]any {
 }
 
 // exit waits for the child to exit after its log is drained.
-func (c *child) exit(t *testing.T) int {
+func (c *jsonChild) exit(t *testing.T) int {
 	t.Helper()
 	for range c.lines {
 	}
@@ -102,8 +102,9 @@ func (c *child) exit(t *testing.T) int {
 func writeConfig(t *testing.T, path, broker, topic, cams string, streams map[string]string) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "kafka: {brokers: [%q], topic: %q}\nadmin: {listen: \"127.0.0.1:0\"}\ndiagnostics: {dir: %q}\nlog: {format: json}\nstreams:\n",
-		broker, topic, filepath.Join(filepath.Dir(path), "diag"))
+	dir := filepath.Dir(path)
+	fmt.Fprintf(&b, "kafka: {brokers: [%q], topic: %q}\nspool: {dir: %q}\nadmin: {listen: \"127.0.0.1:0\"}\ndiagnostics: {dir: %q}\nlog: {format: json}\nstreams:\n",
+		broker, topic, filepath.Join(dir, "spool"), filepath.Join(dir, "diag"))
 	ids := make([]string, 0, len(streams))
 	for id := range streams {
 		ids = append(ids, id)
@@ -141,7 +142,7 @@ func TestSIGHUPReloadsOnlyChangedStreams(t *testing.T) {
 
 	path := filepath.Join(t.TempDir(), "earshot.yaml")
 	writeConfig(t, path, broker, "hup", cams.Addr(), map[string]string{"keep": "p1", "change": "p2", "drop": "p3"})
-	c := startChild(t, "run", "--config", path)
+	c := startJSONChild(t, "run", "--config", path)
 	admin, _ := c.await(t, "earshot running")["admin"].(string)
 	for range 3 {
 		c.await(t, "stream connected")
@@ -165,7 +166,7 @@ func TestSIGHUPReloadsOnlyChangedStreams(t *testing.T) {
 	var ids []string
 	for _, s := range list {
 		ids = append(ids, s.ID)
-		if s.ID == "keep" && (s.Epoch != 1 || s.Reconnects != 0) {
+		if s.ID == "keep" && (s.Epochs != 1 || s.Reconnects != 0) {
 			t.Errorf("unchanged stream was restarted: %+v", s)
 		}
 	}

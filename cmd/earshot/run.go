@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,16 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+
+	"github.com/earshot/earshot/sink"
+)
+
+// Exit statuses of `earshot run`.
+const (
+	exitDelivered = 0 // stopped with everything delivered
+	exitFailed    = 1 // records lost, or another failure
+	exitConfig    = 2 // bad configuration: nothing ran
+	exitSpooled   = 3 // stopped with records left in the spool, delivered at the next start
 )
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
@@ -20,27 +31,44 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	cfg, err := loadConfigFile(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "earshot: %v\n", err)
-		return 2
+		return exitConfig
 	}
 	log := newLogger(cfg.Log, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first SIGTERM or SIGINT starts the drain; a second one kills the
+	// process (what the spool already holds survives).
+	context.AfterFunc(ctx, stop)
 	svc, err := newService(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "earshot: %v\n", err)
-		return 2
+		return exitConfig
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { reloadOnHUP(ctx, *path, cfg, svc, log) })
 	defer func() { stop(); wg.Wait() }()
 
 	log.Info("earshot running", "streams", len(cfg.Streams), "topic", cfg.Kafka.Topic, "admin", svc.AdminAddr())
-	if err := svc.Run(ctx); err != nil {
-		log.Error("earshot stopped with undelivered records", "err", err)
-		return 1
+	return exitStatus(svc.Run(ctx), log)
+}
+
+// exitStatus logs how the service stopped and returns the exit status.
+func exitStatus(err error, log *slog.Logger) int {
+	var undelivered *sink.UndeliveredError
+	switch {
+	case err == nil:
+		log.Info("earshot stopped, everything delivered")
+		return exitDelivered
+	case errors.Is(err, errTopicMissing):
+		log.Error("earshot cannot start", "err", err)
+		return exitConfig
+	case errors.As(err, &undelivered) && undelivered.Lost == 0:
+		log.Error("earshot stopped with records left in the spool; they are delivered at the next start",
+			"records", undelivered.Spooled, "bytes", undelivered.SpooledBytes, "spool", undelivered.Dir, "err", err)
+		return exitSpooled
 	}
-	log.Info("earshot stopped, everything delivered")
-	return 0
+	log.Error("earshot stopped with undelivered records", "err", err)
+	return exitFailed
 }
 
 // reloadOnHUP reloads the configuration file's streams on each SIGHUP

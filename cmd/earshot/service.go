@@ -9,15 +9,25 @@ import (
 	"sync"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/sink"
 )
 
+// errTopicMissing is returned by Run when the topic does not exist: a
+// configuration error, since earshot never creates topics.
+var errTopicMissing = errors.New("kafka topic does not exist")
+
+// pingTimeout bounds the broker check at start.
+const pingTimeout = 5 * time.Second
+
 // service is earshot's pipeline: the ingest supervisor feeding the Kafka
-// writer, and the admin listener. Shutdown order: ingest stops pulling and
-// drains into the writer, then the writer delivers what it holds and
-// closes; the admin listener closes last, so the API answers while the
-// pipeline drains.
+// writer, and the admin listener. Shutdown order: ingest stops pulling,
+// flushes its chunkers and writes each stream's end record into the writer
+// (which never blocks); then the writer delivers what it holds for up to
+// kafka.close_timeout and leaves the rest in the spool; the admin listener
+// closes last, so the API answers while the pipeline drains.
 type service struct {
 	log    *slog.Logger
 	writer *sink.Writer
@@ -51,8 +61,10 @@ func (s *service) AdminAddr() string {
 	return s.admin.Addr()
 }
 
-// Run pulls until ctx is done, then drains. The error reports records the
-// writer could not deliver.
+// Run pulls until ctx is done, then drains. It returns an error wrapping
+// errTopicMissing, without pulling, if the topic does not exist; otherwise
+// the writer's Close error (a *sink.UndeliveredError when records were left
+// in the spool or lost).
 func (s *service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
@@ -62,15 +74,22 @@ func (s *service) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer stopAdmin()
 
-	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	if err := s.writer.Ping(pingCtx); err != nil && ctx.Err() == nil {
-		// Not fatal: records queue and are retried until the broker answers.
-		s.log.Warn("kafka not reachable at start", "err", err)
-	}
+	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
+	err := s.writer.Ping(pingCtx)
 	cancel()
-	err := s.sup.Run(ctx)
+	switch {
+	case errors.Is(err, kafka.UnknownTopicOrPartition):
+		s.writer.Close()
+		return fmt.Errorf("%w: %w", errTopicMissing, err)
+	case err != nil && ctx.Err() == nil:
+		// Not fatal: records go to the spool until the brokers answer.
+		s.log.Warn("kafka not reachable at start; spooling until it is", "err", err)
+	}
+	err = s.sup.Run(ctx)
+	h := s.writer.Health()
+	s.log.Info("ingest stopped; delivering what is left", "pending", h.Pending)
 	if cerr := s.writer.Close(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("kafka writer: %w", cerr))
+		err = errors.Join(err, cerr)
 	}
 	return err
 }

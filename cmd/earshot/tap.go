@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/consumer"
 )
 
 func tapCmd(args []string, stdout, stderr io.Writer) int {
@@ -54,8 +55,8 @@ var errTapDone = errors.New("tap done")
 
 // tap consumes topic until ctx is done or done(record) reports true, and
 // writes the WAVs. done may be nil.
-func tap(ctx context.Context, brokers []string, topic, out string, done func(sink.Record) bool) ([]sink.TapFile, error) {
-	var t sink.Tap
+func tap(ctx context.Context, brokers []string, topic, out string, done func(sink.Record) bool) ([]consumer.TapFile, error) {
+	var t consumer.Tap
 	rejected := 0
 	err := sink.ReadTopic(ctx, brokers, topic, func(r sink.Record) error {
 		if err := t.Add(r); err != nil {

@@ -1,4 +1,4 @@
-package sink
+package consumer
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/earshot/earshot/sink"
 )
 
 // pcmOf returns n samples of value v as s16le.
@@ -38,26 +40,26 @@ func readWAVData(t *testing.T, path string) (int, []byte) {
 
 func TestTapPlacesAudioByOffset(t *testing.T) {
 	const stream = "site/cam 1"
-	rec := func(kind Kind, seq uint64, offset int64, f func(*Record)) Record {
-		r := Record{Stream: stream, Kind: kind, Epoch: 3, Seq: seq, SampleRate: 16000, Channels: 1,
-			Codec: "pcmu", Offset: offset, CaptureTime: testTime, Clock: ClockArrival}
+	rec := func(kind sink.Kind, seq uint64, offset int64, f func(*sink.Record)) sink.Record {
+		r := sink.Record{Stream: stream, Kind: kind, Epoch: 3, Seq: seq, SampleRate: 16000, Channels: 1,
+			Codec: "pcmu", Offset: offset, CaptureTime: testTime, Clock: sink.ClockArrival}
 		if f != nil {
 			f(&r)
 		}
 		return r
 	}
-	records := []Record{
-		rec(KindStart, 0, 0, nil),
-		rec(KindAudio, 1, 0, func(r *Record) { r.PCM = pcmOf(1600, 1000) }),
+	records := []sink.Record{
+		rec(sink.KindStart, 0, 0, nil),
+		rec(sink.KindAudio, 1, 0, func(r *sink.Record) { r.PCM = pcmOf(1600, 1000) }),
 		// 200 ms (3200 samples) lost, announced by a gap record.
-		rec(KindGap, 2, 1600, func(r *Record) { r.GapMS, r.Reason = 200, "packet loss" }),
-		rec(KindAudio, 3, 4800, func(r *Record) { r.PCM = pcmOf(1600, 2000) }),
-		rec(KindAudio, 3, 4800, func(r *Record) { r.PCM = pcmOf(1600, 2000) }), // redelivered
+		rec(sink.KindGap, 2, 1600, func(r *sink.Record) { r.GapMS, r.Reason = 200, "packet loss" }),
+		rec(sink.KindAudio, 3, 4800, func(r *sink.Record) { r.PCM = pcmOf(1600, 2000) }),
+		rec(sink.KindAudio, 3, 4800, func(r *sink.Record) { r.PCM = pcmOf(1600, 2000) }), // redelivered
 		// seq 4 never arrives: its 1600 samples stay silent.
-		rec(KindAudio, 5, 8000, func(r *Record) { r.PCM = pcmOf(800, -3) }),
-		rec(KindEnd, 6, 8800, func(r *Record) { r.Reason = "stopped" }),
+		rec(sink.KindAudio, 5, 8000, func(r *sink.Record) { r.PCM = pcmOf(800, -3) }),
+		rec(sink.KindEnd, 6, 8800, func(r *sink.Record) { r.Reason = "stopped" }),
 		// Another epoch of the same stream goes to its own file.
-		with(rec(KindAudio, 0, 0, func(r *Record) { r.PCM = pcmOf(160, 7) }), func(r *Record) { r.Epoch = 4 }),
+		rec(sink.KindAudio, 0, 0, func(r *sink.Record) { r.Epoch, r.PCM = 4, pcmOf(160, 7) }),
 	}
 	var tap Tap
 	for _, r := range records {
@@ -75,7 +77,7 @@ func TestTapPlacesAudioByOffset(t *testing.T) {
 	}
 	f := files[0]
 	want := TapFile{Path: f.Path, Stream: stream, Epoch: 3, Records: 6, AudioRecords: 3, Duplicates: 1,
-		Seconds: 0.55, Gaps: 1, GapMS: 200, Ended: true}
+		Seconds: 0.55, Gaps: 2, GapMS: 300, Ended: true}
 	if f != want {
 		t.Errorf("summary\n%+v\nwant\n%+v", f, want)
 	}
@@ -85,7 +87,7 @@ func TestTapPlacesAudioByOffset(t *testing.T) {
 	rate, data := readWAVData(t, f.Path)
 	wantData := bytes.Join([][]byte{pcmOf(1600, 1000), pcmOf(3200, 0), pcmOf(1600, 2000), pcmOf(1600, 0), pcmOf(800, -3)}, nil)
 	if rate != 16000 || !bytes.Equal(data, wantData) {
-		t.Errorf("rate %d, %d bytes of data; want 16000, %d bytes of audio, silence in the gap", rate, len(data), len(wantData))
+		t.Errorf("rate %d, %d bytes of data; want 16000, %d bytes of audio, silence in the gaps", rate, len(data), len(wantData))
 	}
 	if files[1].Epoch != 4 || files[1].Records != 1 || files[1].Ended || files[1].Seconds != 0.01 {
 		t.Errorf("second epoch %+v", files[1])
@@ -97,13 +99,15 @@ func TestTapPlacesAudioByOffset(t *testing.T) {
 
 func TestTapRejects(t *testing.T) {
 	var tap Tap
-	if err := tap.Add(Record{}); err == nil {
+	if err := tap.Add(sink.Record{}); err == nil {
 		t.Error("Add accepted an invalid record")
 	}
-	if err := tap.Add(audioRecord); err != nil {
+	a := chunk("cam-1", 1, 0, 0, 160)
+	if err := tap.Add(a); err != nil {
 		t.Fatal(err)
 	}
-	other := with(audioRecord, func(r *Record) { r.Seq, r.SampleRate = 8, 8000 })
+	other := a
+	other.Seq, other.SampleRate = 8, 8000
 	if err := tap.Add(other); err == nil || !strings.Contains(err.Error(), "8000 Hz, 1 channels differs from 16000 Hz, 1 channels") {
 		t.Errorf("Add of a record of another rate: %v", err)
 	}

@@ -1,4 +1,4 @@
-package sink
+package consumer
 
 // TapFile summarizes one WAV file written by Tap.WriteWAVs: one stream and
 // epoch.
