@@ -21,11 +21,19 @@ var (
 	ErrStopped       = errors.New("supervisor stopped")
 )
 
-// Sink receives records. Write may block while the sink is behind; it
-// returns when ctx is done. Records of one stream are written in order by
-// one goroutine.
+// Sink receives records. Records of one stream are written in order by
+// one goroutine, the stream's worker: Write should return quickly (the
+// Kafka writer queues or spools, and never waits for Kafka). A Write that
+// blocks longer than StallTimeout is reported as sink_stalled, and it
+// returns when ctx is done.
 type Sink interface {
 	Write(ctx context.Context, r sink.Record) error
+}
+
+// healthReporter is a Sink that reports its delivery progress, as
+// sink.Writer does: the watchdog reports its stalls too.
+type healthReporter interface {
+	Health() sink.Health
 }
 
 // Supervisor owns the SDK, one worker goroutine per stream and the

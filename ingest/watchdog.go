@@ -49,6 +49,9 @@ type Stall struct {
 	Since    time.Time     `json:"since"`
 	For      time.Duration `json:"for_ns"`
 	Detected time.Time     `json:"detected"`
+	// Detail is the cause when the stage knows it (the sink's, such as
+	// "broker unreachable: …"); never credentials.
+	Detail string `json:"detail,omitempty"`
 	// Bundle is the diagnostics folder written for it, if any.
 	Bundle string `json:"bundle,omitempty"`
 
@@ -87,6 +90,11 @@ func (s *Supervisor) check(streams []*stream, now time.Time) {
 			}
 		}
 		s.transition(st, found, now)
+	}
+	if hr, ok := s.sink.(healthReporter); ok && sinkStall.Reason == "" {
+		if h := hr.Health(); h.Stalled {
+			sinkStall = Stall{Stage: StageSink, Reason: ReasonSinkStalled, Since: h.StalledSince, Detail: h.Reason}
+		}
 	}
 	s.sinkTransition(sinkStall, waiting, now)
 }
@@ -198,7 +206,7 @@ func (s *Supervisor) sinkTransition(found Stall, waiting int, now time.Time) {
 		s.cfg.Logger.Info("sink stall over", "lasted", now.Sub(cur.Since).Round(time.Millisecond))
 		*cur = Stall{}
 	case cur.Reason == "":
-		*cur = Stall{Stage: StageSink, Reason: ReasonSinkStalled, Since: found.Since, Detected: now, For: now.Sub(found.Since)}
+		*cur = Stall{Stage: StageSink, Reason: ReasonSinkStalled, Since: found.Since, Detected: now, For: now.Sub(found.Since), Detail: found.Detail}
 		s.report(s.cfg.Logger.With("streams_waiting", waiting), cur)
 		s.notify(*cur)
 	}
@@ -210,7 +218,7 @@ func (s *Supervisor) report(log *slog.Logger, st *Stall) {
 	s.countStall(st.Stage, st.Reason)
 	st.Bundle = s.diag.capture(*st, st.Detected)
 	log.Warn("stall detected", "url", st.URL, "stage", st.Stage, "reason", st.Reason,
-		"for", st.For.Round(time.Millisecond), "bundle", st.Bundle)
+		"for", st.For.Round(time.Millisecond), "detail", st.Detail, "bundle", st.Bundle)
 }
 
 // notify calls the OnStall hook once the stall is recorded everywhere.
