@@ -2,8 +2,10 @@
 # machine: they install the missing system packages first.
 
 GO          ?= go
-# libopus through cgo (gopkg.in/hraban/opus.v2 also links libopusfile).
-APT_PACKAGES = libopus-dev libopusfile-dev pkg-config gcc
+# libopus through cgo (gopkg.in/hraban/opus.v2 also links libopusfile);
+# FFmpeg's libavcodec and libavutil (5.1 on bookworm) through cgo for AAC,
+# G.722 and G.726 (package audio) and their encoders (loadtest/avenc).
+APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc
 BIN          = bin/earshot
 
 .PHONY: all deps build test vet demo bench fuzz clean

@@ -2,6 +2,8 @@ package ingest_test
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,11 +76,14 @@ func TestSlowConsumerNeverBlocksSDKWorkers(t *testing.T) {
 	for _, release := range releases {
 		release()
 	}
-	for _, s := range stuckStreams {
-		ms.await(t, "gap of "+s, func(r sink.Record) bool {
-			return r.Stream == s && r.Kind == sink.KindGap && r.Reason == ingest.ReasonHandoffDrop && r.GapMS > 0
-		})
-	}
+	// One wait for both: their gap records may arrive in either order.
+	gaps := make(map[string]bool)
+	ms.await(t, "gaps of the stuck streams", func(r sink.Record) bool {
+		if slices.Contains(stuckStreams, r.Stream) && r.Kind == sink.KindGap && r.Reason == ingest.ReasonHandoffDrop && r.GapMS > 0 {
+			gaps[r.Stream] = true
+		}
+		return len(gaps) == len(stuckStreams)
+	})
 	stop()
 	for _, s := range append(stuckStreams, healthyStream) {
 		checkEpoch(t, ms.Records(s), s[:4])
@@ -93,10 +98,14 @@ type naiveAdapter struct {
 	dec  *audio.Decoder
 	sink *memSink
 	seq  uint64
+	// called is closed by the first callback.
+	called chan struct{}
+	once   sync.Once
 }
 
 func (n *naiveAdapter) onData(_ sdk.Handle, f *sdk.Frame) {
-	samples, err := n.dec.Decode(f.Data)
+	n.once.Do(func() { close(n.called) })
+	samples, err := n.dec.Decode(f.Data, f.Marker)
 	if err != nil {
 		return
 	}
@@ -133,24 +142,25 @@ func TestNaiveAdapterStallsOtherStreams(t *testing.T) {
 			release() // Shutdown waits for the blocked callbacks
 		}
 	}()
-	open := func(name string) sdk.Handle {
+	open := func(name string) (sdk.Handle, *naiveAdapter) {
 		f := map[string]audio.Format{"pcma": {Codec: audio.CodecPCMA, SampleRate: 8000, Channels: 1}, "pcmu": {Codec: audio.CodecPCMU, SampleRate: 8000, Channels: 1}}[name[:4]]
 		dec, err := audio.NewDecoder(f, 16000)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := &naiveAdapter{id: name, dec: dec, sink: ms}
+		a := &naiveAdapter{id: name, dec: dec, sink: ms, called: make(chan struct{})}
 		h, err := s.Open(srv.URL(name), sdk.OpenOptions{Transport: sdk.TransportTCP, OnData: a.onData})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return h
+		return h, a
 	}
 	for _, name := range stuckStreams {
-		open(name)
+		_, a := open(name)
+		receive(t, a.called)
 	}
 	// Both workers are now stuck in the stuck streams' callbacks.
-	healthy := open(healthyStream)
+	healthy, _ := open(healthyStream)
 	for n := 0; n < 20; {
 		if receive(t, drops) == healthy {
 			n++

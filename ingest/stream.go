@@ -108,6 +108,7 @@ func (st *stream) onStatus(_ sdk.Handle, s sdk.Status) {
 // run connects, streams and reconnects until ctx is done.
 func (st *stream) run(ctx context.Context) {
 	defer st.setState(StateStopped, nil)
+	defer st.closeDecoder()
 	defer st.endIdle()
 	pause := st.sup.cfg.ReconnectMin
 	for {
@@ -220,11 +221,12 @@ func (st *stream) drain() {
 // beginEpoch starts a new epoch for a freshly connected handle and writes
 // its start record.
 func (st *stream) beginEpoch(codec sdk.Codec) error {
-	if st.dec == nil || st.codec.Name != codec.Name || st.codec.SampleRate != codec.SampleRate || st.codec.Channels != codec.Channels {
-		dec, err := audio.NewDecoder(audio.Format{Codec: codec.Name, SampleRate: codec.SampleRate, Channels: codec.Channels}, st.sup.cfg.SampleRate)
+	if f := codec.Format(); st.dec == nil || st.dec.Format() != f {
+		dec, err := audio.NewDecoder(f, st.sup.cfg.SampleRate)
 		if err != nil {
 			return fmt.Errorf("decoder for %s: %w", codec.Name, err)
 		}
+		st.closeDecoder()
 		st.dec = dec
 	} else {
 		st.dec.Reset()
@@ -280,14 +282,14 @@ func (st *stream) process(p *packet) {
 	}
 	st.lastSeq, st.lastArrival = p.seq, p.arrival
 
-	samples, err := st.dec.Decode(p.data)
+	samples, err := st.dec.Decode(p.data, p.marker)
 	if err != nil {
 		st.c.decodeErrors.Add(1)
 		st.pending = ReasonDecodeError // its duration shows as a hole later
 		return
 	}
 	st.write(samples, capture)
-	st.nextTS = p.ts + uint32(st.sourceSamples(p.data, len(samples)))
+	st.nextTS = p.ts + uint32(st.dec.Ticks())
 }
 
 // hole accounts for delta missing RTP clock units before p: one lost packet
@@ -336,15 +338,12 @@ func (st *stream) outDuration(n int64) time.Duration {
 	return time.Duration(n) * time.Second / time.Duration(st.sup.cfg.SampleRate)
 }
 
-// sourceSamples is the duration of a packet in RTP clock units.
-func (st *stream) sourceSamples(payload []byte, decoded int) int {
-	switch st.codec.Name {
-	case audio.CodecPCMA, audio.CodecPCMU:
-		return len(payload) / st.codec.Channels
-	case audio.CodecL16:
-		return len(payload) / (2 * st.codec.Channels)
+// closeDecoder frees the decoder's C memory (libavcodec codecs).
+func (st *stream) closeDecoder() {
+	if st.dec != nil {
+		st.dec.Close()
+		st.dec = nil
 	}
-	return decoded * st.codec.ClockRate / st.sup.cfg.SampleRate
 }
 
 // emitChunk writes one audio record. It is called by the chunker.

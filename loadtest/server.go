@@ -75,8 +75,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	speech16k = padToPackets(speech16k, samplesPer(d, 16000))
-	speech8k = padToPackets(speech8k, samplesPer(d, 8000))
+	speech16k = padToLoop(speech16k, d, 16000)
+	speech8k = padToLoop(speech8k, d, 8000)
 
 	s := &Server{
 		cfg:     cfg,

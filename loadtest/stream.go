@@ -52,19 +52,24 @@ func newStream(spec StreamSpec, c *clip) *stream {
 		Version:        2,
 		PayloadType:    f.PayloadType(),
 		SequenceNumber: uint16(rand.Uint32()),
+		Marker:         c.marker,
 		// SSRC is overwritten by gortsplib with the ServerStream's own
 		// random SSRC.
 	}
 	return st
 }
 
-// packet fills the reused packet with round r's timestamp and payload. The
-// clip loops; the timestamp keeps counting. Pacer only.
-func (st *stream) packet(r int64) *rtp.Packet {
+// packet fills the reused packet with round r's timestamp and payload (nil
+// when the round sends nothing) and returns how long after the round's due
+// time its audio starts. The clip loops; the timestamp keeps counting.
+// Pacer only.
+func (st *stream) packet(r int64) (*rtp.Packet, time.Duration) {
 	p := &st.pkt
-	p.Timestamp = st.ts0 + uint32(r)*st.clip.ticks
-	p.Payload = st.clip.payloads[r%int64(len(st.clip.payloads))]
-	return p
+	var ts uint32
+	var lead time.Duration
+	p.Payload, ts, lead = st.clip.packet(r)
+	p.Timestamp = st.ts0 + ts
+	return p, lead
 }
 
 // writePacket sends the packet of round r, due at ntp, to every reader.
@@ -76,10 +81,13 @@ func (st *stream) writePacket(r int64, ntp time.Time) {
 	if ss == nil {
 		return
 	}
-	p := st.packet(r)
+	p, lead := st.packet(r)
+	if p.Payload == nil {
+		return
+	}
 	// It fails only once the ServerStream is closed (the packet sizes were
 	// validated by NewServer), and then nothing was sent.
-	if err := ss.WritePacketRTPWithNTP(st.media, p, ntp); err != nil {
+	if err := ss.WritePacketRTPWithNTP(st.media, p, ntp.Add(lead)); err != nil {
 		return
 	}
 	// Sequence numbers count packets actually sent, so they stay

@@ -317,6 +317,7 @@ func (s *SDK) onPacket(c *gortsplib.Client, h *handle, medi *description.Media, 
 	f := Frame{
 		Timestamp: pkt.Timestamp,
 		Seq:       pkt.SequenceNumber,
+		Marker:    pkt.Marker,
 		SSRC:      pkt.SSRC,
 		Arrival:   time.Now(),
 		Codec:     h.codec,
