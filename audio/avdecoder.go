@@ -335,7 +335,9 @@ func avError(code C.int) error {
 		return errInvalidData
 	}
 	var buf [C.AV_ERROR_MAX_STRING_SIZE]C.char
-	C.av_strerror(code, &buf[0], C.size_t(len(buf)))
+	if C.av_strerror(code, &buf[0], C.size_t(len(buf))) < 0 {
+		return fmt.Errorf("libavcodec error %d", int(code))
+	}
 	return errors.New(C.GoString(&buf[0]))
 }
 

@@ -33,6 +33,9 @@ var (
 	errEmptyPayload = errors.New("empty payload")
 	// ErrClosed is returned by Decode after Close.
 	ErrClosed = errors.New("decoder closed")
+	// errWrongDuration is returned for an AAC access unit that does not
+	// decode to one frame.
+	errWrongDuration = errors.New("access unit decoded to the wrong duration")
 )
 
 // Decoder turns one track's RTP payloads into mono int16 PCM at an output
@@ -48,7 +51,7 @@ var (
 // Opus (18 KiB of libopus state and a 120 ms buffer), 35 KiB for G.711 and
 // 104 KiB for L16 at 44.1 kHz, whose Resampler table is the largest. The
 // libavcodec codecs add C memory that the Go heap does not show: 3 to 6 KiB
-// for G.726 and G.722, but 636 KiB for AAC, whose decoder context
+// for G.726 and G.722, but about 650 KiB for AAC, whose decoder context
 // allocates SBR and parametric-stereo state for every channel element
 // whether the stream uses them or not.
 type Decoder struct {
@@ -325,7 +328,7 @@ func (d *Decoder) Ticks() int { return d.ticks }
 func (d *Decoder) decodeAV(payload []byte, marker bool) ([]int16, error) {
 	d.out = d.out[:0]
 	if d.aac == nil {
-		if err := d.decodeFrame(payload); err != nil {
+		if _, _, err := d.decodeFrame(payload); err != nil {
 			return nil, fmt.Errorf("decode %s payload of %d bytes: %w", d.format.Codec, len(payload), err)
 		}
 		// G.722 codes each tick of its 8 kHz clock in one byte; G.726 packs
@@ -349,38 +352,44 @@ func (d *Decoder) decodeAV(payload []byte, marker bool) ([]int16, error) {
 		}
 	}
 	for i, au := range aus {
-		if err := d.decodeFrame(au); err != nil {
+		n, rate, err := d.decodeFrame(au)
+		// Every access unit must yield its frame: one that decodes to
+		// nothing, or to another duration, would shorten the audio
+		// without the gap the timestamps cannot show.
+		if err == nil && (n == 0 || n*d.aacRate != d.aacFrame*rate) {
+			err = fmt.Errorf("%w: %d samples at %d Hz, want %d at %d Hz", errWrongDuration, n, rate, d.aacFrame, d.aacRate)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("decode %s access unit %d of %d (%d bytes): %w", d.format.Codec, i+1, len(aus), len(au), err)
 		}
 	}
-	// Access units last aacFrame samples at aacRate, whatever libavcodec
-	// made of them; the remainder keeps a 90 kHz clock exact in the long
-	// run.
+	// Access units last aacFrame samples at aacRate; the remainder keeps a
+	// 90 kHz clock exact in the long run.
 	d.tickRem += len(aus) * d.aacFrame * d.clock
 	d.ticks = d.tickRem / d.aacRate
 	d.tickRem -= d.ticks * d.aacRate
 	return d.out, nil
 }
 
-// decodeFrame decodes one packet or access unit with libavcodec and
-// appends it, resampled, to d.out.
-func (d *Decoder) decodeFrame(data []byte) error {
+// decodeFrame decodes one packet or access unit with libavcodec, appends
+// it, resampled, to d.out, and returns the samples it held and their rate.
+func (d *Decoder) decodeFrame(data []byte) (n, rate int, err error) {
 	// G.722 makes 2 samples of each byte, G.726 at most 4.
-	n, rate, err := d.av.decode(data, d.grow(max(len(d.pcm), 4*len(data))))
+	n, rate, err = d.av.decode(data, d.grow(max(len(d.pcm), 4*len(data))))
 	if err != nil || n == 0 {
-		return err
+		return n, rate, err
 	}
 	if rate != d.decodeRate {
 		if err := d.setDecodeRate(rate); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
 	s := d.resample(d.pcm[:n])
 	if len(d.out)+len(s) > maxPacketSeconds*d.outRate {
-		return fmt.Errorf("payload decodes to more than %d s of audio", maxPacketSeconds)
+		return 0, 0, fmt.Errorf("payload decodes to more than %d s of audio", maxPacketSeconds)
 	}
 	d.out = append(d.out, s...)
-	return nil
+	return n, rate, nil
 }
 
 // Conceal returns audio standing in for one lost packet that lasted lost

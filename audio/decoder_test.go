@@ -347,6 +347,11 @@ func TestNewDecoderRejectsBadConfig(t *testing.T) {
 }
 
 func TestDecoderRejectsMalformedPayloadsAndStaysUsable(t *testing.T) {
+	const (
+		aac16k     = "aac 16 kHz mono, one access unit per packet"
+		latm48k    = "aac-latm 48 kHz stereo configured by SDP (cpresent=0)"
+		latmInBand = "aac-latm 44.1 kHz stereo configured in-band on a 90 kHz clock (cpresent=1)"
+	)
 	for _, tc := range []struct {
 		name    string
 		base    string
@@ -359,6 +364,13 @@ func TestDecoderRejectsMalformedPayloadsAndStaysUsable(t *testing.T) {
 		{"an empty pcma payload", "pcma at 8 kHz is upsampled to 16 kHz", []byte{}, "decode pcma: empty payload"},
 		{"an l16 stereo payload cut mid-frame", "l16 48 kHz stereo is downmixed and downsampled to 16 kHz", make([]byte, 6), "decode l16: payload of 6 bytes is not a whole number of 2-channel 16-bit frames"},
 		{"an odd-length l16 mono payload", "l16 16 kHz mono passes through", make([]byte, 3), "decode l16: payload of 3 bytes is not a whole number of 1-channel 16-bit frames"},
+		{"aac AU headers that overrun the payload", aac16k, []byte{0, 64, 0, 8}, "decode aac payload of 4 bytes: AU headers of 64 bits exceed the 4-byte payload"},
+		{"an aac access unit of absurd size", aac16k, auHeaders(seq(0, 9), 7000), "decode aac payload of 13 bytes: AU header 0: access unit of 7000 bytes exceeds 6144"},
+		{"an aac access unit libavcodec rejects", aac16k, auHeaders([]byte{0}, 1), "decode aac access unit 1 of 1 (1 bytes): invalid data"},
+		{"an aac access unit that holds no audio", aac16k, auHeaders([]byte{0xE0}, 1),
+			"decode aac access unit 1 of 1 (1 bytes): access unit decoded to the wrong duration: 0 samples at 0 Hz, want 1024 at 16000 Hz"},
+		{"a truncated latm element", latm48k, []byte{200, 1, 2, 3}, "decode aac-latm payload of 4 bytes: AudioMuxElement at byte 0 of 4: access unit of 200 bytes: truncated"},
+		{"in-band latm before its first configuration", latmInBand, []byte{0x80 | 2>>1, 0, 1 << 7}, "decode aac-latm payload of 3 bytes: AudioMuxElement at byte 0 of 3: no StreamMuxConfig received yet"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := caseNamed(t, tc.base)

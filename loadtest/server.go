@@ -1,6 +1,7 @@
 // Package loadtest provides synthetic RTSP cameras for load and fidelity
 // tests of earshot: a Server that serves any number of live audio streams
-// (Opus, G.711 A-law and µ-law, L16 stereo) looping a committed speech clip
+// (every codec earshot decodes: Opus, G.711, L16 stereo, AAC, G.722, G.726;
+// see StreamSpec.Codec) looping a committed speech clip
 // in real time, paced by a single goroutine so that it scales to thousands of
 // streams.
 package loadtest
@@ -239,9 +240,9 @@ func (s *Server) URL(name string) string {
 
 // Clip returns the 16 kHz mono reference audio every stream plays, as one
 // loop period: the speech clip followed by the silence that pads it to a
-// whole number of packets. Streams play it from the start at Start and
-// repeat it; G.711 streams play the 8 kHz rendition of the same speech. The
-// returned slice is a copy.
+// whole number of packets and of AAC frames (padToLoop). Streams play it
+// from the start at Start and repeat it; G.711 and G.726 streams play the
+// 8 kHz rendition of the same speech. The returned slice is a copy.
 func (s *Server) Clip() []int16 {
 	return append([]int16(nil), s.clip16k...)
 }
