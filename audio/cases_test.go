@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
@@ -23,9 +24,25 @@ type decoderCase struct {
 	name    string
 	format  Format
 	outRate int
-	// packets renders the 16 kHz (or, for G.711 and G.726, the 8 kHz)
-	// speech clip.
-	packets func(tb testing.TB) []payload
+	// render renders the 16 kHz (or, for G.711 and G.726, the 8 kHz)
+	// speech clip; use packets, which renders each case once.
+	render func(tb testing.TB) []payload
+}
+
+// rendered holds each case's packets by name: rendering (resampling under
+// the race detector, encoding) costs more than most tests that use them.
+var rendered sync.Map
+
+// packets returns c's payloads. The slice is the caller's; the bytes are
+// shared and must not be modified.
+func (c decoderCase) packets(tb testing.TB) []payload {
+	tb.Helper()
+	if p, ok := rendered.Load(c.name); ok {
+		return slices.Clone(p.([]payload))
+	}
+	p := c.render(tb)
+	rendered.Store(c.name, p)
+	return slices.Clone(p)
 }
 
 // payload is one RTP packet's payload, marker bit and timestamp; the
@@ -53,79 +70,79 @@ var decoderCases = append([]decoderCase{
 		name:    "opus mono packets encoded at 16 kHz decode at 16 kHz",
 		format:  Format{Codec: CodecOpus, SampleRate: 48000, Channels: 2},
 		outRate: 16000,
-		packets: every(960, opusPackets(16000, 1)),
+		render:  every(960, opusPackets(16000, 1)),
 	},
 	{
 		name:    "opus stereo packets encoded at 48 kHz decode to 16 kHz mono",
 		format:  Format{Codec: CodecOpus, SampleRate: 48000, Channels: 2},
 		outRate: 16000,
-		packets: every(960, opusPackets(48000, 2)),
+		render:  every(960, opusPackets(48000, 2)),
 	},
 	{
 		name:    "pcma at 8 kHz is upsampled to 16 kHz",
 		format:  Format{Codec: CodecPCMA, SampleRate: 8000, Channels: 1},
 		outRate: 16000,
-		packets: every(160, g711Packets(CodecPCMA)),
+		render:  every(160, g711Packets(CodecPCMA)),
 	},
 	{
 		name:    "pcmu at 8 kHz is upsampled to 16 kHz",
 		format:  Format{Codec: CodecPCMU, SampleRate: 8000, Channels: 1},
 		outRate: 16000,
-		packets: every(160, g711Packets(CodecPCMU)),
+		render:  every(160, g711Packets(CodecPCMU)),
 	},
 	{
 		name:    "l16 48 kHz stereo is downmixed and downsampled to 16 kHz",
 		format:  Format{Codec: CodecL16, SampleRate: 48000, Channels: 2},
 		outRate: 16000,
-		packets: every(960, l16Packets(48000, 2)),
+		render:  every(960, l16Packets(48000, 2)),
 	},
 	{
 		name:    "l16 44.1 kHz mono is downsampled to 16 kHz",
 		format:  Format{Codec: CodecL16, SampleRate: 44100, Channels: 1},
 		outRate: 16000,
-		packets: every(882, l16Packets(44100, 1)),
+		render:  every(882, l16Packets(44100, 1)),
 	},
 	{
 		name:    "l16 16 kHz mono passes through",
 		format:  Format{Codec: CodecL16, SampleRate: 16000, Channels: 1},
 		outRate: 16000,
-		packets: every(320, l16Packets(16000, 1)),
+		render:  every(320, l16Packets(16000, 1)),
 	},
 	{
 		name:    "aac 16 kHz mono, one access unit per packet",
 		format:  aacFormat(16000, 1),
 		outRate: 16000,
-		packets: aacPackets(16000, 1, 1, 0),
+		render:  aacPackets(16000, 1, 1, 0),
 	},
 	{
 		name:    "aac 48 kHz stereo, three access units per packet, downmixed and downsampled",
 		format:  aacFormat(48000, 2),
 		outRate: 16000,
-		packets: aacPackets(48000, 2, 3, 0),
+		render:  aacPackets(48000, 2, 3, 0),
 	},
 	{
 		name:    "aac 44.1 kHz mono fragmented into 100-byte packets",
 		format:  aacFormat(44100, 1),
 		outRate: 16000,
-		packets: aacPackets(44100, 1, 1, 100),
+		render:  aacPackets(44100, 1, 1, 100),
 	},
 	{
 		name:    "aac-latm 48 kHz stereo configured by SDP (cpresent=0)",
 		format:  latmFormat(48000, 2),
 		outRate: 16000,
-		packets: latmPackets(48000, 2, false),
+		render:  latmPackets(48000, 2, false),
 	},
 	{
 		name:    "aac-latm 44.1 kHz stereo configured in-band on a 90 kHz clock (cpresent=1)",
 		format:  Format{Codec: CodecAACLATM, Channels: 2, ClockRate: 90000},
 		outRate: 16000,
-		packets: latmPackets(44100, 2, true),
+		render:  latmPackets(44100, 2, true),
 	},
 	{
 		name:    "g722 16 kHz audio on an 8 kHz clock",
 		format:  Format{Codec: CodecG722, SampleRate: 16000, Channels: 1},
 		outRate: 16000,
-		packets: every(160, adpcmPackets("g722", 16000, 64000, 160)),
+		render:  every(160, adpcmPackets("g722", 16000, 64000, 160)),
 	},
 }, g726Cases()...)
 
@@ -142,7 +159,7 @@ func g726Cases() []decoderCase {
 				name:    G726Codec(kbps, aal2) + " with the " + packing + " packing is upsampled to 16 kHz",
 				format:  Format{Codec: G726Codec(kbps, aal2), SampleRate: 8000, Channels: 1},
 				outRate: 16000,
-				packets: every(160, adpcmPackets(enc, 8000, kbps*1000, 20*kbps/8)),
+				render:  every(160, adpcmPackets(enc, 8000, kbps*1000, 20*kbps/8)),
 			})
 		}
 	}
