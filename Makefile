@@ -3,8 +3,10 @@
 
 GO          ?= go
 # libopus through cgo (gopkg.in/hraban/opus.v2 also links libopusfile);
+# FFmpeg's libavcodec and libavutil (5.1 on bookworm) through cgo for AAC,
+# G.722 and G.726 (package audio) and their encoders (loadtest/avenc);
 # kcat reads records back in a test, as an independent Kafka client.
-APT_PACKAGES = libopus-dev libopusfile-dev pkg-config gcc kcat
+APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc kcat
 BIN          = bin/earshot
 
 .PHONY: all deps build test vet demo bench fuzz clean

@@ -5,66 +5,165 @@ import (
 	"math"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"gopkg.in/hraban/opus.v2"
+
+	"github.com/earshot/earshot/loadtest/avenc"
 )
 
-// decoderCase is one track format, with the speech clip rendered as 20 ms
-// RTP payloads of that format. The table feeds the fidelity, allocation and
-// reset tests, the fuzz seeds and the benchmarks.
+// decoderCase is one track format, with the speech clip rendered as RTP
+// payloads of that format (20 ms each, except AAC's access units). The
+// table feeds the fidelity, allocation and reset tests, the fuzz seeds and
+// the benchmarks.
 type decoderCase struct {
 	name    string
 	format  Format
 	outRate int
-	// packets renders the 16 kHz (or, for G.711, the 8 kHz) speech clip.
-	packets func(tb testing.TB) [][]byte
+	// render renders the 16 kHz (or, for G.711 and G.726, the 8 kHz)
+	// speech clip; use packets, which renders each case once.
+	render func(tb testing.TB) []payload
 }
 
-var decoderCases = []decoderCase{
+// rendered holds each case's packets by name: rendering (resampling under
+// the race detector, encoding) costs more than most tests that use them.
+var rendered sync.Map
+
+// packets returns c's payloads. The slice is the caller's; the bytes are
+// shared and must not be modified.
+func (c decoderCase) packets(tb testing.TB) []payload {
+	tb.Helper()
+	if p, ok := rendered.Load(c.name); ok {
+		return slices.Clone(p.([]payload))
+	}
+	p := c.render(tb)
+	rendered.Store(c.name, p)
+	return slices.Clone(p)
+}
+
+// payload is one RTP packet's payload, marker bit and timestamp; the
+// timestamps start at 0 and advance as a sender's would.
+type payload struct {
+	data   []byte
+	marker bool
+	ts     uint32
+}
+
+// every wraps a renderer of equal-duration packets of ticks clock units,
+// each with the marker bit set.
+func every(ticks int, render func(testing.TB) [][]byte) func(testing.TB) []payload {
+	return func(tb testing.TB) []payload {
+		var out []payload
+		for i, p := range render(tb) {
+			out = append(out, payload{data: p, marker: true, ts: uint32(i * ticks)})
+		}
+		return out
+	}
+}
+
+var decoderCases = append([]decoderCase{
 	{
 		name:    "opus mono packets encoded at 16 kHz decode at 16 kHz",
 		format:  Format{Codec: CodecOpus, SampleRate: 48000, Channels: 2},
 		outRate: 16000,
-		packets: opusPackets(16000, 1),
+		render:  every(960, opusPackets(16000, 1)),
 	},
 	{
 		name:    "opus stereo packets encoded at 48 kHz decode to 16 kHz mono",
 		format:  Format{Codec: CodecOpus, SampleRate: 48000, Channels: 2},
 		outRate: 16000,
-		packets: opusPackets(48000, 2),
+		render:  every(960, opusPackets(48000, 2)),
 	},
 	{
 		name:    "pcma at 8 kHz is upsampled to 16 kHz",
 		format:  Format{Codec: CodecPCMA, SampleRate: 8000, Channels: 1},
 		outRate: 16000,
-		packets: g711Packets(CodecPCMA),
+		render:  every(160, g711Packets(CodecPCMA)),
 	},
 	{
 		name:    "pcmu at 8 kHz is upsampled to 16 kHz",
 		format:  Format{Codec: CodecPCMU, SampleRate: 8000, Channels: 1},
 		outRate: 16000,
-		packets: g711Packets(CodecPCMU),
+		render:  every(160, g711Packets(CodecPCMU)),
 	},
 	{
 		name:    "l16 48 kHz stereo is downmixed and downsampled to 16 kHz",
 		format:  Format{Codec: CodecL16, SampleRate: 48000, Channels: 2},
 		outRate: 16000,
-		packets: l16Packets(48000, 2),
+		render:  every(960, l16Packets(48000, 2)),
 	},
 	{
 		name:    "l16 44.1 kHz mono is downsampled to 16 kHz",
 		format:  Format{Codec: CodecL16, SampleRate: 44100, Channels: 1},
 		outRate: 16000,
-		packets: l16Packets(44100, 1),
+		render:  every(882, l16Packets(44100, 1)),
 	},
 	{
 		name:    "l16 16 kHz mono passes through",
 		format:  Format{Codec: CodecL16, SampleRate: 16000, Channels: 1},
 		outRate: 16000,
-		packets: l16Packets(16000, 1),
+		render:  every(320, l16Packets(16000, 1)),
 	},
+	{
+		name:    "aac 16 kHz mono, one access unit per packet",
+		format:  aacFormat(16000, 1),
+		outRate: 16000,
+		render:  aacPackets(16000, 1, 1, 0),
+	},
+	{
+		name:    "aac 48 kHz stereo, three access units per packet, downmixed and downsampled",
+		format:  aacFormat(48000, 2),
+		outRate: 16000,
+		render:  aacPackets(48000, 2, 3, 0),
+	},
+	{
+		name:    "aac 44.1 kHz mono fragmented into 100-byte packets",
+		format:  aacFormat(44100, 1),
+		outRate: 16000,
+		render:  aacPackets(44100, 1, 1, 100),
+	},
+	{
+		name:    "aac-latm 48 kHz stereo configured by SDP (cpresent=0)",
+		format:  latmFormat(48000, 2),
+		outRate: 16000,
+		render:  latmPackets(48000, 2, false),
+	},
+	{
+		name:    "aac-latm 44.1 kHz stereo configured in-band on a 90 kHz clock (cpresent=1)",
+		format:  Format{Codec: CodecAACLATM, Channels: 2, ClockRate: 90000},
+		outRate: 16000,
+		render:  latmPackets(44100, 2, true),
+	},
+	{
+		name:    "g722 16 kHz audio on an 8 kHz clock",
+		format:  Format{Codec: CodecG722, SampleRate: 16000, Channels: 1},
+		outRate: 16000,
+		render:  every(160, adpcmPackets("g722", 16000, 64000, 160)),
+	},
+}, g726Cases()...)
+
+// g726Cases covers every G.726 bit rate in both packings.
+func g726Cases() []decoderCase {
+	var cases []decoderCase
+	for _, aal2 := range []bool{false, true} {
+		for _, kbps := range []int{16, 24, 32, 40} {
+			enc, packing := "g726le", "RFC 3551"
+			if aal2 {
+				enc, packing = "g726", "AAL2"
+			}
+			cases = append(cases, decoderCase{
+				name:    G726Codec(kbps, aal2) + " with the " + packing + " packing is upsampled to 16 kHz",
+				format:  Format{Codec: G726Codec(kbps, aal2), SampleRate: 8000, Channels: 1},
+				outRate: 16000,
+				render:  every(160, adpcmPackets(enc, 8000, kbps*1000, 20*kbps/8)),
+			})
+		}
+	}
+	return cases
 }
 
 // loadClip reads a mono speech clip from the loadtest fixtures.
@@ -191,6 +290,139 @@ func cut(b []byte, size int) [][]byte {
 	return out
 }
 
+// aacAUs encodes the clip at rate with libavcodec's AAC encoder and
+// returns its access units and AudioSpecificConfig. The encoder's priming
+// frame is dropped, so that the decoded audio lines up with the clip.
+func aacAUs(tb testing.TB, rate, channels int) (aus [][]byte, asc []byte) {
+	tb.Helper()
+	s, err := avenc.Encode(avenc.Config{Codec: "aac", SampleRate: rate, Channels: channels, BitRate: 48000 * channels},
+		interleave(speechAt(tb, rate), channels))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// libavcodec appends an explicit "no SBR" sync extension, which
+	// mediacommon does not write; the fields must agree.
+	var got mpeg4audio.AudioSpecificConfig
+	if err := got.Unmarshal(s.Extradata); err != nil || got.Type != mpeg4audio.ObjectTypeAACLC || got.SampleRate != rate || got.ChannelCount != channels {
+		tb.Fatalf("encoder's AudioSpecificConfig %x is %+v, %v", s.Extradata, got, err)
+	}
+	return s.Packets[s.Delay/s.FrameSize:], s.Extradata
+}
+
+// aacASC returns the AudioSpecificConfig of AAC-LC at rate, as mediacommon
+// marshals it.
+func aacASC(rate, channels int) string {
+	b, err := (&mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: rate, ChannelCount: channels}).Marshal()
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func aacFormat(rate, channels int) Format {
+	return Format{Codec: CodecAAC, SampleRate: rate, Channels: channels,
+		AAC: AACConfig{Config: aacASC(rate, channels), SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}}
+}
+
+// aacPackets packs perPacket access units a packet with gortsplib's
+// RFC 3640 encoder (AAC-hbr), or, with fragment > 0, splits each access
+// unit into fragments of that many bytes, every AU header giving the whole
+// unit's size (RFC 3640 §3.2.1.1, as FFmpeg sends them).
+func aacPackets(rate, channels, perPacket, fragment int) func(testing.TB) []payload {
+	return func(tb testing.TB) []payload {
+		tb.Helper()
+		aus, _ := aacAUs(tb, rate, channels)
+		var out []payload
+		if fragment > 0 {
+			for i, au := range aus {
+				for off := 0; off < len(au); off += fragment {
+					data := []byte{0, 16, byte(len(au) >> 5), byte(len(au) << 3)}
+					data = append(data, au[off:min(off+fragment, len(au))]...)
+					out = append(out, payload{data: data, marker: off+fragment >= len(au), ts: uint32(i * 1024)})
+				}
+			}
+			return out
+		}
+		enc := &rtpmpeg4audio.Encoder{PayloadType: 97, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
+		if err := enc.Init(); err != nil {
+			tb.Fatal(err)
+		}
+		for i := 0; i+perPacket <= len(aus); i += perPacket {
+			pkts, err := enc.Encode(aus[i : i+perPacket])
+			if err != nil || len(pkts) != 1 {
+				tb.Fatalf("rtpmpeg4audio: %d packets, %v", len(pkts), err)
+			}
+			out = append(out, payload{data: pkts[0].Payload, marker: pkts[0].Marker, ts: uint32(i * 1024)})
+		}
+		return out
+	}
+}
+
+// latmConfigOf returns the StreamMuxConfig of one AAC-LC layer.
+func latmConfigOf(rate, channels int) *mpeg4audio.StreamMuxConfig {
+	return &mpeg4audio.StreamMuxConfig{Programs: []*mpeg4audio.StreamMuxConfigProgram{{
+		Layers: []*mpeg4audio.StreamMuxConfigLayer{{
+			AudioSpecificConfig: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: rate, ChannelCount: channels},
+			LatmBufferFullness:  255,
+		}},
+	}}}
+}
+
+func latmFormat(rate, channels int) Format {
+	b, err := latmConfigOf(rate, channels).Marshal()
+	if err != nil {
+		panic(err)
+	}
+	return Format{Codec: CodecAACLATM, SampleRate: rate, Channels: channels, AAC: AACConfig{Config: string(b)}}
+}
+
+// latmPackets puts one access unit a packet in an AudioMuxElement marshaled
+// by mediacommon. In-band, every fourth element carries the StreamMuxConfig
+// and the others set useSameStreamMux, and the timestamps run at 90 kHz.
+func latmPackets(rate, channels int, inBand bool) func(testing.TB) []payload {
+	return func(tb testing.TB) []payload {
+		tb.Helper()
+		aus, _ := aacAUs(tb, rate, channels)
+		cfg := latmConfigOf(rate, channels)
+		var out []payload
+		for i, au := range aus {
+			e := mpeg4audio.AudioMuxElement{
+				MuxConfigPresent: inBand,
+				UseSameStreamMux: i%4 != 0,
+				StreamMuxConfig:  cfg,
+				Payloads:         [][][][]byte{{{au}}},
+			}
+			b, err := e.Marshal()
+			if err != nil {
+				tb.Fatal(err)
+			}
+			ts := uint32(i * 1024)
+			if inBand {
+				ts = uint32(int64(i) * 1024 * 90000 / int64(rate))
+			}
+			out = append(out, payload{data: b, marker: true, ts: ts})
+		}
+		return out
+	}
+}
+
+// adpcmPackets encodes the clip (8 or 16 kHz) with a libavcodec ADPCM
+// encoder and cuts the bit stream into payloads of size bytes.
+func adpcmPackets(codec string, rate, bitRate, size int) func(testing.TB) [][]byte {
+	return func(tb testing.TB) [][]byte {
+		tb.Helper()
+		clip := speech16k(tb)
+		if rate == 8000 {
+			clip = loadClip(tb, "speech_8k.wav", 8000)
+		}
+		s, err := avenc.Encode(avenc.Config{Codec: codec, SampleRate: rate, Channels: 1, BitRate: bitRate}, clip[:len(clip)/160*160])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return cut(slices.Concat(s.Packets...), size)
+	}
+}
+
 func caseNamed(tb testing.TB, name string) decoderCase {
 	tb.Helper()
 	for _, c := range decoderCases {
@@ -204,15 +436,16 @@ func caseNamed(tb testing.TB, name string) decoderCase {
 
 // decodeAll decodes packets with a fresh decoder and returns the
 // concatenated output.
-func decodeAll(tb testing.TB, f Format, outRate int, packets [][]byte) []int16 {
+func decodeAll(tb testing.TB, f Format, outRate int, packets []payload) []int16 {
 	tb.Helper()
 	d, err := NewDecoder(f, outRate)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	defer d.Close()
 	var out []int16
 	for i, p := range packets {
-		s, err := d.Decode(p)
+		s, err := d.Decode(p.data, p.marker)
 		if err != nil {
 			tb.Fatalf("packet %d: %v", i, err)
 		}

@@ -1,10 +1,13 @@
 package audio
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"gopkg.in/hraban/opus.v2"
 )
 
@@ -18,29 +21,88 @@ const (
 // §3.2.5), in milliseconds.
 const opusMaxFrame = 120
 
-var errEmptyPayload = errors.New("empty payload")
+// aacMaxFrame is the most samples per channel libavcodec produces for one
+// AAC access unit: 1024, doubled when it finds implicit SBR.
+const aacMaxFrame = 2048
+
+// maxPacketSeconds bounds the audio one payload may decode to, and so the
+// output buffer: an RTP packet lasts tens of milliseconds.
+const maxPacketSeconds = 1
+
+var (
+	errEmptyPayload = errors.New("empty payload")
+	// ErrClosed is returned by Decode after Close.
+	ErrClosed = errors.New("decoder closed")
+	// errWrongDuration is returned for an AAC access unit that does not
+	// decode to one frame.
+	errWrongDuration = errors.New("access unit decoded to the wrong duration")
+)
 
 // Decoder turns one track's RTP payloads into mono int16 PCM at an output
 // rate. It is owned by one stream worker; the slices it returns alias its
-// buffers.
+// buffers. Close it to free the C memory of the libavcodec codecs.
+//
+// Opus decodes with libopus, G.711 and L16 in Go, and AAC, G.722 and G.726
+// with libavcodec (see avdecoder.go); AAC payloads are first split into
+// access units in Go (RFC 3640 AU headers, or LATM).
 //
 // Against the service's budget of 128 KiB a stream, TestStreamMemory
 // measures a Decoder plus a 1 s Chunker at 16 kHz (32 KiB) at 54 KiB for
 // Opus (18 KiB of libopus state and a 120 ms buffer), 35 KiB for G.711 and
-// 104 KiB for L16 at 44.1 kHz, whose Resampler table is the largest.
+// 104 KiB for L16 at 44.1 kHz, whose Resampler table is the largest. The
+// libavcodec codecs add C memory that the Go heap does not show: 3 to 6 KiB
+// for G.726 and G.722, but about 650 KiB for AAC, whose decoder context
+// allocates SBR and parametric-stereo state for every channel element
+// whether the stream uses them or not.
 type Decoder struct {
 	format  Format
 	outRate int
-	// decodeRate is the rate of pcm: the source rate, or for Opus the rate
-	// libopus decodes at.
+	// clock is the RTP clock rate, the unit of Ticks.
+	clock int
+	// decodeRate is the rate of pcm: the source rate, for Opus the rate
+	// libopus decodes at, for AAC the rate libavcodec last produced (0
+	// before the first in-band configuration).
 	decodeRate int
 	opus       *opus.Decoder // nil unless format.Codec is CodecOpus
 	// table expands G.711 bytes; nil unless the codec is G.711.
 	table *[256]int16
-	// pcm holds one packet of mono samples at decodeRate.
+	// av decodes AAC, G.722 and G.726; nil for the other codecs.
+	av *avDecoder
+	// cleanup frees av if the Decoder is collected without Close.
+	cleanup runtime.Cleanup
+	// aac splits AAC payloads into access units; nil for other codecs.
+	aac aacDepacketizer
+	// avConfig is the AudioSpecificConfig av was opened with; aacFrame is
+	// the samples per access unit and aacRate the sample rate it declares.
+	avConfig          []byte
+	aacFrame, aacRate int
+	// g726Bits is the G.726 code word size; 0 for other codecs.
+	g726Bits int
+	// pcm holds one packet (for the libavcodec codecs, one frame) of mono
+	// samples at decodeRate.
 	pcm []int16
+	// out collects the resampled frames of one libavcodec packet.
+	out []int16
 	// rs converts decodeRate to outRate; nil when they are equal.
 	rs *Resampler
+	// ticks is the duration of the last decoded payload in RTP clock
+	// units; tickRem carries the remainder of AAC's conversion to them,
+	// in clock units times aacRate.
+	ticks   int
+	tickRem int
+	closed  bool
+}
+
+// aacDepacketizer splits one AAC RTP payload into access units.
+type aacDepacketizer interface {
+	// depacketize returns the complete access units of payload, valid
+	// until the next call; marker is the RTP marker bit.
+	depacketize(payload []byte, marker bool) ([][]byte, error)
+	// config returns the AudioSpecificConfig in force, or nil while none
+	// is known.
+	config() []byte
+	// reset drops partly received access units.
+	reset()
 }
 
 // NewDecoder returns a decoder for f producing mono audio at outRate Hz,
@@ -57,7 +119,8 @@ func NewDecoder(f Format, outRate int) (*Decoder, error) {
 	if outRate < minOutRate || outRate > maxOutRate {
 		return nil, fmt.Errorf("new decoder: output rate %d Hz is outside %d..%d", outRate, minOutRate, maxOutRate)
 	}
-	d := &Decoder{format: f, outRate: outRate, decodeRate: f.SampleRate}
+	d := &Decoder{format: f, outRate: outRate, clock: f.clockRate(), decodeRate: f.SampleRate}
+	var err error
 	switch f.Codec {
 	case CodecOpus:
 		d.decodeRate = 48000
@@ -75,15 +138,128 @@ func NewDecoder(f Format, outRate int) (*Decoder, error) {
 		d.table = alawTable
 	case CodecPCMU:
 		d.table = mulawTable
+	case CodecL16:
+	case CodecAAC, CodecAACLATM:
+		err = d.newAAC()
+	default: // G.722 and G.726, validated
+		err = d.newADPCM()
 	}
-	if d.decodeRate != outRate {
-		rs, err := NewResampler(d.decodeRate, outRate)
-		if err != nil {
-			return nil, fmt.Errorf("new decoder: %w", err)
-		}
-		d.rs = rs
+	if err == nil {
+		err = d.setDecodeRate(d.decodeRate)
+	}
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("new decoder: %s: %w", f.Codec, err)
 	}
 	return d, nil
+}
+
+// newAAC sets up the depacketizer and, unless the configuration is
+// in-band, the libavcodec decoder.
+func (d *Decoder) newAAC() error {
+	var asc []byte
+	if d.format.Codec == CodecAAC {
+		asc = []byte(d.format.AAC.Config)
+		var c mpeg4audio.AudioSpecificConfig
+		if err := c.Unmarshal(asc); err != nil {
+			return fmt.Errorf("config %x: %w", asc, err)
+		}
+		if err := checkAACLC(c); err != nil {
+			return err
+		}
+		p, err := newAUDepacketizer(d.format.AAC, asc)
+		if err != nil {
+			return err
+		}
+		d.aac = p
+	} else {
+		p, err := newLATMDepacketizer([]byte(d.format.AAC.Config))
+		if err != nil {
+			return fmt.Errorf("config %x: %w", d.format.AAC.Config, err)
+		}
+		d.aac = p
+		asc = p.config()
+	}
+	av, err := newAVDecoder(avParams{codec: avCodecAAC, sampleRate: d.format.SampleRate, channels: d.format.Channels})
+	if err != nil {
+		return err
+	}
+	d.setAV(av)
+	d.avConfig = make([]byte, 0, maxASCSize)
+	d.pcm = make([]int16, aacMaxFrame)
+	if asc != nil {
+		return d.configureAAC(asc)
+	}
+	return nil
+}
+
+// newADPCM opens libavcodec for G.722 or G.726.
+func (d *Decoder) newADPCM() error {
+	p := avParams{codec: avCodecG722, sampleRate: d.format.SampleRate, channels: 1, bitsPerCodedSample: 8}
+	if v, ok := g726Variants[d.format.Codec]; ok {
+		p.codec, p.bitsPerCodedSample, d.g726Bits = avCodecG726LE, v.bits, v.bits
+		if v.aal2 {
+			p.codec = avCodecG726
+		}
+	}
+	av, err := newAVDecoder(p)
+	if err != nil {
+		return err
+	}
+	d.setAV(av)
+	return nil
+}
+
+// setAV adopts av, with a cleanup that frees it should Close be forgotten.
+func (d *Decoder) setAV(av *avDecoder) {
+	d.av = av
+	d.cleanup = runtime.AddCleanup(d, func(av *avDecoder) { av.free() }, av)
+}
+
+// configureAAC (re)opens libavcodec with the AudioSpecificConfig asc.
+func (d *Decoder) configureAAC(asc []byte) error {
+	var c mpeg4audio.AudioSpecificConfig
+	if err := c.Unmarshal(asc); err != nil {
+		return fmt.Errorf("AudioSpecificConfig %x: %w", asc, err)
+	}
+	if err := d.av.configure(asc); err != nil {
+		return err
+	}
+	d.avConfig = append(d.avConfig[:0], asc...)
+	d.aacRate, d.aacFrame = c.SampleRate, 1024
+	if c.FrameLengthFlag {
+		d.aacFrame = 960
+	}
+	d.tickRem = 0
+	return nil
+}
+
+// setDecodeRate switches the resampler to a new source rate. It allocates,
+// which happens at construction and when an AAC stream changes rate.
+func (d *Decoder) setDecodeRate(rate int) error {
+	d.decodeRate = rate
+	d.rs = nil
+	if rate == 0 || rate == d.outRate {
+		return nil
+	}
+	rs, err := NewResampler(rate, d.outRate)
+	if err != nil {
+		return err
+	}
+	d.rs = rs
+	return nil
+}
+
+// Close frees the decoder's C memory. It is idempotent; Decode returns
+// ErrClosed afterwards.
+func (d *Decoder) Close() {
+	if d.av != nil {
+		d.cleanup.Stop()
+		d.av.free()
+		d.av = nil
+		d.aac = nil
+	}
+	d.closed = true
 }
 
 // Format returns the source format d decodes.
@@ -92,16 +268,24 @@ func (d *Decoder) Format() Format { return d.format }
 // OutRate returns the sample rate of d's output in Hz.
 func (d *Decoder) OutRate() int { return d.outRate }
 
-// Decode decodes one RTP payload into mono samples at the output rate. The
-// returned slice is valid until the next call on d. A malformed payload
-// returns an error and leaves d usable; the caller treats its duration as
-// lost.
+// Decode decodes one RTP payload into mono samples at the output rate;
+// marker is the packet's RTP marker bit, which AAC uses to tell the last
+// fragment of an access unit from a truncated one. The returned slice is
+// valid until the next call on d. A malformed payload returns an error and
+// leaves d usable; the caller treats its duration as lost. A fragment of an
+// AAC access unit decodes to no samples.
 //
 // Buffers grow to the largest packet seen and are then reused, so
 // steady-state calls do not allocate.
-func (d *Decoder) Decode(payload []byte) ([]int16, error) {
-	if len(payload) == 0 {
+func (d *Decoder) Decode(payload []byte, marker bool) ([]int16, error) {
+	d.ticks = 0
+	switch {
+	case d.closed:
+		return nil, fmt.Errorf("decode %s: %w", d.format.Codec, ErrClosed)
+	case len(payload) == 0:
 		return nil, fmt.Errorf("decode %s: %w", d.format.Codec, errEmptyPayload)
+	case d.av != nil:
+		return d.decodeAV(payload, marker)
 	}
 	var n int
 	switch {
@@ -110,6 +294,8 @@ func (d *Decoder) Decode(payload []byte) ([]int16, error) {
 		if n, err = d.opus.Decode(payload, d.pcm); err != nil {
 			return nil, fmt.Errorf("decode opus payload of %d bytes: %w", len(payload), err)
 		}
+		// libopus decodes at a rate dividing the 48 kHz clock.
+		d.ticks = n * d.clock / d.decodeRate
 	case d.table != nil:
 		ch := d.format.Channels
 		if len(payload)%ch != 0 {
@@ -118,6 +304,7 @@ func (d *Decoder) Decode(payload []byte) ([]int16, error) {
 		}
 		n = len(payload) / ch
 		d.expandG711(payload, d.grow(n))
+		d.ticks = n
 	default:
 		ch := d.format.Channels
 		if len(payload)%(2*ch) != 0 {
@@ -126,8 +313,83 @@ func (d *Decoder) Decode(payload []byte) ([]int16, error) {
 		}
 		n = len(payload) / (2 * ch)
 		d.unpackL16(payload, d.grow(n))
+		d.ticks = n
 	}
 	return d.resample(d.pcm[:n]), nil
+}
+
+// Ticks returns the duration of the payload the last successful Decode
+// took, in RTP clock units: what the next packet's timestamp should have
+// advanced by. It is exact even where resampling makes the output's
+// sample count vary by one, and 0 after a fragment of an AAC access unit.
+func (d *Decoder) Ticks() int { return d.ticks }
+
+// decodeAV decodes a payload of the libavcodec codecs.
+func (d *Decoder) decodeAV(payload []byte, marker bool) ([]int16, error) {
+	d.out = d.out[:0]
+	if d.aac == nil {
+		if _, _, err := d.decodeFrame(payload); err != nil {
+			return nil, fmt.Errorf("decode %s payload of %d bytes: %w", d.format.Codec, len(payload), err)
+		}
+		// G.722 codes each tick of its 8 kHz clock in one byte; G.726 packs
+		// code words of g726Bits bits.
+		d.ticks = len(payload)
+		if d.g726Bits != 0 {
+			d.ticks = 8 * len(payload) / d.g726Bits
+		}
+		return d.out, nil
+	}
+	aus, err := d.aac.depacketize(payload, marker)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s payload of %d bytes: %w", d.format.Codec, len(payload), err)
+	}
+	if len(aus) == 0 {
+		return d.out, nil
+	}
+	if asc := d.aac.config(); !bytes.Equal(asc, d.avConfig) {
+		if err := d.configureAAC(asc); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", d.format.Codec, err)
+		}
+	}
+	for i, au := range aus {
+		n, rate, err := d.decodeFrame(au)
+		// Every access unit must yield its frame: one that decodes to
+		// nothing, or to another duration, would shorten the audio
+		// without the gap the timestamps cannot show.
+		if err == nil && (n == 0 || n*d.aacRate != d.aacFrame*rate) {
+			err = fmt.Errorf("%w: %d samples at %d Hz, want %d at %d Hz", errWrongDuration, n, rate, d.aacFrame, d.aacRate)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode %s access unit %d of %d (%d bytes): %w", d.format.Codec, i+1, len(aus), len(au), err)
+		}
+	}
+	// Access units last aacFrame samples at aacRate; the remainder keeps a
+	// 90 kHz clock exact in the long run.
+	d.tickRem += len(aus) * d.aacFrame * d.clock
+	d.ticks = d.tickRem / d.aacRate
+	d.tickRem -= d.ticks * d.aacRate
+	return d.out, nil
+}
+
+// decodeFrame decodes one packet or access unit with libavcodec, appends
+// it, resampled, to d.out, and returns the samples it held and their rate.
+func (d *Decoder) decodeFrame(data []byte) (n, rate int, err error) {
+	// G.722 makes 2 samples of each byte, G.726 at most 4.
+	n, rate, err = d.av.decode(data, d.grow(max(len(d.pcm), 4*len(data))))
+	if err != nil || n == 0 {
+		return n, rate, err
+	}
+	if rate != d.decodeRate {
+		if err := d.setDecodeRate(rate); err != nil {
+			return 0, 0, err
+		}
+	}
+	s := d.resample(d.pcm[:n])
+	if len(d.out)+len(s) > maxPacketSeconds*d.outRate {
+		return 0, 0, fmt.Errorf("payload decodes to more than %d s of audio", maxPacketSeconds)
+	}
+	d.out = append(d.out, s...)
+	return n, rate, nil
 }
 
 // Conceal returns audio standing in for one lost packet that lasted lost
@@ -166,8 +428,16 @@ func (d *Decoder) Conceal(next []byte, lost int) (samples []int16, ok bool) {
 
 // Reset drops decoder and resampler history, as after a gap or reconnect.
 // For Opus it allocates fresh libopus state (18 KiB), because the binding
-// exposes no OPUS_RESET_STATE.
+// exposes no OPUS_RESET_STATE; libavcodec codecs are reopened, in C. AAC
+// drops partly received access units but keeps an in-band configuration.
 func (d *Decoder) Reset() {
+	d.tickRem = 0
+	if d.aac != nil {
+		d.aac.reset()
+	}
+	if d.av != nil {
+		d.av.reset()
+	}
 	if d.opus != nil {
 		// Construction succeeded with the same parameters; should it fail
 		// now, the old state still decodes, only with stale history.

@@ -9,28 +9,118 @@ package audio
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
-// Codec names, as they appear in the earshot.codec Kafka header.
+// Codec names, as they appear in the earshot.codec Kafka header. G.726 has
+// one name per bit rate and packing; see G726Codec.
 const (
 	CodecOpus = "opus"
 	CodecPCMA = "pcma" // G.711 A-law
 	CodecPCMU = "pcmu" // G.711 µ-law
 	CodecL16  = "l16"  // linear 16-bit big-endian (RFC 3551)
+	// CodecAAC is AAC-LC in MPEG4-GENERIC (RFC 3640, AU headers).
+	CodecAAC = "aac"
+	// CodecAACLATM is AAC-LC in MP4A-LATM (RFC 6416).
+	CodecAACLATM = "aac-latm"
+	// CodecG722 is G.722 at 64 kbit/s: 16 kHz audio on an 8 kHz RTP clock.
+	CodecG722 = "g722"
 )
+
+// G726Codec returns the codec name of G.726 at kbps (16, 24, 32 or 40)
+// kbit/s, as SDP names it: "g726-32" for the RFC 3551 packing, where the
+// first code word fills the least significant bits of the first byte, and
+// "aal2-g726-32" for the AAL2 packing (ITU-T I.366.2), most significant
+// bits first.
+func G726Codec(kbps int, aal2 bool) string {
+	name := "g726-" + strconv.Itoa(kbps)
+	if aal2 {
+		name = "aal2-" + name
+	}
+	return name
+}
+
+// g726Variant is what a G.726 codec name selects.
+type g726Variant struct {
+	bits int // per sample: kbit/s / 8
+	aal2 bool
+}
+
+// g726Variants maps every G.726 codec name to its variant.
+var g726Variants = func() map[string]g726Variant {
+	m := make(map[string]g726Variant)
+	for _, kbps := range []int{16, 24, 32, 40} {
+		for _, aal2 := range []bool{false, true} {
+			m[G726Codec(kbps, aal2)] = g726Variant{bits: kbps / 8, aal2: aal2}
+		}
+	}
+	return m
+}()
+
+// Codecs returns the name of every codec NewDecoder accepts.
+func Codecs() []string {
+	c := []string{CodecOpus, CodecPCMA, CodecPCMU, CodecL16, CodecAAC, CodecAACLATM, CodecG722}
+	for _, aal2 := range []bool{false, true} {
+		for _, kbps := range []int{16, 24, 32, 40} {
+			c = append(c, G726Codec(kbps, aal2))
+		}
+	}
+	return c
+}
 
 // ErrUnsupportedCodec is returned for a codec this package cannot decode.
 var ErrUnsupportedCodec = errors.New("unsupported audio codec")
 
 // Format describes the audio carried by one RTP track, as announced by SDP.
+// It is comparable: equal Formats decode alike.
 type Format struct {
-	// Codec is one of the Codec* constants.
+	// Codec is one of the names Codecs returns.
 	Codec string
-	// SampleRate is the audio sample rate in Hz (48000 for Opus, whatever the
-	// decoded rate; 8000 for G.711).
+	// SampleRate is the audio sample rate in Hz: 48000 for Opus, whatever
+	// the decoded rate; 8000 for G.711 and G.726; 16000 for G.722; the
+	// AudioSpecificConfig's rate for AAC, or 0 for MP4A-LATM whose
+	// configuration travels in-band.
 	SampleRate int
-	// Channels is the channel count announced by SDP.
+	// Channels is the channel count announced by SDP. AAC decodes whatever
+	// its configuration and bitstream carry.
 	Channels int
+	// ClockRate is the RTP clock rate in Hz. It defaults to 8000 for G.722,
+	// whose 16 kHz audio keeps the 8 kHz clock of RFC 3551, and to
+	// SampleRate otherwise; MP4A-LATM with in-band configuration runs at
+	// 90000.
+	ClockRate int
+	// AAC configures CodecAAC and CodecAACLATM; other codecs ignore it.
+	AAC AACConfig
+}
+
+// AACConfig is the out-of-band configuration of an AAC track, from the SDP
+// fmtp line.
+type AACConfig struct {
+	// Config is the fmtp "config" parameter, hex-decoded: the
+	// AudioSpecificConfig for CodecAAC, the StreamMuxConfig for
+	// CodecAACLATM. For LATM it is empty when the configuration travels
+	// in-band (cpresent=1).
+	Config string
+	// SizeLength, IndexLength and IndexDeltaLength are the bit widths of
+	// the RFC 3640 AU-header fields (CodecAAC only; AAC-hbr uses 13, 3
+	// and 3).
+	SizeLength, IndexLength, IndexDeltaLength int
+}
+
+// clockRate returns f.ClockRate with its default applied.
+func (f Format) clockRate() int {
+	switch {
+	case f.ClockRate != 0:
+		return f.ClockRate
+	case f.Codec == CodecG722:
+		return 8000
+	}
+	return f.SampleRate
+}
+
+// inBandLATM reports whether f is MP4A-LATM configured in-band.
+func (f Format) inBandLATM() bool {
+	return f.Codec == CodecAACLATM && f.AAC.Config == ""
 }
 
 func (f Format) String() string {
@@ -38,17 +128,33 @@ func (f Format) String() string {
 }
 
 // Validate reports whether f describes audio this package can decode.
+// The AAC configuration is checked by NewDecoder, which parses it.
 func (f Format) Validate() error {
+	_, g726 := g726Variants[f.Codec]
 	switch f.Codec {
-	case CodecOpus, CodecPCMA, CodecPCMU, CodecL16:
+	case CodecOpus, CodecPCMA, CodecPCMU, CodecL16, CodecAAC, CodecAACLATM, CodecG722:
 	default:
-		return fmt.Errorf("%w: %q", ErrUnsupportedCodec, f.Codec)
+		if !g726 {
+			return fmt.Errorf("%w: %q", ErrUnsupportedCodec, f.Codec)
+		}
 	}
-	if f.SampleRate <= 0 || f.SampleRate > 384000 {
+	switch {
+	case f.inBandLATM() && f.SampleRate == 0:
+	case f.SampleRate <= 0 || f.SampleRate > maxResamplerRate:
 		return fmt.Errorf("invalid sample rate %d for %s", f.SampleRate, f.Codec)
+	case f.Codec == CodecG722 && f.SampleRate != 16000:
+		return fmt.Errorf("invalid sample rate %d for g722, want 16000", f.SampleRate)
+	case g726 && f.SampleRate != 8000:
+		return fmt.Errorf("invalid sample rate %d for %s, want 8000", f.SampleRate, f.Codec)
 	}
 	if f.Channels <= 0 || f.Channels > 8 {
 		return fmt.Errorf("invalid channel count %d for %s", f.Channels, f.Codec)
+	}
+	if (f.Codec == CodecG722 || g726) && f.Channels != 1 {
+		return fmt.Errorf("invalid channel count %d for %s, want 1", f.Channels, f.Codec)
+	}
+	if c := f.clockRate(); c <= 0 || c > maxResamplerRate {
+		return fmt.Errorf("invalid clock rate %d for %s", f.ClockRate, f.Codec)
 	}
 	return nil
 }

@@ -110,7 +110,7 @@ type naiveAdapter struct {
 }
 
 func (n *naiveAdapter) onData(_ sdk.Handle, f *sdk.Frame) {
-	samples, err := n.dec.Decode(f.Data)
+	samples, err := n.dec.Decode(f.Data, f.Marker)
 	if err != nil {
 		return
 	}

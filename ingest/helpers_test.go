@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/loadtest"
 	"github.com/earshot/earshot/sink"
@@ -114,11 +115,23 @@ func (m *memSink) await(t *testing.T, what string, pred func(sink.Record) bool) 
 	}
 }
 
+// codecOfName returns the codec a test stream name starts with: the longest
+// codec name equal to it or followed by '-'.
+func codecOfName(name string) string {
+	var best string
+	for _, c := range audio.Codecs() {
+		if (name == c || strings.HasPrefix(name, c+"-")) && len(c) > len(best) {
+			best = c
+		}
+	}
+	return best
+}
+
 func startCameras(t *testing.T, names ...string) *loadtest.Server {
 	t.Helper()
 	var specs []loadtest.StreamSpec
 	for _, n := range names {
-		specs = append(specs, loadtest.StreamSpec{Name: n, Codec: strings.SplitN(n, "-", 2)[0]})
+		specs = append(specs, loadtest.StreamSpec{Name: n, Codec: codecOfName(n)})
 	}
 	srv, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
 	if err != nil {

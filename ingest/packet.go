@@ -13,6 +13,7 @@ type packet struct {
 	data    []byte
 	ts      uint32
 	seq     uint16
+	marker  bool
 	ssrc    uint32
 	arrival time.Time
 	ntp     time.Time
@@ -50,7 +51,7 @@ func (h handoff) put(f *sdk.Frame, dropped uint64) bool {
 		return false
 	}
 	p.data = append(p.data[:0], f.Data...)
-	p.ts, p.seq, p.ssrc = f.Timestamp, f.Seq, f.SSRC
+	p.ts, p.seq, p.marker, p.ssrc = f.Timestamp, f.Seq, f.Marker, f.SSRC
 	p.arrival, p.ntp = f.Arrival, f.NTP
 	p.dropped, p.sdkDropped = dropped, f.Dropped
 	h.frames <- p // cannot block: frames has room for every packet

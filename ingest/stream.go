@@ -160,6 +160,7 @@ func (st *stream) onStatus(_ sdk.Handle, s sdk.Status) {
 // second or two; permanent failures wait PermanentRetry.
 func (st *stream) run(ctx context.Context) {
 	defer st.setState(StateStopped, nil)
+	defer st.tl.closeDecoder()
 	defer st.endIdle(ctx)
 	cfg := &st.sup.cfg
 	pause := cfg.ReconnectMin
@@ -424,12 +425,19 @@ func (e *StallError) Error() string {
 }
 
 // decoderFor returns a decoder for codec, reusing old when the format is
-// unchanged.
+// unchanged, else closing it (libavcodec decoders hold C memory).
 func decoderFor(old *audio.Decoder, codec sdk.Codec, outRate int) (*audio.Decoder, error) {
-	f := audio.Format{Codec: codec.Name, SampleRate: codec.SampleRate, Channels: codec.Channels}
+	f := codec.Format()
 	if old != nil && old.Format() == f {
 		old.Reset()
 		return old, nil
 	}
-	return audio.NewDecoder(f, outRate)
+	dec, err := audio.NewDecoder(f, outRate)
+	if err != nil {
+		return nil, err
+	}
+	if old != nil {
+		old.Close()
+	}
+	return dec, nil
 }

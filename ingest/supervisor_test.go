@@ -5,11 +5,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/sink"
 )
 
-var codecs = []string{"opus", "pcma", "pcmu", "l16"}
+// codecs are every codec the synthetic cameras serve.
+var codecs = audio.Codecs()
 
 // checkEpoch asserts the invariants of one epoch's records: a start record
 // first, consecutive seq from 0, offsets continuous across audio and gaps,

@@ -125,7 +125,7 @@ func (tl *timeline) process(p *packet) {
 	}
 	tl.lastSeq, tl.lastArrival = p.seq, p.arrival
 
-	samples, err := tl.dec.Decode(p.data)
+	samples, err := tl.dec.Decode(p.data, p.marker)
 	if err != nil {
 		st.c.decodeErrors.Add(1)
 		tl.pending = ReasonDecodeError // its duration shows as a hole later
@@ -133,7 +133,7 @@ func (tl *timeline) process(p *packet) {
 	}
 	tl.write(samples, capture)
 	tl.lastDur = tl.outDuration(int64(len(samples)))
-	step := uint32(tl.sourceSamples(p.data, len(samples)))
+	step := uint32(tl.dec.Ticks())
 	tl.nextTS = p.ts + step
 	if step > 0 {
 		st.lastAdvance.Store(p.arrival.UnixNano())
@@ -249,15 +249,12 @@ func (tl *timeline) outDuration(n int64) time.Duration {
 	return time.Duration(n) * time.Second / time.Duration(tl.st.sup.cfg.SampleRate)
 }
 
-// sourceSamples is the duration of a packet in RTP clock units.
-func (tl *timeline) sourceSamples(payload []byte, decoded int) int {
-	switch tl.codec.Name {
-	case audio.CodecPCMA, audio.CodecPCMU:
-		return len(payload) / tl.codec.Channels
-	case audio.CodecL16:
-		return len(payload) / (2 * tl.codec.Channels)
+// closeDecoder frees the decoder's C memory (libavcodec codecs).
+func (tl *timeline) closeDecoder() {
+	if tl.dec != nil {
+		tl.dec.Close()
+		tl.dec = nil
 	}
-	return decoded * tl.codec.ClockRate / tl.st.sup.cfg.SampleRate
 }
 
 func (tl *timeline) resetDrift(p *packet) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"gopkg.in/hraban/opus.v2"
 
 	"github.com/earshot/earshot/audio"
@@ -21,27 +22,65 @@ var (
 	speech8kWAV []byte
 )
 
-// Payload types announced in SDP. G.711 uses its static RFC 3551 types.
+// Payload types announced in SDP. G.711 and G.722 use their static
+// RFC 3551 types.
 const (
 	payloadTypeOpus = 111
 	payloadTypePCMU = 0
 	payloadTypePCMA = 8
+	payloadTypeG722 = 9
 	payloadTypeL16  = 96
+	payloadTypeAAC  = 97
+	payloadTypeLATM = 98
+	payloadTypeG726 = 99
 )
 
 // opusMaxPacket is the largest Opus packet libopus may produce (RFC 6716).
 const opusMaxPacket = 1275
 
-// clip is one codec's rendition of the speech clip, cut into RTP payloads
-// of one packet duration each. It is built once per codec by NewServer and
-// then shared read-only by every stream of that codec.
+// clip is one codec's rendition of the speech clip, as the RTP payloads of
+// one loop, one per pacer round. It is built once per codec by NewServer
+// and then shared read-only by every stream of that codec.
 type clip struct {
 	codec string
 	// payloads holds one loop of the clip; stream round r plays
-	// payloads[r%len(payloads)].
+	// payloads[r%len(payloads)]. A nil payload sends nothing: AAC's access
+	// units do not line up with rounds, and a round in which none starts
+	// has no packet.
 	payloads [][]byte
-	// ticks is the RTP timestamp increment per packet.
-	ticks uint32
+	// stamps holds each payload's RTP timestamp relative to the loop's
+	// start, and leads how long after its round's due time its audio
+	// starts (nil when always 0).
+	stamps []uint32
+	leads  []time.Duration
+	// loopTicks is the RTP timestamp increment per loop.
+	loopTicks uint32
+	// marker is the RTP marker bit of every packet: set for AAC, whose
+	// packets each end an access unit (RFC 3640, RFC 6416).
+	marker bool
+	// config is the AAC configuration announced in SDP; nil for other
+	// codecs.
+	config *mpeg4audio.AudioSpecificConfig
+}
+
+// evenClip returns a clip whose payloads each last ticks clock units.
+func evenClip(codec string, payloads [][]byte, ticks int) *clip {
+	stamps := make([]uint32, len(payloads))
+	for i := range stamps {
+		stamps[i] = uint32(i * ticks)
+	}
+	return &clip{codec: codec, payloads: payloads, stamps: stamps, loopTicks: uint32(len(payloads) * ticks)}
+}
+
+// packet returns round r's payload (nil for none), its RTP timestamp
+// relative to round 0's, and its lead over the round's due time.
+func (c *clip) packet(r int64) (payload []byte, ts uint32, lead time.Duration) {
+	n := int64(len(c.payloads))
+	i := r % n
+	if c.leads != nil {
+		lead = c.leads[i]
+	}
+	return c.payloads[i], uint32(r/n)*c.loopTicks + c.stamps[i], lead
 }
 
 // newFormat returns a fresh gortsplib format for c. Each stream gets its own
@@ -55,13 +94,23 @@ func (c *clip) newFormat() format.Format {
 		return &format.G711{PayloadTyp: payloadTypePCMA, MULaw: false, SampleRate: 8000, ChannelCount: 1}
 	case audio.CodecPCMU:
 		return &format.G711{PayloadTyp: payloadTypePCMU, MULaw: true, SampleRate: 8000, ChannelCount: 1}
-	default: // audio.CodecL16
+	case audio.CodecL16:
 		return &format.LPCM{PayloadTyp: payloadTypeL16, BitDepth: 16, SampleRate: 16000, ChannelCount: 2}
+	case audio.CodecAAC:
+		return &format.MPEG4Audio{PayloadTyp: payloadTypeAAC, ProfileLevelID: 1, Config: c.config,
+			SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
+	case audio.CodecAACLATM:
+		return &format.MPEG4AudioLATM{PayloadTyp: payloadTypeLATM, ProfileLevelID: 30, StreamMuxConfig: latmConfig(c.config)}
+	case audio.CodecG722:
+		return &format.G722{}
+	default: // G.726, validated
+		v, _ := g726VariantOf(c.codec)
+		return &format.G726{PayloadTyp: payloadTypeG726, BitRate: v.kbps, BigEndian: v.aal2}
 	}
 }
 
 // newClip encodes the reference speech for codec, in packets of d.
-// speech16k and speech8k must already be padded to whole packets of d.
+// speech16k and speech8k must already be padded to a whole loop (padToLoop).
 func newClip(codec string, d time.Duration, speech16k, speech8k []int16) (*clip, error) {
 	switch codec {
 	case audio.CodecOpus:
@@ -70,9 +119,15 @@ func newClip(codec string, d time.Duration, speech16k, speech8k []int16) (*clip,
 		return newG711Clip(codec, d, speech8k)
 	case audio.CodecL16:
 		return newL16Clip(d, speech16k), nil
-	default:
-		return nil, fmt.Errorf("%w: %q", audio.ErrUnsupportedCodec, codec)
+	case audio.CodecAAC, audio.CodecAACLATM:
+		return newAACClip(codec, d, speech16k)
+	case audio.CodecG722:
+		return newG722Clip(d, speech16k)
 	}
+	if _, ok := g726VariantOf(codec); ok {
+		return newG726Clip(codec, d, speech8k)
+	}
+	return nil, fmt.Errorf("%w: %q", audio.ErrUnsupportedCodec, codec)
 }
 
 // newOpusClip encodes 16 kHz mono speech with libopus. The clip is encoded
@@ -107,11 +162,7 @@ func newOpusClip(d time.Duration, speech []int16) (*clip, error) {
 			}
 		}
 	}
-	return &clip{
-		codec:    audio.CodecOpus,
-		payloads: payloads,
-		ticks:    uint32(samplesPer(d, 48000)), // RFC 7587: 48 kHz RTP clock
-	}, nil
+	return evenClip(audio.CodecOpus, payloads, samplesPer(d, 48000)), nil // RFC 7587: 48 kHz RTP clock
 }
 
 // newG711Clip encodes 8 kHz mono speech as A-law or µ-law.
@@ -131,11 +182,7 @@ func newG711Clip(codec string, d time.Duration, speech []int16) (*clip, error) {
 		return nil, fmt.Errorf("%s encode: %w", codec, err)
 	}
 	frame := samplesPer(d, 8000)
-	return &clip{
-		codec:    codec,
-		payloads: cut(enc, frame),
-		ticks:    uint32(frame),
-	}, nil
+	return evenClip(codec, cut(enc, frame), frame), nil
 }
 
 // newL16Clip renders 16 kHz mono speech as 16-bit big-endian stereo with the
@@ -147,11 +194,7 @@ func newL16Clip(d time.Duration, speech []int16) *clip {
 		binary.BigEndian.PutUint16(pcm[4*i+2:], uint16(v))
 	}
 	frame := samplesPer(d, 16000)
-	return &clip{
-		codec:    audio.CodecL16,
-		payloads: cut(pcm, 4*frame),
-		ticks:    uint32(frame),
-	}
+	return evenClip(audio.CodecL16, cut(pcm, 4*frame), frame)
 }
 
 // cut splits b into consecutive size-byte slices sharing b's backing array.
@@ -184,11 +227,27 @@ func loadSpeech(wav []byte, wantRate int) ([]int16, error) {
 	return samples, nil
 }
 
-// padToPackets returns samples followed by silence up to a whole number of
-// frame-sample packets.
-func padToPackets(samples []int16, frame int) []int16 {
-	n := (len(samples) + frame - 1) / frame * frame
+// aacFrameDuration is the duration of an AAC access unit at 16 kHz; it is
+// also 3 access units at 48 kHz.
+const aacFrameDuration = 64 * time.Millisecond
+
+// padToLoop returns samples at rate followed by silence up to one loop
+// period: a whole number of packets of d, and of AAC access units at 16 and
+// 48 kHz, so that every codec's stream loops without a jump in its RTP
+// timestamps. With d = 20 ms the loop is a multiple of 320 ms.
+func padToLoop(samples []int16, d time.Duration, rate int) []int16 {
+	ms := int64(d / time.Millisecond)
+	aac := int64(aacFrameDuration / time.Millisecond)
+	quantum := int(ms * aac / gcd(ms, aac) * int64(rate) / 1000)
+	n := (len(samples) + quantum - 1) / quantum * quantum
 	out := make([]int16, n)
 	copy(out, samples)
 	return out
+}
+
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }

@@ -3,8 +3,11 @@ package loadtest
 import "time"
 
 // maxCatchUp bounds how much late audio the pacer sends in one burst after
-// it fell behind (GC pause, overloaded host). Older rounds are skipped.
-const maxCatchUp = 200 * time.Millisecond
+// it fell behind (GC pause, overloaded host). Older rounds are skipped. A
+// second of burst is what a camera behind a congested link delivers too;
+// skipping sooner would turn every scheduling hiccup of a loaded test host
+// into loss.
+const maxCatchUp = time.Second
 
 // pacer maps wall-clock time to packet rounds. Round r is due at
 // start + r*period; every stream sends one packet per round. It is pure

@@ -43,11 +43,11 @@ func TestPacerDue(t *testing.T) {
 			},
 		},
 		{
-			name: "a tick later than 200 ms skips the oldest rounds and keeps real time",
+			name: "a tick later than 1 s skips the oldest rounds and keeps real time",
 			calls: []call{
 				{at: 0, first: 0, end: 1},
-				{at: time.Second, first: 41, end: 51, skipped: 40},
-				{at: time.Second + 20*time.Millisecond, first: 51, end: 52},
+				{at: 3 * time.Second, first: 101, end: 151, skipped: 100},
+				{at: 3*time.Second + 20*time.Millisecond, first: 151, end: 152},
 			},
 		},
 	}

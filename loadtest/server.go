@@ -1,6 +1,7 @@
 // Package loadtest provides synthetic RTSP cameras for load and fidelity
 // tests of earshot: a Server that serves any number of live audio streams
-// (Opus, G.711 A-law and µ-law, L16 stereo) looping a committed speech clip
+// (every codec earshot decodes: Opus, G.711, L16 stereo, AAC, G.722, G.726;
+// see StreamSpec.Codec) looping a committed speech clip
 // in real time, paced by a single goroutine so that it scales to thousands of
 // streams — and that misbehave on demand, like real cameras do: see Fault.
 package loadtest
@@ -94,8 +95,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	speech16k = padToPackets(speech16k, samplesPer(d, 16000))
-	speech8k = padToPackets(speech8k, samplesPer(d, 8000))
+	speech16k = padToLoop(speech16k, d, 16000)
+	speech8k = padToLoop(speech8k, d, 8000)
 
 	s := &Server{
 		cfg:      cfg,
@@ -330,9 +331,9 @@ func (s *Server) URLWithCredentials(name string) string {
 
 // Clip returns the 16 kHz mono reference audio every stream plays, as one
 // loop period: the speech clip followed by the silence that pads it to a
-// whole number of packets. Streams play it from the start at Start and
-// repeat it; G.711 streams play the 8 kHz rendition of the same speech. The
-// returned slice is a copy.
+// whole number of packets and of AAC frames (padToLoop). Streams play it
+// from the start at Start and repeat it; G.711 and G.726 streams play the
+// 8 kHz rendition of the same speech. The returned slice is a copy.
 func (s *Server) Clip() []int16 {
 	return append([]int16(nil), s.clip16k...)
 }
@@ -349,7 +350,7 @@ func (s *Server) PacketsSent(name string) uint64 {
 }
 
 // SkippedRounds returns how many packet rounds the pacer dropped, for every
-// stream, because it fell more than 200 ms behind real time. Non-zero means
+// stream, because it fell more than a second behind real time. Non-zero means
 // the host could not keep up and receivers saw timestamp jumps.
 func (s *Server) SkippedRounds() uint64 {
 	return s.skippedRounds.Load()

@@ -36,8 +36,10 @@ type ServerConfig struct {
 	Streams []StreamSpec
 	// PacketDuration is the audio duration carried by each RTP packet, and
 	// the pacer's tick. It must be a whole number of milliseconds; with an
-	// Opus stream it must be 10, 20, 40 or 60 ms, and with an L16 stream at
-	// most 22 ms (a 16 kHz stereo packet must fit in 1472 bytes).
+	// Opus stream it must be 10, 20, 40 or 60 ms, with an L16 stream at
+	// most 22 ms (a 16 kHz stereo packet must fit in 1472 bytes), and with
+	// an AAC stream at most 60 ms. AAC packets carry the access units that
+	// start within one PacketDuration, so their duration varies.
 	// It defaults to 20 ms.
 	PacketDuration time.Duration
 	// UDP also offers the UDP transport, on an even/odd pair of free ports on
@@ -177,6 +179,16 @@ func validatePacketDuration(codec string, d time.Duration) error {
 		payload = samplesPer(d, 8000)
 	case audio.CodecL16:
 		payload = 4 * samplesPer(d, 16000)
+	case audio.CodecAAC, audio.CodecAACLATM:
+		if d > aacMaxDuration {
+			return fmt.Errorf("PacketDuration %v is longer than the %v an AAC packet may gather", d, aacMaxDuration)
+		}
+	case audio.CodecG722:
+		payload = samplesPer(d, 8000)
+	default:
+		if v, ok := g726VariantOf(codec); ok {
+			payload = samplesPer(d, 8000) * v.kbps / 64
+		}
 	}
 	if payload > maxRTPPayload {
 		return fmt.Errorf("PacketDuration %v needs a %d-byte %s payload, more than %d", d, payload, codec, maxRTPPayload)

@@ -20,8 +20,8 @@ var configCases = []struct {
 }{
 	{
 		name:    "an unknown codec is rejected naming the stream and codec",
-		cfg:     ServerConfig{Streams: []StreamSpec{{Name: "cam", Codec: "aac"}}},
-		wantMsg: `Streams[0] "cam": unsupported audio codec: "aac"`,
+		cfg:     ServerConfig{Streams: []StreamSpec{{Name: "cam", Codec: "mp3"}}},
+		wantMsg: `Streams[0] "cam": unsupported audio codec: "mp3"`,
 		wantIs:  audio.ErrUnsupportedCodec,
 	},
 	{

@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtp"
 
 	"github.com/earshot/earshot/audio"
@@ -30,7 +31,8 @@ var codecCases = []struct {
 	wantFormat format.Format
 	// tsStep is the RTP timestamp increment per 20 ms packet.
 	tsStep uint32
-	// payloadSize is the exact payload size, or 0 for Opus (variable).
+	// payloadSize is the exact payload size, or 0 for Opus and AAC
+	// (variable).
 	payloadSize int
 }{
 	{
@@ -60,6 +62,62 @@ var codecCases = []struct {
 		wantFormat:  &format.LPCM{PayloadTyp: 96, BitDepth: 16, SampleRate: 16000, ChannelCount: 2},
 		tsStep:      320,
 		payloadSize: 1280,
+	},
+	{
+		name: "aac is MPEG4-GENERIC 16 kHz mono, one 1024-sample access unit a packet",
+		spec: StreamSpec{Name: "cam-aac", Codec: audio.CodecAAC},
+		wantFormat: &format.MPEG4Audio{PayloadTyp: 97, ProfileLevelID: 1, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3,
+			Config: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 16000, ChannelCount: 1}},
+		tsStep: 1024,
+	},
+	{
+		name: "aac-latm is MP4A-LATM 48 kHz stereo configured in SDP, one access unit a packet",
+		spec: StreamSpec{Name: "cam-aac-latm", Codec: audio.CodecAACLATM},
+		wantFormat: &format.MPEG4AudioLATM{PayloadTyp: 98, ProfileLevelID: 30,
+			StreamMuxConfig: latmConfig(&mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2})},
+		tsStep: 1024,
+	},
+	{
+		name:        "g722 is 64 kbit/s on an 8 kHz clock with 160-byte payloads",
+		spec:        StreamSpec{Name: "cam-g722", Codec: audio.CodecG722},
+		wantFormat:  &format.G722{},
+		tsStep:      160,
+		payloadSize: 160,
+	},
+	{
+		name:        "g726-16 packs 2-bit code words, 40 bytes per 20 ms",
+		spec:        StreamSpec{Name: "cam-g726-16", Codec: "g726-16"},
+		wantFormat:  &format.G726{PayloadTyp: 99, BitRate: 16},
+		tsStep:      160,
+		payloadSize: 40,
+	},
+	{
+		name:        "g726-24 packs 3-bit code words, 60 bytes per 20 ms",
+		spec:        StreamSpec{Name: "cam-g726-24", Codec: "g726-24"},
+		wantFormat:  &format.G726{PayloadTyp: 99, BitRate: 24},
+		tsStep:      160,
+		payloadSize: 60,
+	},
+	{
+		name:        "g726-32 packs 4-bit code words, 80 bytes per 20 ms",
+		spec:        StreamSpec{Name: "cam-g726-32", Codec: "g726-32"},
+		wantFormat:  &format.G726{PayloadTyp: 99, BitRate: 32},
+		tsStep:      160,
+		payloadSize: 80,
+	},
+	{
+		name:        "g726-40 packs 5-bit code words, 100 bytes per 20 ms",
+		spec:        StreamSpec{Name: "cam-g726-40", Codec: "g726-40"},
+		wantFormat:  &format.G726{PayloadTyp: 99, BitRate: 40},
+		tsStep:      160,
+		payloadSize: 100,
+	},
+	{
+		name:        "aal2-g726-32 is announced with its AAL2 packing",
+		spec:        StreamSpec{Name: "cam-aal2-g726-32", Codec: "aal2-g726-32"},
+		wantFormat:  &format.G726{PayloadTyp: 99, BitRate: 32, BigEndian: true},
+		tsStep:      160,
+		payloadSize: 80,
 	},
 }
 
@@ -229,6 +287,12 @@ func TestServerStreamsEveryCodecInRealTime(t *testing.T) {
 // checkPayload checks the size (or, for Opus, the framing) of payload i.
 func checkPayload(t *testing.T, codec string, size, i int, payload []byte) {
 	t.Helper()
+	if codec == audio.CodecAAC || codec == audio.CodecAACLATM {
+		if len(payload) < 3 || len(payload) > maxRTPPayload {
+			t.Fatalf("packet %d: %d-byte AAC payload", i, len(payload))
+		}
+		return
+	}
 	if codec != audio.CodecOpus {
 		if len(payload) != size {
 			t.Fatalf("packet %d: %d-byte payload, want %d", i, len(payload), size)

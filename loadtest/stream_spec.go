@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/earshot/earshot/audio"
@@ -14,8 +15,11 @@ type StreamSpec struct {
 	// separated by single slashes, such as "cam1" or "site-a/cam.1".
 	// It has no default.
 	Name string
-	// Codec is one of audio.CodecOpus, audio.CodecPCMA, audio.CodecPCMU or
-	// audio.CodecL16. It has no default.
+	// Codec is one of audio.Codecs(): "opus", "pcma", "pcmu", "l16"
+	// (16 kHz stereo), "aac" (MPEG4-GENERIC, 16 kHz mono), "aac-latm"
+	// (MP4A-LATM, 48 kHz stereo), "g722", or G.726 as "g726-16" …
+	// "g726-40" (RFC 3551 packing) and "aal2-g726-16" … "aal2-g726-40"
+	// (AAL2 packing). It has no default.
 	Codec string
 	// Video adds an H.264 video track before the audio track in the SDP,
 	// sending a tiny dummy access unit every 40 ms; FaultAudioStopVideo
@@ -37,9 +41,7 @@ func (s StreamSpec) validate(i int) error {
 	if err := validateName(s.Name); err != nil {
 		return fmt.Errorf("%w: Streams[%d]: name %q: %w", ErrInvalidConfig, i, s.Name, err)
 	}
-	switch s.Codec {
-	case audio.CodecOpus, audio.CodecPCMA, audio.CodecPCMU, audio.CodecL16:
-	default:
+	if !slices.Contains(audio.Codecs(), s.Codec) {
 		return fmt.Errorf("%w: Streams[%d] %q: %w: %q", ErrInvalidConfig, i, s.Name, audio.ErrUnsupportedCodec, s.Codec)
 	}
 	return nil

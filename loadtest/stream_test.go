@@ -14,20 +14,37 @@ func TestStreamPacketLoopsClipAndKeepsCountingTimestamps(t *testing.T) {
 			}
 			v := s.streams[0].newVariant(variantNormal, s.cfg.PacketDuration)
 			n := int64(len(v.clip.payloads))
-			if want := int64(len(s.Clip()) / 320); tc.spec.Codec != "pcma" && tc.spec.Codec != "pcmu" && n != want {
-				t.Fatalf("%d packets per loop, want %d (the reference clip)", n, want)
+			if want := int64(len(s.Clip()) / 320); n != want {
+				t.Fatalf("%d rounds per loop, want %d (the reference clip)", n, want)
 			}
-			for _, r := range []int64{0, n - 1, n, n + 1, 1<<33 + 7} {
-				payload, ts := v.clipPacket(r)
-				if want := uint32(r) * tc.tsStep; ts != want {
-					t.Errorf("round %d: timestamp %d after round 0's, want %d", r, ts, want)
+			sent := 0
+			for r := range n {
+				payload, ts, lead := v.clipPacket(r)
+				if payload == nil {
+					continue
 				}
-				if want := v.clip.payloads[r%n]; &payload[0] != &want[0] {
-					t.Errorf("round %d: payload is not loop packet %d", r, r%n)
+				sent++
+				if lead < 0 || lead >= 20*time.Millisecond {
+					t.Fatalf("round %d: audio starts %v after the round", r, lead)
 				}
-				p := v.nextAudio(payload, ts, 0)
-				if tc.payloadSize != 0 && len(p.Payload) != tc.payloadSize {
-					t.Errorf("round %d: %d-byte payload, want %d", r, len(p.Payload), tc.payloadSize)
+				if tc.payloadSize != 0 && len(payload) != tc.payloadSize {
+					t.Errorf("round %d: %d-byte payload, want %d", r, len(payload), tc.payloadSize)
+				}
+				if tc.payloadSize != 0 && ts != uint32(r)*tc.tsStep {
+					t.Errorf("round %d: timestamp %d after round 0's, want %d", r, ts, uint32(r)*tc.tsStep)
+				}
+			}
+			if got, want := v.clip.loopTicks, uint32(sent)*tc.tsStep; got != want {
+				t.Errorf("a loop of %d packets lasts %d ticks, want %d", sent, got, want)
+			}
+			for _, r := range []int64{n - 1, n, n + 1, 1<<33 + 7} {
+				first, firstTS, _ := v.clipPacket(r % n)
+				p, ts, _ := v.clipPacket(r)
+				if want := firstTS + uint32(r/n)*v.clip.loopTicks; ts != want {
+					t.Errorf("round %d: timestamp %d, want %d", r, ts, want)
+				}
+				if (p == nil) != (first == nil) || p != nil && &p[0] != &first[0] {
+					t.Errorf("round %d: payload is not loop round %d's", r, r%n)
 				}
 			}
 			if d := time.Duration(n) * 20 * time.Millisecond; d < 4*time.Second || d > 5*time.Second {

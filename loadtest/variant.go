@@ -127,7 +127,7 @@ func (st *stream) newVariant(kind variantKind, d time.Duration) *variant {
 		v.audio = &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{af}}
 		v.clockRate = af.ClockRate()
 		v.ticks = uint32(samplesPer(d, v.clockRate))
-		v.pkt.Header = rtp.Header{Version: 2, PayloadType: af.PayloadType()}
+		v.pkt.Header = rtp.Header{Version: 2, PayloadType: af.PayloadType(), Marker: v.clip.marker}
 	}
 	if st.spec.Video || kind == variantNoAudio {
 		v.video = &description.Media{
@@ -179,10 +179,12 @@ func (v *variant) start(rs *gortsplib.Server) error {
 	return nil
 }
 
-// clipPacket returns the audio payload of round r and its RTP timestamp
-// relative to round 0's. The clip loops; the timestamp keeps counting.
-func (v *variant) clipPacket(r int64) ([]byte, uint32) {
-	return v.clip.payloads[r%int64(len(v.clip.payloads))], uint32(r) * v.ticks
+// clipPacket returns the audio payload of round r (nil when the round
+// sends none), its RTP timestamp relative to round 0's, and how long after
+// the round's due time its audio starts. The clip loops; the timestamp
+// keeps counting.
+func (v *variant) clipPacket(r int64) ([]byte, uint32, time.Duration) {
+	return v.clip.packet(r)
 }
 
 // nextAudio fills the reused audio packet with payload, timestamp ts and
@@ -201,10 +203,17 @@ func (v *variant) nextAudio(payload []byte, ts uint32, seqJump uint16) *rtp.Pack
 // its own buffer) and does not block on readers (gortsplib queues to each
 // session).
 func (v *variant) writeAudio(st *stream, cs *streamState, r int64, ntp time.Time, rng *rand.Rand) {
-	payload, ts := v.clipPacket(r)
+	payload, ts, lead := v.clipPacket(r)
+	if payload == nil {
+		// No access unit starts in this round (AAC); sender reports still
+		// need the RTP clock at the round.
+		v.lastTS = v.ts0 + cs.tsJump + uint32(r)*v.ticks
+		return
+	}
 	ts += v.ts0 + cs.tsJump
+	ntp = ntp.Add(lead)
 	if cs.f == nil && !v.holding && len(v.queue) == 0 {
-		v.lastTS = ts
+		v.lastTS = ts - uint32(int64(lead)*int64(v.clockRate)/int64(time.Second))
 		v.send(st, v.nextAudio(payload, ts, cs.seqJump), ntp)
 		return
 	}

@@ -61,8 +61,9 @@ func demoCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// demoCodecs are the codecs the demo plays by default.
-var demoCodecs = []string{audio.CodecOpus, audio.CodecPCMA, audio.CodecPCMU, audio.CodecL16}
+// demoCodecs are the codecs the demo plays by default: every one earshot
+// decodes.
+var demoCodecs = audio.Codecs()
 
 // runDemo starts synthetic cameras and an embedded Kafka broker, runs the
 // service against them for o.Duration, reads the topic back and writes one

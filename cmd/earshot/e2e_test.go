@@ -31,6 +31,17 @@ var fidelityCases = []struct {
 	{audio.CodecPCMA, 0.95},
 	{audio.CodecPCMU, 0.95},
 	{audio.CodecL16, 0.98},
+	{audio.CodecAAC, 0.95},
+	{audio.CodecAACLATM, 0.95},
+	{audio.CodecG722, 0.98},
+	{"g726-16", 0.9}, // 2 bits a sample
+	{"g726-24", 0.93},
+	{"g726-32", 0.93},
+	{"g726-40", 0.93},
+	{"aal2-g726-16", 0.9},
+	{"aal2-g726-24", 0.93},
+	{"aal2-g726-32", 0.93},
+	{"aal2-g726-40", 0.93},
 }
 
 // syncBuffer is a log destination the test can read while the service runs.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/earshot/earshot/audio"
 )
@@ -45,10 +46,44 @@ func codecOf(f format.Format) (c Codec, ok bool) {
 			return Codec{}, false
 		}
 		c.Name, c.SampleRate, c.Channels = audio.CodecL16, f.SampleRate, f.ChannelCount
+	case *format.MPEG4Audio:
+		if !isAACLC(f.Config) {
+			return Codec{}, false
+		}
+		asc, err := f.Config.Marshal()
+		if err != nil {
+			return Codec{}, false
+		}
+		c.Name, c.SampleRate, c.Channels = audio.CodecAAC, f.Config.SampleRate, f.Config.ChannelCount
+		c.AAC = audio.AACConfig{Config: string(asc), SizeLength: f.SizeLength, IndexLength: f.IndexLength, IndexDeltaLength: f.IndexDeltaLength}
+	case *format.MPEG4AudioLATM:
+		c.Name, c.Channels = audio.CodecAACLATM, 1
+		if f.CPresent {
+			break // configured in-band: rate and channels come with the audio
+		}
+		smc := f.StreamMuxConfig
+		if len(smc.Programs) != 1 || len(smc.Programs[0].Layers) != 1 || !isAACLC(smc.Programs[0].Layers[0].AudioSpecificConfig) {
+			return Codec{}, false
+		}
+		cfg, err := smc.Marshal()
+		if err != nil {
+			return Codec{}, false
+		}
+		asc := smc.Programs[0].Layers[0].AudioSpecificConfig
+		c.SampleRate, c.Channels, c.AAC.Config = asc.SampleRate, asc.ChannelCount, string(cfg)
+	case *format.G722:
+		c.Name, c.SampleRate, c.Channels = audio.CodecG722, 16000, 1
+	case *format.G726:
+		c.Name, c.SampleRate, c.Channels = audio.G726Codec(f.BitRate, f.BigEndian), 8000, 1
 	default:
 		return Codec{}, false
 	}
 	return c, true
+}
+
+// isAACLC reports whether c is plain AAC-LC, the only AAC earshot decodes.
+func isAACLC(c *mpeg4audio.AudioSpecificConfig) bool {
+	return c != nil && c.Type == mpeg4audio.ObjectTypeAACLC && c.ExtensionType == 0
 }
 
 // pickAudio returns the first audio media and format earshot can decode.

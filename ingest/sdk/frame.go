@@ -1,22 +1,35 @@
 package sdk
 
-import "time"
+import (
+	"time"
+
+	"github.com/earshot/earshot/audio"
+)
 
 // Codec describes the audio codec of an opened track, as announced by SDP.
 // It is immutable and shared by every frame of the handle.
 type Codec struct {
-	// Name is the earshot codec name ("opus", "pcma", "pcmu", "l16").
+	// Name is the earshot codec name, one of audio.Codecs().
 	Name string
 	// PayloadType is the RTP payload type.
 	PayloadType uint8
-	// ClockRate is the RTP clock rate in Hz (48000 for Opus).
+	// ClockRate is the RTP clock rate in Hz (48000 for Opus, 8000 for
+	// G.722, 90000 for MP4A-LATM configured in-band).
 	ClockRate int
-	// SampleRate is the audio sample rate in Hz.
+	// SampleRate is the audio sample rate in Hz; 0 for MP4A-LATM
+	// configured in-band.
 	SampleRate int
 	// Channels is the announced channel count.
 	Channels int
 	// FMTP holds the SDP format parameters, if any.
 	FMTP map[string]string
+	// AAC is the configuration of the AAC codecs, from FMTP.
+	AAC audio.AACConfig
+}
+
+// Format returns the audio.Format that decodes c.
+func (c *Codec) Format() audio.Format {
+	return audio.Format{Codec: c.Name, SampleRate: c.SampleRate, Channels: c.Channels, ClockRate: c.ClockRate, AAC: c.AAC}
 }
 
 // Frame is one RTP audio packet delivered to a DataCallback.
@@ -31,10 +44,11 @@ type Frame struct {
 	Timestamp uint32
 	// Seq is the RTP sequence number.
 	Seq uint16
+	// Marker is the RTP marker bit; AAC sets it on the last packet of an
+	// access unit.
+	Marker bool
 	// SSRC is the RTP synchronization source.
 	SSRC uint32
-	// Marker is the RTP marker bit.
-	Marker bool
 	// Dropped counts the frames the SDK dropped just before this one
 	// because the handle's queue was full: the callbacks were behind.
 	Dropped uint64

@@ -385,8 +385,8 @@ func (s *SDK) onPacket(h *handle, pkt *rtp.Packet) {
 	f := Frame{
 		Timestamp: pkt.Timestamp,
 		Seq:       pkt.SequenceNumber,
-		SSRC:      pkt.SSRC,
 		Marker:    pkt.Marker,
+		SSRC:      pkt.SSRC,
 		Arrival:   time.Now(),
 		Codec:     h.codec,
 	}

@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest/sdk"
@@ -29,6 +31,11 @@ var codecCases = []struct {
 	{audio.CodecPCMA, 8000, 8000, 1},
 	{audio.CodecPCMU, 8000, 8000, 1},
 	{audio.CodecL16, 16000, 16000, 2},
+	{audio.CodecAAC, 16000, 16000, 1},
+	{audio.CodecAACLATM, 48000, 48000, 2},
+	{audio.CodecG722, 8000, 16000, 1},
+	{"g726-24", 8000, 8000, 1},
+	{"aal2-g726-40", 8000, 8000, 1},
 }
 
 // waitTimeout bounds every wait in these tests; they finish far sooner.
@@ -39,8 +46,8 @@ func startCameras(t *testing.T, names ...string) *loadtest.Server {
 	var specs []loadtest.StreamSpec
 	for _, n := range names {
 		codec := n
-		if i := strings.IndexByte(n, '-'); i > 0 {
-			codec = n[:i]
+		if !slices.Contains(audio.Codecs(), n) {
+			codec, _, _ = strings.Cut(n, "-")
 		}
 		specs = append(specs, loadtest.StreamSpec{Name: n, Codec: codec})
 	}
@@ -143,7 +150,10 @@ func TestOpenRejectsSourcesWithoutUsableAudio(t *testing.T) {
 		is    error
 	}{
 		{"video only", &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1}}}, "no audio", sdk.ErrNoAudio},
-		{"unsupported audio codec", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.G722{}}}, "G722", audio.ErrUnsupportedCodec},
+		{"unsupported audio codec", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.MPEG1Audio{}}}, "MPEG-1/2 Audio", audio.ErrUnsupportedCodec},
+		{"HE-AAC", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.MPEG4Audio{PayloadTyp: 96, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3,
+			Config: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 24000, ChannelCount: 2, ExtensionType: mpeg4audio.ObjectTypeSBR, ExtensionSampleRate: 48000}}}},
+			"MPEG-4 Audio (mpeg4-generic/48000/2)", audio.ErrUnsupportedCodec},
 		{"24-bit LPCM", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.LPCM{PayloadTyp: 97, BitDepth: 24, SampleRate: 48000, ChannelCount: 2}}}, "LPCM", audio.ErrUnsupportedCodec},
 	}
 	s := newSDK(t, sdk.Options{})

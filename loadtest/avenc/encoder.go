@@ -1,0 +1,186 @@
+// Package avenc encodes PCM with FFmpeg's libavcodec encoders (Debian's
+// libavcodec-dev), for synthetic cameras and tests that need AAC, G.722 or
+// G.726 renditions of a clip. Encoding happens once, up front: nothing here
+// is on a hot path, and each call allocates freely.
+package avenc
+
+/*
+#cgo pkg-config: libavcodec libavutil
+#include <stdlib.h>
+#include <string.h>
+#include <libavcodec/avcodec.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/log.h>
+
+static int enc_open(AVCodecContext **out, const char *name, int rate, int channels, int bit_rate, int frame_size) {
+	av_log_set_level(AV_LOG_QUIET);
+	*out = NULL;
+	const AVCodec *codec = avcodec_find_encoder_by_name(name);
+	if (!codec) return AVERROR_ENCODER_NOT_FOUND;
+	AVCodecContext *c = avcodec_alloc_context3(codec);
+	if (!c) return AVERROR(ENOMEM);
+	c->sample_rate = rate;
+	av_channel_layout_default(&c->ch_layout, channels);
+	c->sample_fmt = codec->sample_fmts[0];
+	c->bit_rate = bit_rate;
+	c->frame_size = frame_size;
+	int ret = avcodec_open2(c, codec, NULL);
+	if (ret < 0) {
+		avcodec_free_context(&c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+// enc_send sends n interleaved samples per channel from pcm, or flushes
+// when pcm is NULL.
+static int enc_send(AVCodecContext *c, const int16_t *pcm, int n) {
+	if (!pcm) return avcodec_send_frame(c, NULL);
+	AVFrame *f = av_frame_alloc();
+	if (!f) return AVERROR(ENOMEM);
+	f->nb_samples = n;
+	f->format = c->sample_fmt;
+	f->sample_rate = c->sample_rate;
+	int ret = av_channel_layout_copy(&f->ch_layout, &c->ch_layout);
+	if (ret >= 0) ret = av_frame_get_buffer(f, 0);
+	if (ret < 0) {
+		av_frame_free(&f);
+		return ret;
+	}
+	int ch = c->ch_layout.nb_channels;
+	switch (c->sample_fmt) {
+	case AV_SAMPLE_FMT_S16:
+		memcpy(f->data[0], pcm, n * ch * sizeof(int16_t));
+		break;
+	case AV_SAMPLE_FMT_FLTP:
+		for (int i = 0; i < n; i++)
+			for (int k = 0; k < ch; k++)
+				((float *)f->extended_data[k])[i] = pcm[i * ch + k] / 32768.0f;
+		break;
+	default:
+		av_frame_free(&f);
+		return AVERROR_PATCHWELCOME;
+	}
+	ret = avcodec_send_frame(c, f);
+	av_frame_free(&f);
+	return ret;
+}
+
+// enc_receive copies the next packet into out and returns its size, or a
+// negative AVERROR (EAGAIN: send more; EOF: flushed).
+static int enc_receive(AVCodecContext *c, AVPacket *p, uint8_t *out, int cap) {
+	int ret = avcodec_receive_packet(c, p);
+	if (ret < 0) return ret;
+	if (p->size > cap) ret = AVERROR(ERANGE);
+	else {
+		memcpy(out, p->data, p->size);
+		ret = p->size;
+	}
+	av_packet_unref(p);
+	return ret;
+}
+
+static int enc_eagain(void) { return AVERROR(EAGAIN); }
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// maxPacket bounds one encoded packet: AAC allows 6144 bits per channel.
+const maxPacket = 1 << 16
+
+// Config selects an encoder and its input.
+type Config struct {
+	// Codec is the libavcodec encoder name: "aac", "g722", "g726" (G.726,
+	// AAL2 packing) or "g726le" (G.726, RFC 3551 packing).
+	Codec string
+	// SampleRate and Channels describe the input PCM.
+	SampleRate, Channels int
+	// BitRate is in bits per second; G.726's selects its code word size.
+	BitRate int
+	// FrameSize is the samples per channel per frame for encoders that take
+	// any size (G.722). It defaults to 160; AAC uses 1024 and G.726 its own.
+	FrameSize int
+}
+
+// Stream is an encoded clip.
+type Stream struct {
+	// Packets holds one encoded frame each, in order.
+	Packets [][]byte
+	// Extradata is the codec configuration: the AudioSpecificConfig for AAC.
+	Extradata []byte
+	// Delay is the encoder's initial padding, in samples: the decoded
+	// output lags the input by this much (1024 for AAC, 22 for G.722).
+	Delay int
+	// FrameSize is the samples per channel of every packet but the last.
+	FrameSize int
+}
+
+// Encode encodes pcm, interleaved 16-bit samples, and flushes the encoder.
+func Encode(c Config, pcm []int16) (*Stream, error) {
+	if c.SampleRate <= 0 || c.Channels <= 0 {
+		return nil, fmt.Errorf("avenc: %s: invalid format %d Hz, %d channels", c.Codec, c.SampleRate, c.Channels)
+	}
+	if c.FrameSize == 0 {
+		c.FrameSize = 160
+	}
+	name := C.CString(c.Codec)
+	defer C.free(unsafe.Pointer(name))
+	var ctx *C.AVCodecContext
+	if ret := C.enc_open(&ctx, name, C.int(c.SampleRate), C.int(c.Channels), C.int(c.BitRate), C.int(c.FrameSize)); ret < 0 {
+		return nil, fmt.Errorf("avenc: open %s encoder: %w", c.Codec, avError(ret))
+	}
+	defer C.avcodec_free_context(&ctx)
+	pkt := C.av_packet_alloc()
+	if pkt == nil {
+		return nil, errors.New("avenc: out of memory")
+	}
+	defer C.av_packet_free(&pkt)
+
+	s := &Stream{
+		Extradata: C.GoBytes(unsafe.Pointer(ctx.extradata), ctx.extradata_size),
+		Delay:     int(ctx.initial_padding),
+		FrameSize: int(ctx.frame_size),
+	}
+	buf := make([]byte, maxPacket)
+	drain := func() error {
+		for {
+			ret := C.enc_receive(ctx, pkt, (*C.uint8_t)(unsafe.Pointer(&buf[0])), C.int(len(buf)))
+			if ret == C.enc_eagain() || ret == C.AVERROR_EOF {
+				return nil
+			}
+			if ret < 0 {
+				return fmt.Errorf("avenc: %s: receive packet: %w", c.Codec, avError(ret))
+			}
+			s.Packets = append(s.Packets, append([]byte(nil), buf[:ret]...))
+		}
+	}
+	step := s.FrameSize * c.Channels
+	for i := 0; i < len(pcm); i += step {
+		frame := pcm[i:min(i+step, len(pcm))]
+		if len(frame)%c.Channels != 0 {
+			return nil, fmt.Errorf("avenc: %d samples are not a whole number of %d-channel frames", len(pcm), c.Channels)
+		}
+		if ret := C.enc_send(ctx, (*C.int16_t)(unsafe.Pointer(&frame[0])), C.int(len(frame)/c.Channels)); ret < 0 {
+			return nil, fmt.Errorf("avenc: %s: send frame: %w", c.Codec, avError(ret))
+		}
+		if err := drain(); err != nil {
+			return nil, err
+		}
+	}
+	if ret := C.enc_send(ctx, nil, 0); ret < 0 {
+		return nil, fmt.Errorf("avenc: %s: flush: %w", c.Codec, avError(ret))
+	}
+	return s, drain()
+}
+
+func avError(code C.int) error {
+	var buf [C.AV_ERROR_MAX_STRING_SIZE]C.char
+	C.av_strerror(code, &buf[0], C.size_t(len(buf)))
+	return errors.New(C.GoString(&buf[0]))
+}
