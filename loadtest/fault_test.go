@@ -612,18 +612,19 @@ func (e *faultEnv) checkTimestamps(t *testing.T, pkts []arrival, step, jump uint
 func checkReportsAdvance(t *testing.T, srs []rtcp.SenderReport, clockRate int) {
 	t.Helper()
 	for i := 1; i < len(srs); i++ {
-		dntp := gortsplibNTP(srs[i].NTPTime).Sub(gortsplibNTP(srs[i-1].NTPTime))
+		dntp := rfc3550NTP(srs[i].NTPTime).Sub(rfc3550NTP(srs[i-1].NTPTime))
 		drtp := srs[i].RTPTime - srs[i-1].RTPTime
-		if dntp <= 0 || time.Duration(drtp)*time.Second/time.Duration(clockRate) != dntp {
+		// The 2^-32 s fraction rounds each NTP time by under a nanosecond.
+		if diff := time.Duration(drtp)*time.Second/time.Duration(clockRate) - dntp; dntp <= 0 || diff < -time.Nanosecond || diff > time.Nanosecond {
 			t.Fatalf("sender report %d: NTP +%v, RTP +%d ticks, want both advancing at %d Hz", i, dntp, drtp, clockRate)
 		}
 	}
 }
 
-// gortsplibNTP decodes a sender report's NTP time as the server encodes it
-// by default (ServerConfig.RFC3550NTP false).
-func gortsplibNTP(v uint64) time.Time {
-	return time.Unix(int64(v>>32)-2208988800, int64(v&0xffffffff))
+// rfc3550NTP decodes a sender report's NTP time as the server encodes it
+// by default (ServerConfig.GortsplibNTP false).
+func rfc3550NTP(v uint64) time.Time {
+	return time.Unix(int64(v>>32)-2208988800, int64((v&0xffffffff)*uint64(time.Second)>>32))
 }
 
 func median(v []int) int {

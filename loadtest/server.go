@@ -394,7 +394,7 @@ func (s *Server) sendRound(r int64, ntp time.Time) {
 	if first >= len(s.streams) {
 		return
 	}
-	ntp64 := ntpTime(ntp, s.cfg.RFC3550NTP)
+	ntp64 := ntpTime(ntp, !s.cfg.GortsplibNTP)
 	for i := first; i < len(s.streams); i += int(s.srRounds) {
 		s.streams[i].writeSenderReports(r, ntp64)
 	}

@@ -54,12 +54,12 @@ type ServerConfig struct {
 	// SenderReportPeriod is how often each track sends an RTCP sender
 	// report. It must be at least PacketDuration. It defaults to 1 second.
 	SenderReportPeriod time.Duration
-	// RFC3550NTP encodes the fraction of a second in sender reports' NTP
-	// timestamps as RFC 3550 (and cameras) do, in units of 2^-32 s. It
-	// defaults to false: nanoseconds, as gortsplib v4.16.2 encodes and
-	// decodes them (its rtcpreceiver, and so Client.PacketNTP, misreads
-	// standard sender reports by up to 3.3 s).
-	RFC3550NTP bool
+	// GortsplibNTP encodes the fraction of a second in sender reports' NTP
+	// timestamps in nanoseconds, as gortsplib v4.16.2 does (its
+	// rtcpreceiver, and so Client.PacketNTP, reads them so too, and so
+	// misreads cameras' sender reports by up to 3.3 s). It defaults to
+	// false: units of 2^-32 s, as RFC 3550 and cameras do.
+	GortsplibNTP bool
 	// Faults are scheduled from Start, each at its Fault.At; see Fault and
 	// Server.Inject. It defaults to none.
 	Faults []Fault

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -88,7 +89,11 @@ func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]sink.TapFi
 	}
 	defer stopBroker()
 
-	cfg := &Config{Kafka: KafkaConfig{Brokers: []string{broker}, Topic: demoTopic}}
+	cfg := &Config{
+		Kafka: KafkaConfig{Brokers: []string{broker}, Topic: demoTopic},
+		Admin: AdminConfig{Listen: "127.0.0.1:0"},
+		Diag:  DiagConfig{Dir: filepath.Join(o.Out, "diagnostics")},
+	}
 	for _, s := range specs {
 		cfg.Streams = append(cfg.Streams, StreamConfig{
 			ID:        s.Name,
@@ -103,7 +108,7 @@ func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]sink.TapFi
 	if err != nil {
 		return nil, err
 	}
-	log.Info("demo: pulling synthetic cameras", "streams", len(specs), "duration", o.Duration, "broker", broker)
+	log.Info("demo: pulling synthetic cameras", "streams", len(specs), "duration", o.Duration, "broker", broker, "admin", svc.AdminAddr())
 	runCtx, cancel := context.WithTimeout(ctx, o.Duration)
 	runErr := svc.Run(runCtx)
 	cancel()
