@@ -18,7 +18,11 @@ type FaultKind string
 
 // The fault kinds. Unless a kind says otherwise, it acts on one stream from
 // the moment it begins until it ends, and the stream is back to normal
-// afterwards.
+// afterwards. The kinds that change what a new connection meets
+// (tcp_reset, unauthorized, not_found, no_audio, unsupported_codec,
+// sdp_change, slow_describe) end the stream's sessions when they begin, so
+// that readers reconnect into the fault; the SDP ones end them again when
+// they end. The packet kinds act on the audio track only.
 const (
 	// FaultAudioStopVideo stops the audio RTP packets while the stream's
 	// video track keeps sending. The stream needs StreamSpec.Video.

@@ -54,32 +54,36 @@ type faultConn struct {
 }
 
 // Write implements net.Conn. Without a byte-level fault on its stream it
-// costs two atomic loads.
+// costs three atomic loads.
 func (c *faultConn) Write(p []byte) (int, error) {
 	st := c.stream.Load()
 	if st == nil || len(p) < 4 || p[0] != '$' {
 		return c.Conn.Write(p)
 	}
-	cs := st.cur.Load()
-	if cs == nil || cs.ssrcTo == 0 && (cs.f == nil || !cs.f.garbage) {
+	v := st.cur.Load()
+	if v == nil {
 		return c.Conn.Write(p)
 	}
-	return c.writeFaulted(p, cs)
+	e := v.effects.Load()
+	if e == nil || e.ssrcTo == 0 && !e.faults().garbage {
+		return c.Conn.Write(p)
+	}
+	return c.writeFaulted(p, e)
 }
 
 // writeFaulted writes the interleaved frame p with its SSRC rewritten
 // and/or followed by garbage, in one write so that nothing else lands
 // inside.
-func (c *faultConn) writeFaulted(p []byte, cs *streamState) (int, error) {
+func (c *faultConn) writeFaulted(p []byte, e *effects) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := append(c.scratch[:0], p...)
-	if cs.ssrcTo != 0 {
-		if i := ssrcOffset(b[4:]); i >= 0 && binary.BigEndian.Uint32(b[4+i:]) == cs.ssrcFrom {
-			binary.BigEndian.PutUint32(b[4+i:], cs.ssrcTo)
+	if e.ssrcTo != 0 {
+		if i := ssrcOffset(b[4:]); i >= 0 && binary.BigEndian.Uint32(b[4+i:]) == e.ssrcFrom {
+			binary.BigEndian.PutUint32(b[4+i:], e.ssrcTo)
 		}
 	}
-	if cs.f != nil && cs.f.garbage {
+	if e.faults().garbage {
 		b = appendGarbage(b)
 	}
 	c.scratch = b

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"context"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -28,13 +29,15 @@ type faultSchedule struct {
 	wg     sync.WaitGroup           // counts timers not stopped in time
 	active []*activeFault           // in the order they began
 	events []FaultEvent
+	// changed is closed, and replaced, whenever a fault begins or ends.
+	changed chan struct{}
 	// restarts counts active server_restart faults: the server listens
 	// again when the last one ends.
 	restarts int
 }
 
 func newFaultSchedule(s *Server) *faultSchedule {
-	return &faultSchedule{s: s, timers: make(map[*time.Timer]struct{})}
+	return &faultSchedule{s: s, timers: make(map[*time.Timer]struct{}), changed: make(chan struct{})}
 }
 
 // Inject begins f now (f.At is ignored) and returns a function that ends it;
@@ -71,6 +74,44 @@ func (s *Server) FaultLog() []FaultEvent {
 		return nil
 	}
 	return slices.Clone(s.faults.events)
+}
+
+// WaitFault waits until the i-th fault of FaultLog (from 0, in the order
+// faults begin) has begun and ended, and returns its event. It returns
+// ctx's error if ctx ends first, and ErrNotRunning if the server is not
+// running and has no such event. Once it returns, the server has done all
+// the fault's end does: a server_restart's server is listening again.
+func (s *Server) WaitFault(ctx context.Context, i int) (FaultEvent, error) {
+	for {
+		s.mu.Lock()
+		fs := s.faults
+		if fs == nil {
+			s.mu.Unlock()
+			return FaultEvent{}, ErrNotRunning
+		}
+		if i < len(fs.events) && !fs.events[i].Ended.IsZero() {
+			ev := fs.events[i]
+			s.mu.Unlock()
+			return ev, nil
+		}
+		if s.state != stateRunning {
+			s.mu.Unlock()
+			return FaultEvent{}, ErrNotRunning
+		}
+		changed := fs.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return FaultEvent{}, ctx.Err()
+		}
+	}
+}
+
+// notify wakes WaitFault's callers.
+func (fs *faultSchedule) notify() {
+	close(fs.changed)
+	fs.changed = make(chan struct{})
 }
 
 // schedule begins f at f.At from now.
@@ -135,6 +176,7 @@ func (fs *faultSchedule) begin(f Fault) *activeFault {
 	now := time.Now()
 	af := &activeFault{f: f, event: len(fs.events), done: make(chan struct{})}
 	fs.events = append(fs.events, FaultEvent{Fault: f, Began: now})
+	fs.notify()
 	fs.s.log.Info("loadtest fault begins", "fault", f.String())
 	info, _ := f.Kind.info()
 	switch {
@@ -187,6 +229,7 @@ func (fs *faultSchedule) finish(af *activeFault, now time.Time) {
 	af.ended = true
 	close(af.done)
 	fs.events[af.event].Ended = now
+	fs.notify()
 	if !now.Equal(fs.events[af.event].Began) {
 		fs.s.log.Info("loadtest fault ends", "fault", af.f.String())
 	}

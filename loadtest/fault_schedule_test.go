@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -230,20 +231,12 @@ func TestServerRunsScheduledFaults(t *testing.T) {
 		return false
 	})
 	p.awaitStopped(t)
-	// Nothing signals the end of the restart to a client: poll.
-	deadline := time.Now().Add(waitBound)
-	for {
-		again, err := dialProbe(s.URL("cam"), tcp)
-		if err == nil {
-			t.Cleanup(again.close)
-			again.awaitAudio(t, probeCounts{}, 3)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server does not serve again after the restart: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	if _, err := s.WaitFault(ctx, 1); err != nil {
+		t.Fatalf("waiting for the end of the restart: %v", err)
 	}
+	startProbe(t, s.URL("cam"), tcp).awaitAudio(t, probeCounts{}, 3)
 
 	log := s.FaultLog()
 	if len(log) != 2 {
@@ -301,4 +294,48 @@ func TestCloseLetsHeldRequestsGo(t *testing.T) {
 
 func isConnReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET)
+}
+
+func TestWaitFault(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	s, err := NewServer(ServerConfig{
+		Streams: invalidFaultStreams,
+		Faults:  []Fault{{Stream: "cam", Kind: FaultGarbage, Duration: 50 * time.Millisecond}},
+		Logger:  slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WaitFault(ctx, 0); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("WaitFault before Start: %v, want ErrNotRunning", err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev, err := s.WaitFault(ctx, 0)
+	if err != nil || ev.Kind != FaultGarbage || ev.Ended.Sub(ev.Began) < 50*time.Millisecond {
+		t.Fatalf("WaitFault(0) = %+v, %v; want the scheduled garbage, ended after 50 ms", ev, err)
+	}
+	short, cancelShort := context.WithCancel(ctx)
+	cancelShort()
+	if _, err := s.WaitFault(short, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitFault(1) with a cancelled context: %v", err)
+	}
+	if _, err := s.Inject(Fault{Stream: "cam", Kind: FaultSilent}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.WaitFault(ctx, 1)
+		done <- err
+	}()
+	s.Close() // ends the injected fault
+	if err := <-done; err != nil {
+		t.Fatalf("WaitFault(1) across Close: %v, want the fault ended by Close", err)
+	}
+	if _, err := s.WaitFault(ctx, 2); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("WaitFault(2) after Close: %v, want ErrNotRunning", err)
+	}
 }

@@ -40,21 +40,18 @@ var (
 // path, 503 while the stream is not served, the RTSP-level faults, then
 // authentication. The connection is tracked as a reader of the stream, for
 // the faults that act on connections.
-func (h *serverHandler) lookup(conn *gortsplib.ServerConn, req *base.Request, path string) (*stream, *streamState, *base.Response, error) {
+func (h *serverHandler) lookup(conn *gortsplib.ServerConn, req *base.Request, path string) (*stream, *variant, *base.Response, error) {
 	st, ok := h.s.byPath[path]
 	if !ok {
 		return nil, nil, &base.Response{StatusCode: base.StatusNotFound}, nil
 	}
 	h.s.readers.trackConn(conn, st)
 	for {
-		cs := st.cur.Load()
-		if cs == nil {
+		v := st.cur.Load()
+		if v == nil {
 			return nil, nil, &base.Response{StatusCode: base.StatusServiceUnavailable}, nil
 		}
-		f := cs.f
-		if f == nil {
-			f = &noFaults
-		}
+		f := v.effects.Load().faults()
 		switch {
 		case f.reset:
 			resetConn(conn)
@@ -81,26 +78,23 @@ func (h *serverHandler) lookup(conn *gortsplib.ServerConn, req *base.Request, pa
 		case f.notFound:
 			return nil, nil, &base.Response{StatusCode: base.StatusNotFound}, nil
 		}
-		return st, cs, &base.Response{StatusCode: base.StatusOK}, nil
+		return st, v, &base.Response{StatusCode: base.StatusOK}, nil
 	}
 }
 
-// noFaults stands for a nil faultSet; read-only.
-var noFaults faultSet
-
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
 func (h *serverHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	_, cs, res, err := h.lookup(ctx.Conn, ctx.Request, ctx.Path)
+	_, v, res, err := h.lookup(ctx.Conn, ctx.Request, ctx.Path)
 	if res.StatusCode != base.StatusOK {
 		return res, nil, err
 	}
-	return res, cs.v.ss, nil
+	return res, v.ss, nil
 }
 
 // OnSetup implements gortsplib.ServerHandlerOnSetup. Streams are live: a
 // reader may SETUP at any time and joins at the current packet.
 func (h *serverHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	st, cs, res, err := h.lookup(ctx.Conn, ctx.Request, ctx.Path)
+	st, v, res, err := h.lookup(ctx.Conn, ctx.Request, ctx.Path)
 	if res.StatusCode != base.StatusOK {
 		return res, nil, err
 	}
@@ -111,7 +105,7 @@ func (h *serverHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.R
 	if prev := ctx.Session.SetuppedStream(); prev != nil {
 		return res, prev, nil
 	}
-	return res, cs.v.ss, nil
+	return res, v.ss, nil
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.

@@ -10,17 +10,20 @@ import (
 // and what it currently serves.
 //
 // What the pacer, the RTSP handler and the readers' connections act on is
-// one immutable streamState, swapped atomically by the server (under
-// Server.mu) whenever a fault begins or ends or the server (re)listens: so
-// checking for faults costs each packet one atomic load.
+// the variant in cur and the effects in that variant, both swapped
+// atomically by the server (under Server.mu) when the server (re)listens
+// or a fault begins or ends. Without faults, checking for them costs each
+// packet one load more, from a cache line the packet needs anyway.
 type stream struct {
+	// cur is the variant being served, nil while the server is not
+	// listening. First, with sent, for the pacer's sake.
+	cur  atomic.Pointer[variant]
+	sent atomic.Uint64 // audio packets written
+
 	spec    StreamSpec
 	index   int   // in Server.streams
 	clip    *clip // the spec's codec
 	altClip *clip // the codec FaultSDPChange switches to
-
-	// cur is nil while the server is not listening.
-	cur atomic.Pointer[streamState]
 
 	// Guarded by Server.mu.
 	active  []*activeFault // in the order they began
@@ -28,41 +31,63 @@ type stream struct {
 	jump    time.Duration  // total of FaultTimestampJump on v
 	seqJump uint16         // total sequence jumps of FaultSSRCChange on v
 	ssrc    uint32         // SSRC FaultSSRCChange gave v, or 0
-
-	sent atomic.Uint64 // audio packets written
 }
 
-// streamState is a stream's published state; see stream.
-type streamState struct {
-	v *variant
-	f *faultSet // nil without active faults
-	// Persistent effects of the instantaneous faults on v.
-	tsJump   uint32 // added to audio RTP timestamps
-	seqJump  uint16 // added to audio sequence numbers
-	ssrcFrom uint32 // SSRC that the readers' connections rewrite...
-	ssrcTo   uint32 // ...into this one, if not 0
+// effects is what faults do to a variant: the active faults' sum, and the
+// lasting effects of the instantaneous ones. It is immutable once
+// published; a variant without any has none (nil), the pacer's fast path.
+type effects struct {
+	f        *faultSet // nil without active faults
+	tsJump   uint32    // added to audio RTP timestamps
+	seqJump  uint16    // added to audio sequence numbers
+	ssrcFrom uint32    // SSRC that the readers' connections rewrite...
+	ssrcTo   uint32    // ...into this one, if not 0
 }
+
+// faults returns the active faults' sum; never nil.
+func (e *effects) faults() *faultSet {
+	if e == nil || e.f == nil {
+		return &noFaults
+	}
+	return e.f
+}
+
+// tsJumpOrZero returns the timestamp jump, 0 without effects.
+func (e *effects) tsJumpOrZero() uint32 {
+	if e == nil {
+		return 0
+	}
+	return e.tsJump
+}
+
+// noFaults stands for no active fault; read-only.
+var noFaults faultSet
 
 func newStream(spec StreamSpec, index int, c, alt *clip) *stream {
 	return &stream{spec: spec, index: index, clip: c, altClip: alt}
 }
 
-// publish makes the stream's current variant and faults visible to the
-// pacer, the handler and the connections, or hides the stream while the
-// server is not listening. Server.mu must be held.
+// publish makes the stream's current variant and its effects visible to
+// the pacer, the handler and the connections, or hides the stream while
+// the server is not listening. Server.mu must be held.
 func (st *stream) publish(packet time.Duration) {
 	if st.v == nil {
 		st.cur.Store(nil)
 		return
 	}
-	cs := &streamState{v: st.v, f: newFaultSet(st.active, packet), seqJump: st.seqJump}
+	e := effects{f: newFaultSet(st.active, packet), seqJump: st.seqJump}
 	if st.v.clockRate != 0 {
-		cs.tsJump = uint32(int64(st.jump) * int64(st.v.clockRate) / int64(time.Second))
+		e.tsJump = uint32(int64(st.jump) * int64(st.v.clockRate) / int64(time.Second))
 	}
 	if st.ssrc != 0 {
-		cs.ssrcFrom, cs.ssrcTo = st.v.audioSSRC, st.ssrc
+		e.ssrcFrom, e.ssrcTo = st.v.audioSSRC, st.ssrc
 	}
-	st.cur.Store(cs)
+	if e == (effects{}) {
+		st.v.effects.Store(nil)
+	} else {
+		st.v.effects.Store(&e)
+	}
+	st.cur.Store(st.v)
 }
 
 // setVariant makes v the stream's variant, forgetting the instantaneous
@@ -76,15 +101,15 @@ func (st *stream) setVariant(v *variant) {
 // audio packet, and a video packet when one is due. Called by the pacer
 // goroutine only.
 func (st *stream) writePacket(r int64, ntp time.Time, rng *rand.Rand) {
-	cs := st.cur.Load()
-	if cs == nil {
+	v := st.cur.Load()
+	if v == nil {
 		return
 	}
-	v := cs.v
+	e := v.effects.Load()
 	if v.audio != nil {
-		v.writeAudio(st, cs, r, ntp, rng)
+		v.writeAudio(st, e, r, ntp, rng)
 	}
-	if v.video != nil && (cs.f == nil || !cs.f.videoOff) {
+	if v.video != nil && !e.faults().videoOff {
 		v.writeVideo(r, ntp)
 	}
 }
@@ -92,9 +117,9 @@ func (st *stream) writePacket(r int64, ntp time.Time, rng *rand.Rand) {
 // writeSenderReports sends the stream's RTCP sender reports for round r.
 // Called by the pacer goroutine only, after writePacket for r.
 func (st *stream) writeSenderReports(r int64, ntp uint64) {
-	cs := st.cur.Load()
-	if cs == nil || cs.f != nil && cs.f.rtcpOff {
+	v := st.cur.Load()
+	if v == nil || v.effects.Load().faults().rtcpOff {
 		return
 	}
-	cs.v.writeSenderReports(r, ntp)
+	v.writeSenderReports(r, ntp)
 }

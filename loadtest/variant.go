@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -67,39 +68,46 @@ func variantFor(active []*activeFault) variantKind {
 // server listens again after a restart; the old one is closed, which ends
 // its readers' sessions.
 type variant struct {
-	kind variantKind
-	ss   *gortsplib.ServerStream // set by start
+	// Read by the pacer for every packet, first so that they share cache
+	// lines.
+	effects atomic.Pointer[effects] // nil: no fault acts on the variant
+	ss      *gortsplib.ServerStream // set by start
+	audio   *description.Media      // nil without an audio track
+	clip    *clip                   // payloads of the audio track
+	ticks   uint32                  // audio RTP timestamp increment per round
 
-	audio     *description.Media // nil without an audio track
-	clip      *clip              // payloads of the audio track
-	ticks     uint32             // audio RTP timestamp increment per round
-	clockRate int                // of the audio track
-	video     *description.Media // nil without a video track
+	// Touched by the pacer goroutine only; the hot ones first.
+	ts0     uint32     // audio RTP timestamp of round 0
+	seq     uint16     // next audio sequence number, before seqJump
+	backlog bool       // holding, or packets queued: the slow path is needed
+	lastTS  uint32     // audio timestamp of the last round, sent or not
+	packets uint32     // audio packets sent, for sender reports
+	octets  uint32     // audio payload bytes sent
+	pkt     rtp.Packet // audio, reused for every packet
+
+	video *description.Media // nil without a video track
 	// The video track sends a packet in rounds where
 	// (r+videoPhase)%videoEvery == 0, so that streams spread their video
 	// over the rounds.
 	videoEvery, videoPhase int64
 
+	kind      variantKind
+	clockRate int // of the audio track
 	// SSRCs gortsplib assigned; set by start.
 	audioSSRC, videoSSRC uint32
 
-	// Touched by the pacer goroutine only.
-	pkt      rtp.Packet // audio, reused for every packet
-	ts0      uint32     // audio RTP timestamp of round 0
-	seq      uint16     // next audio sequence number, before seqJump
-	lastTS   uint32     // audio timestamp of the last round, sent or not
-	packets  uint32     // audio packets sent, for sender reports
-	octets   uint32     // audio payload bytes sent
-	frozen   bool       // timestamps are frozen at frozenTS
+	// Touched by the pacer goroutine only, under faults or with video.
+	frozen   bool // timestamps are frozen at frozenTS
 	frozenTS uint32
-	held     rtp.Packet // packet FaultUDPReorder holds back, if holding
-	holding  bool
+	holding  bool // FaultUDPReorder holds held back
+	held     rtp.Packet
 	queue    []queuedPacket // packets FaultUDPJitter delays, in order
 	vpkt     rtp.Packet     // video, reused
 	vts0     uint32
 	vticks   uint32
 	vpackets uint32
 	voctets  uint32
+	sr       rtcp.SenderReport // reused; gortsplib marshals it at once
 }
 
 // queuedPacket is an audio packet FaultUDPJitter delays until round
@@ -198,35 +206,41 @@ func (v *variant) nextAudio(payload []byte, ts uint32, seqJump uint16) *rtp.Pack
 	return p
 }
 
-// writeAudio sends the audio packet of round r, due at ntp, as cs says.
+// writeAudio sends the audio packet of round r, due at ntp, as e says.
 // Pacer only; without faults it does not allocate (gortsplib marshals into
 // its own buffer) and does not block on readers (gortsplib queues to each
 // session).
-func (v *variant) writeAudio(st *stream, cs *streamState, r int64, ntp time.Time, rng *rand.Rand) {
+func (v *variant) writeAudio(st *stream, e *effects, r int64, ntp time.Time, rng *rand.Rand) {
 	payload, ts, lead := v.clipPacket(r)
 	if payload == nil {
 		// No access unit starts in this round (AAC); sender reports still
 		// need the RTP clock at the round.
-		v.lastTS = v.ts0 + cs.tsJump + uint32(r)*v.ticks
+		v.lastTS = v.ts0 + e.tsJumpOrZero() + uint32(r)*v.ticks
 		return
 	}
-	ts += v.ts0 + cs.tsJump
 	ntp = ntp.Add(lead)
-	if cs.f == nil && !v.holding && len(v.queue) == 0 {
+	if e == nil && !v.backlog {
+		ts += v.ts0
+		// Sender reports map the round's time, lead earlier than ts.
 		v.lastTS = ts - uint32(int64(lead)*int64(v.clockRate)/int64(time.Second))
-		v.send(st, v.nextAudio(payload, ts, cs.seqJump), ntp)
+		v.send(st, v.nextAudio(payload, ts, 0), ntp)
 		return
 	}
-	v.writeFaultedAudio(st, cs, r, payload, ts, ntp, rng)
+	v.writeFaultedAudio(st, e, r, payload, ts, ntp, rng)
+	v.backlog = v.holding || len(v.queue) > 0
 }
 
 // writeFaultedAudio is writeAudio's slow path: under faults, or while
-// packets delayed by faults that have ended are still due.
-func (v *variant) writeFaultedAudio(st *stream, cs *streamState, r int64, payload []byte, ts uint32, ntp time.Time, rng *rand.Rand) {
-	f := cs.f
-	if f == nil {
-		f = &faultSet{} // only the backlog is left to send
+// packets delayed by faults that have ended are still due. ts is relative
+// to round 0's.
+func (v *variant) writeFaultedAudio(st *stream, e *effects, r int64, payload []byte, ts uint32, ntp time.Time, rng *rand.Rand) {
+	var seqJump uint16
+	ts += v.ts0
+	if e != nil {
+		ts += e.tsJump
+		seqJump = e.seqJump
 	}
+	f := e.faults() // without faults, only the backlog is left to send
 	if f.frozen {
 		if !v.frozen {
 			v.frozen, v.frozenTS = true, ts
@@ -241,7 +255,7 @@ func (v *variant) writeFaultedAudio(st *stream, cs *streamState, r int64, payloa
 		v.release(st, r, ntp)
 		return
 	}
-	p := v.nextAudio(payload, ts, cs.seqJump)
+	p := v.nextAudio(payload, ts, seqJump)
 	if f.loss > 0 && rng.Float64() < f.loss {
 		v.release(st, r, ntp)
 		return
@@ -328,16 +342,18 @@ func (v *variant) writeVideo(r int64, ntp time.Time) {
 func (v *variant) writeSenderReports(r int64, ntp uint64) {
 	// Errors mean the ServerStream is closed: nobody to report to.
 	if v.audio != nil {
-		_ = v.ss.WritePacketRTCP(v.audio, &rtcp.SenderReport{
+		v.sr = rtcp.SenderReport{
 			SSRC: v.audioSSRC, NTPTime: ntp, RTPTime: v.lastTS,
 			PacketCount: v.packets, OctetCount: v.octets,
-		})
+		}
+		_ = v.ss.WritePacketRTCP(v.audio, &v.sr)
 	}
 	if v.video != nil {
-		_ = v.ss.WritePacketRTCP(v.video, &rtcp.SenderReport{
+		v.sr = rtcp.SenderReport{
 			SSRC: v.videoSSRC, NTPTime: ntp, RTPTime: v.vts0 + uint32(r)*v.vticks,
 			PacketCount: v.vpackets, OctetCount: v.voctets,
-		})
+		}
+		_ = v.ss.WritePacketRTCP(v.video, &v.sr)
 	}
 }
 
