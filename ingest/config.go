@@ -5,9 +5,12 @@
 package ingest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"time"
 
@@ -24,6 +27,12 @@ type StreamConfig struct {
 	// Transport is "auto" (UDP, falling back to TCP), "tcp" or "udp".
 	// It defaults to "auto".
 	Transport string
+	// CAFile is a PEM file of certificate authorities that rtsps sources
+	// are verified against. It defaults to "" (the system roots).
+	CAFile string
+	// InsecureSkipVerify accepts any certificate from an rtsps source,
+	// as self-signed cameras need. It defaults to false.
+	InsecureSkipVerify bool
 }
 
 // Config configures a Supervisor. The zero value, plus streams, is usable.
@@ -39,17 +48,42 @@ type Config struct {
 	// callback and the stream worker; when full, new frames are dropped,
 	// counted and reported as a gap. It defaults to 50 (1 s of 20 ms frames).
 	HandoffLen int
-	// Timeout bounds RTSP requests and connection silence. It defaults to 10 s.
+	// Timeout bounds each RTSP request, and so how long a source that
+	// accepts connections but never answers takes to fail. It defaults to
+	// 5 s.
 	Timeout time.Duration
-	// ReconnectMin is the first pause before reconnecting. It defaults to 1 s.
+	// LivenessTimeout is how long a streaming audio track may go without
+	// an RTP audio packet, or without its timeline advancing, before it is
+	// declared stalled (no_rtp, rtcp_only, timestamps_frozen) and
+	// reconnected. RTCP and other tracks do not count: a camera that keeps
+	// sending sender reports while its audio stopped is stalled. It
+	// defaults to 5 s.
+	LivenessTimeout time.Duration
+	// StallTimeout is how long a stage inside earshot (an SDK callback, a
+	// stream worker step, a sink write) may take on one item before it is
+	// declared stalled (callback_blocked, worker_stuck, sink_stalled). It
+	// defaults to 2 s.
+	StallTimeout time.Duration
+	// ReconnectMin is the first pause before reconnecting, and the pause
+	// after a session that was established. It defaults to 1 s.
 	ReconnectMin time.Duration
-	// ReconnectMax caps the exponential reconnect pause. It defaults to 30 s.
+	// ReconnectMax caps the exponential pause between failed connection
+	// attempts. It defaults to 30 s.
 	ReconnectMax time.Duration
+	// PermanentRetry is the pause after a failure that retrying soon cannot
+	// fix: 401, 403, 404, no audio track, no supported codec. It defaults to
+	// 2 min.
+	PermanentRetry time.Duration
 	// DrainTimeout bounds the final writes (flushed chunks, end records) at
 	// shutdown. It defaults to 5 s.
 	DrainTimeout time.Duration
+	// Diagnostics configures the bundles written when a stall is detected.
+	Diagnostics DiagnosticsConfig
 	// SDK configures the callback SDK the supervisor creates.
 	SDK sdk.Options
+	// OnStall, if set, is called on the watchdog goroutine for each new
+	// stall, after it is logged. It must not block.
+	OnStall func(Stall)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -67,7 +101,13 @@ func (c *Config) setDefaults() {
 		c.HandoffLen = 50
 	}
 	if c.Timeout == 0 {
-		c.Timeout = 10 * time.Second
+		c.Timeout = 5 * time.Second
+	}
+	if c.LivenessTimeout == 0 {
+		c.LivenessTimeout = 5 * time.Second
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = 2 * time.Second
 	}
 	if c.ReconnectMin == 0 {
 		c.ReconnectMin = time.Second
@@ -75,6 +115,10 @@ func (c *Config) setDefaults() {
 	if c.ReconnectMax == 0 {
 		c.ReconnectMax = 30 * time.Second
 	}
+	if c.PermanentRetry == 0 {
+		c.PermanentRetry = 2 * time.Minute
+	}
+	c.Diagnostics.setDefaults()
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 5 * time.Second
 	}
@@ -103,11 +147,34 @@ func (c *Config) validate() error {
 	if c.ReconnectMin <= 0 || c.ReconnectMax < c.ReconnectMin {
 		errs = append(errs, fmt.Errorf("reconnect pauses %s..%s are not a positive range", c.ReconnectMin, c.ReconnectMax))
 	}
+	if c.PermanentRetry < c.ReconnectMin {
+		errs = append(errs, fmt.Errorf("permanent retry %s is shorter than reconnect min %s", c.PermanentRetry, c.ReconnectMin))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"timeout", c.Timeout}, {"liveness timeout", c.LivenessTimeout}, {"stall timeout", c.StallTimeout}, {"drain timeout", c.DrainTimeout}} {
+		if d.v < 100*time.Millisecond {
+			errs = append(errs, fmt.Errorf("%s %s is below 100ms", d.name, d.v))
+		}
+	}
+	if err := c.Diagnostics.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.SDK.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("sdk: %w", err))
 	}
-	seen := make(map[string]bool, len(c.Streams))
-	for i, s := range c.Streams {
+	if err := validateStreams(c.Streams); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// validateStreams reports every problem of a list of streams.
+func validateStreams(streams []StreamConfig) error {
+	var errs []error
+	seen := make(map[string]bool, len(streams))
+	for i, s := range streams {
 		if err := s.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("streams[%d]: %w", i, err))
 		}
@@ -130,7 +197,30 @@ func (s StreamConfig) validate() error {
 	if _, err := sdk.ParseTransport(s.Transport); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := s.tlsConfig(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// tlsConfig returns the TLS configuration for an rtsps source; nil means
+// gortsplib's default (system roots).
+func (s StreamConfig) tlsConfig() (*tls.Config, error) {
+	if s.CAFile == "" && !s.InsecureSkipVerify {
+		return nil, nil
+	}
+	c := &tls.Config{InsecureSkipVerify: s.InsecureSkipVerify}
+	if s.CAFile != "" {
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca file %s holds no PEM certificate", s.CAFile)
+		}
+	}
+	return c, nil
 }
 
 // Validate reports every problem of c, with defaults applied to unset

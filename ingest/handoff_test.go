@@ -35,8 +35,11 @@ func TestSlowConsumerNeverBlocksSDKWorkers(t *testing.T) {
 		releases = append(releases, ms.Hold(s))
 	}
 	var slowest atomic.Int64
+	stalls := make(chan ingest.Stall, 16)
 	cfg := ingest.Config{
-		HandoffLen: 5,
+		HandoffLen:   5,
+		StallTimeout: 500 * time.Millisecond,
+		OnStall:      func(s ingest.Stall) { stalls <- s },
 		SDK: sdk.Options{Workers: 2, CallbackBudget: stallBudget, CallbackObserver: func(d time.Duration) {
 			for cur := slowest.Load(); int64(d) > cur && !slowest.CompareAndSwap(cur, int64(d)); cur = slowest.Load() {
 			}
@@ -71,17 +74,28 @@ func TestSlowConsumerNeverBlocksSDKWorkers(t *testing.T) {
 		t.Errorf("an SDK callback took %s: it waited on the sink", d)
 	}
 
+	// The watchdog blames the sink, once for all the streams waiting on it.
+	if s := receive(t, stalls); s.Stage != ingest.StageSink || s.Reason != ingest.ReasonSinkStalled || s.Stream != "" {
+		t.Errorf("stall %+v, want one sink_stalled at stage sink", s)
+	}
 	for _, release := range releases {
 		release()
 	}
-	for _, s := range stuckStreams {
-		ms.await(t, "gap of "+s, func(r sink.Record) bool {
-			return r.Stream == s && r.Kind == sink.KindGap && r.Reason == ingest.ReasonHandoffDrop && r.GapMS > 0
-		})
-	}
+	gaps := map[string]bool{}
+	ms.await(t, "a gap of each stuck stream", func(r sink.Record) bool {
+		if r.Kind == sink.KindGap && r.Reason == ingest.ReasonSinkStalled && r.GapMS > 0 {
+			gaps[r.Stream] = true
+		}
+		return len(gaps) == len(stuckStreams)
+	})
 	stop()
 	for _, s := range append(stuckStreams, healthyStream) {
 		checkEpoch(t, ms.Records(s), s[:4])
+	}
+	select {
+	case s := <-stalls:
+		t.Errorf("another stall reported: %+v", s)
+	default:
 	}
 }
 
@@ -148,6 +162,9 @@ func TestNaiveAdapterStallsOtherStreams(t *testing.T) {
 	}
 	for _, name := range stuckStreams {
 		open(name)
+	}
+	for stuck := map[string]bool{}; len(stuck) < len(stuckStreams); {
+		stuck[receive(t, ms.held)] = true
 	}
 	// Both workers are now stuck in the stuck streams' callbacks.
 	healthy := open(healthyStream)

@@ -12,6 +12,24 @@ import (
 	"github.com/earshot/earshot/sink"
 )
 
+// syncBuffer is a log destination tests read while the supervisor runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // waitTimeout bounds every wait; the tests finish far sooner.
 const waitTimeout = 15 * time.Second
 
@@ -22,10 +40,12 @@ type memSink struct {
 	records []sink.Record
 	hold    map[string]chan struct{}
 	feed    chan sink.Record
+	// held receives the stream of each write that starts waiting on a hold.
+	held chan string
 }
 
 func newMemSink() *memSink {
-	return &memSink{hold: make(map[string]chan struct{}), feed: make(chan sink.Record, 1<<14)}
+	return &memSink{hold: make(map[string]chan struct{}), feed: make(chan sink.Record, 1<<14), held: make(chan string, 1<<10)}
 }
 
 // Hold makes writes of stream block until the returned function is called.
@@ -43,6 +63,10 @@ func (m *memSink) Write(ctx context.Context, r sink.Record) error {
 	ch := m.hold[r.Stream]
 	m.mu.Unlock()
 	if ch != nil {
+		select {
+		case m.held <- r.Stream:
+		default:
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():

@@ -16,8 +16,9 @@ type packet struct {
 	ssrc    uint32
 	arrival time.Time
 	ntp     time.Time
-	// dropped counts frames dropped at the handoff just before this one.
-	dropped uint64
+	// dropped counts frames dropped at the handoff just before this one;
+	// sdkDropped those the SDK dropped from its own queue.
+	dropped, sdkDropped uint64
 }
 
 // handoff is the bounded queue between a stream's SDK callback and its
@@ -51,7 +52,7 @@ func (h handoff) put(f *sdk.Frame, dropped uint64) bool {
 	p.data = append(p.data[:0], f.Data...)
 	p.ts, p.seq, p.ssrc = f.Timestamp, f.Seq, f.SSRC
 	p.arrival, p.ntp = f.Arrival, f.NTP
-	p.dropped = dropped
+	p.dropped, p.sdkDropped = dropped, f.Dropped
 	h.frames <- p // cannot block: frames has room for every packet
 	return true
 }

@@ -1,6 +1,9 @@
 package ingest
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // State is a stream's connection state.
 type State string
@@ -9,33 +12,54 @@ type State string
 const (
 	StateConnecting State = "connecting"
 	StateStreaming  State = "streaming"
-	StateBackoff    State = "backoff"
-	StateStopped    State = "stopped"
+	// StateBackoff: the last attempt failed or the session ended; the
+	// stream reconnects after a pause.
+	StateBackoff State = "backoff"
+	// StateError: the last attempt failed for a reason retrying soon
+	// cannot fix (see Failure); the stream retries after PermanentRetry.
+	StateError   State = "error"
+	StateStopped State = "stopped"
 )
 
-// StreamStats are one stream's counters, for the status API and metrics.
+// StreamStats are one stream's state and counters, for the status API and
+// metrics. Nothing in it holds credentials.
 type StreamStats struct {
-	ID             string
-	State          State
-	LastError      string // credentials redacted
-	Epoch          uint64
-	Packets        uint64 // frames that reached the worker
-	HandoffDropped uint64 // frames dropped because the worker was behind
-	DecodeErrors   uint64
-	Late           uint64 // late or duplicate packets discarded
-	Concealed      uint64 // lost packets concealed by the decoder
-	Chunks         uint64
-	AudioSamples   uint64 // samples at the output rate written in audio records
-	Gaps           uint64
-	Reconnects     uint64
-	SinkErrors     uint64
-	Overruns       uint64 // SDK callback overruns reported for this stream
+	ID        string `json:"id"`
+	URL       string `json:"url"` // credentials redacted
+	Transport string `json:"transport"`
+	State     State  `json:"state"`
+	LastError string `json:"last_error,omitempty"` // credentials redacted
+	// Failure is the kind of the last error (sdk.Classify), empty while
+	// streaming.
+	Failure string `json:"failure,omitempty"`
+	// Stall is the stall in progress, if any.
+	Stall *Stall `json:"stall,omitempty"`
+	// LastPacket is when the worker last took an RTP audio packet.
+	LastPacket time.Time `json:"last_packet,omitzero"`
+	// ClockDriftPPM estimates how much faster than real time the source's
+	// RTP clock runs, in parts per million, over the current timeline.
+	ClockDriftPPM float64 `json:"clock_drift_ppm"`
+
+	Epoch          uint64 `json:"epoch"`
+	Packets        uint64 `json:"packets"`         // frames that reached the worker
+	HandoffDropped uint64 `json:"handoff_dropped"` // frames dropped because the worker was behind
+	SDKDropped     uint64 `json:"sdk_dropped"`     // frames the SDK dropped because callbacks were behind
+	DecodeErrors   uint64 `json:"decode_errors"`
+	Late           uint64 `json:"late"`      // late or duplicate packets discarded
+	Concealed      uint64 `json:"concealed"` // lost packets concealed by the decoder
+	Chunks         uint64 `json:"chunks"`
+	AudioSamples   uint64 `json:"audio_samples"` // samples at the output rate written in audio records
+	Gaps           uint64 `json:"gaps"`
+	Reconnects     uint64 `json:"reconnects"`
+	SinkErrors     uint64 `json:"sink_errors"`
+	Overruns       uint64 `json:"overruns"` // SDK callback overruns reported for this stream
+	Stalls         uint64 `json:"stalls"`   // stalls detected
 }
 
-// counters are written by the stream's worker and adapter and read by
-// anyone.
+// counters are written by the stream's worker, adapter and watchdog and
+// read by anyone.
 type counters struct {
-	packets, handoffDropped, decodeErrors, late, concealed atomic.Uint64
-	chunks, audioSamples, gaps, reconnects, sinkErrors     atomic.Uint64
-	overruns, epoch                                        atomic.Uint64
+	packets, handoffDropped, sdkDropped, decodeErrors, late, concealed atomic.Uint64
+	chunks, audioSamples, gaps, reconnects, sinkErrors                 atomic.Uint64
+	overruns, epoch, stalls                                            atomic.Uint64
 }

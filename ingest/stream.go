@@ -2,10 +2,12 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +17,9 @@ import (
 	"github.com/earshot/earshot/sink"
 )
 
-// Gap and end reasons carried in earshot.reason.
+// Gap and end reasons carried in earshot.reason. Stall reasons (no_rtp,
+// rtcp_only, timestamps_frozen, callback_blocked, worker_stuck,
+// sink_stalled) are gap reasons too.
 const (
 	ReasonRTPLoss       = "rtp_loss"
 	ReasonHandoffDrop   = "handoff_drop"
@@ -23,61 +27,104 @@ const (
 	ReasonDisconnected  = "disconnected"
 	ReasonDiscontinuity = "discontinuity"
 	ReasonShutdown      = "shutdown"
+	ReasonRemoved       = "removed"
 )
+
+// errRemoved is the cancel cause of a stream removed while the supervisor
+// keeps running: its end record then says removed, not shutdown.
+var errRemoved = errors.New("stream removed")
 
 // maxTimestampJump is the largest forward RTP timestamp step, in seconds,
 // treated as loss; a larger step is a discontinuity of the source clock.
 const maxTimestampJump = 10
 
 // stream pulls one source. Its run goroutine owns the connection loop and
-// all decoding state; the adapter (onData) runs on SDK workers.
+// all decoding state; the adapter (onData, onStatus) runs on SDK workers;
+// the watchdog reads the progress atomics.
 type stream struct {
 	cfg  StreamConfig
 	sup  *Supervisor
 	log  *slog.Logger
+	url  string // redacted
 	tr   sdk.Transport
+	tls  *tls.Config // nil: system roots
 	hand handoff
 
 	// pendingDrops counts handoff drops not yet attached to a packet; only
 	// the SDK worker serving this stream's handle touches it, but handles
-	// change between epochs, so it is atomic.
+	// change between sessions, so it is atomic.
 	pendingDrops atomic.Uint64
 	disc         chan error // disconnection reported by the status callback
+	stall        chan Stall // source stalls found by the watchdog
 	c            counters
+
+	// Progress for the watchdog, in Unix nanoseconds (0: none). handle is
+	// the sdk.Handle of the session streaming, 0 between sessions.
+	handle       atomic.Int64
+	sessionStart atomic.Int64
+	lastPacket   atomic.Int64 // the worker took a packet
+	lastAdvance  atomic.Int64 // the timeline moved forward
+	busySince    atomic.Int64 // the worker's current step began; 0 while it waits
+	writeSince   atomic.Int64 // the sink write in progress began; 0 when none
+	driftPPM     atomic.Int64 // clock drift estimate, in millionths of ppm
+
+	// pprof labels of the worker: stream and stage (decode or sink),
+	// precomputed so that switching allocates nothing.
+	decodeLabels, sinkLabels context.Context
+
+	// Lifecycle, set by start.
+	cancel context.CancelCauseFunc
+	done   chan struct{}
 
 	mu        sync.Mutex
 	state     State
 	lastError string
+	failure   string // sdk.Classify kind of the last error
+	stalled   *Stall // current stall, as the watchdog last saw it
+
+	// Owned by the watchdog goroutine.
+	wd Stall
 
 	// Owned by the run goroutine.
-	codec       sdk.Codec
-	dec         *audio.Decoder
-	chunker     *audio.Chunker
-	epoch       uint64
-	seq         uint64
-	started     bool // a packet has been seen this epoch
-	nextTS      uint32
-	lastSeq     uint16
-	ssrc        uint32
-	lastArrival time.Time
-	nextCapture time.Time     // capture time of the next expected sample
-	arrivalLag  time.Duration // arrival minus capture time of the last packet
-	clock       string
-	pending     string // reason for the next hole, when known
-	ended       bool   // the epoch's end record is written
+	tl timeline
 }
 
 func newStream(sup *Supervisor, cfg StreamConfig) *stream {
 	tr, _ := sdk.ParseTransport(cfg.Transport) // validated
-	return &stream{
+	tc, _ := cfg.tlsConfig()                   // validated
+	st := &stream{
+		tls:   tc,
 		cfg:   cfg,
 		sup:   sup,
 		log:   sup.cfg.Logger.With("stream", cfg.ID),
+		url:   sdk.Redact(cfg.URL),
 		tr:    tr,
 		hand:  newHandoff(sup.cfg.HandoffLen),
 		disc:  make(chan error, 1),
+		stall: make(chan Stall, 1),
 		state: StateConnecting,
 	}
+	st.tl.st = st
+	st.decodeLabels = pprof.WithLabels(context.Background(), pprof.Labels("stream", cfg.ID, "stage", "decode"))
+	st.sinkLabels = pprof.WithLabels(context.Background(), pprof.Labels("stream", cfg.ID, "stage", "sink"))
+	return st
+}
+
+// start runs the stream on its own goroutine, counted by wg, until ctx is
+// done or stop.
+func (st *stream) start(ctx context.Context, wg *sync.WaitGroup) {
+	ctx, st.cancel = context.WithCancelCause(ctx)
+	st.done = make(chan struct{})
+	wg.Go(func() {
+		defer close(st.done)
+		st.run(ctx)
+	})
+}
+
+// stop ends the stream with cause and waits for its end record.
+func (st *stream) stop(cause error) {
+	st.cancel(cause)
+	<-st.done
 }
 
 // onData is the SDK data callback. It runs on an SDK callback worker and
@@ -106,102 +153,162 @@ func (st *stream) onStatus(_ sdk.Handle, s sdk.Status) {
 	}
 }
 
-// run connects, streams and reconnects until ctx is done.
+// run connects, streams and reconnects until ctx is done. Failed attempts
+// back off exponentially with jitter up to ReconnectMax; after a session
+// that was established (the source answered and played) the pause starts
+// over from ReconnectMin, so a source that recovers is followed within a
+// second or two; permanent failures wait PermanentRetry.
 func (st *stream) run(ctx context.Context) {
 	defer st.setState(StateStopped, nil)
-	defer st.endIdle()
-	pause := st.sup.cfg.ReconnectMin
+	defer st.endIdle(ctx)
+	cfg := &st.sup.cfg
+	pause := cfg.ReconnectMin
+	var lastKind string
 	for {
-		began := time.Now()
-		err := st.session(ctx)
+		established, err := st.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		st.c.reconnects.Add(1)
-		if time.Since(began) > 2*st.sup.cfg.ReconnectMax {
-			pause = st.sup.cfg.ReconnectMin // it streamed for a while: start over
+		kind, permanent := sdk.Classify(err)
+		var wait time.Duration
+		switch {
+		case permanent:
+			wait = cfg.PermanentRetry
+			st.setFailure(StateError, kind, err)
+		case established:
+			pause = cfg.ReconnectMin
+			wait = jitter(pause)
+			st.setFailure(StateBackoff, kind, err)
+		default:
+			wait = jitter(pause)
+			pause = min(2*pause, cfg.ReconnectMax)
+			st.setFailure(StateBackoff, kind, err)
 		}
-		st.setState(StateBackoff, err)
-		st.log.Warn("stream interrupted, reconnecting", "err", err, "pause", pause)
-		// Jitter spreads reconnects of many streams after a shared outage.
-		wait := pause/2 + rand.N(pause/2+1)
+		// One line when the kind of failure changes; repeats go to debug,
+		// so a dead camera costs a line, not one per attempt.
+		level := slog.LevelDebug
+		if kind != lastKind {
+			level = slog.LevelWarn
+		}
+		lastKind = kind
+		st.log.Log(ctx, level, "stream interrupted, reconnecting", "url", st.url, "failure", kind, "err", err, "pause", wait)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(wait):
+		case <-t.C:
 		}
-		pause = min(2*pause, st.sup.cfg.ReconnectMax)
 	}
 }
 
-// session runs one connection: one epoch of records.
-func (st *stream) session(ctx context.Context) error {
+// jitter spreads reconnects of many streams after a shared outage: a pause
+// between d/2 and d.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}
+
+// session runs one connection: one epoch of records. established reports
+// whether the source played.
+func (st *stream) session(ctx context.Context) (established bool, err error) {
 	st.setState(StateConnecting, nil)
-	select { // a disconnection of the previous handle is stale
-	case <-st.disc:
-	default:
+	for _, ch := range []chan error{st.disc} { // a disconnection of the previous handle is stale
+		select {
+		case <-ch:
+		default:
+		}
 	}
 	h, err := st.sup.sdk.OpenContext(ctx, st.cfg.URL, sdk.OpenOptions{
 		Transport: st.tr,
+		TLSConfig: st.tls,
 		Timeout:   st.sup.cfg.Timeout,
-		OnData:    st.onData,
-		OnStatus:  st.onStatus,
+		// gortsplib's own silence timeout stays above the liveness timeout,
+		// so that silence is reported as a stall with its reason rather
+		// than as a bare disconnection.
+		ReadTimeout:   2 * st.sup.cfg.LivenessTimeout,
+		OnData:        st.onData,
+		OnStatus:      st.onStatus,
+		ProfileLabels: []string{"stream", st.cfg.ID},
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	codec, err := st.sup.sdk.Codec(h)
 	if err == nil {
-		err = st.beginEpoch(codec)
+		err = st.tl.begin(codec)
 	}
 	if err != nil {
 		st.sup.sdk.Close(h)
-		return err
+		return false, err
 	}
+	st.sessionStart.Store(time.Now().UnixNano())
+	st.handle.Store(int64(h))
 	st.setState(StateStreaming, nil)
-	st.log.Info("stream connected", "codec", codec.Name, "rate", codec.SampleRate, "channels", codec.Channels, "epoch", st.epoch)
+	st.log.Info("stream connected", "codec", codec.Name, "rate", codec.SampleRate, "channels", codec.Channels, "epoch", st.tl.epoch)
 
-	var reason string
-	var cause error
-loop:
+	reason, cause := st.stream(ctx, h)
+	st.handle.Store(0)
+	st.sup.sdk.Close(h) // no callback runs after this
+	st.drain()
+	st.tl.flush()
+	if reason == ReasonShutdown || reason == ReasonRemoved {
+		st.tl.control(sink.KindEnd, reason, 0)
+		return true, nil
+	}
+	// The epoch ends here; the gap says why and how long the source had
+	// been silent (at least 1 ms: a gap record is never empty).
+	st.tl.gap(reason, st.tl.samples(max(time.Millisecond, st.tl.silence())))
+	return true, cause
+}
+
+// stream processes packets until the session ends, and says why.
+func (st *stream) stream(ctx context.Context, h sdk.Handle) (reason string, cause error) {
 	for {
 		select {
 		case <-ctx.Done():
-			reason = ReasonShutdown
-			break loop
-		case cause = <-st.disc:
-			reason = ReasonDisconnected
-			break loop
+			return endReason(ctx), nil
+		case err := <-st.disc:
+			if errors.Is(err, sdk.ErrSSRCChanged) {
+				return ReasonDiscontinuity, err
+			}
+			if err == nil {
+				err = errors.New("connection ended")
+			}
+			return ReasonDisconnected, err
+		case s := <-st.stall:
+			if s.handle != h {
+				continue // found on an earlier session
+			}
+			return s.Reason, &StallError{Stall: s}
 		case p := <-st.hand.frames:
-			st.process(p)
-			st.hand.release(p)
+			st.step(p)
 		}
 	}
-	st.sup.sdk.Close(h) // no callback runs after this
-	st.drain()
-	st.chunker.Flush(st.emitChunk)
-	if reason == ReasonShutdown {
-		st.control(sink.KindEnd, reason, 0)
-		return nil
-	}
-	silent := time.Since(st.lastArrival)
-	if st.lastArrival.IsZero() {
-		silent = 0
-	}
-	st.control(sink.KindGap, reason, silent.Milliseconds())
-	if cause == nil {
-		cause = errors.New("connection ended")
-	}
-	return cause
 }
 
-// endIdle writes the end record of a stream stopped while it was not
-// connected (its last epoch ended with a gap).
-func (st *stream) endIdle() {
-	if st.epoch == 0 || st.ended {
-		return
+func endReason(ctx context.Context) string {
+	if errors.Is(context.Cause(ctx), errRemoved) {
+		return ReasonRemoved
 	}
-	st.control(sink.KindEnd, ReasonShutdown, 0)
+	return ReasonShutdown
+}
+
+// step processes one packet, telling the watchdog how long it takes.
+func (st *stream) step(p *packet) {
+	start := time.Now()
+	st.busySince.Store(start.UnixNano())
+	st.lastPacket.Store(start.UnixNano())
+	pprof.SetGoroutineLabels(st.decodeLabels)
+	if st.sup.stepHook != nil {
+		st.sup.stepHook(st.cfg.ID)
+	}
+	st.tl.process(p)
+	st.hand.release(p)
+	st.busySince.Store(0)
+	if time.Since(start) > st.sup.cfg.StallTimeout {
+		st.tl.late(ReasonWorkerStuck)
+	}
 }
 
 // drain processes the frames still queued once the handle is closed, so a
@@ -210,187 +317,34 @@ func (st *stream) drain() {
 	for {
 		select {
 		case p := <-st.hand.frames:
-			st.process(p)
-			st.hand.release(p)
+			st.step(p)
 		default:
 			return
 		}
 	}
 }
 
-// beginEpoch starts a new epoch for a freshly connected handle and writes
-// its start record.
-func (st *stream) beginEpoch(codec sdk.Codec) error {
-	if st.dec == nil || st.codec.Name != codec.Name || st.codec.SampleRate != codec.SampleRate || st.codec.Channels != codec.Channels {
-		dec, err := audio.NewDecoder(audio.Format{Codec: codec.Name, SampleRate: codec.SampleRate, Channels: codec.Channels}, st.sup.cfg.SampleRate)
-		if err != nil {
-			return fmt.Errorf("decoder for %s: %w", codec.Name, err)
-		}
-		st.dec = dec
-	} else {
-		st.dec.Reset()
-	}
-	if st.chunker == nil {
-		ch, err := audio.NewChunker(st.sup.cfg.SampleRate, st.sup.cfg.Chunk)
-		if err != nil {
-			return fmt.Errorf("chunker: %w", err)
-		}
-		st.chunker = ch
-	}
-	st.chunker.Reset()
-	st.codec = codec
-	st.epoch = st.sup.epochBase + st.c.epoch.Add(1)
-	st.seq = 0
-	st.ended = false
-	st.started = false
-	st.pending = ""
-	st.clock = "arrival"
-	st.nextCapture = time.Now()
-	st.lastArrival = time.Time{}
-	st.control(sink.KindStart, "", 0)
-	return nil
-}
-
-// process decodes one packet into the chunker, first accounting for any
-// hole between it and the previous packet.
-func (st *stream) process(p *packet) {
-	st.c.packets.Add(1)
-	if p.dropped > 0 && st.pending == "" {
-		st.pending = ReasonHandoffDrop
-	}
-	capture := p.arrival
-	if !p.ntp.IsZero() {
-		capture, st.clock = p.ntp, "ntp"
-	}
-	st.arrivalLag = p.arrival.Sub(capture)
-	if !st.started {
-		st.started, st.ssrc, st.nextTS, st.lastSeq = true, p.ssrc, p.ts, p.seq-1
-		st.nextCapture = capture
-	}
-	if p.ssrc != st.ssrc {
-		st.discontinuity(p, capture)
-	}
-	delta := int64(int32(p.ts - st.nextTS))
-	switch {
-	case delta > int64(maxTimestampJump*st.codec.ClockRate) || delta < -int64(st.codec.ClockRate):
-		st.discontinuity(p, capture)
-	case delta < 0:
-		st.c.late.Add(1) // late or duplicate: its place has been filled
-		return
-	case delta > 0:
-		st.hole(p, delta)
-	}
-	st.lastSeq, st.lastArrival = p.seq, p.arrival
-
-	samples, err := st.dec.Decode(p.data)
-	if err != nil {
-		st.c.decodeErrors.Add(1)
-		st.pending = ReasonDecodeError // its duration shows as a hole later
+// endIdle writes the end record of a stream stopped while it was not
+// connected (its last epoch ended with a gap).
+func (st *stream) endIdle(ctx context.Context) {
+	if st.tl.epoch == 0 || st.tl.ended {
 		return
 	}
-	st.write(samples, capture)
-	st.nextTS = p.ts + uint32(st.sourceSamples(p.data, len(samples)))
+	st.tl.control(sink.KindEnd, endReason(ctx), 0)
 }
 
-// hole accounts for delta missing RTP clock units before p: one lost packet
-// is concealed when the codec can, anything else becomes a gap record.
-func (st *stream) hole(p *packet, delta int64) {
-	if p.seq-st.lastSeq == 2 && st.pending == "" {
-		if samples, ok := st.dec.Conceal(p.data, int(delta)); ok {
-			st.c.concealed.Add(1)
-			st.write(samples, st.nextCapture)
-			return
-		}
-	}
-	reason := st.pending
-	if reason == "" {
-		reason = ReasonRTPLoss
-	}
-	st.gap(reason, delta*int64(st.sup.cfg.SampleRate)/int64(st.codec.ClockRate))
-}
-
-// discontinuity restarts the timeline at p after an SSRC change or a
-// timestamp jump; the hole is measured on the arrival clock instead.
-func (st *stream) discontinuity(p *packet, capture time.Time) {
-	lost := capture.Sub(st.nextCapture)
-	st.gap(ReasonDiscontinuity, max(0, int64(lost)*int64(st.sup.cfg.SampleRate)/int64(time.Second)))
-	st.ssrc, st.nextTS = p.ssrc, p.ts
-	st.nextCapture = capture
-}
-
-// gap flushes the partial chunk, writes a gap record for n output samples
-// and moves the offset past them.
-func (st *stream) gap(reason string, n int64) {
-	st.chunker.Flush(st.emitChunk)
-	st.control(sink.KindGap, reason, n*1000/int64(st.sup.cfg.SampleRate))
-	st.chunker.Skip(n)
-	st.nextCapture = st.nextCapture.Add(st.outDuration(n))
-	st.dec.Reset()
-	st.pending = ""
-}
-
-func (st *stream) write(samples []int16, capture time.Time) {
-	st.chunker.Write(samples, capture, st.emitChunk)
-	st.nextCapture = capture.Add(st.outDuration(int64(len(samples))))
-}
-
-func (st *stream) outDuration(n int64) time.Duration {
-	return time.Duration(n) * time.Second / time.Duration(st.sup.cfg.SampleRate)
-}
-
-// sourceSamples is the duration of a packet in RTP clock units.
-func (st *stream) sourceSamples(payload []byte, decoded int) int {
-	switch st.codec.Name {
-	case audio.CodecPCMA, audio.CodecPCMU:
-		return len(payload) / st.codec.Channels
-	case audio.CodecL16:
-		return len(payload) / (2 * st.codec.Channels)
-	}
-	return decoded * st.codec.ClockRate / st.sup.cfg.SampleRate
-}
-
-// emitChunk writes one audio record. It is called by the chunker.
-func (st *stream) emitChunk(c audio.Chunk) {
-	st.c.chunks.Add(1)
-	st.c.audioSamples.Add(uint64(len(c.Samples)))
-	r := st.record(sink.KindAudio, c.Offset, c.CaptureTime)
-	r.Arrival = c.CaptureTime.Add(st.arrivalLag)
-	r.PCM = audio.AppendS16LE(make([]byte, 0, 2*len(c.Samples)), c.Samples)
-	st.send(r)
-}
-
-// control writes a start, gap or end record at the current offset.
-func (st *stream) control(kind sink.Kind, reason string, gapMS int64) {
-	if kind == sink.KindGap {
-		st.c.gaps.Add(1)
-	}
-	r := st.record(kind, st.chunker.Offset(), st.nextCapture)
-	r.Reason, r.GapMS = reason, gapMS
-	st.send(r)
-}
-
-func (st *stream) record(kind sink.Kind, offset int64, capture time.Time) sink.Record {
-	r := sink.Record{
-		Stream:      st.cfg.ID,
-		Kind:        kind,
-		Epoch:       st.epoch,
-		Seq:         st.seq,
-		SampleRate:  st.sup.cfg.SampleRate,
-		Channels:    1,
-		Codec:       st.codec.Name,
-		Offset:      offset,
-		CaptureTime: capture,
-		Clock:       st.clock,
-	}
-	st.seq++
-	return r
-}
-
+// send writes r to the sink, telling the watchdog while it waits.
 func (st *stream) send(r sink.Record) {
-	if r.Kind == sink.KindEnd {
-		st.ended = true
+	start := time.Now()
+	st.writeSince.Store(start.UnixNano())
+	pprof.SetGoroutineLabels(st.sinkLabels)
+	err := st.sup.sink.Write(st.sup.writeCtx, r)
+	pprof.SetGoroutineLabels(st.decodeLabels)
+	st.writeSince.Store(0)
+	if time.Since(start) > st.sup.cfg.StallTimeout {
+		st.tl.late(ReasonSinkStalled)
 	}
-	if err := st.sup.sink.Write(st.sup.writeCtx, r); err != nil {
+	if err != nil {
 		// Logged at powers of two, so a dead sink costs a few lines, not one per record.
 		if n := st.c.sinkErrors.Add(1); n&(n-1) == 0 {
 			st.log.Error("sink write failed", "kind", r.Kind, "seq", r.Seq, "failures", n, "err", err)
@@ -402,18 +356,41 @@ func (st *stream) setState(s State, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.state = s
+	if s == StateStreaming {
+		st.failure = ""
+	}
 	if err != nil {
 		st.lastError = err.Error()
 	}
 }
 
+func (st *stream) setFailure(s State, kind string, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.state, st.failure = s, kind
+	if err != nil {
+		st.lastError = err.Error()
+	}
+}
+
+func (st *stream) setStalled(s *Stall) {
+	st.mu.Lock()
+	st.stalled = s
+	st.mu.Unlock()
+}
+
 func (st *stream) stats() StreamStats {
 	st.mu.Lock()
-	s := StreamStats{ID: st.cfg.ID, State: st.state, LastError: st.lastError}
+	s := StreamStats{ID: st.cfg.ID, URL: st.url, Transport: st.tr.String(), State: st.state, LastError: st.lastError, Failure: st.failure}
+	if st.stalled != nil {
+		c := *st.stalled
+		s.Stall = &c
+	}
 	st.mu.Unlock()
 	s.Epoch = st.c.epoch.Load()
 	s.Packets = st.c.packets.Load()
 	s.HandoffDropped = st.c.handoffDropped.Load()
+	s.SDKDropped = st.c.sdkDropped.Load()
 	s.DecodeErrors = st.c.decodeErrors.Load()
 	s.Late = st.c.late.Load()
 	s.Concealed = st.c.concealed.Load()
@@ -423,5 +400,35 @@ func (st *stream) stats() StreamStats {
 	s.Reconnects = st.c.reconnects.Load()
 	s.SinkErrors = st.c.sinkErrors.Load()
 	s.Overruns = st.c.overruns.Load()
+	s.Stalls = st.c.stalls.Load()
+	s.LastPacket = unixTime(st.lastPacket.Load())
+	s.ClockDriftPPM = float64(st.driftPPM.Load()) / 1e6
 	return s
+}
+
+func unixTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// StallError ends a session the watchdog found stalled.
+type StallError struct {
+	Stall Stall
+}
+
+func (e *StallError) Error() string {
+	return fmt.Sprintf("stalled: %s at stage %s for %s", e.Stall.Reason, e.Stall.Stage, e.Stall.For.Round(time.Millisecond))
+}
+
+// decoderFor returns a decoder for codec, reusing old when the format is
+// unchanged.
+func decoderFor(old *audio.Decoder, codec sdk.Codec, outRate int) (*audio.Decoder, error) {
+	f := audio.Format{Codec: codec.Name, SampleRate: codec.SampleRate, Channels: codec.Channels}
+	if old != nil && old.Format() == f {
+		old.Reset()
+		return old, nil
+	}
+	return audio.NewDecoder(f, outRate)
 }

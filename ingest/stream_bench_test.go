@@ -57,8 +57,8 @@ func BenchmarkPacketPath(b *testing.B) {
 				b.Fatal(err)
 			}
 			sup.writeCtx = context.Background()
-			st := sup.streams[0]
-			if err := st.beginEpoch(c.codec); err != nil {
+			st := sup.streams["bench"]
+			if err := st.tl.begin(c.codec); err != nil {
 				b.Fatal(err)
 			}
 			payload := c.frame(b)
@@ -67,9 +67,7 @@ func BenchmarkPacketPath(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				st.onData(0, &f)
-				p := <-st.hand.frames
-				st.process(p)
-				st.hand.release(p)
+				st.step(<-st.hand.frames)
 				f.Seq++
 				f.Timestamp += step
 			}

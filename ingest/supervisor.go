@@ -1,13 +1,23 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/sink"
+)
+
+// Sentinel errors of Add, Remove and Reload.
+var (
+	ErrStreamExists  = errors.New("stream already exists")
+	ErrUnknownStream = errors.New("unknown stream")
+	ErrStopped       = errors.New("supervisor stopped")
 )
 
 // Sink receives records. Write may block while the sink is behind; it
@@ -17,19 +27,37 @@ type Sink interface {
 	Write(ctx context.Context, r sink.Record) error
 }
 
-// Supervisor owns the SDK and one worker goroutine per stream.
+// Supervisor owns the SDK, one worker goroutine per stream and the
+// watchdog. Streams can be added and removed while it runs.
 type Supervisor struct {
-	cfg     Config
-	sink    Sink
-	sdk     *sdk.SDK
-	streams []*stream
+	cfg  Config
+	sink Sink
+	diag *diagnostics
+
 	// epochBase makes epochs unique across restarts of the process, so
 	// that (stream, epoch, seq) identifies a record for deduplication:
 	// milliseconds since 1970 at New, far more than a stream reconnects.
 	epochBase uint64
+
+	// Set by Run before any stream starts, read-only afterwards.
+	sdk *sdk.SDK
 	// writeCtx bounds sink writes: it ends DrainTimeout after Run's context,
 	// so that records produced while stopping are still written.
 	writeCtx context.Context
+
+	wg      sync.WaitGroup // every stream goroutine started
+	mu      sync.Mutex
+	streams map[string]*stream
+	runCtx  context.Context // nil until Run starts streams
+	stopped bool            // Run is stopping or returned: nothing starts
+	stalls  map[[2]string]uint64
+
+	// Owned by the watchdog goroutine.
+	sinkStall Stall
+
+	// stepHook, set only by tests before Run, runs at the start of every
+	// worker step.
+	stepHook func(stream string)
 }
 
 // New validates cfg. Nothing runs until Run.
@@ -41,43 +69,208 @@ func New(cfg Config, s Sink) (*Supervisor, error) {
 	if s == nil {
 		return nil, fmt.Errorf("ingest: nil sink")
 	}
-	sup := &Supervisor{cfg: cfg, sink: s, epochBase: uint64(time.Now().UnixMilli())}
+	sup := &Supervisor{cfg: cfg, sink: s, epochBase: uint64(time.Now().UnixMilli()), streams: make(map[string]*stream), stalls: make(map[[2]string]uint64)}
+	sup.diag = newDiagnostics(cfg.Diagnostics, cfg.Logger)
 	for _, sc := range cfg.Streams {
-		sup.streams = append(sup.streams, newStream(sup, sc))
+		sup.streams[sc.ID] = newStream(sup, sc)
 	}
 	return sup, nil
 }
 
-// Run pulls every stream until ctx is done, then closes the SDK, writes
+// Run pulls every stream until ctx is done, then stops them, which writes
 // each stream's remaining audio and end record, and returns nil. It returns
-// an error only if it cannot start.
+// an error only if it cannot start. A Supervisor runs once.
 func (s *Supervisor) Run(ctx context.Context) error {
 	sd, err := sdk.New(s.cfg.SDK)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
-	s.sdk = sd
 	defer sd.Shutdown()
 
 	writeCtx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWrites()
 	// A cancel after Run has returned is a no-op, so the timer needs no stop.
 	defer context.AfterFunc(ctx, func() { time.AfterFunc(s.cfg.DrainTimeout, cancelWrites) })()
-	s.writeCtx = writeCtx
 
-	var wg sync.WaitGroup
-	for _, st := range s.streams {
-		wg.Go(func() { st.run(ctx) })
+	s.mu.Lock()
+	if s.runCtx != nil || s.stopped {
+		s.mu.Unlock()
+		return errors.New("ingest: supervisor already ran")
 	}
+	s.sdk, s.writeCtx, s.runCtx = sd, writeCtx, ctx
+	for _, st := range s.streams {
+		st.start(ctx, &s.wg)
+	}
+	s.mu.Unlock()
+
+	s.diag.start()
+	defer s.diag.stop()
+	wctx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.watch(wctx) })
+
+	<-ctx.Done()
+	s.mu.Lock()
+	s.stopped = true // no stream starts after this
+	s.mu.Unlock()
+	s.wg.Wait()
+	stopWatch()
 	wg.Wait()
 	return nil
 }
 
-// Stats returns every stream's counters, in configuration order.
-func (s *Supervisor) Stats() []StreamStats {
-	out := make([]StreamStats, len(s.streams))
-	for i, st := range s.streams {
-		out[i] = st.stats()
+// Add validates sc and starts pulling it, or, before Run, adds it to the
+// streams Run starts.
+func (s *Supervisor) Add(sc StreamConfig) error {
+	if err := sc.validate(); err != nil {
+		return fmt.Errorf("stream %q: %w", sc.ID, err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return ErrStopped
+	}
+	if _, ok := s.streams[sc.ID]; ok {
+		return fmt.Errorf("%w: %q", ErrStreamExists, sc.ID)
+	}
+	st := newStream(s, sc)
+	s.streams[sc.ID] = st
+	if s.runCtx != nil {
+		st.start(s.runCtx, &s.wg)
+	}
+	return nil
+}
+
+// Remove stops pulling the stream id and returns once its end record (reason
+// removed) is written.
+func (s *Supervisor) Remove(id string) error {
+	s.mu.Lock()
+	st, ok := s.streams[id]
+	if ok {
+		delete(s.streams, id)
+	}
+	running := s.runCtx != nil
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownStream, id)
+	}
+	if running {
+		st.stop(errRemoved)
+	}
+	return nil
+}
+
+// Changes says what Reload did, by stream id.
+type Changes struct {
+	Added, Removed, Restarted, Unchanged []string
+}
+
+// Reload makes the running streams those of want: streams not in want are
+// removed, new ones added, and streams whose URL or transport changed are
+// restarted; the others keep running untouched. want is validated as a
+// whole first: on error nothing changes.
+func (s *Supervisor) Reload(want []StreamConfig) (Changes, error) {
+	if err := validateStreams(want); err != nil {
+		return Changes{}, fmt.Errorf("reload: %w", err)
+	}
+	s.mu.Lock()
+	have := make(map[string]StreamConfig, len(s.streams))
+	for id, st := range s.streams {
+		have[id] = st.cfg
+	}
+	s.mu.Unlock()
+
+	var ch Changes
+	wanted := make(map[string]bool, len(want))
+	for _, sc := range want {
+		wanted[sc.ID] = true
+		old, ok := have[sc.ID]
+		switch {
+		case !ok:
+			ch.Added = append(ch.Added, sc.ID)
+		case old != sc:
+			ch.Restarted = append(ch.Restarted, sc.ID)
+		default:
+			ch.Unchanged = append(ch.Unchanged, sc.ID)
+		}
+	}
+	for id := range have {
+		if !wanted[id] {
+			ch.Removed = append(ch.Removed, id)
+		}
+	}
+	slices.Sort(ch.Removed)
+	var errs []error
+	for _, id := range slices.Concat(ch.Removed, ch.Restarted) {
+		if err := s.Remove(id); err != nil && !errors.Is(err, ErrUnknownStream) {
+			errs = append(errs, err)
+		}
+	}
+	for _, sc := range want {
+		if !slices.Contains(ch.Unchanged, sc.ID) {
+			if err := s.Add(sc); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return ch, errors.Join(errs...)
+}
+
+// Stats returns every stream's state and counters, sorted by id.
+func (s *Supervisor) Stats() []StreamStats {
+	s.mu.Lock()
+	out := make([]StreamStats, 0, len(s.streams))
+	for _, st := range s.streams {
+		out = append(out, st.stats())
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b StreamStats) int { return cmp.Compare(a.ID, b.ID) })
 	return out
+}
+
+// StreamStats returns the state and counters of the stream id.
+func (s *Supervisor) StreamStats(id string) (StreamStats, error) {
+	s.mu.Lock()
+	st, ok := s.streams[id]
+	s.mu.Unlock()
+	if !ok {
+		return StreamStats{}, fmt.Errorf("%w: %q", ErrUnknownStream, id)
+	}
+	return st.stats(), nil
+}
+
+// StallCount is the number of stalls detected at one stage for one reason.
+type StallCount struct {
+	Stage, Reason string
+	Count         uint64
+}
+
+// Stalls returns how many stalls were detected, by stage and reason.
+func (s *Supervisor) Stalls() []StallCount {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]StallCount, 0, len(s.stalls))
+	for k, n := range s.stalls {
+		out = append(out, StallCount{Stage: k[0], Reason: k[1], Count: n})
+	}
+	slices.SortFunc(out, func(a, b StallCount) int {
+		return cmp.Or(cmp.Compare(a.Stage, b.Stage), cmp.Compare(a.Reason, b.Reason))
+	})
+	return out
+}
+
+func (s *Supervisor) countStall(stage, reason string) {
+	s.mu.Lock()
+	s.stalls[[2]string{stage, reason}]++
+	s.mu.Unlock()
+}
+
+// snapshot appends the current streams to buf.
+func (s *Supervisor) snapshot(buf []*stream) []*stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.streams {
+		buf = append(buf, st)
+	}
+	return buf
 }

@@ -2,22 +2,29 @@
 // tests of earshot: a Server that serves any number of live audio streams
 // (Opus, G.711 A-law and µ-law, L16 stereo) looping a committed speech clip
 // in real time, paced by a single goroutine so that it scales to thousands of
-// streams.
+// streams — and that misbehave on demand, like real cameras do: see Fault.
 package loadtest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"net"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
-	"github.com/bluenviron/gortsplib/v4/pkg/description"
+
+	"github.com/earshot/earshot/audio"
 )
+
+// ErrNotRunning is returned by Inject outside Start and Close.
+var ErrNotRunning = errors.New("loadtest server: not running")
 
 // Server serves synthetic camera streams over RTSP. Create it with
 // NewServer, then Start it; Close stops it. Its methods are safe for
@@ -28,23 +35,35 @@ import (
 // readers DESCRIBE/SETUP/PLAY at any time to join. Each stream loops its
 // codec's rendition of the reference clip; RTP sequence numbers and
 // timestamps continue across loops from random initial values, and each
-// stream has its own random SSRC (assigned by gortsplib). RTCP sender
-// reports carry the wall-clock time each packet was due.
+// stream has its own random SSRC (assigned by gortsplib). The pacer also
+// sends each track's RTCP sender reports, every SenderReportPeriod,
+// carrying the wall-clock time each packet was due.
+//
+// Faults (Inject, ServerConfig.Faults) make streams misbehave; FaultLog
+// tells what was applied when.
 type Server struct {
 	cfg     ServerConfig
+	log     *slog.Logger
 	streams []*stream
 	byName  map[string]*stream
 	byPath  map[string]*stream // "/" + name; read-only after NewServer
 	clip16k []int16            // padded reference clip, one loop period
+	readers *readers
+
+	// Touched by the pacer goroutine only.
+	rng      *rand.Rand
+	srRounds int64 // rounds between two sender reports of a stream
 
 	skippedRounds atomic.Uint64
 
-	mu     sync.Mutex // guards the fields below
-	state  serverState
-	rtsp   *gortsplib.Server
-	addr   string
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the pacer goroutine exits
+	mu      sync.Mutex // guards the fields below, and the streams' fault state
+	state   serverState
+	rtsp    *gortsplib.Server // nil while not listening
+	closing chan struct{}     // closed when rtsp starts closing
+	addr    string
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the pacer goroutine exits
+	faults  *faultSchedule
 }
 
 type serverState int
@@ -79,31 +98,56 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	speech8k = padToPackets(speech8k, samplesPer(d, 8000))
 
 	s := &Server{
-		cfg:     cfg,
-		byName:  make(map[string]*stream, len(cfg.Streams)),
-		byPath:  make(map[string]*stream, len(cfg.Streams)),
-		clip16k: speech16k,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		byName:   make(map[string]*stream, len(cfg.Streams)),
+		byPath:   make(map[string]*stream, len(cfg.Streams)),
+		clip16k:  speech16k,
+		readers:  newReaders(),
+		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		srRounds: max(1, int64(cfg.SenderReportPeriod/d)),
 	}
 	clips := make(map[string]*clip)
-	for _, spec := range cfg.Streams {
-		c, ok := clips[spec.Codec]
-		if !ok {
-			c, err = newClip(spec.Codec, d, speech16k, speech8k)
-			if err != nil {
-				return nil, err
-			}
-			clips[spec.Codec] = c
+	clipFor := func(codec string) (*clip, error) {
+		if c, ok := clips[codec]; ok {
+			return c, nil
 		}
-		st := newStream(spec, c)
+		c, err := newClip(codec, d, speech16k, speech8k)
+		clips[codec] = c
+		return c, err
+	}
+	for i, spec := range cfg.Streams {
+		c, err := clipFor(spec.Codec)
+		if err != nil {
+			return nil, err
+		}
+		alt, err := clipFor(altCodec(spec.Codec))
+		if err != nil {
+			return nil, err
+		}
+		st := newStream(spec, i, c, alt)
 		s.streams = append(s.streams, st)
 		s.byName[spec.Name] = st
 		s.byPath["/"+spec.Name] = st
 	}
+	for i, f := range cfg.Faults {
+		if err := f.validate(&cfg, s.byName); err != nil {
+			return nil, fmt.Errorf("%w: Faults[%d]: %w", ErrInvalidConfig, i, err)
+		}
+	}
 	return s, nil
 }
 
-// Start listens on the configured address and starts the pacer. A Server
-// can be started once.
+// altCodec is the codec FaultSDPChange switches a stream of codec to.
+func altCodec(codec string) string {
+	if codec == audio.CodecPCMU {
+		return audio.CodecPCMA
+	}
+	return audio.CodecPCMU
+}
+
+// Start listens on the configured address, starts the pacer and schedules
+// ServerConfig.Faults. A Server can be started once.
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,49 +155,64 @@ func (s *Server) Start() error {
 		return errors.New("loadtest server: already started")
 	}
 
-	rs, addr, err := s.listen()
-	if err != nil {
+	if err := s.listen(s.cfg.Address); err != nil {
 		return err
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	s.rtsp, s.addr, s.cancel = rs, addr, cancel
+	s.cancel = cancel
 	s.done = make(chan struct{})
 	s.state = stateRunning
 	go s.run(ctx, newPacer(time.Now(), s.cfg.PacketDuration))
+	s.faults = newFaultSchedule(s)
+	for _, f := range s.cfg.Faults {
+		s.faults.schedule(f)
+	}
 	return nil
 }
 
-// Close stops the pacer, disconnects every reader and closes the listeners,
-// and waits for all of it. It may be called more than once, and before
-// Start.
+// Close ends every fault (see FaultLog), stops the pacer, disconnects every
+// reader and closes the listeners, and waits for all of it. It may be
+// called more than once, and before Start.
 func (s *Server) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state == stateRunning {
-		// The pacer first, so that nothing writes to a closed stream; then
-		// the streams, which closes their readers' sessions; then the
-		// server.
-		s.cancel()
-		<-s.done
-		s.unlisten(s.rtsp)
+	if s.state != stateRunning {
+		s.state = stateClosed
+		s.mu.Unlock()
+		return
 	}
 	s.state = stateClosed
+	// Pending faults first, which lets held requests go; then the pacer, so
+	// that nothing writes to a closed stream; then the streams, which
+	// closes their readers' sessions; then the server.
+	s.faults.stop()
+	s.cancel()
+	<-s.done
+	if s.rtsp != nil {
+		s.unlisten()
+	}
+	s.mu.Unlock()
+	s.faults.wait()
 }
 
-// listen starts the gortsplib server and one ServerStream per stream; it
-// returns the address it listens on. On error nothing is left running.
-func (s *Server) listen() (*gortsplib.Server, string, error) {
+// listen starts a gortsplib server on address, and a variant (so a
+// ServerStream) for each stream, as their faults call for. On error nothing
+// is left running. s.mu must be held.
+func (s *Server) listen(address string) error {
 	var addr string
+	closing := make(chan struct{})
 	rs := &gortsplib.Server{
-		Handler:     &serverHandler{s: s},
-		RTSPAddress: s.cfg.Address,
+		Handler:                  &serverHandler{s: s, closing: closing},
+		RTSPAddress:              address,
+		DisableRTCPSenderReports: true, // the pacer sends them
+		AuthMethods:              s.cfg.verifyMethods(),
 		Listen: func(network, address string) (net.Listener, error) {
 			ln, err := net.Listen(network, address)
-			if err == nil {
-				addr = ln.Addr().String()
+			if err != nil {
+				return nil, err
 			}
-			return ln, err
+			addr = ln.Addr().String()
+			return &faultListener{Listener: ln, tls: s.cfg.TLS}, nil
 		},
 	}
 	var udp []net.PacketConn
@@ -161,7 +220,7 @@ func (s *Server) listen() (*gortsplib.Server, string, error) {
 		host, _, _ := net.SplitHostPort(s.cfg.Address) // validated by NewServer
 		rtpConn, rtcpConn, err := listenUDPPair(host)
 		if err != nil {
-			return nil, "", err
+			return err
 		}
 		udp = []net.PacketConn{rtpConn, rtcpConn}
 		rs.UDPRTPAddress = rtpConn.LocalAddr().String()
@@ -181,34 +240,44 @@ func (s *Server) listen() (*gortsplib.Server, string, error) {
 		for _, c := range udp {
 			c.Close() // gortsplib may or may not have closed them already
 		}
-		return nil, "", fmt.Errorf("loadtest server: listen on %s: %w", s.cfg.Address, err)
+		return fmt.Errorf("loadtest server: listen on %s: %w", address, err)
 	}
 
 	for i, st := range s.streams {
-		ss := &gortsplib.ServerStream{
-			Server: rs,
-			Desc:   &description.Session{Medias: []*description.Media{st.media}},
-		}
-		if err := ss.Initialize(); err != nil {
+		v := st.newVariant(variantFor(st.active), s.cfg.PacketDuration)
+		if err := v.start(rs); err != nil {
 			for _, st := range s.streams[:i] {
-				st.rtsp.Swap(nil).Close()
+				s.hide(st).ss.Close()
 			}
 			rs.Close()
-			return nil, "", fmt.Errorf("loadtest server: stream %q: %w", st.spec.Name, err)
+			return fmt.Errorf("loadtest server: stream %q: %w", st.spec.Name, err)
 		}
-		st.rtsp.Store(ss)
+		st.setVariant(v)
+		st.publish(s.cfg.PacketDuration)
 	}
-
-	return rs, addr, nil
+	s.rtsp, s.closing, s.addr = rs, closing, addr
+	return nil
 }
 
-// unlisten closes the ServerStreams, which closes their readers' sessions,
-// then the gortsplib server, and waits for them.
-func (s *Server) unlisten(rs *gortsplib.Server) {
+// unlisten hides the streams from the pacer and the handler, closes their
+// ServerStreams, which closes their readers' sessions, then the gortsplib
+// server, and waits for them. s.mu must be held.
+func (s *Server) unlisten() {
 	for _, st := range s.streams {
-		st.rtsp.Swap(nil).Close()
+		s.hide(st).ss.Close()
 	}
-	rs.Close()
+	close(s.closing)
+	s.rtsp.Close()
+	s.rtsp, s.closing = nil, nil
+}
+
+// hide unpublishes st and returns the variant it was serving. s.mu must be
+// held.
+func (s *Server) hide(st *stream) *variant {
+	v := st.v
+	st.setVariant(nil)
+	st.publish(s.cfg.PacketDuration)
+	return v
 }
 
 // Addr returns the host:port the server listens on, or "" before Start.
@@ -218,10 +287,11 @@ func (s *Server) Addr() string {
 	return s.addr
 }
 
-// URL returns the RTSP URL of the stream called name, with a host a local
-// client can dial (127.0.0.1 when listening on all interfaces). It returns ""
-// before Start. It does not check that name exists, so that tests can build
-// URLs of missing streams.
+// URL returns the RTSP URL of the stream called name (rtsps:// with
+// ServerConfig.TLS), with a host a local client can dial (127.0.0.1 when
+// listening on all interfaces), and without credentials. It returns ""
+// before Start. It does not check that name exists, so that tests can
+// build URLs of missing streams.
 func (s *Server) URL(name string) string {
 	addr := s.Addr()
 	if addr == "" {
@@ -234,7 +304,28 @@ func (s *Server) URL(name string) string {
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "rtsp://" + net.JoinHostPort(host, port) + "/" + name
+	scheme := "rtsp"
+	if s.cfg.TLS != nil {
+		scheme = "rtsps"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/" + name
+}
+
+// URLWithCredentials returns URL(name) with the stream's User and Password
+// as userinfo, or URL(name) for a stream without credentials. The result is
+// secret: keep it out of logs.
+func (s *Server) URLWithCredentials(name string) string {
+	raw := s.URL(name)
+	st, ok := s.byName[name]
+	if raw == "" || !ok || st.spec.User == "" {
+		return raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.User = url.UserPassword(st.spec.User, st.spec.Password)
+	return u.String()
 }
 
 // Clip returns the 16 kHz mono reference audio every stream plays, as one
@@ -246,9 +337,9 @@ func (s *Server) Clip() []int16 {
 	return append([]int16(nil), s.clip16k...)
 }
 
-// PacketsSent returns how many packets the stream called name has written
-// to gortsplib so far (whether or not anyone was reading), or 0 for an
-// unknown name.
+// PacketsSent returns how many audio packets the stream called name has
+// written to gortsplib so far (whether or not anyone was reading), or 0 for
+// an unknown name. Packets withheld or dropped by faults are not counted.
 func (s *Server) PacketsSent(name string) uint64 {
 	st, ok := s.byName[name]
 	if !ok {
@@ -291,10 +382,21 @@ func (s *Server) tick(p *pacer, now time.Time) {
 	}
 }
 
-// sendRound writes the packet of round r, due at ntp, of every stream.
+// sendRound writes the packets of round r, due at ntp, of every stream,
+// and the sender reports of the streams whose turn it is: stream i reports
+// in the rounds r where r%srRounds == i%srRounds, so that reports spread
+// evenly over the rounds.
 func (s *Server) sendRound(r int64, ntp time.Time) {
 	for _, st := range s.streams {
-		st.writePacket(r, ntp)
+		st.writePacket(r, ntp, s.rng)
+	}
+	first := int(r % s.srRounds)
+	if first >= len(s.streams) {
+		return
+	}
+	ntp64 := ntpTime(ntp, !s.cfg.GortsplibNTP)
+	for i := first; i < len(s.streams); i += int(s.srRounds) {
+		s.streams[i].writeSenderReports(r, ntp64)
 	}
 }
 

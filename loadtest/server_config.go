@@ -1,10 +1,15 @@
 package loadtest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
 	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/auth"
 
 	"github.com/earshot/earshot/audio"
 )
@@ -36,9 +41,41 @@ type ServerConfig struct {
 	// It defaults to 20 ms.
 	PacketDuration time.Duration
 	// UDP also offers the UDP transport, on an even/odd pair of free ports on
-	// the host of Address. It defaults to false: TCP (interleaved) only.
+	// the host of Address. It cannot be combined with TLS. It defaults to
+	// false: TCP (interleaved) only.
 	UDP bool
+	// TLS, if set, serves RTSPS (rtsps:// URLs): RTSP, and RTP/AVP
+	// interleaved, inside TLS, as most cameras do; readers must use TCP.
+	// LoopbackTLS makes a config for tests. It defaults to nil: plain RTSP.
+	TLS *tls.Config
+	// AuthMethods are the authentication schemes offered to streams with a
+	// StreamSpec.User. It defaults to both AuthBasic and AuthDigest.
+	AuthMethods []AuthMethod
+	// SenderReportPeriod is how often each track sends an RTCP sender
+	// report. It must be at least PacketDuration. It defaults to 1 second.
+	SenderReportPeriod time.Duration
+	// GortsplibNTP encodes the fraction of a second in sender reports' NTP
+	// timestamps in nanoseconds, as gortsplib v4.16.2 does (its
+	// rtcpreceiver, and so Client.PacketNTP, reads them so too, and so
+	// misreads cameras' sender reports by up to 3.3 s). It defaults to
+	// false: units of 2^-32 s, as RFC 3550 and cameras do.
+	GortsplibNTP bool
+	// Faults are scheduled from Start, each at its Fault.At; see Fault and
+	// Server.Inject. It defaults to none.
+	Faults []Fault
+	// Logger receives one line when a fault begins or ends, and errors
+	// the server cannot return. It defaults to slog.Default().
+	Logger *slog.Logger
 }
+
+// AuthMethod is an RTSP authentication scheme.
+type AuthMethod string
+
+// The authentication schemes. Digest uses MD5, the scheme cameras offer.
+const (
+	AuthBasic  AuthMethod = "basic"
+	AuthDigest AuthMethod = "digest"
+)
 
 // withDefaults returns c with every zero field set to its default.
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -48,7 +85,29 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.PacketDuration == 0 {
 		c.PacketDuration = 20 * time.Millisecond
 	}
+	if len(c.AuthMethods) == 0 {
+		c.AuthMethods = []AuthMethod{AuthBasic, AuthDigest}
+	}
+	if c.SenderReportPeriod == 0 {
+		c.SenderReportPeriod = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	return c
+}
+
+// verifyMethods returns AuthMethods as gortsplib's.
+func (c *ServerConfig) verifyMethods() []auth.VerifyMethod {
+	var out []auth.VerifyMethod
+	for _, m := range c.AuthMethods {
+		if m == AuthBasic {
+			out = append(out, auth.VerifyMethodBasic)
+		} else {
+			out = append(out, auth.VerifyMethodDigestMD5)
+		}
+	}
+	return out
 }
 
 // validate checks a config that already has its defaults.
@@ -60,10 +119,24 @@ func (c ServerConfig) validate() error {
 	if d < time.Millisecond || d%time.Millisecond != 0 {
 		return fmt.Errorf("%w: PacketDuration %v is not a positive whole number of milliseconds", ErrInvalidConfig, d)
 	}
+	if c.SenderReportPeriod < d {
+		return fmt.Errorf("%w: SenderReportPeriod %v is shorter than PacketDuration %v", ErrInvalidConfig, c.SenderReportPeriod, d)
+	}
+	if c.UDP && c.TLS != nil {
+		return fmt.Errorf("%w: UDP with TLS: RTSPS readers use TCP here", ErrInvalidConfig)
+	}
+	for i, m := range c.AuthMethods {
+		if m != AuthBasic && m != AuthDigest {
+			return fmt.Errorf("%w: AuthMethods[%d]: unknown method %q (want %q or %q)", ErrInvalidConfig, i, m, AuthBasic, AuthDigest)
+		}
+	}
 	seen := make(map[string]int, len(c.Streams))
 	for i, s := range c.Streams {
 		if err := s.validate(i); err != nil {
 			return err
+		}
+		if err := c.validateCredentials(s); err != nil {
+			return fmt.Errorf("%w: Streams[%d] %q: %w", ErrInvalidConfig, i, s.Name, err)
 		}
 		if j, dup := seen[s.Name]; dup {
 			return fmt.Errorf("%w: Streams[%d]: duplicate name %q (also Streams[%d])", ErrInvalidConfig, i, s.Name, j)
@@ -72,6 +145,20 @@ func (c ServerConfig) validate() error {
 		if err := validatePacketDuration(s.Codec, d); err != nil {
 			return fmt.Errorf("%w: Streams[%d] %q: %w", ErrInvalidConfig, i, s.Name, err)
 		}
+	}
+	return nil
+}
+
+// validateCredentials reports why s's credentials cannot be checked.
+func (c ServerConfig) validateCredentials(s StreamSpec) error {
+	switch {
+	case s.Password != "" && s.User == "":
+		return errors.New("Password without User")
+	case strings.Contains(s.User, ":"):
+		return errors.New("User contains ':'")
+	case strings.Contains(s.Password, ":") && len(c.AuthMethods) == 1 && c.AuthMethods[0] == AuthBasic:
+		// gortsplib v4.16.2 splits basic credentials at every ':'.
+		return errors.New("Password contains ':', which basic authentication cannot carry here (offer AuthDigest too)")
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"crypto/tls"
 	"errors"
 	"strings"
 	"testing"
@@ -89,6 +90,38 @@ var configCases = []struct {
 		wantMsg: "PacketDuration 30ms is not an Opus frame size",
 	},
 	{
+		name:    "sender reports cannot be more frequent than packets",
+		cfg:     ServerConfig{SenderReportPeriod: 10 * time.Millisecond},
+		wantMsg: "SenderReportPeriod 10ms is shorter than PacketDuration 20ms",
+	},
+	{
+		name:    "UDP is not offered with TLS",
+		cfg:     ServerConfig{UDP: true, TLS: &tls.Config{}},
+		wantMsg: "UDP with TLS",
+	},
+	{
+		name:    "an unknown authentication method is rejected",
+		cfg:     ServerConfig{AuthMethods: []AuthMethod{AuthDigest, "ntlm"}},
+		wantMsg: `AuthMethods[1]: unknown method "ntlm" (want "basic" or "digest")`,
+	},
+	{
+		name:    "a password without a user is rejected",
+		cfg:     ServerConfig{Streams: []StreamSpec{{Name: "cam", Codec: audio.CodecPCMA, Password: "x"}}},
+		wantMsg: `Streams[0] "cam": Password without User`,
+	},
+	{
+		name:    "a user with a colon is rejected",
+		cfg:     ServerConfig{Streams: []StreamSpec{{Name: "cam", Codec: audio.CodecPCMA, User: "a:b"}}},
+		wantMsg: `Streams[0] "cam": User contains ':'`,
+	},
+	{
+		name: "a password with a colon is rejected when only basic authentication is offered",
+		cfg: ServerConfig{AuthMethods: []AuthMethod{AuthBasic}, Streams: []StreamSpec{
+			{Name: "cam", Codec: audio.CodecPCMA, User: "admin", Password: "a:b"},
+		}},
+		wantMsg: `Password contains ':'`,
+	},
+	{
 		name:    "an L16 packet must fit in one UDP datagram",
 		cfg:     ServerConfig{PacketDuration: 40 * time.Millisecond, Streams: []StreamSpec{{Name: "l", Codec: audio.CodecL16}}},
 		wantMsg: "needs a 2560-byte l16 payload, more than 1460",
@@ -130,6 +163,17 @@ func TestNewServerAcceptsValidConfig(t *testing.T) {
 			Streams: []StreamSpec{
 				{Name: "o", Codec: audio.CodecOpus},
 				{Name: "a", Codec: audio.CodecPCMA},
+			},
+		}},
+		{name: "a password with a colon is accepted with digest authentication", cfg: ServerConfig{
+			Streams: []StreamSpec{{Name: "cam", Codec: audio.CodecPCMA, User: "admin", Password: "a:b"}},
+		}},
+		{name: "scheduled faults of every kind are accepted", cfg: ServerConfig{
+			Streams: []StreamSpec{{Name: "cam", Codec: audio.CodecPCMA, Video: true}},
+			Faults: []Fault{
+				{Stream: "cam", Kind: FaultUDPJitter, Jitter: 2 * time.Second, At: time.Hour},
+				{Kind: FaultServerRestart, At: time.Hour, Duration: time.Second},
+				{Stream: "cam", Kind: FaultTimestampJump, Jump: time.Millisecond},
 			},
 		}},
 		{name: "10 ms L16 packets are accepted", cfg: ServerConfig{

@@ -405,11 +405,17 @@ func BenchmarkServerRound(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rs, _, err := s.listen()
+	s.mu.Lock()
+	err = s.listen(s.cfg.Address)
+	s.mu.Unlock()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.unlisten(rs)
+	defer func() {
+		s.mu.Lock()
+		s.unlisten()
+		s.mu.Unlock()
+	}()
 	p := newPacer(time.Now(), s.cfg.PacketDuration)
 	b.ReportAllocs()
 	r := int64(0)

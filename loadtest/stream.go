@@ -4,86 +4,97 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
-
-	"github.com/bluenviron/gortsplib/v4"
-	"github.com/bluenviron/gortsplib/v4/pkg/description"
-	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/pion/rtp"
 )
 
-// stream is one synthetic camera: its spec, the clip it plays, and the RTP
-// state the pacer advances.
+// stream is one synthetic camera: its spec, the clips it plays, its faults,
+// and what it currently serves.
 //
-// Fault injection (a later issue) belongs here: per-stream fault state as
-// fields of this struct, consulted at two points only — writePacket, which
-// decides what the pacer sends each round (stop audio, jump timestamps,
-// garbage), and serverHandler.lookup, which decides how RTSP requests for
-// this path are answered (401/404, slow DESCRIBE, reset). Swapping rtsp for
-// a new ServerStream is how an SSRC change or a restart would be done, since
-// gortsplib assigns the SSRC per ServerStream.
+// What the pacer, the RTSP handler and the readers' connections act on is
+// one immutable streamState, swapped atomically by the server (under
+// Server.mu) whenever a fault begins or ends or the server (re)listens: so
+// checking for faults costs each packet one atomic load.
 type stream struct {
-	spec  StreamSpec
-	clip  *clip
-	media *description.Media
+	spec    StreamSpec
+	index   int   // in Server.streams
+	clip    *clip // the spec's codec
+	altClip *clip // the codec FaultSDPChange switches to
 
-	// rtsp is the gortsplib stream readers attach to; nil before Start and
-	// after Close. Read by RTSP handler goroutines, swapped by Start/Close.
-	rtsp atomic.Pointer[gortsplib.ServerStream]
+	// cur is nil while the server is not listening.
+	cur atomic.Pointer[streamState]
 
-	// Touched by the pacer goroutine only.
-	pkt rtp.Packet // reused for every packet
-	ts0 uint32     // RTP timestamp of round 0
+	// Guarded by Server.mu.
+	active  []*activeFault // in the order they began
+	v       *variant       // being served; nil while not listening
+	jump    time.Duration  // total of FaultTimestampJump on v
+	seqJump uint16         // total sequence jumps of FaultSSRCChange on v
+	ssrc    uint32         // SSRC FaultSSRCChange gave v, or 0
 
-	sent atomic.Uint64 // packets written
+	sent atomic.Uint64 // audio packets written
 }
 
-func newStream(spec StreamSpec, c *clip) *stream {
-	f := c.newFormat()
-	st := &stream{
-		spec: spec,
-		clip: c,
-		media: &description.Media{
-			Type:    description.MediaTypeAudio,
-			Formats: []format.Format{f},
-		},
-		ts0: rand.Uint32(),
-	}
-	st.pkt.Header = rtp.Header{
-		Version:        2,
-		PayloadType:    f.PayloadType(),
-		SequenceNumber: uint16(rand.Uint32()),
-		// SSRC is overwritten by gortsplib with the ServerStream's own
-		// random SSRC.
-	}
-	return st
+// streamState is a stream's published state; see stream.
+type streamState struct {
+	v *variant
+	f *faultSet // nil without active faults
+	// Persistent effects of the instantaneous faults on v.
+	tsJump   uint32 // added to audio RTP timestamps
+	seqJump  uint16 // added to audio sequence numbers
+	ssrcFrom uint32 // SSRC that the readers' connections rewrite...
+	ssrcTo   uint32 // ...into this one, if not 0
 }
 
-// packet fills the reused packet with round r's timestamp and payload. The
-// clip loops; the timestamp keeps counting. Pacer only.
-func (st *stream) packet(r int64) *rtp.Packet {
-	p := &st.pkt
-	p.Timestamp = st.ts0 + uint32(r)*st.clip.ticks
-	p.Payload = st.clip.payloads[r%int64(len(st.clip.payloads))]
-	return p
+func newStream(spec StreamSpec, index int, c, alt *clip) *stream {
+	return &stream{spec: spec, index: index, clip: c, altClip: alt}
 }
 
-// writePacket sends the packet of round r, due at ntp, to every reader.
-// Called by the pacer goroutine only; it does not allocate (gortsplib
-// marshals into its own buffer) and does not block on readers (gortsplib
-// queues to each session).
-func (st *stream) writePacket(r int64, ntp time.Time) {
-	ss := st.rtsp.Load()
-	if ss == nil {
+// publish makes the stream's current variant and faults visible to the
+// pacer, the handler and the connections, or hides the stream while the
+// server is not listening. Server.mu must be held.
+func (st *stream) publish(packet time.Duration) {
+	if st.v == nil {
+		st.cur.Store(nil)
 		return
 	}
-	p := st.packet(r)
-	// It fails only once the ServerStream is closed (the packet sizes were
-	// validated by NewServer), and then nothing was sent.
-	if err := ss.WritePacketRTPWithNTP(st.media, p, ntp); err != nil {
+	cs := &streamState{v: st.v, f: newFaultSet(st.active, packet), seqJump: st.seqJump}
+	if st.v.clockRate != 0 {
+		cs.tsJump = uint32(int64(st.jump) * int64(st.v.clockRate) / int64(time.Second))
+	}
+	if st.ssrc != 0 {
+		cs.ssrcFrom, cs.ssrcTo = st.v.audioSSRC, st.ssrc
+	}
+	st.cur.Store(cs)
+}
+
+// setVariant makes v the stream's variant, forgetting the instantaneous
+// faults' effects on the previous one. Server.mu must be held; the caller
+// publishes and closes the previous variant.
+func (st *stream) setVariant(v *variant) {
+	st.v, st.jump, st.seqJump, st.ssrc = v, 0, 0, 0
+}
+
+// writePacket sends what the stream sends in round r, due at ntp: its
+// audio packet, and a video packet when one is due. Called by the pacer
+// goroutine only.
+func (st *stream) writePacket(r int64, ntp time.Time, rng *rand.Rand) {
+	cs := st.cur.Load()
+	if cs == nil {
 		return
 	}
-	// Sequence numbers count packets actually sent, so they stay
-	// consecutive across skipped rounds while timestamps jump.
-	p.SequenceNumber++
-	st.sent.Add(1)
+	v := cs.v
+	if v.audio != nil {
+		v.writeAudio(st, cs, r, ntp, rng)
+	}
+	if v.video != nil && (cs.f == nil || !cs.f.videoOff) {
+		v.writeVideo(r, ntp)
+	}
+}
+
+// writeSenderReports sends the stream's RTCP sender reports for round r.
+// Called by the pacer goroutine only, after writePacket for r.
+func (st *stream) writeSenderReports(r int64, ntp uint64) {
+	cs := st.cur.Load()
+	if cs == nil || cs.f != nil && cs.f.rtcpOff {
+		return
+	}
+	cs.v.writeSenderReports(r, ntp)
 }

@@ -17,6 +17,16 @@ type StreamSpec struct {
 	// Codec is one of audio.CodecOpus, audio.CodecPCMA, audio.CodecPCMU or
 	// audio.CodecL16. It has no default.
 	Codec string
+	// Video adds an H.264 video track before the audio track in the SDP,
+	// sending a tiny dummy access unit every 40 ms; FaultAudioStopVideo
+	// needs it. It defaults to false: audio only.
+	Video bool
+	// User, if set, requires RTSP authentication (the schemes of
+	// ServerConfig.AuthMethods) with User and Password. It defaults to "":
+	// no authentication.
+	User string
+	// Password goes with User. It defaults to "".
+	Password string
 }
 
 // validate checks s on its own; i is its index in ServerConfig.Streams.

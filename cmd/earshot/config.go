@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -28,7 +30,28 @@ type Config struct {
 	Ingest  IngestConfig   `yaml:"ingest"`
 	SDK     SDKConfig      `yaml:"sdk"`
 	Log     LogConfig      `yaml:"log"`
+	Admin   AdminConfig    `yaml:"admin"`
+	Diag    DiagConfig     `yaml:"diagnostics"`
 	Streams []StreamConfig `yaml:"streams"`
+}
+
+// AdminConfig is the admin HTTP listener: the stream API and health.
+type AdminConfig struct {
+	// Listen is host:port; default 127.0.0.1:9595, "off" disables it.
+	// Binding beyond loopback must be configured here explicitly.
+	Listen string `yaml:"listen"`
+	// Token, when set, is required as "Authorization: Bearer TOKEN" on
+	// everything but /healthz; env EARSHOT_ADMIN_TOKEN overrides.
+	Token string `yaml:"token"`
+}
+
+// DiagConfig maps to ingest.DiagnosticsConfig: bundles written on stalls.
+type DiagConfig struct {
+	Dir         string        `yaml:"dir"`          // default $TMPDIR/earshot-diagnostics; "off" disables bundles
+	MaxBytes    int64         `yaml:"max_bytes"`    // default 256 MiB for all bundles
+	MinInterval time.Duration `yaml:"min_interval"` // default 1m between two bundles
+	TraceWindow time.Duration `yaml:"trace_window"` // default 10s of execution trace per bundle
+	NoTrace     bool          `yaml:"no_trace"`     // default false: the flight recorder runs
 }
 
 // KafkaConfig maps to sink.WriterConfig.
@@ -90,6 +113,10 @@ type IngestConfig struct {
 	ReconnectMin time.Duration `yaml:"reconnect_min"` // default 1s
 	ReconnectMax time.Duration `yaml:"reconnect_max"` // default 30s
 	DrainTimeout time.Duration `yaml:"drain_timeout"` // default 5s
+
+	LivenessTimeout time.Duration `yaml:"liveness_timeout"` // default 5s without RTP audio: stalled
+	StallTimeout    time.Duration `yaml:"stall_timeout"`    // default 2s on one item inside earshot: stalled
+	PermanentRetry  time.Duration `yaml:"permanent_retry"`  // default 2m after 401/404/no audio/unsupported codec
 }
 
 // SDKConfig maps to sdk.Options.
@@ -113,6 +140,10 @@ type StreamConfig struct {
 	ID        string `yaml:"id"`
 	URL       string `yaml:"url"`
 	Transport string `yaml:"transport"` // auto (default), tcp, udp
+	// rtsps only: verify against this PEM CA file (default: system roots),
+	// or accept any certificate (self-signed cameras).
+	CAFile             string `yaml:"ca_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
 // LoadConfig reads and validates a YAML configuration, applying environment
@@ -146,6 +177,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	if p := getenv("EARSHOT_KAFKA_SASL_PASSWORD"); p != "" {
 		c.Kafka.SASL.Password = p
+	}
+	if t := getenv("EARSHOT_ADMIN_TOKEN"); t != "" {
+		c.Admin.Token = t
 	}
 	for i := range c.Streams {
 		s := &c.Streams[i]
@@ -199,6 +233,11 @@ func (c *Config) Validate() error {
 	case "", "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("log.format %q is not text or json", c.Log.Format))
+	}
+	if l := c.Admin.listen(); l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			errs = append(errs, fmt.Errorf("admin.listen %q is not host:port or off", l))
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid config:\n%w", errors.Join(errs...))
@@ -254,6 +293,17 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 		ReconnectMin: c.Ingest.ReconnectMin,
 		ReconnectMax: c.Ingest.ReconnectMax,
 		DrainTimeout: c.Ingest.DrainTimeout,
+
+		LivenessTimeout: c.Ingest.LivenessTimeout,
+		StallTimeout:    c.Ingest.StallTimeout,
+		PermanentRetry:  c.Ingest.PermanentRetry,
+		Diagnostics: ingest.DiagnosticsConfig{
+			Dir:         c.Diag.dir(),
+			MaxBytes:    c.Diag.MaxBytes,
+			MinInterval: c.Diag.MinInterval,
+			TraceWindow: c.Diag.TraceWindow,
+			NoTrace:     c.Diag.NoTrace,
+		},
 		SDK: sdk.Options{
 			Workers:        c.SDK.Workers,
 			QueueLen:       c.SDK.QueueLen,
@@ -262,9 +312,34 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 		Logger: logger,
 	}
 	for _, s := range c.Streams {
-		ic.Streams = append(ic.Streams, ingest.StreamConfig{ID: s.ID, URL: s.URL, Transport: s.Transport})
+		ic.Streams = append(ic.Streams, ingest.StreamConfig(s))
 	}
 	return ic
+}
+
+// defaultAdminListen is the admin listener's address unless configured.
+const defaultAdminListen = "127.0.0.1:9595"
+
+// listen returns the admin address, "" when off.
+func (a AdminConfig) listen() string {
+	switch a.Listen {
+	case "":
+		return defaultAdminListen
+	case "off":
+		return ""
+	}
+	return a.Listen
+}
+
+// dir returns the diagnostics folder, "" when off.
+func (d DiagConfig) dir() string {
+	switch d.Dir {
+	case "":
+		return filepath.Join(os.TempDir(), "earshot-diagnostics")
+	case "off":
+		return ""
+	}
+	return d.Dir
 }
 
 // loadConfigFile is LoadConfig on a file and the process environment.

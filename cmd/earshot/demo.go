@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -95,7 +96,12 @@ func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]consumer.T
 	}
 	defer os.RemoveAll(spool)
 
-	cfg := &Config{Kafka: KafkaConfig{Brokers: []string{broker}, Topic: demoTopic}, Spool: SpoolConfig{Dir: spool}}
+	cfg := &Config{
+		Kafka: KafkaConfig{Brokers: []string{broker}, Topic: demoTopic},
+		Spool: SpoolConfig{Dir: spool},
+		Admin: AdminConfig{Listen: "127.0.0.1:0"},
+		Diag:  DiagConfig{Dir: filepath.Join(o.Out, "diagnostics")},
+	}
 	for _, s := range specs {
 		cfg.Streams = append(cfg.Streams, StreamConfig{
 			ID:        s.Name,
@@ -110,7 +116,7 @@ func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]consumer.T
 	if err != nil {
 		return nil, err
 	}
-	log.Info("demo: pulling synthetic cameras", "streams", len(specs), "duration", o.Duration, "broker", broker)
+	log.Info("demo: pulling synthetic cameras", "streams", len(specs), "duration", o.Duration, "broker", broker, "admin", svc.AdminAddr())
 	runCtx, cancel := context.WithTimeout(ctx, o.Duration)
 	runErr := svc.Run(runCtx)
 	cancel()

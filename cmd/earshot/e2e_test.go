@@ -73,7 +73,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 	defer stopBroker()
 
-	cfg := &Config{Kafka: KafkaConfig{Brokers: []string{broker}, Topic: "e2e"}, Spool: SpoolConfig{Dir: t.TempDir()}}
+	cfg := &Config{
+		Kafka: KafkaConfig{Brokers: []string{broker}, Topic: "e2e"},
+		Spool: SpoolConfig{Dir: t.TempDir()},
+		Admin: AdminConfig{Listen: "127.0.0.1:0"},
+		Diag:  DiagConfig{Dir: t.TempDir()},
+	}
 	for _, s := range specs {
 		cfg.Streams = append(cfg.Streams, StreamConfig{ID: s.Name, URL: "rtsp://user:" + e2eSecret + "@" + cams.Addr() + "/" + s.Name, Transport: "tcp"})
 	}

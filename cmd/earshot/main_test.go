@@ -7,14 +7,14 @@ import (
 	"go.uber.org/goleak"
 )
 
-// childConfigEnv, when set, makes the test binary run `earshot run
-// --config $EARSHOT_TEST_RUN_CONFIG` instead of the tests: the restart and
-// signal tests run earshot as a child process they can kill.
-const childConfigEnv = "EARSHOT_TEST_RUN_CONFIG"
+// envRunMain makes the test binary run earshot's command line instead of
+// the tests, so that tests can run earshot as a child process and signal
+// it without building a binary.
+const envRunMain = "EARSHOT_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
-	if cfg := os.Getenv(childConfigEnv); cfg != "" {
-		os.Exit(cli([]string{"run", "--config", cfg}, os.Stdout, os.Stderr))
+	if os.Getenv(envRunMain) == "1" {
+		os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	goleak.VerifyTestMain(m)
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -58,7 +57,8 @@ func newProcessEnv(t *testing.T, closeTimeout time.Duration) *processEnv {
 	e := &processEnv{cams: cams, broker: broker, spool: filepath.Join(dir, "spool"), config: filepath.Join(dir, "earshot.yaml")}
 	var b strings.Builder
 	fmt.Fprintf(&b, "kafka:\n  brokers: [%q]\n  topic: %s\n  close_timeout: %s\n  stall_timeout: 2s\n", broker.Addr(), processTopic, closeTimeout)
-	fmt.Fprintf(&b, "spool:\n  dir: %s\n  fsync: none\nlog:\n  level: info\nstreams:\n", e.spool)
+	fmt.Fprintf(&b, "spool:\n  dir: %s\n  fsync: none\nadmin:\n  listen: off\ndiagnostics:\n  dir: %s\nlog:\n  format: json\nstreams:\n",
+		e.spool, filepath.Join(dir, "diag"))
 	for _, s := range specs {
 		fmt.Fprintf(&b, "  - {id: %s, url: \"rtsp://%s/%s\", transport: tcp}\n", s.Name, cams.Addr(), s.Name)
 	}
@@ -68,77 +68,61 @@ func newProcessEnv(t *testing.T, closeTimeout time.Duration) *processEnv {
 	return e
 }
 
-// child is a running `earshot run`.
-type child struct {
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	done chan struct{}
-	err  error
-}
-
 func (e *processEnv) start(t *testing.T) *child {
 	t.Helper()
-	c := &child{logs: &syncBuffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	c.cmd.Env = append(os.Environ(), childConfigEnv+"="+e.config)
-	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		c.err = c.cmd.Wait()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		c.cmd.Process.Kill()
-		<-c.done
-	})
-	return c
+	return startChild(t, "run", "--config", e.config)
 }
 
-// stop signals the child, waits for it (at most a minute) and returns its
-// exit status (-1 when killed by the signal).
-func (c *child) stop(t *testing.T, sig syscall.Signal) int {
+// stop signals the child and returns its exit status and the log lines it
+// wrote since the last await.
+func (c *child) stop(t *testing.T, sig syscall.Signal) (int, []map[string]any) {
 	t.Helper()
 	if err := c.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-c.done:
-	case <-time.After(time.Minute):
-		t.Fatalf("earshot did not stop within a minute of %s; logs:\n%s", sig, c.logs)
+	var lines []map[string]any
+	timeout := time.After(time.Minute)
+	for {
+		select {
+		case m, ok := <-c.lines:
+			if ok {
+				lines = append(lines, m)
+				continue
+			}
+			return c.exit(t), lines
+		case <-timeout:
+			t.Fatalf("earshot did not stop within a minute of %s", sig)
+		}
 	}
-	var exit *exec.ExitError
-	if c.err != nil && !errors.As(c.err, &exit) {
-		t.Fatal(c.err)
-	}
-	return c.cmd.ProcessState.ExitCode()
 }
 
 // streamAndTerminate runs earshot until every stream connected and for d
-// more, stops it with SIGTERM, and returns it and its exit status.
-func (e *processEnv) streamAndTerminate(t *testing.T, d time.Duration) (*child, int) {
+// more, stops it with SIGTERM, and returns its exit status and last log
+// lines.
+func (e *processEnv) streamAndTerminate(t *testing.T, d time.Duration) (int, []map[string]any) {
 	t.Helper()
 	c := e.start(t)
-	c.waitLog(t, "stream connected", len(processCodecs))
+	awaitConnected(t, c)
 	<-time.After(d) // d of audio
-	return c, c.stop(t, syscall.SIGTERM)
+	return c.stop(t, syscall.SIGTERM)
 }
 
-// waitLog waits until the child's logs contain s n times.
-func (c *child) waitLog(t *testing.T, s string, n int) {
+// awaitConnected waits until every stream of the process env connected.
+func awaitConnected(t *testing.T, c *child) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(c.logs.String(), s) < n {
-		select {
-		case <-c.done:
-			t.Fatalf("earshot exited (%v) before logging %q; logs:\n%s", c.err, s, c.logs)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %d× %q in the logs after 30 s:\n%s", n, s, c.logs)
+	for range processCodecs {
+		c.await(t, "stream connected")
+	}
+}
+
+// logLine returns the first line whose msg starts with prefix.
+func logLine(lines []map[string]any, prefix string) map[string]any {
+	for _, m := range lines {
+		if msg, _ := m["msg"].(string); strings.HasPrefix(msg, prefix) {
+			return m
 		}
 	}
+	return nil
 }
 
 // spooled returns the records in the spool directory.
@@ -181,12 +165,12 @@ func readStreams(t *testing.T, broker string, ends int) map[string][]sink.Record
 
 func TestSIGTERMDeliversEverything(t *testing.T) {
 	e := newProcessEnv(t, 10*time.Second)
-	c, code := e.streamAndTerminate(t, 2*time.Second)
+	code, lines := e.streamAndTerminate(t, 2*time.Second)
 	if code != exitDelivered {
-		t.Fatalf("exit status %d, want %d; logs:\n%s", code, exitDelivered, c.logs)
+		t.Fatalf("exit status %d, want %d; logs:\n%v", code, exitDelivered, lines)
 	}
-	if !strings.Contains(c.logs.String(), "everything delivered") {
-		t.Errorf("no line saying everything was delivered:\n%s", c.logs)
+	if logLine(lines, "earshot stopped, everything delivered") == nil {
+		t.Errorf("no line saying everything was delivered:\n%v", lines)
 	}
 	got := readStreams(t, e.broker.Addr(), len(processCodecs))
 	for _, codec := range processCodecs {
@@ -206,9 +190,9 @@ func TestSIGTERMWithKafkaDownLeavesTheRestInTheSpool(t *testing.T) {
 	if err := e.broker.SetReachable(false); err != nil {
 		t.Fatal(err)
 	}
-	c, code := e.streamAndTerminate(t, time.Second)
+	code, lines := e.streamAndTerminate(t, time.Second)
 	if code != exitSpooled {
-		t.Fatalf("exit status %d, want %d; logs:\n%s", code, exitSpooled, c.logs)
+		t.Fatalf("exit status %d, want %d; logs:\n%v", code, exitSpooled, lines)
 	}
 	left := e.spooled(t)
 	ends := 0
@@ -217,10 +201,9 @@ func TestSIGTERMWithKafkaDownLeavesTheRestInTheSpool(t *testing.T) {
 			ends++
 		}
 	}
-	logs := c.logs.String()
-	if len(left) == 0 || ends != len(processCodecs) || !strings.Contains(logs, "left in the spool") ||
-		!strings.Contains(logs, fmt.Sprintf("records=%d", len(left))) {
-		t.Errorf("%d records (%d end records) in the spool; logs:\n%s", len(left), ends, logs)
+	line := logLine(lines, "earshot stopped with records left in the spool")
+	if len(left) == 0 || ends != len(processCodecs) || line == nil || line["records"] != float64(len(left)) {
+		t.Errorf("%d records (%d end records) in the spool; log line %v", len(left), ends, line)
 	}
 }
 
@@ -230,28 +213,33 @@ func TestSIGKILLWhileSpoolingLosesNothingSpooled(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := e.start(t)
-	first.waitLog(t, "stream connected", len(processCodecs))
+	awaitConnected(t, first)
 	// Spool a few seconds of every stream, then kill earshot mid-write.
 	deadline := time.Now().Add(30 * time.Second)
 	for len(e.spooled(t)) < 40 {
 		if time.Now().After(deadline) {
-			t.Fatalf("nothing spooled; logs:\n%s", first.logs)
+			t.Fatal("nothing spooled")
 		}
 		<-time.After(100 * time.Millisecond)
 	}
-	first.stop(t, syscall.SIGKILL)
+	if code, _ := first.stop(t, syscall.SIGKILL); code != -1 {
+		t.Fatalf("exit status %d after SIGKILL", code)
+	}
 	spooled := e.spooled(t)
 	t.Logf("killed with %d records in the spool", len(spooled))
 
 	if err := e.broker.SetReachable(true); err != nil {
 		t.Fatal(err)
 	}
-	second, code := e.streamAndTerminate(t, time.Second)
-	if code != exitDelivered {
-		t.Fatalf("restarted earshot: exit status %d, want %d; logs:\n%s", code, exitDelivered, second.logs)
+	second := e.start(t)
+	replay := second.await(t, "sink: spool holds records from a previous run; replaying them first")
+	if replay["records"] != float64(len(spooled)) {
+		t.Errorf("the restart replays %v records, %d were spooled", replay["records"], len(spooled))
 	}
-	if !strings.Contains(second.logs.String(), "replaying them first") {
-		t.Errorf("the restart did not report the spool it replays:\n%s", second.logs)
+	awaitConnected(t, second)
+	<-time.After(time.Second) // a second of new audio
+	if code, lines := second.stop(t, syscall.SIGTERM); code != exitDelivered {
+		t.Fatalf("restarted earshot: exit status %d, want %d; logs:\n%v", code, exitDelivered, lines)
 	}
 
 	// Only the second run ends its streams; the first was killed.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/earshot/earshot/sink"
@@ -17,13 +18,13 @@ import (
 const (
 	exitDelivered = 0 // stopped with everything delivered
 	exitFailed    = 1 // records lost, or another failure
-	exitConfig    = 2 // bad configuration: nothing ran
+	exitConfig    = 2 // bad configuration (or a missing topic): nothing ran
 	exitSpooled   = 3 // stopped with records left in the spool, delivered at the next start
 )
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("run", "run --config FILE", stderr)
-	path := fs.String("config", "earshot.yaml", "YAML configuration `file`")
+	path := fs.String("config", "earshot.yaml", "YAML configuration `file`; SIGHUP reloads its streams")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -43,7 +44,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "earshot: %v\n", err)
 		return exitConfig
 	}
-	log.Info("earshot running", "streams", len(cfg.Streams), "topic", cfg.Kafka.Topic)
+	var wg sync.WaitGroup
+	wg.Go(func() { reloadOnHUP(ctx, *path, cfg, svc, log) })
+	defer func() { stop(); wg.Wait() }()
+
+	log.Info("earshot running", "streams", len(cfg.Streams), "topic", cfg.Kafka.Topic, "admin", svc.AdminAddr())
 	return exitStatus(svc.Run(ctx), log)
 }
 
@@ -64,4 +69,27 @@ func exitStatus(err error, log *slog.Logger) int {
 	}
 	log.Error("earshot stopped with undelivered records", "err", err)
 	return exitFailed
+}
+
+// reloadOnHUP reloads the configuration file's streams on each SIGHUP
+// until ctx is done. A file that does not load changes nothing.
+func reloadOnHUP(ctx context.Context, path string, cfg *Config, svc *service, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		next, err := loadConfigFile(path)
+		if err != nil {
+			log.Error("reload refused; keeping the running configuration", "err", err)
+			continue
+		}
+		ch, err := svc.Reload(cfg, next)
+		log.Info("configuration reloaded", "added", ch.Added, "removed", ch.Removed, "restarted", ch.Restarted, "unchanged", len(ch.Unchanged), "err", err)
+		cfg = next
+	}
 }

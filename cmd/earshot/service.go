@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -21,14 +23,15 @@ var errTopicMissing = errors.New("kafka topic does not exist")
 const pingTimeout = 5 * time.Second
 
 // service is earshot's pipeline: the ingest supervisor feeding the Kafka
-// writer. Shutdown order: ingest stops pulling, flushes its chunkers and
-// writes each stream's end record into the writer (which never blocks);
-// then the writer delivers what it holds for up to kafka.close_timeout and
-// leaves the rest in the spool.
+// writer, and the admin listener. Shutdown order: ingest stops pulling and
+// drains into the writer, then the writer delivers what it holds and
+// closes; the admin listener closes last, so the API answers while the
+// pipeline drains.
 type service struct {
 	log    *slog.Logger
 	writer *sink.Writer
 	sup    *ingest.Supervisor
+	admin  *adminServer // nil when off
 }
 
 func newService(c *Config, log *slog.Logger) (*service, error) {
@@ -41,14 +44,38 @@ func newService(c *Config, log *slog.Logger) (*service, error) {
 		w.Close()
 		return nil, err
 	}
-	return &service{log: log, writer: w, sup: sup}, nil
+	admin, err := newAdminServer(c.Admin, sup.Handler(), log)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	return &service{log: log, writer: w, sup: sup, admin: admin}, nil
 }
 
-// Run pulls until ctx is done, then drains. It returns an error wrapping
-// errTopicMissing, without pulling, if the topic does not exist; otherwise
-// the writer's Close error (a *sink.UndeliveredError when records were left
-// in the spool or lost).
+// AdminAddr returns the admin listener's address, "" when it is off.
+func (s *service) AdminAddr() string {
+	if s.admin == nil {
+		return ""
+	}
+	return s.admin.Addr()
+}
+
+// Run pulls until ctx is done, then drains: ingest stops pulling, flushes
+// its chunkers and writes each stream's end record into the writer (which
+// never blocks); the writer then delivers what it holds for up to
+// kafka.close_timeout and leaves the rest in the spool. It returns an error
+// wrapping errTopicMissing, without pulling, if the topic does not exist;
+// otherwise the writer's Close error (a *sink.UndeliveredError when records
+// were left in the spool or lost).
 func (s *service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	if s.admin != nil {
+		wg.Go(func() { s.admin.Run(adminCtx) })
+	}
+	defer wg.Wait()
+	defer stopAdmin()
+
 	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
 	err := s.writer.Ping(pingCtx)
 	cancel()
@@ -61,10 +88,21 @@ func (s *service) Run(ctx context.Context) error {
 		s.log.Warn("kafka not reachable at start; spooling until it is", "err", err)
 	}
 	err = s.sup.Run(ctx)
-	h := s.writer.Health()
-	s.log.Info("ingest stopped; delivering what is left", "pending", h.Pending)
+	s.log.Info("ingest stopped; delivering what is left", "pending", s.writer.Health().Pending)
 	if cerr := s.writer.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
 	return err
+}
+
+// Reload applies the streams of c: only streams added, removed or changed
+// are touched. Other settings need a restart; a change to them is logged.
+func (s *service) Reload(old, c *Config) (ingest.Changes, error) {
+	ch, err := s.sup.Reload(c.ingestConfig(nil).Streams)
+	o, n := *old, *c
+	o.Streams, n.Streams = nil, nil
+	if !reflect.DeepEqual(o, n) {
+		s.log.Warn("reload: only streams are reloaded; restart earshot to apply the other changes")
+	}
+	return ch, err
 }

@@ -33,6 +33,11 @@ type Frame struct {
 	Seq uint16
 	// SSRC is the RTP synchronization source.
 	SSRC uint32
+	// Marker is the RTP marker bit.
+	Marker bool
+	// Dropped counts the frames the SDK dropped just before this one
+	// because the handle's queue was full: the callbacks were behind.
+	Dropped uint64
 	// Arrival is when the SDK's reader received the packet.
 	Arrival time.Time
 	// NTP is the capture time derived from RTCP sender reports; it is zero

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,8 +32,18 @@ type handle struct {
 	client *gortsplib.Client
 	done   chan struct{} // closed when the wait goroutine has returned
 
+	// pprof labels of the reader goroutine and of the callbacks.
+	readerLabels, callbackLabels context.Context
+
 	onData   atomic.Pointer[DataCallback]
 	onStatus atomic.Pointer[StatusCallback]
+
+	// aborted holds the cause of an end the SDK decided itself; closers is
+	// the goroutine closing the client then (gortsplib's Close waits for
+	// the reader goroutine, so the reader cannot call it).
+	aborted   atomic.Pointer[error]
+	closers   sync.WaitGroup
+	abortOnce sync.Once
 
 	// busy is held by the worker delivering this handle's callbacks, so that
 	// Close can wait for an in-flight callback.
@@ -44,7 +55,9 @@ type handle struct {
 	count     int // queued frames
 	scheduled bool
 	closed    bool
-	statuses  []Status
+	// droppedRun counts frames dropped since the last queued one.
+	droppedRun uint64
+	statuses   []Status
 	// overrun reports are coalesced: at most one per overrunReportPeriod.
 	overrunPending  uint64
 	overrunMax      time.Duration
@@ -54,6 +67,17 @@ type handle struct {
 	dropped       atomic.Uint64
 	overruns      atomic.Uint64
 	statusDropped atomic.Uint64
+
+	// Progress of each stage, read by Stats for stall attribution. Times
+	// are Unix nanoseconds, 0 for never.
+	sr            atomic.Pointer[senderReport] // the last one received
+	received      atomic.Uint64                // RTP packets of the track from the reader
+	lastRTP       atomic.Int64
+	lastRTCP      atomic.Int64
+	lost          atomic.Uint64 // RTP packets gortsplib found missing
+	decodeErrors  atomic.Uint64 // data gortsplib could not parse
+	callbackSince atomic.Int64  // start of the data callback in flight, 0 if none
+	lastDelivered atomic.Int64  // end of the last data callback
 }
 
 // push copies one packet into the queue. It reports whether the handle must
@@ -68,12 +92,14 @@ func (h *handle) push(payload []byte, f *Frame) (schedule, dropped bool) {
 	}
 	if h.count == len(h.slots) {
 		h.dropped.Add(1)
+		h.droppedRun++
 		return false, true
 	}
 	s := &h.slots[(h.head+h.count)%len(h.slots)]
 	s.buf = append(s.buf[:0], payload...)
 	s.frame = *f
 	s.frame.Data = s.buf
+	s.frame.Dropped, h.droppedRun = h.droppedRun, 0
 	h.count++
 	return h.markScheduled(), false
 }
@@ -94,6 +120,22 @@ func (h *handle) pushStatus(st Status) (schedule bool) {
 	return h.markScheduled()
 }
 
+// abort ends the connection with cause, once. It may be called from
+// gortsplib's reader goroutine.
+func (h *handle) abort(cause error) {
+	h.abortOnce.Do(func() {
+		h.aborted.Store(&cause)
+		h.closers.Go(func() { h.client.Close() })
+	})
+}
+
+func (h *handle) abortCause() error {
+	if p := h.aborted.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // markScheduled must be called with h.mu held.
 func (h *handle) markScheduled() bool {
 	if h.scheduled {
@@ -103,21 +145,59 @@ func (h *handle) markScheduled() bool {
 	return true
 }
 
-// HandleStats are a handle's counters.
+// HandleStats are a handle's counters and the progress of its stages: the
+// reader (Received, LastRTP, LastRTCP) and the callback workers (Frames,
+// Queued, CallbackStarted, LastDelivered).
 type HandleStats struct {
+	// Received counts RTP packets of the track read from the connection.
+	Received uint64
 	// Frames counts frames delivered to the data callback.
 	Frames uint64
 	// Dropped counts frames dropped because the handle's queue was full.
 	Dropped uint64
 	// Overruns counts data callbacks that took longer than the budget.
 	Overruns uint64
+	// Lost counts RTP packets missing from the sequence, as gortsplib saw
+	// it (after reordering, on UDP).
+	Lost uint64
+	// DecodeErrors counts RTP or RTCP data gortsplib could not parse, such
+	// as garbage on an interleaved TCP connection.
+	DecodeErrors uint64
 	// Queued is the number of frames waiting for a worker.
 	Queued int
+	// LastRTP and LastRTCP are when the reader last received an RTP or an
+	// RTCP packet of the track; zero for never.
+	LastRTP, LastRTCP time.Time
+	// CallbackStarted is when the data callback now running began; zero
+	// when none runs.
+	CallbackStarted time.Time
+	// LastDelivered is when the last data callback returned; zero for never.
+	LastDelivered time.Time
 }
 
 func (h *handle) stats() HandleStats {
 	h.mu.Lock()
 	q := h.count
 	h.mu.Unlock()
-	return HandleStats{Frames: h.frames.Load(), Dropped: h.dropped.Load(), Overruns: h.overruns.Load(), Queued: q}
+	return HandleStats{
+		Received:        h.received.Load(),
+		Frames:          h.frames.Load(),
+		Dropped:         h.dropped.Load(),
+		Overruns:        h.overruns.Load(),
+		Lost:            h.lost.Load(),
+		DecodeErrors:    h.decodeErrors.Load(),
+		Queued:          q,
+		LastRTP:         unixNano(h.lastRTP.Load()),
+		LastRTCP:        unixNano(h.lastRTCP.Load()),
+		CallbackStarted: unixNano(h.callbackSince.Load()),
+		LastDelivered:   unixNano(h.lastDelivered.Load()),
+	}
+}
+
+// unixNano converts a stored time; 0 stays the zero time.
+func unixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }

@@ -21,9 +21,8 @@ func Redact(rawURL string) string {
 		}
 		return "<unparsable url>"
 	}
-	if u.User != nil {
-		u.User = url.User("***")
-	}
+	hadUser := u.User != nil
+	u.User = nil
 	if u.RawQuery != "" {
 		q := u.Query()
 		for k := range q {
@@ -33,7 +32,12 @@ func Redact(rawURL string) string {
 				}
 			}
 		}
-		u.RawQuery = q.Encode()
+		u.RawQuery = strings.ReplaceAll(q.Encode(), "%2A%2A%2A", "***")
 	}
-	return u.String()
+	s := u.String()
+	if hadUser {
+		// url.User would escape the stars.
+		s = strings.Replace(s, "://", "://***@", 1)
+	}
+	return s
 }

@@ -10,6 +10,7 @@
 package sdk
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -17,13 +18,15 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
-	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -31,7 +34,15 @@ import (
 var (
 	ErrShutdown      = errors.New("sdk is shut down")
 	ErrInvalidHandle = errors.New("invalid handle")
+	// ErrRequestTimeout: the source did not answer an RTSP request within
+	// OpenOptions.Timeout.
+	ErrRequestTimeout = errors.New("rtsp request timed out")
+	// ErrSSRCChanged ends a session whose source switched to another SSRC.
+	ErrSSRCChanged = errors.New("source changed its SSRC")
 )
+
+// defaultTimeout is OpenOptions.Timeout's default.
+const defaultTimeout = 10 * time.Second
 
 // deliverBatch is how many callbacks a worker makes for one handle before it
 // lets the next ready handle have a turn.
@@ -153,9 +164,12 @@ func (t Transport) String() string {
 type OpenOptions struct {
 	// Transport defaults to TransportAuto.
 	Transport Transport
-	// Timeout bounds each RTSP request and the silence of the connection.
-	// It defaults to 10 seconds.
+	// Timeout bounds each RTSP request. It defaults to 10 seconds.
 	Timeout time.Duration
+	// ReadTimeout is how long the connection may stay silent (no RTP nor
+	// RTCP on any set-up track) before gortsplib ends it. It defaults to
+	// Timeout.
+	ReadTimeout time.Duration
 	// TLSConfig is used for rtsps URLs. It defaults to nil (system roots).
 	TLSConfig *tls.Config
 	// DialContext dials the RTSP connection. It defaults to net.Dialer's.
@@ -166,6 +180,11 @@ type OpenOptions struct {
 	// OnStatus is the status callback, installed before any status is
 	// delivered. It can be replaced later with SetStatusCallback.
 	OnStatus StatusCallback
+	// ProfileLabels are pprof label pairs (key, value, key, value…) that
+	// the handle's reader goroutine and its callbacks carry, with "stage"
+	// set to "sdk_reader" or "sdk_callback", so that CPU profiles can be
+	// filtered by stream. It defaults to none.
+	ProfileLabels []string
 }
 
 // SDK owns the callback workers and every open handle.
@@ -220,6 +239,8 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	}
 
 	h := &handle{url: red, slots: make([]slot, s.opts.QueueLen), done: make(chan struct{})}
+	h.readerLabels = labelContext("sdk_reader", o.ProfileLabels)
+	h.callbackLabels = labelContext("sdk_callback", o.ProfileLabels)
 	if o.OnData != nil {
 		h.onData.Store(&o.OnData)
 	}
@@ -236,28 +257,30 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	h.id = s.nextID
 	s.mu.Unlock()
 
-	c := newClient(u, o)
+	c := s.newClient(u, o, h)
+	h.client = c
 	if err := c.Start2(); err != nil {
 		return 0, fmt.Errorf("open %s: %w", red, scrub(err, u))
 	}
 	stop := context.AfterFunc(ctx, c.Close)
-	err = s.play(c, u, h)
+	err = s.play(c, u, h, cmp.Or(o.Timeout, defaultTimeout))
 	if !stop() && err == nil {
 		err = ctx.Err()
 	}
 	if err != nil {
 		c.Close()
+		h.closers.Wait()
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = ctxErr
 		}
 		return 0, fmt.Errorf("open %s: %w", red, scrub(err, u))
 	}
 
-	h.client = c
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
 		c.Close()
+		h.closers.Wait()
 		return 0, ErrShutdown
 	}
 	s.handles[h.id] = h
@@ -270,14 +293,32 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	return h.id, nil
 }
 
-func newClient(u *base.URL, o OpenOptions) *gortsplib.Client {
+// newClient configures a gortsplib client for h. gortsplib's own callbacks
+// for lost packets and undecodable data would log a line per event: they
+// count instead, and the counts reach the consumer through Stats.
+func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle) *gortsplib.Client {
 	c := &gortsplib.Client{
 		Scheme:       u.Scheme,
 		Host:         u.Host,
-		ReadTimeout:  o.Timeout,
+		ReadTimeout:  cmp.Or(o.ReadTimeout, o.Timeout),
 		WriteTimeout: o.Timeout,
 		TLSConfig:    o.TLSConfig,
 		DialContext:  o.DialContext,
+		// Called on gortsplib's reader goroutine; counting never blocks.
+		OnPacketsLost: func(n uint64) { h.lost.Add(n) },
+		OnDecodeError: func(err error) {
+			h.decodeErrors.Add(1)
+			// gortsplib drops, for the rest of the session, every packet
+			// whose SSRC differs from the first one's, and says so only in
+			// this message (it has no typed error): end the session, so
+			// that the source is followed under its new SSRC.
+			if strings.Contains(err.Error(), "wrong SSRC") {
+				h.abort(ErrSSRCChanged)
+			}
+		},
+		OnTransportSwitch: func(err error) {
+			s.opts.Logger.Info("sdk: switching transport", "url", h.url, "reason", scrub(err, u))
+		},
 	}
 	switch o.Transport {
 	case TransportTCP:
@@ -291,38 +332,71 @@ func newClient(u *base.URL, o OpenOptions) *gortsplib.Client {
 }
 
 // play describes the source, sets up its audio track and starts playing.
-func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle) error {
+// Each request must be answered within timeout: gortsplib bounds responses
+// by its ReadTimeout, which is also the stream's silence timeout, so a
+// source that accepts connections but never answers would otherwise hold
+// the handshake that long.
+func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle, timeout time.Duration) error {
+	var fired atomic.Bool
+	t := time.AfterFunc(timeout, func() {
+		fired.Store(true)
+		c.Close()
+	})
+	defer t.Stop()
+	check := func(step string, err error) error {
+		switch {
+		case fired.Load():
+			return fmt.Errorf("%s: %w after %s", step, ErrRequestTimeout, timeout)
+		case err != nil:
+			return fmt.Errorf("%s: %w", step, err)
+		}
+		t.Reset(timeout)
+		return nil
+	}
 	desc, _, err := c.Describe(u)
-	if err != nil {
-		return fmt.Errorf("describe: %w", err)
+	if err := check("describe", err); err != nil {
+		return err
 	}
 	medi, forma, codec, err := pickAudio(desc)
 	if err != nil {
 		return err
 	}
 	h.codec = &codec
-	if _, err := c.Setup(desc.BaseURL, medi, 0, 0); err != nil {
-		return fmt.Errorf("setup %s track: %w", codec.Name, err)
+	_, err = c.Setup(desc.BaseURL, medi, 0, 0)
+	if err := check("setup "+codec.Name+" track", err); err != nil {
+		return err
 	}
-	c.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { s.onPacket(c, h, medi, pkt) })
-	if _, err := c.Play(nil); err != nil {
-		return fmt.Errorf("play: %w", err)
-	}
-	return nil
+	c.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { s.onPacket(h, pkt) })
+	// RTCP is counted apart from RTP: a source that keeps sending sender
+	// reports while its audio stopped must not look alive.
+	c.OnPacketRTCP(medi, func(pkt rtcp.Packet) {
+		h.lastRTCP.Store(time.Now().UnixNano())
+		if sr, ok := pkt.(*rtcp.SenderReport); ok {
+			h.sr.Store(&senderReport{ntp: ntpTime(sr.NTPTime), rtp: sr.RTPTime})
+		}
+	})
+	_, err = c.Play(nil)
+	return check("play", err)
 }
 
 // onPacket runs on gortsplib's reader goroutine for every RTP packet of the
 // track. It copies the packet into the handle's queue and never blocks.
-func (s *SDK) onPacket(c *gortsplib.Client, h *handle, medi *description.Media, pkt *rtp.Packet) {
+func (s *SDK) onPacket(h *handle, pkt *rtp.Packet) {
 	f := Frame{
 		Timestamp: pkt.Timestamp,
 		Seq:       pkt.SequenceNumber,
 		SSRC:      pkt.SSRC,
+		Marker:    pkt.Marker,
 		Arrival:   time.Now(),
 		Codec:     h.codec,
 	}
-	if ntp, ok := c.PacketNTP(medi, pkt); ok {
-		f.NTP = ntp
+	if h.received.Add(1) == 1 {
+		// gortsplib owns the reader goroutine; label it once it is ours.
+		pprof.SetGoroutineLabels(h.readerLabels)
+	}
+	h.lastRTP.Store(f.Arrival.UnixNano())
+	if sr := h.sr.Load(); sr != nil {
+		f.NTP = sr.at(pkt.Timestamp, h.codec.ClockRate)
 	}
 	schedule, dropped := h.push(pkt.Payload, &f)
 	if schedule {
@@ -337,6 +411,9 @@ func (s *SDK) onPacket(c *gortsplib.Client, h *handle, medi *description.Media, 
 func (s *SDK) wait(h *handle, u *base.URL) {
 	defer close(h.done)
 	err := h.client.Wait()
+	if cause := h.abortCause(); cause != nil {
+		err = cause
+	}
 	if h.pushStatus(Status{Kind: StatusDisconnected, Err: scrub(err, u)}) {
 		s.enqueue(h)
 	}
@@ -413,6 +490,7 @@ func (s *SDK) closeHandle(hd *handle) {
 	hd.mu.Unlock()
 	hd.client.Close()
 	<-hd.done
+	hd.closers.Wait()
 	hd.busy.Lock() // wait for an in-flight callback
 	hd.busy.Unlock()
 }
@@ -466,6 +544,13 @@ type scrubbedError struct {
 
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
+
+// labelContext returns a context carrying stage and the label pairs, to
+// set on a goroutine with pprof.SetGoroutineLabels: precomputed, so that
+// switching labels allocates nothing.
+func labelContext(stage string, pairs []string) context.Context {
+	return pprof.WithLabels(context.Background(), pprof.Labels(append([]string{"stage", stage}, pairs...)...))
+}
 
 // Validate reports every problem of o, with defaults applied to unset
 // fields.

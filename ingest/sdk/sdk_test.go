@@ -180,9 +180,9 @@ func TestOpenErrorsNeverContainCredentials(t *testing.T) {
 }
 
 var redactCases = []struct{ in, want string }{
-	{"rtsp://admin:pw@10.0.0.1:554/s1", "rtsp://%2A%2A%2A@10.0.0.1:554/s1"},
+	{"rtsp://admin:pw@10.0.0.1:554/s1", "rtsp://***@10.0.0.1:554/s1"},
 	{"rtsp://10.0.0.1/s1", "rtsp://10.0.0.1/s1"},
-	{"rtsp://cam/s?user=a&password=b&ch=1", "rtsp://cam/s?ch=1&password=%2A%2A%2A&user=%2A%2A%2A"},
+	{"rtsp://cam/s?user=a&password=b&ch=1", "rtsp://cam/s?ch=1&password=***&user=***"},
 	{"rtsp://a:b@[::1/x", "rtsp://<unparsable>"},
 	{"::::", "<unparsable url>"},
 }

@@ -1,17 +1,22 @@
 package sdk
 
-import "time"
+import (
+	"runtime/pprof"
+	"time"
+)
 
 // worker is one of the SDK's callback workers. It serves ready handles in
 // FIFO order until Shutdown.
 func (s *SDK) worker() {
 	defer s.wg.Done()
+	idle := labelContext("sdk_idle", nil)
 	for {
 		h := s.nextReady()
 		if h == nil {
 			return
 		}
 		s.serve(h)
+		pprof.SetGoroutineLabels(idle)
 	}
 }
 
@@ -43,6 +48,7 @@ func (s *SDK) nextReady() *handle {
 func (s *SDK) serve(h *handle) {
 	h.busy.Lock()
 	defer h.busy.Unlock()
+	pprof.SetGoroutineLabels(h.callbackLabels)
 	for range deliverBatch {
 		h.mu.Lock()
 		if h.closed {
@@ -94,8 +100,12 @@ func (s *SDK) deliver(h *handle, f *Frame) {
 		return
 	}
 	start := time.Now()
+	h.callbackSince.Store(start.UnixNano())
 	(*cb)(h.id, f)
-	d := time.Since(start)
+	end := time.Now()
+	h.callbackSince.Store(0)
+	h.lastDelivered.Store(end.UnixNano())
+	d := end.Sub(start)
 	h.frames.Add(1)
 	if s.opts.CallbackObserver != nil {
 		s.opts.CallbackObserver(d)

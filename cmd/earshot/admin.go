@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// adminServer is the admin HTTP listener: /api/ (the stream API) and
+// /healthz. It is opened by newAdminServer, so a bad address fails at
+// start, served by Run and closed when Run's context ends.
+type adminServer struct {
+	ln  net.Listener
+	srv *http.Server
+	log *slog.Logger
+}
+
+// newAdminServer listens on c's address; it returns nil when the listener
+// is off.
+func newAdminServer(c AdminConfig, api http.Handler, log *slog.Logger) (*adminServer, error) {
+	addr := c.listen()
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	if !isLoopback(ln.Addr()) && c.Token == "" {
+		log.Warn("admin listener is reachable beyond loopback without a token", "addr", ln.Addr().String())
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/api/", requireToken(c.Token, api))
+	return &adminServer{
+		ln:  ln,
+		log: log,
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+	}, nil
+}
+
+// Addr returns the address the listener is bound to.
+func (a *adminServer) Addr() string { return a.ln.Addr().String() }
+
+// Run serves until ctx is done, then shuts the server down, giving
+// requests in flight a few seconds.
+func (a *adminServer) Run(ctx context.Context) {
+	done := make(chan error, 1)
+	go func() { done <- a.srv.Serve(a.ln) }()
+	select {
+	case err := <-done:
+		a.log.Error("admin listener failed", "err", err)
+		return
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	if err := a.srv.Shutdown(sctx); err != nil {
+		a.srv.Close()
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.log.Error("admin listener failed", "err", err)
+	}
+}
+
+// Close closes a listener that Run never served.
+func (a *adminServer) Close() { a.ln.Close() }
+
+// requireToken wraps h with a bearer-token check when token is set.
+func requireToken(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="earshot"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}

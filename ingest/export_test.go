@@ -1,0 +1,5 @@
+package ingest
+
+// SetStepHook makes every stream worker call f at the start of each step,
+// so tests can stall a worker. Call it before Run.
+func SetStepHook(s *Supervisor, f func(stream string)) { s.stepHook = f }

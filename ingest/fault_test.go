@@ -1,0 +1,346 @@
+package ingest_test
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/ingest/sdk"
+	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/sink"
+)
+
+// Timing of the fault tests: shorter than the defaults so that a case
+// takes seconds; the assertions are relative to them.
+const (
+	faultLiveness      = 2 * time.Second
+	faultTimeout       = time.Second
+	faultReconnectMax  = time.Second
+	faultPermanent     = 3 * time.Second
+	faultChunk         = 20 * time.Millisecond
+	faultDetectSlack   = time.Second     // detection within liveness + this
+	faultRecoverWithin = 2 * time.Second // audio back this soon after the source recovers
+)
+
+// faultSecret is the camera's password: it must appear in no log, API
+// answer, diagnostics bundle or record.
+const faultSecret = "fault-pa55word"
+
+// faultCases: one per fault kind of the synthetic camera. Each injects the
+// fault into "cam" while "control" (another camera on the same server,
+// pulled by the same SDK workers) keeps playing.
+var faultCases = []struct {
+	name  string
+	fault loadtest.Fault // Stream is set to "cam"
+	spec  loadtest.StreamSpec
+	udp   bool // the stream is pulled over UDP (the server offers it)
+	// stall is the reason the watchdog must report, within the liveness
+	// timeout and faultDetectSlack; "" for none.
+	stall string
+	// gap is the reason of the gap record the fault must leave; "" for no
+	// gap at all.
+	gap string
+	// failure is the failure kind the stream reports while the fault
+	// lasts; "" for none.
+	failure string
+	// sameEpoch: the stream rides the fault out without reconnecting.
+	sameEpoch bool
+	// serverWide faults hit the control stream too.
+	serverWide bool
+	// permanent failures are retried after PermanentRetry, not sooner.
+	permanent bool
+}{
+	// The SDK sets up the audio track only: what goes on is its RTCP.
+	{name: "audio stopping while video goes on is rtcp_only", fault: loadtest.Fault{Kind: loadtest.FaultAudioStopVideo, Duration: 3 * time.Second},
+		spec: loadtest.StreamSpec{Video: true}, stall: ingest.ReasonRTCPOnly, gap: ingest.ReasonRTCPOnly},
+	{name: "audio stopping while RTCP goes on is rtcp_only", fault: loadtest.Fault{Kind: loadtest.FaultAudioStopRTCP, Duration: 3 * time.Second},
+		stall: ingest.ReasonRTCPOnly, gap: ingest.ReasonRTCPOnly},
+	{name: "a silent source that answers keepalives is no_rtp", fault: loadtest.Fault{Kind: loadtest.FaultSilent, Duration: 3 * time.Second},
+		stall: ingest.ReasonNoRTP, gap: ingest.ReasonNoRTP},
+	{name: "frozen timestamps are timestamps_frozen", fault: loadtest.Fault{Kind: loadtest.FaultTimestampsFrozen, Duration: 3 * time.Second},
+		stall: ingest.ReasonTimestampsFrozen, gap: ingest.ReasonTimestampsFrozen},
+	{name: "a TCP reset is a disconnection", fault: loadtest.Fault{Kind: loadtest.FaultTCPReset, Duration: time.Second},
+		gap: ingest.ReasonDisconnected},
+	{name: "a server restart disconnects every stream", fault: loadtest.Fault{Kind: loadtest.FaultServerRestart, Duration: time.Second},
+		gap: ingest.ReasonDisconnected, failure: sdk.FailUnreachable, serverWide: true},
+	{name: "401 is a permanent unauthorized failure", fault: loadtest.Fault{Kind: loadtest.FaultUnauthorized, Duration: time.Second},
+		gap: ingest.ReasonDisconnected, failure: sdk.FailUnauthorized, permanent: true},
+	{name: "404 is a permanent not_found failure", fault: loadtest.Fault{Kind: loadtest.FaultNotFound, Duration: time.Second},
+		gap: ingest.ReasonDisconnected, failure: sdk.FailNotFound, permanent: true},
+	{name: "no audio track is a permanent failure", fault: loadtest.Fault{Kind: loadtest.FaultNoAudio, Duration: time.Second},
+		gap: ingest.ReasonDisconnected, failure: sdk.FailNoAudio, permanent: true},
+	{name: "an unsupported codec is a permanent failure", fault: loadtest.Fault{Kind: loadtest.FaultUnsupportedCodec, Duration: time.Second},
+		gap: ingest.ReasonDisconnected, failure: sdk.FailUnsupportedCodec, permanent: true},
+	// gortsplib skips what is not a frame and resynchronises.
+	{name: "garbage on the interleaved channel is skipped", fault: loadtest.Fault{Kind: loadtest.FaultGarbage, Duration: time.Second},
+		sameEpoch: true},
+	{name: "UDP loss leaves rtp_loss gaps in the same epoch", fault: loadtest.Fault{Kind: loadtest.FaultUDPLoss, Duration: 2 * time.Second, Loss: 0.2},
+		udp: true, gap: ingest.ReasonRTPLoss, sameEpoch: true},
+	{name: "UDP reordering is undone without a gap", fault: loadtest.Fault{Kind: loadtest.FaultUDPReorder, Duration: 2 * time.Second, Reorder: 0.3},
+		udp: true, sameEpoch: true},
+	{name: "UDP jitter is absorbed without a gap", fault: loadtest.Fault{Kind: loadtest.FaultUDPJitter, Duration: 2 * time.Second, Jitter: 100 * time.Millisecond},
+		udp: true, sameEpoch: true},
+	// Nothing is lost: the timeline restarts at the jump, offsets go on.
+	{name: "a timestamp jump loses nothing and keeps the epoch", fault: loadtest.Fault{Kind: loadtest.FaultTimestampJump, Jump: 30 * time.Second},
+		sameEpoch: true},
+	// gortsplib drops packets of a new SSRC: the SDK ends the session.
+	{name: "an SSRC change is followed by reconnecting", fault: loadtest.Fault{Kind: loadtest.FaultSSRCChange},
+		gap: ingest.ReasonDiscontinuity},
+	{name: "an SDP change on reconnect is followed", fault: loadtest.Fault{Kind: loadtest.FaultSDPChange, Duration: 2 * time.Second},
+		gap: ingest.ReasonDisconnected},
+	{name: "a server that never answers DESCRIBE times out", fault: loadtest.Fault{Kind: loadtest.FaultSlowDescribe, Duration: 2 * time.Second},
+		gap: ingest.ReasonDisconnected, failure: sdk.FailTimeout},
+}
+
+func TestFaults(t *testing.T) {
+	for _, c := range faultCases {
+		t.Run(c.name, func(t *testing.T) {
+			// One at a time: the synthetic camera paces packets in real
+			// time, and an overloaded host makes it skip some.
+			spec := c.spec
+			spec.Name, spec.Codec, spec.User, spec.Password = "cam", "pcma", "viewer", faultSecret
+			srv, err := loadtest.NewServer(loadtest.ServerConfig{
+				Streams:            []loadtest.StreamSpec{spec, {Name: "control", Codec: "pcmu"}},
+				UDP:                c.udp,
+				SenderReportPeriod: 500 * time.Millisecond,
+				Logger:             slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+
+			transport := "tcp"
+			if c.udp {
+				transport = "udp"
+			}
+			logs := &syncBuffer{}
+			stalls := make(chan ingest.Stall, 64)
+			diag := t.TempDir()
+			ms := newMemSink()
+			sup, err := ingest.New(ingest.Config{
+				Streams: []ingest.StreamConfig{
+					{ID: "cam", URL: srv.URLWithCredentials("cam"), Transport: transport},
+					{ID: "control", URL: srv.URL("control"), Transport: "tcp"},
+				},
+				Chunk:           faultChunk,
+				Timeout:         faultTimeout,
+				LivenessTimeout: faultLiveness,
+				ReconnectMin:    200 * time.Millisecond,
+				ReconnectMax:    faultReconnectMax,
+				PermanentRetry:  faultPermanent,
+				Diagnostics:     ingest.DiagnosticsConfig{Dir: diag, MinInterval: time.Nanosecond},
+				OnStall:         func(s ingest.Stall) { stalls <- s },
+				Logger:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			}, ms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := runSupervisor(t, sup)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("stats: %+v\nlogs:\n%s", sup.Stats(), logs)
+				}
+			})
+			begin := time.Now()
+			awaitAudio(t, ms, "cam", begin)
+			awaitAudio(t, ms, "control", begin)
+
+			f := c.fault
+			if f.Kind != loadtest.FaultServerRestart {
+				f.Stream = "cam"
+			}
+			if _, err := srv.Inject(f); err != nil {
+				t.Fatal(err)
+			}
+			ev := faultEvent(t, srv, 0)
+			if c.stall != "" {
+				s := receive(t, stalls)
+				if s.Stream != "cam" || s.Reason != c.stall || s.Stage != ingest.StageSource {
+					t.Fatalf("stall %+v, want %s at stage source", s, c.stall)
+				}
+				detect := s.Detected.Sub(ev.Began)
+				t.Logf("detected %s after %s", s.Reason, detect.Round(time.Millisecond))
+				if detect > faultLiveness+faultDetectSlack {
+					t.Errorf("detected after %s, want within %s", detect, faultLiveness+faultDetectSlack)
+				}
+				checkBundle(t, s)
+			}
+			if c.gap != "" {
+				g := ms.await(t, c.gap+" gap", func(r sink.Record) bool { return r.Stream == "cam" && r.Kind == sink.KindGap })
+				if g.Reason != c.gap {
+					t.Errorf("first gap %q, want %q", g.Reason, c.gap)
+				}
+			}
+			if c.failure != "" {
+				waitFor(t, "failure "+c.failure, func() bool {
+					st, _ := sup.StreamStats("cam")
+					return st.Failure == c.failure
+				})
+				if st, _ := sup.StreamStats("cam"); c.permanent != (st.State == ingest.StateError) {
+					t.Errorf("state %s for failure %s, permanent %v", st.State, st.Failure, c.permanent)
+				}
+			}
+			if ev.Ended.IsZero() {
+				ev = faultEvent(t, srv, waitTimeout)
+			}
+			resumed := awaitAudio(t, ms, "cam", ev.Ended)
+			recovery := resumed.Sub(ev.Ended)
+			t.Logf("audio resumed %s after the source recovered", recovery.Round(time.Millisecond))
+			if limit := recoverLimit(c.permanent); recovery > limit {
+				t.Errorf("audio resumed %s after the source recovered, want within %s", recovery, limit)
+			}
+			stop()
+
+			checkFaultRecords(t, ms.Records("cam"), c.gap, c.sameEpoch)
+			if !c.serverWide {
+				if n := srv.SkippedRounds(); n > 0 {
+					t.Logf("the host was too slow: the camera skipped %d packets of every stream", n)
+				}
+				checkUnaffected(t, ms.Records("control"), time.Since(begin))
+			}
+			if cs, _ := sup.StreamStats("control"); cs.Stalls != 0 && !c.serverWide {
+				t.Errorf("control stream stalled %d times", cs.Stalls)
+			}
+			checkNoSecret(t, logs.String(), diag, ms, sup)
+		})
+	}
+}
+
+func recoverLimit(permanent bool) time.Duration {
+	if permanent {
+		return faultPermanent + faultRecoverWithin
+	}
+	return faultRecoverWithin
+}
+
+// faultEvent returns the server's first fault event once it has ended, or
+// at once if wait is 0.
+func faultEvent(t *testing.T, srv *loadtest.Server, wait time.Duration) loadtest.FaultEvent {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		log := srv.FaultLog()
+		if len(log) == 0 {
+			t.Fatal("fault not in the server's log")
+		}
+		if wait == 0 || !log[0].Ended.IsZero() {
+			return log[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("fault did not end")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// awaitAudio waits for an audio record of stream captured after since and
+// returns when it was seen.
+func awaitAudio(t *testing.T, ms *memSink, stream string, since time.Time) time.Time {
+	t.Helper()
+	for _, r := range ms.Records(stream) {
+		if r.Kind == sink.KindAudio && r.CaptureTime.After(since) {
+			return time.Now()
+		}
+	}
+	ms.await(t, stream+" audio", func(r sink.Record) bool {
+		return r.Stream == stream && r.Kind == sink.KindAudio && r.CaptureTime.After(since)
+	})
+	return time.Now()
+}
+
+// checkFaultRecords checks each epoch of the faulted stream, and whether
+// it reconnected.
+func checkFaultRecords(t *testing.T, recs []sink.Record, gap string, sameEpoch bool) {
+	t.Helper()
+	epochs := splitEpochs(recs)
+	for _, e := range epochs {
+		checkEpoch(t, e, e[0].Codec)
+	}
+	if sameEpoch && len(epochs) != 1 {
+		t.Errorf("%d epochs, want the stream to ride the fault out in one", len(epochs))
+	}
+	if !sameEpoch && len(epochs) < 2 {
+		t.Errorf("%d epochs, want a reconnect", len(epochs))
+	}
+	if gap == "" {
+		for _, r := range recs {
+			if r.Kind == sink.KindGap {
+				t.Errorf("unexpected gap %q of %d ms", r.Reason, r.GapMS)
+			}
+		}
+	}
+}
+
+func splitEpochs(recs []sink.Record) [][]sink.Record {
+	var out [][]sink.Record
+	for _, r := range recs {
+		if r.Kind == sink.KindStart || len(out) == 0 {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], r)
+	}
+	return out
+}
+
+// checkUnaffected: the control stream played the whole time in one epoch
+// without a gap.
+func checkUnaffected(t *testing.T, recs []sink.Record, elapsed time.Duration) {
+	t.Helper()
+	var samples int64
+	starts := 0
+	for _, r := range recs {
+		switch r.Kind {
+		case sink.KindGap:
+			t.Errorf("control stream: gap %q of %d ms", r.Reason, r.GapMS)
+		case sink.KindStart:
+			if starts++; starts > 1 {
+				t.Errorf("control stream reconnected (epoch %d)", r.Epoch)
+			}
+		case sink.KindAudio:
+			samples += int64(len(r.PCM) / 2)
+		}
+	}
+	if played := time.Duration(samples) * time.Second / 16000; played < elapsed-time.Second {
+		t.Errorf("control stream delivered %s of audio in %s", played, elapsed)
+	}
+}
+
+// checkNoSecret: the camera password is in no log line, API answer,
+// diagnostics file or record.
+func checkNoSecret(t *testing.T, logs, diag string, ms *memSink, sup *ingest.Supervisor) {
+	t.Helper()
+	if strings.Contains(logs, faultSecret) {
+		t.Error("logs contain the camera password")
+	}
+	api := []byte{}
+	for _, s := range sup.Stats() {
+		api = append(api, s.URL+s.LastError...)
+	}
+	if strings.Contains(string(api), faultSecret) {
+		t.Error("stream stats contain the camera password")
+	}
+	filepath.WalkDir(diag, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), faultSecret) {
+				t.Errorf("diagnostics file %s contains the camera password", p)
+			}
+		}
+		return nil
+	})
+	for _, r := range ms.Records("cam") {
+		m := r.Message("t")
+		for _, h := range m.Headers {
+			if strings.Contains(string(h.Value), faultSecret) {
+				t.Errorf("record header %s contains the camera password", h.Key)
+			}
+		}
+	}
+}

@@ -1,0 +1,221 @@
+package ingest
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/earshot/earshot/ingest/sdk"
+)
+
+// Stages a stall is attributed to.
+const (
+	// StageSource: the source stopped sending usable audio; the SDK's
+	// reader is waiting for it.
+	StageSource = "source"
+	// StageCallback: the SDK's callback workers stopped delivering frames.
+	StageCallback = "sdk_callback"
+	// StageWorker: the stream worker (decode, chunk) stopped taking frames
+	// from the handoff.
+	StageWorker = "worker"
+	// StageSink: the sink stopped accepting or delivering records.
+	StageSink = "sink"
+)
+
+// Stall reasons, carried by Stall.Reason and by gap records.
+const (
+	ReasonNoRTP            = "no_rtp"            // no RTP audio and no RTCP
+	ReasonRTCPOnly         = "rtcp_only"         // RTCP still arrives, RTP audio does not
+	ReasonTimestampsFrozen = "timestamps_frozen" // packets arrive, the timeline does not advance
+	ReasonCallbackBlocked  = "callback_blocked"  // an SDK callback runs too long, or none runs while frames wait
+	ReasonWorkerStuck      = "worker_stuck"      // one worker step takes too long
+	ReasonSinkStalled      = "sink_stalled"      // a sink write takes too long
+)
+
+// watchdogPeriod is how often the watchdog looks at every stream: one
+// goroutine for all of them, a handful of atomic loads each.
+const watchdogPeriod = 250 * time.Millisecond
+
+// Stall is a stage that stopped making progress while work waited for it.
+type Stall struct {
+	// Stream is the stream id; empty for a stall of the shared sink.
+	Stream string `json:"stream,omitempty"`
+	// URL is the stream's URL, credentials redacted.
+	URL    string `json:"url,omitempty"`
+	Stage  string `json:"stage"`
+	Reason string `json:"reason"`
+	// Since is when the stage last made progress; For is how long it had
+	// not when the stall was detected, at Detected.
+	Since    time.Time     `json:"since"`
+	For      time.Duration `json:"for_ns"`
+	Detected time.Time     `json:"detected"`
+	// Bundle is the diagnostics folder written for it, if any.
+	Bundle string `json:"bundle,omitempty"`
+
+	handle sdk.Handle // the session found stalled
+}
+
+// watch runs the watchdog until ctx is done.
+func (s *Supervisor) watch(ctx context.Context) {
+	t := time.NewTicker(watchdogPeriod)
+	defer t.Stop()
+	var buf []*stream
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			buf = s.snapshot(buf[:0])
+			s.check(buf, now)
+			clear(buf) // let removed streams go
+		}
+	}
+}
+
+// check looks at every stream once. Streams waiting on the sink are
+// counted, not reported one by one: the sink is shared, so its stall is
+// reported once.
+func (s *Supervisor) check(streams []*stream, now time.Time) {
+	var sinkStall Stall
+	waiting := 0
+	for _, st := range streams {
+		found := st.diagnose(now)
+		if found.Reason == ReasonSinkStalled {
+			waiting++
+			if sinkStall.Since.IsZero() || found.Since.Before(sinkStall.Since) {
+				sinkStall = found
+			}
+		}
+		s.transition(st, found, now)
+	}
+	s.sinkTransition(sinkStall, waiting, now)
+}
+
+// diagnose names the stage of st that stopped, looking downstream first:
+// a stage waiting on the next one is not stalled itself.
+func (st *stream) diagnose(now time.Time) Stall {
+	cfg := &st.sup.cfg
+	h := sdk.Handle(st.handle.Load())
+	if w := unixTime(st.writeSince.Load()); !w.IsZero() && now.Sub(w) > cfg.StallTimeout {
+		return Stall{Stage: StageSink, Reason: ReasonSinkStalled, Since: w, handle: h}
+	}
+	if b := unixTime(st.busySince.Load()); !b.IsZero() && now.Sub(b) > cfg.StallTimeout {
+		return Stall{Stage: StageWorker, Reason: ReasonWorkerStuck, Since: b, handle: h}
+	}
+	if h == 0 {
+		return Stall{}
+	}
+	hs, err := st.sup.sdk.Stats(h)
+	if err != nil {
+		return Stall{} // closed since
+	}
+	if cb := hs.CallbackStarted; !cb.IsZero() && now.Sub(cb) > cfg.StallTimeout {
+		return Stall{Stage: StageCallback, Reason: ReasonCallbackBlocked, Since: cb, handle: h}
+	}
+	start := unixTime(st.sessionStart.Load())
+	if last := later(hs.LastDelivered, start); hs.Queued > 0 && now.Sub(last) > cfg.StallTimeout {
+		// Frames wait, yet no worker has run a callback: the workers are
+		// all busy with other handles.
+		return Stall{Stage: StageCallback, Reason: ReasonCallbackBlocked, Since: last, handle: h}
+	}
+	lastRTP := later(hs.LastRTP, start)
+	if now.Sub(lastRTP) > cfg.LivenessTimeout {
+		reason := ReasonNoRTP
+		if hs.LastRTCP.After(lastRTP) {
+			reason = ReasonRTCPOnly
+		}
+		return Stall{Stage: StageSource, Reason: reason, Since: lastRTP, handle: h}
+	}
+	if adv := later(unixTime(st.lastAdvance.Load()), start); now.Sub(adv) > cfg.LivenessTimeout {
+		return Stall{Stage: StageSource, Reason: ReasonTimestampsFrozen, Since: adv, handle: h}
+	}
+	return Stall{}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// transition moves st's stall state to what diagnose found. A new stall is
+// reported once; a source stall makes the worker reconnect, and lasts
+// until audio flows again, across reconnects, so that a dead camera is one
+// stall, not one per attempt.
+func (s *Supervisor) transition(st *stream, found Stall, now time.Time) {
+	cur := &st.wd
+	switch {
+	case found.Reason == "" && cur.Reason == "":
+		return
+	case found.Reason == "":
+		if cur.Stage == StageSource && st.lastPacket.Load() < cur.Detected.UnixNano() {
+			return
+		}
+		st.log.Info("stall over", "stage", cur.Stage, "reason", cur.Reason, "lasted", now.Sub(cur.Since).Round(time.Millisecond))
+		*cur = Stall{}
+		st.setStalled(nil)
+		return
+	case found.Reason == cur.Reason:
+		if found.Stage == StageSource && found.handle != cur.handle {
+			cur.handle = found.handle // the new session is as silent
+			st.signal(found)
+		}
+		return
+	}
+	found.Stream, found.URL, found.Detected, found.For = st.cfg.ID, st.url, now, now.Sub(found.Since)
+	st.c.stalls.Add(1)
+	if found.Reason != ReasonSinkStalled {
+		s.report(st.log, &found)
+	}
+	*cur = found
+	c := found
+	st.setStalled(&c)
+	if found.Stage == StageSource {
+		st.signal(found)
+	}
+	if found.Reason != ReasonSinkStalled {
+		s.notify(found)
+	}
+}
+
+// signal asks st's worker to end the stalled session. The worker ignores a
+// signal meant for an earlier session.
+func (st *stream) signal(s Stall) {
+	select {
+	case st.stall <- s:
+	default:
+	}
+}
+
+// sinkTransition reports a stall of the shared sink once, however many
+// streams wait on it.
+func (s *Supervisor) sinkTransition(found Stall, waiting int, now time.Time) {
+	cur := &s.sinkStall
+	switch {
+	case found.Reason == "" && cur.Reason == "":
+	case found.Reason == "":
+		s.cfg.Logger.Info("sink stall over", "lasted", now.Sub(cur.Since).Round(time.Millisecond))
+		*cur = Stall{}
+	case cur.Reason == "":
+		*cur = Stall{Stage: StageSink, Reason: ReasonSinkStalled, Since: found.Since, Detected: now, For: now.Sub(found.Since)}
+		s.report(s.cfg.Logger.With("streams_waiting", waiting), cur)
+		s.notify(*cur)
+	}
+}
+
+// report records a new stall: a diagnostics bundle, one log line and the
+// counter.
+func (s *Supervisor) report(log *slog.Logger, st *Stall) {
+	s.countStall(st.Stage, st.Reason)
+	st.Bundle = s.diag.capture(*st, st.Detected)
+	log.Warn("stall detected", "url", st.URL, "stage", st.Stage, "reason", st.Reason,
+		"for", st.For.Round(time.Millisecond), "bundle", st.Bundle)
+}
+
+// notify calls the OnStall hook once the stall is recorded everywhere.
+func (s *Supervisor) notify(st Stall) {
+	if s.cfg.OnStall != nil {
+		s.cfg.OnStall(st)
+	}
+}
