@@ -330,7 +330,9 @@ func TestHungBrokerIsReportedStalledAndRecordsSpooled(t *testing.T) {
 // Kafka keeps up.
 func BenchmarkWrite(b *testing.B) {
 	addr := startBroker(b, testTopic)
-	w, err := NewWriter(WriterConfig{Brokers: []string{addr}, Topic: testTopic, Logger: discardLogger})
+	// Memory large enough that the benchmark never outruns the broker into
+	// ErrBufferFull.
+	w, err := NewWriter(WriterConfig{Brokers: []string{addr}, Topic: testTopic, Logger: discardLogger, BufferBytes: 1 << 30})
 	if err != nil {
 		b.Fatal(err)
 	}

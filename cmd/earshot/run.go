@@ -18,7 +18,7 @@ import (
 const (
 	exitDelivered = 0 // stopped with everything delivered
 	exitFailed    = 1 // records lost, or another failure
-	exitConfig    = 2 // bad configuration: nothing ran
+	exitConfig    = 2 // bad configuration (or a missing topic): nothing ran
 	exitSpooled   = 3 // stopped with records left in the spool, delivered at the next start
 )
 
