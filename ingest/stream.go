@@ -131,6 +131,9 @@ func (st *stream) stop(cause error) {
 // never blocks: it copies the frame into a pooled packet for the stream
 // worker, or drops it and counts the drop when the worker is behind.
 func (st *stream) onData(_ sdk.Handle, f *sdk.Frame) {
+	if d := st.sup.slowCallback; d > 0 {
+		time.Sleep(d) // a deliberately regressed build only
+	}
 	if st.hand.put(f, st.pendingDrops.Load()) {
 		st.pendingDrops.Store(0)
 		return

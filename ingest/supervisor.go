@@ -68,6 +68,9 @@ type Supervisor struct {
 	// stepHook, set only by tests before Run, runs at the start of every
 	// worker step.
 	stepHook func(stream string)
+	// slowCallback is how long every data callback sleeps: 0 but in a
+	// deliberately regressed build (see slow_callback.go).
+	slowCallback time.Duration
 }
 
 // New validates cfg. Nothing runs until Run.
@@ -79,7 +82,7 @@ func New(cfg Config, s Sink) (*Supervisor, error) {
 	if s == nil {
 		return nil, fmt.Errorf("ingest: nil sink")
 	}
-	sup := &Supervisor{cfg: cfg, sink: s, streams: make(map[string]*stream), stalls: make(map[[2]string]uint64)}
+	sup := &Supervisor{cfg: cfg, sink: s, streams: make(map[string]*stream), stalls: make(map[[2]string]uint64), slowCallback: callbackDelay()}
 	sup.diag = newDiagnostics(cfg.Diagnostics, cfg.Logger)
 	sup.epochs.Store(uint64(time.Now().UnixMilli()))
 	for _, sc := range cfg.Streams {

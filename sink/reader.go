@@ -47,6 +47,15 @@ func ReadTopic(ctx context.Context, brokers []string, topic string, fn func(Reco
 	})
 }
 
+// ReadTopicMessages is ReadTopic for callers that need the Kafka messages
+// themselves (their partition and offset; consumer.Decode parses them): it
+// calls fn for every message of every partition of topic, from the oldest,
+// in order within a partition, serially from the calling goroutine, and
+// returns as ReadTopic does.
+func ReadTopicMessages(ctx context.Context, brokers []string, topic string, fn func(kafka.Message) error) error {
+	return readMessages(ctx, brokers, topic, fn)
+}
+
 // readMessages runs one kafka.Reader per partition of topic, each in its own
 // goroutine, and passes their messages to fn from the calling goroutine. It
 // stops every reader before it returns.

@@ -28,9 +28,10 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
-		"run":  runCmd,
-		"demo": demoCmd,
-		"tap":  tapCmd,
+		"run":      runCmd,
+		"demo":     demoCmd,
+		"tap":      tapCmd,
+		"loadtest": loadtestCmd, // usage: loadtest.go
 	}
 	switch args[0] {
 	case "-h", "--help", "help":

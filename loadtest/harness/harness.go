@@ -1,0 +1,197 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+)
+
+// Target is an earshot under test: a build the harness runs, or a
+// deployment it only observes (black-box).
+type Target struct {
+	// Label names the target in reports and file names: letters, digits,
+	// '-', '_' and '.'. It defaults to "earshot".
+	Label string
+	// Binary is the earshot executable, run as `BINARY run --config FILE`
+	// with a generated configuration that points it at the synthetic
+	// cameras and the embedded broker. Empty for a black-box target.
+	Binary string
+	// Env is added to the child's environment.
+	Env []string
+
+	// Brokers and Topic (black-box): where the deployment produces. The
+	// harness consumes the topic from its oldest record and keeps the
+	// records of the run's streams captured since the run began.
+	Brokers []string
+	Topic   string
+	// Admin (black-box, optional) is the deployment's admin listener,
+	// host:port. With it the harness adds the run's streams (and removes
+	// them at the end), runs churn, and reads states, stalls and metrics;
+	// without it the deployment must already pull the streams, with the
+	// ids and URLs the harness writes to streams.yaml.
+	Admin string
+	// PID (black-box, optional) is the deployment's process on this
+	// machine, for its CPU and memory.
+	PID int
+}
+
+// blackBox reports whether the harness only observes the target.
+func (t *Target) blackBox() bool { return t.Binary == "" }
+
+// Options configure Run.
+type Options struct {
+	// Scenario is what to run. It is required.
+	Scenario *Scenario
+	// Targets are the builds under test, all under the same load at once
+	// (side by side: the same cameras, faults and schedule). One is usual.
+	Targets []Target
+	// Out is the directory for reports, earshot's configuration and log
+	// and its diagnostics: directly in it with one target, in Out/LABEL
+	// with several. It defaults to "loadtest-out".
+	Out string
+	// Listen is the RTSP address of the synthetic cameras; it must be on
+	// loopback. It defaults to "127.0.0.1:0".
+	Listen string
+	// Progress receives a progress line every SampleEvery: rewritten in
+	// place when TTY, else one line every 5 seconds or so. Nil: none.
+	Progress io.Writer
+	TTY      bool
+	// Logger receives the harness's own log (the cameras' faults).
+	// It defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Timeouts of a run.
+const (
+	readyTimeout   = 30 * time.Second // earshot running and its first streams up
+	blackBoxReady  = 60 * time.Second // the deployment's first records
+	stopGrace      = 60 * time.Second // SIGTERM to exit, then SIGKILL
+	drainIdle      = 3 * time.Second  // nothing new: the topic is read
+	drainLimit     = 30 * time.Second
+	defaultOut     = "loadtest-out"
+	defaultLabel   = "earshot"
+	defaultListen  = "127.0.0.1:0"
+	topicPrefix    = "earshot.loadtest."
+	maxProblemsRun = 10 // stream problems listed in a report's failures
+)
+
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// withDefaults checks o and fills in its defaults.
+func (o Options) withDefaults() (Options, error) {
+	if o.Scenario == nil {
+		return o, errors.New("loadtest: no scenario")
+	}
+	if o.Out == "" {
+		o.Out = defaultOut
+	}
+	if o.Listen == "" {
+		o.Listen = defaultListen
+	}
+	if err := checkLoopback(o.Listen); err != nil {
+		return o, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(o.Targets) == 0 {
+		return o, errors.New("loadtest: no target")
+	}
+	seen := map[string]bool{}
+	o.Targets = append([]Target(nil), o.Targets...)
+	for i := range o.Targets {
+		t := &o.Targets[i]
+		if t.Label == "" {
+			t.Label = defaultLabel
+		}
+		if !labelRE.MatchString(t.Label) || seen[t.Label] {
+			return o, fmt.Errorf("loadtest: target label %q is not unique letters, digits, '-', '_' and '.'", t.Label)
+		}
+		seen[t.Label] = true
+		if t.blackBox() && (len(t.Brokers) == 0 || t.Topic == "") {
+			return o, fmt.Errorf("loadtest: target %s: no binary to run, and no brokers and topic to observe", t.Label)
+		}
+		if t.blackBox() && t.Admin == "" && len(o.Scenario.Churn) > 0 {
+			return o, fmt.Errorf("loadtest: target %s: churn needs the deployment's admin address", t.Label)
+		}
+		if t.Admin != "" {
+			if err := checkLoopback(t.Admin); err != nil {
+				return o, err
+			}
+		}
+	}
+	return o, nil
+}
+
+// checkLoopback refuses an address beyond loopback: load goes to this
+// machine only.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("loadtest: address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("loadtest: address %q is not on loopback (127.0.0.0/8, ::1)", addr)
+	}
+	return nil
+}
+
+// Run runs o.Scenario against o.Targets and writes a report for each; it
+// returns them in the order of the targets. It returns an error when the
+// run could not take place (bad options, a build that does not start); a
+// build that fails its checks has a Report with Pass false.
+func Run(ctx context.Context, o Options) ([]*Report, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if o.Scenario.Duration <= 0 {
+		return nil, fmt.Errorf("%w: no duration", ErrInvalidScenario)
+	}
+	p, err := newPlan(o.Scenario)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newSession(o, p)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	if err := s.start(ctx); err != nil {
+		return nil, err
+	}
+	s.load(ctx, s.t0.Add(o.Scenario.Duration), nil)
+	s.stop(ctx)
+	reports := s.reports()
+	for i, r := range reports {
+		if err := r.WriteFiles(s.targets[i].dir); err != nil {
+			return reports, err
+		}
+	}
+	return reports, nil
+}
+
+// targetDir is where a target's files go.
+func targetDir(out, label string, targets int) string {
+	if targets == 1 {
+		return out
+	}
+	return filepath.Join(out, label)
+}
+
+// mkdirs creates the directories of dirs.
+func mkdirs(dirs ...string) error {
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
