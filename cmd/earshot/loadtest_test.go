@@ -2,18 +2,22 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/earshot/earshot/loadtest/harness"
+	"github.com/earshot/earshot/sink"
 )
 
 // TestLoadtestSmoke runs the smoke scenario through the real harness:
 // synthetic cameras and the embedded broker here, earshot as a child
-// process (this test binary, re-executed as earshot; see TestMain), every
-// record consumed and checked. Nothing may be lost.
+// process (this test binary, re-executed as earshot; see TestMain), a
+// stream added and removed through its admin API, every record consumed
+// and checked. Nothing may be lost.
 func TestLoadtestSmoke(t *testing.T) {
 	t.Setenv(envRunMain, "1") // inherited by the child: it runs earshot
 	out := t.TempDir()
@@ -33,8 +37,8 @@ func TestLoadtestSmoke(t *testing.T) {
 		t.Fatalf("exit status %d, failures %q\nstderr:\n%s\nearshot log:\n%s", code, r.Failures, stderr, log)
 	}
 	switch {
-	case r.Streams.Planned != 4 || r.Streams.Delivered != 4:
-		t.Errorf("%d of %d streams delivered, want 4 of 4", r.Streams.Delivered, r.Streams.Planned)
+	case r.Streams.Planned != 5 || r.Streams.Delivered != 5 || r.Streams.Added != 1 || r.Streams.Removed != 1:
+		t.Errorf("%+v, want 5 of 5 streams delivered, one added and removed during the run", r.Streams)
 	case r.Loss.UnexplainedMs != 0 || r.Loss.UnexplainedGaps != 0 || r.Loss.SeqErrors != 0:
 		t.Errorf("loss: %+v", r.Loss)
 	case r.Loss.AudioS < 4*8:
@@ -47,8 +51,12 @@ func TestLoadtestSmoke(t *testing.T) {
 		t.Errorf("earshot exit status %v", r.Earshot.ExitCode)
 	}
 	for _, s := range r.PerStream {
-		if s.Fidelity == nil || s.EndReason != "shutdown" || s.Epochs != 1 {
-			t.Errorf("%s: fidelity %v, end %q, %d epochs", s.Stream, s.Fidelity, s.EndReason, s.Epochs)
+		end := "shutdown"
+		if s.Stream == "s0005" {
+			end = "removed"
+		}
+		if s.Fidelity == nil || s.EndReason != end || s.Epochs != 1 {
+			t.Errorf("%s: fidelity %v, end %q, %d epochs; want a fidelity, end %q, 1 epoch", s.Stream, s.Fidelity, s.EndReason, s.Epochs, end)
 		}
 	}
 	for _, name := range []string{"report.md", "report.html", "earshot.yaml", "earshot.log"} {
@@ -58,5 +66,54 @@ func TestLoadtestSmoke(t *testing.T) {
 	}
 	if html, _ := os.ReadFile(filepath.Join(out, "report.html")); strings.Count(string(html), "<svg") < 5 {
 		t.Errorf("report.html has %d plots, want 5 or more", strings.Count(string(html), "<svg"))
+	}
+}
+
+// TestLoadtestBlackBox verifies a deployment the harness does not run:
+// earshot runs on its own (as a child of the test), the harness serves the
+// cameras, adds the streams through the deployment's admin API, consumes
+// its topic and measures its process by PID.
+func TestLoadtestBlackBox(t *testing.T) {
+	broker, err := sink.NewEmbeddedBroker("deployed", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "earshot.yaml")
+	// A deployment needs a stream of its own: one that never answers.
+	writeConfig(t, config, broker.Addr(), "deployed", "127.0.0.1:1", map[string]string{"own": "none"})
+	child := startJSONChild(t, "run", "--config", config)
+	admin, _ := child.await(t, "earshot running")["admin"].(string)
+
+	out := t.TempDir()
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	code := cli([]string{"loadtest", "--scenario", "smoke", "--duration", "6s", "--out", out, "--progress", "plain",
+		"--brokers", broker.Addr(), "--topic", "deployed", "--admin", admin, "--pid", fmt.Sprint(child.cmd.Process.Pid)}, stdout, stderr)
+	data, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatalf("exit status %d, no report: %v\nstdout:\n%s\nstderr:\n%s", code, err, stdout, stderr)
+	}
+	var r harness.Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 || !r.Pass {
+		t.Fatalf("exit status %d, failures %q\nstdout:\n%s\nstderr:\n%s", code, r.Failures, stdout, stderr)
+	}
+	if r.Mode != "black-box" || r.Streams.Delivered != 5 || r.Latency.Source != "consumed" || !r.Resources.Measured {
+		t.Errorf("mode %s, %d streams delivered, latency from %s, resources measured %v", r.Mode, r.Streams.Delivered, r.Latency.Source, r.Resources.Measured)
+	}
+	for _, s := range r.PerStream {
+		if s.EndReason != "removed" { // the harness removes what it added
+			t.Errorf("%s ends with %q, want removed", s.Stream, s.EndReason)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "streams.yaml")); err != nil {
+		t.Error(err)
+	}
+	child.cmd.Process.Signal(syscall.SIGTERM)
+	if code := child.exit(t); code != exitDelivered {
+		t.Errorf("the deployment exited with %d", code)
 	}
 }

@@ -30,7 +30,7 @@ var compareCases = []struct {
 	{"more memory per stream fails", []*Report{report(0.01, 1e6, 200, nil)}, []*Report{report(0.01, 2e6, 200, nil)}, "RSS per stream"},
 	{"higher latency fails", []*Report{report(0.01, 1e6, 200, nil)}, []*Report{report(0.01, 1e6, 260, nil)}, "latency p99 260 ms is 60.0 ms over"},
 	{"a new stall reason fails", []*Report{report(0.01, 1e6, 200, map[string]uint64{"source/no_rtp": 1})},
-		[]*Report{report(0.01, 1e6, 200, map[string]uint64{"source/no_rtp": 1, "sdk_callback/callback_blocked": 2})}, "sdk_callback/callback_blocked"},
+		[]*Report{report(0.01, 1e6, 200, map[string]uint64{"source/no_rtp": 1, "sdk_callback/callback_blocked": 2})}, "reasons the baseline does not: callback_blocked"},
 	{"medians over rounds decide", []*Report{report(0.01, 1e6, 200, nil), report(0.01, 1e6, 200, nil), report(0.01, 1e6, 200, nil)},
 		[]*Report{report(0.01, 1e6, 200, nil), report(0.03, 1e6, 200, nil), report(0.01, 1e6, 200, nil)}, ""},
 }
@@ -54,9 +54,11 @@ func TestCompare(t *testing.T) {
 func TestCanaryThatLosesAudioFails(t *testing.T) {
 	c := report(0.01, 1e6, 200, nil)
 	c.Loss.UnexplainedMs = 400
+	c.Loss.GapsByReasonMs = map[string]float64{"callback_blocked": 400, "rtp_loss": 20}
 	c.Failures = []string{"unexplained loss 400 ms in 2 gaps (max 0.0 ms)"}
 	v := compare([]*Report{report(0.01, 1e6, 200, nil)}, []*Report{c}, Thresholds{})
-	if v.Pass || !strings.Contains(strings.Join(v.Reasons, ";"), "round 1: unexplained loss 400 ms") {
+	if why := strings.Join(v.Reasons, ";"); v.Pass || !strings.Contains(why, "round 1: unexplained loss 400 ms") ||
+		!strings.HasSuffix(why, "stalls for reasons the baseline does not: callback_blocked") {
 		t.Errorf("verdict %+v", v)
 	}
 }

@@ -70,16 +70,15 @@ type Options struct {
 
 // Timeouts of a run.
 const (
-	readyTimeout   = 30 * time.Second // earshot running and its first streams up
-	blackBoxReady  = 60 * time.Second // the deployment's first records
-	stopGrace      = 60 * time.Second // SIGTERM to exit, then SIGKILL
-	drainIdle      = 3 * time.Second  // nothing new: the topic is read
-	drainLimit     = 30 * time.Second
-	defaultOut     = "loadtest-out"
-	defaultLabel   = "earshot"
-	defaultListen  = "127.0.0.1:0"
-	topicPrefix    = "earshot.loadtest."
-	maxProblemsRun = 10 // stream problems listed in a report's failures
+	readyTimeout  = 30 * time.Second // earshot running and its first streams up
+	blackBoxReady = 60 * time.Second // the deployment's first records
+	stopGrace     = 60 * time.Second // SIGTERM to exit, then SIGKILL
+	drainIdle     = 3 * time.Second  // nothing new: the topic is read
+	drainLimit    = 30 * time.Second
+	defaultOut    = "loadtest-out"
+	defaultLabel  = "earshot"
+	defaultListen = "127.0.0.1:0"
+	topicPrefix   = "earshot.loadtest."
 )
 
 var labelRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)

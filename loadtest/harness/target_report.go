@@ -253,16 +253,21 @@ func (t *targetRun) verdict(r *Report) {
 			fail("fault %s at %.0f s: %s", f.Fault, f.AtS, f.Problem)
 		}
 	}
-	problems := 0
+	var problems []string
+	streams := 0
 	for _, sr := range r.PerStream {
 		for _, p := range sr.Problems {
-			if problems++; problems <= maxProblemsRun {
-				fail("%s: %s", sr.Stream, p)
-			}
+			problems = append(problems, sr.Stream+": "+p)
+		}
+		if len(sr.Problems) > 0 {
+			streams++
 		}
 	}
-	if problems > maxProblemsRun {
-		fail("%d more stream problems (see per_stream)", problems-maxProblemsRun)
+	switch {
+	case len(problems) == 1:
+		fail("%s", problems[0])
+	case len(problems) > 1:
+		fail("%d problems in %d streams (see per_stream), the first: %s", len(problems), streams, problems[0])
 	}
 	if r.Generator.SkippedRounds > 0 {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("the cameras' pacer fell behind real time and skipped %d packet rounds: the machine is overloaded, and the audio they lost is counted as loss", r.Generator.SkippedRounds))
