@@ -13,6 +13,26 @@ import (
 	"github.com/earshot/earshot/sink"
 )
 
+// runLoadtest runs `earshot loadtest args...` into a temporary directory,
+// fails the test unless it passes, and returns its report and directory.
+func runLoadtest(t *testing.T, args ...string) (harness.Report, string) {
+	t.Helper()
+	out := t.TempDir()
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	code := cli(append([]string{"loadtest", "--out", out, "--progress", "plain"}, args...), stdout, stderr)
+	var r harness.Report
+	data, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err == nil {
+		err = json.Unmarshal(data, &r)
+	}
+	t.Logf("%s", stdout)
+	if err != nil || code != 0 || !r.Pass {
+		log, _ := os.ReadFile(filepath.Join(out, "earshot.log"))
+		t.Fatalf("exit status %d, report %v, failures %q\nstderr:\n%s\nearshot log:\n%s", code, err, r.Failures, stderr, log)
+	}
+	return r, out
+}
+
 // TestLoadtestSmoke runs the smoke scenario through the real harness:
 // synthetic cameras and the embedded broker here, earshot as a child
 // process (this test binary, re-executed as earshot; see TestMain), a
@@ -20,22 +40,7 @@ import (
 // and checked. Nothing may be lost.
 func TestLoadtestSmoke(t *testing.T) {
 	t.Setenv(envRunMain, "1") // inherited by the child: it runs earshot
-	out := t.TempDir()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	code := cli([]string{"loadtest", "--scenario", "smoke", "--out", out, "--earshot", os.Args[0], "--progress", "plain"}, stdout, stderr)
-	data, err := os.ReadFile(filepath.Join(out, "report.json"))
-	if err != nil {
-		t.Fatalf("exit status %d, no report: %v\nstdout:\n%s\nstderr:\n%s", code, err, stdout, stderr)
-	}
-	var r harness.Report
-	if err := json.Unmarshal(data, &r); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s", stdout)
-	if code != 0 || !r.Pass {
-		log, _ := os.ReadFile(filepath.Join(out, "earshot.log"))
-		t.Fatalf("exit status %d, failures %q\nstderr:\n%s\nearshot log:\n%s", code, r.Failures, stderr, log)
-	}
+	r, out := runLoadtest(t, "--scenario", "smoke", "--earshot", os.Args[0])
 	switch {
 	case r.Streams.Planned != 5 || r.Streams.Delivered != 5 || r.Streams.Added != 1 || r.Streams.Removed != 1:
 		t.Errorf("%+v, want 5 of 5 streams delivered, one added and removed during the run", r.Streams)
@@ -86,21 +91,8 @@ func TestLoadtestBlackBox(t *testing.T) {
 	child := startJSONChild(t, "run", "--config", config)
 	admin, _ := child.await(t, "earshot running")["admin"].(string)
 
-	out := t.TempDir()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	code := cli([]string{"loadtest", "--scenario", "smoke", "--duration", "6s", "--out", out, "--progress", "plain",
-		"--brokers", broker.Addr(), "--topic", "deployed", "--admin", admin, "--pid", fmt.Sprint(child.cmd.Process.Pid)}, stdout, stderr)
-	data, err := os.ReadFile(filepath.Join(out, "report.json"))
-	if err != nil {
-		t.Fatalf("exit status %d, no report: %v\nstdout:\n%s\nstderr:\n%s", code, err, stdout, stderr)
-	}
-	var r harness.Report
-	if err := json.Unmarshal(data, &r); err != nil {
-		t.Fatal(err)
-	}
-	if code != 0 || !r.Pass {
-		t.Fatalf("exit status %d, failures %q\nstdout:\n%s\nstderr:\n%s", code, r.Failures, stdout, stderr)
-	}
+	r, out := runLoadtest(t, "--scenario", "smoke", "--duration", "6s",
+		"--brokers", broker.Addr(), "--topic", "deployed", "--admin", admin, "--pid", fmt.Sprint(child.cmd.Process.Pid))
 	if r.Mode != "black-box" || r.Streams.Delivered != 5 || r.Latency.Source != "consumed" || !r.Resources.Measured {
 		t.Errorf("mode %s, %d streams delivered, latency from %s, resources measured %v", r.Mode, r.Streams.Delivered, r.Latency.Source, r.Resources.Measured)
 	}
