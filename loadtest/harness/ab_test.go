@@ -90,3 +90,12 @@ func TestReportsAreWritten(t *testing.T) {
 		}
 	}
 }
+
+func TestSlope(t *testing.T) {
+	if got := slope([]float64{50, 100, 150}, []float64{10, 20, 30}); got != 0.2 {
+		t.Errorf("slope %v, want 0.2", got)
+	}
+	if got := slope([]float64{50}, []float64{10}); got != 0 {
+		t.Errorf("slope of one point %v, want 0", got)
+	}
+}

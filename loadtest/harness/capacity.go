@@ -32,6 +32,11 @@ type CodecCapacity struct {
 	// reached.
 	LimitedBy string         `json:"limited_by"`
 	Steps     []CapacityStep `json:"steps"`
+	// MarginalCPUPerStream (cores) and MarginalRSSPerStreamBytes are the
+	// slopes of earshot's CPU and RSS against streams over the steps held
+	// (least squares): what one more stream costs, without the fixed part.
+	MarginalCPUPerStream      float64 `json:"marginal_cpu_per_stream"`
+	MarginalRSSPerStreamBytes int64   `json:"marginal_rss_per_stream_bytes"`
 	// Run is the report of the whole run (its own files are in Out/CODEC).
 	Run *Report `json:"-"`
 }
@@ -126,8 +131,36 @@ func runCapacity(ctx context.Context, o Options, codec string) (CodecCapacity, e
 		return len(cc.Steps) < steps
 	})
 	s.stop(ctx)
+	cc.marginals()
 	cc.Run = s.reports()[0]
 	return cc, cc.Run.WriteFiles(s.targets[0].dir)
+}
+
+// marginals fits CPU and RSS against streams over the steps held.
+func (cc *CodecCapacity) marginals() {
+	var x, cpu, rss []float64
+	for _, s := range cc.Steps {
+		if s.Held {
+			x, cpu, rss = append(x, float64(s.Up)), append(cpu, s.CPUCores), append(rss, float64(s.RSSBytes))
+		}
+	}
+	cc.MarginalCPUPerStream = slope(x, cpu)
+	cc.MarginalRSSPerStreamBytes = int64(slope(x, rss))
+}
+
+// slope is the least-squares slope of y against x; 0 with fewer than two
+// distinct x.
+func slope(x, y []float64) float64 {
+	n := float64(len(x))
+	var sx, sy, sxx, sxy float64
+	for i := range x {
+		sx, sy, sxx, sxy = sx+x[i], sy+y[i], sxx+x[i]*x[i], sxy+x[i]*y[i]
+	}
+	d := n*sxx - sx*sx
+	if n < 2 || d == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / d
 }
 
 // capacityMeter measures the steps of a capacity run from the ticks of
@@ -239,7 +272,8 @@ func (c *CapacityReport) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# earshot capacity: %s\n\n%s on %s (%d CPUs), %s.\n\n", c.Scenario, cmpOrNA(c.Build), c.Host.Hostname, c.Host.CPUs, c.Started.Format("2006-01-02 15:04"))
 	for _, cc := range c.Codecs {
-		fmt.Fprintf(&b, "## %s: %d streams held\n\nLimited by: %s.\n\n%s", cc.Codec, cc.MaxStreams, cc.LimitedBy, capacityHeader)
+		fmt.Fprintf(&b, "## %s: %d streams held\n\nLimited by: %s. One more stream costs %.3f%% of a core and %s of RSS (slopes over the steps held).\n\n%s",
+			cc.Codec, cc.MaxStreams, cc.LimitedBy, 100*cc.MarginalCPUPerStream, fmtBytes(cc.MarginalRSSPerStreamBytes), capacityHeader)
 		for _, s := range cc.Steps {
 			fmt.Fprintf(&b, "| %d | %d | %.3f | %.3f%% | %s | %s | %s | %s | %d | %.2f | %s |\n", s.Streams, s.Up, s.CPUCores, 100*s.CPUPerStream,
 				fmtBytes(s.RSSBytes), fmtBytes(s.RSSPerStreamBytes), fmtMs(s.LatencyP99Ms), fmtMs(s.LossMs), s.SkippedRounds, s.HarnessCPUCores, heldWord(s))
@@ -264,7 +298,8 @@ func (c *CapacityReport) htmlBody() string {
 	rss := linePlot{Title: "RSS per stream", XLabel: "streams", YLabel: "KiB"}
 	total := linePlot{Title: "earshot CPU", XLabel: "streams", YLabel: "cores"}
 	for _, cc := range c.Codecs {
-		fmt.Fprintf(&b, "<h2>%s: %d streams held</h2><p>Limited by: %s.</p><table><tr>", cc.Codec, cc.MaxStreams, html.EscapeString(cc.LimitedBy))
+		fmt.Fprintf(&b, "<h2>%s: %d streams held</h2><p>Limited by: %s. One more stream costs %.3f%% of a core and %s of RSS (slopes over the steps held).</p><table><tr>",
+			cc.Codec, cc.MaxStreams, html.EscapeString(cc.LimitedBy), 100*cc.MarginalCPUPerStream, fmtBytes(cc.MarginalRSSPerStreamBytes))
 		for _, h := range strings.Split(strings.Trim(strings.SplitN(capacityHeader, "\n", 2)[0], "| "), " | ") {
 			fmt.Fprintf(&b, "<th>%s</th>", h)
 		}

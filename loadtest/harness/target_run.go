@@ -34,26 +34,26 @@ type targetRun struct {
 	verErr    error
 	started   time.Time // asked to start pulling its first streams
 
-	mu       sync.Mutex // guards lives and warnings: the schedule writes them
-	lives    map[string]*streamLife
-	order    []string
-	warnings []string
+	mu           sync.Mutex // guards the fields below: the schedule writes them
+	lives        map[string]*streamLife
+	order        []string
+	warnings     []string
+	addedDuring  int // streams added through the admin API after the start
+	removedCount int
 
 	// Owned by the session's sampling loop, then by stop and report.
-	ticks        []tick
-	prevLat      *Histogram
-	steadyLat    *Histogram // latency at the start of the steady window
-	steadyTick   int        // index of the first tick in the steady window; -1 before
-	metricsFrom  metrics
-	metricsTo    metrics
-	lastStats    map[string]ingest.StreamStats // last seen of every stream
-	stalls       []ingest.StallCount
-	stallsOK     bool
-	latency      *Histogram // at the stop
-	exitCode     *int
-	maxUp        int
-	addedDuring  int
-	removedCount int
+	ticks       []tick
+	prevLat     *Histogram
+	steadyLat   *Histogram // latency at the start of the steady window
+	steadyTick  int        // index of the first tick in the steady window; -1 before
+	metricsFrom metrics
+	metricsTo   metrics
+	lastStats   map[string]ingest.StreamStats // last seen of every stream
+	stalls      []ingest.StallCount
+	stallsOK    bool
+	latency     *Histogram // at the stop
+	exitCode    *int
+	maxUp       int
 }
 
 // tick is one sample of a target.
