@@ -79,7 +79,7 @@ func newVerifier(brokers []string, topic string) *verifier {
 // run consumes the topic until ctx ends; it returns nil then, or the error
 // that stopped reading.
 func (v *verifier) run(ctx context.Context) error {
-	err := sink.ReadTopicMessages(ctx, v.brokers, v.topic, func(m kafka.Message) error {
+	err := sink.ReadMessages(ctx, sink.ReadConfig{Brokers: v.brokers, Topic: v.topic}, func(m kafka.Message) error {
 		v.add(m, time.Now())
 		return nil
 	})
