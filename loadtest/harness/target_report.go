@@ -187,7 +187,9 @@ func (t *targetRun) earshotFigures(r *Report) {
 	case m.has(metricStalls):
 		e.StallsSource = "metrics"
 		for k, v := range m.sumBy(metricStalls, "stage", "reason") {
-			e.Stalls[k] = uint64(v)
+			if v > 0 { // the metric lists every stage and reason
+				e.Stalls[k] = uint64(v)
+			}
 		}
 	case t.stallsOK:
 		e.StallsSource = "api"
