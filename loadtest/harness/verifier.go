@@ -25,10 +25,15 @@ const (
 // maxSeqErrors bounds the sequence errors kept per stream for the report.
 const maxSeqErrors = 5
 
-// holeTolerance: audio whose capture time is later than where the
+// Hole tolerances: audio whose capture time is later than where the
 // timeline had got to by more than this left a hole no record reports
-// (reasonUnreported). Smaller steps are the jitter of the arrival clock.
-const holeTolerance = 300 * time.Millisecond
+// (reasonUnreported). Capture times from sender reports (clock ntp) are
+// exact; from the arrival clock (the first second of an epoch, before a
+// sender report) they jitter with the scheduling of the receiving host.
+const (
+	holeTolerance        = 300 * time.Millisecond
+	arrivalHoleTolerance = time.Second
+)
 
 // reasonUnreported is the reason the verifier gives to time that passed
 // without audio or a gap record: the samples' offsets go on, their capture
@@ -242,6 +247,7 @@ type streamCheck struct {
 	records      uint64
 	audioRecords uint64
 	epochs       []epochCheck
+	clock        string // of the last record
 	seqErrors    uint64
 	seqMessages  []string
 	gaps         []gapPiece
@@ -278,7 +284,7 @@ func (g gapPiece) End() time.Time { return g.Start.Add(g.Length) }
 // record checks a record's place: epochs in order, seq continuous.
 func (sc *streamCheck) record(r *sink.Record) {
 	sc.records++
-	sc.codec = r.Codec
+	sc.codec, sc.clock = r.Codec, r.Clock
 	sc.ended = r.Kind == sink.KindEnd
 	if sc.ended {
 		sc.endReason = r.Reason
@@ -323,7 +329,11 @@ func (sc *streamCheck) place(p consumer.Piece) (hole time.Duration) {
 		if sc.firstAudio.IsZero() {
 			sc.firstAudio = p.CaptureTime
 		}
-		if h := p.CaptureTime.Sub(sc.end); !sc.end.IsZero() && h > holeTolerance {
+		tolerance := holeTolerance
+		if sc.clock != sink.ClockNTP {
+			tolerance = arrivalHoleTolerance
+		}
+		if h := p.CaptureTime.Sub(sc.end); !sc.end.IsZero() && h > tolerance {
 			hole = h
 			sc.gaps = append(sc.gaps, gapPiece{Reason: reasonUnreported, Start: sc.end, Length: h})
 			sc.window = sc.window[:0]
