@@ -316,9 +316,9 @@ func gapTimeline(r *Report, name string) string {
 			break
 		}
 	}
-	title := "Gaps per stream (grey explained, red unexplained) with faults (orange)"
+	title := "Gaps: grey explained, red not; faults orange"
 	if name != "" {
-		title += ": " + name
+		title = name + " — " + title
 	}
 	return timelinePlot(title, rows, r.DurationS)
 }

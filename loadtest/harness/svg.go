@@ -206,6 +206,9 @@ func timelinePlot(title string, rows []timelineRow, duration float64) string {
 			px, marginT, px, h-marginB, px, h-marginB+13, fmtTick(v))
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" text-anchor="middle">seconds from the start</text>`+"\n", (marginL+plotW-marginR)/2, h-6)
+	if len(rows) == 0 {
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="#2ca02c">no gaps, no faults</text>`+"\n", marginL+8, marginT+11)
+	}
 	for i, r := range rows {
 		top := float64(marginT + i*rowH)
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="10" text-anchor="end">%s</text>`+"\n", marginL-4, top+10, html.EscapeString(r.Name))
