@@ -200,6 +200,7 @@ func TestMetricsDuringARun(t *testing.T) {
 			t.Errorf("%s is not in /metrics", m.Name)
 		}
 	}
+	checkDashboardQueries(t, stalled)
 	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_cpu_seconds_total", "process_resident_memory_bytes"} {
 		if _, ok := stalled[name]; !ok {
 			t.Errorf("%s (runtime and process collectors) is not in /metrics", name)
