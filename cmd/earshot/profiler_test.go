@@ -36,7 +36,7 @@ type fakePyroscope struct {
 	errs    []string
 }
 
-func newFakePyroscope(t *testing.T) *fakePyroscope {
+func newFakePyroscope(t testing.TB) *fakePyroscope {
 	f := &fakePyroscope{arrived: make(chan struct{}, 1)}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.ingest))
 	t.Cleanup(f.Close)
