@@ -115,8 +115,10 @@ func TestMetricsDuringARun(t *testing.T) {
 		}
 		audio := delta("earshot_audio_seconds_total")
 		audioTotal += audio
-		// Chunks of 200 ms, a scrape of each end: within a chunk or two.
-		if math.Abs(audio-elapsed) > 0.5+skipped {
+		// Chunks of 200 ms, a scrape at each end, and a loaded host that
+		// lags a little more at one end than at the other: within 0.8 s
+		// (a wrong rate would be off by a third or more).
+		if math.Abs(audio-elapsed) > 0.8+skipped {
 			t.Errorf("%s: %.2f s of audio in %.2f s", s.Name, audio, elapsed)
 		}
 		if chunks := delta("earshot_chunks_total"); math.Abs(chunks-audio/0.2) > 2 {
@@ -146,7 +148,7 @@ func TestMetricsDuringARun(t *testing.T) {
 		}
 	}
 	t.Logf("%.2f s of audio over %d streams in %.2f s (%.2f s skipped by the camera)", audioTotal, len(specs), elapsed, skipped)
-	if want := elapsed * float64(len(specs)); math.Abs(audioTotal-want) > 0.1*want+0.5 {
+	if want := elapsed * float64(len(specs)); math.Abs(audioTotal-want) > 0.1*want+0.8 {
 		t.Errorf("earshot_audio_seconds_total grew %.2f s, want %.2f (elapsed × streams)", audioTotal, want)
 	}
 	callbacks := last.histogram("earshot_sdk_callback_seconds")
