@@ -28,13 +28,34 @@ const (
 // one, or an error naming the topic if it does not exist or a partition
 // cannot be read.
 func ReadTopic(ctx context.Context, brokers []string, topic string, fn func(Record) error) error {
+	return Read(ctx, ReadConfig{Brokers: brokers, Topic: topic}, fn)
+}
+
+// ReadConfig says what Read consumes and how it connects.
+type ReadConfig struct {
+	// Brokers are the bootstrap brokers, as host:port. Required.
+	Brokers []string
+	// Topic is the topic to read. Required.
+	Topic string
+	// Security is TLS and SASL, as for the writer. It defaults to
+	// plaintext without authentication.
+	Security Security
+}
+
+// Read is ReadTopic over the connections c.Security describes.
+func Read(ctx context.Context, c ReadConfig, fn func(Record) error) error {
+	dial, err := c.Security.load()
+	if err != nil {
+		return fmt.Errorf("sink: read: %w", err)
+	}
+	brokers, topic := c.Brokers, c.Topic
 	var skipped int
 	defer func() {
 		if skipped > 0 {
 			slog.Warn("sink: skipped unparseable messages", "topic", topic, "count", skipped)
 		}
 	}()
-	return readMessages(ctx, brokers, topic, func(m kafka.Message) error {
+	return readMessages(ctx, brokers, topic, dial, func(m kafka.Message) error {
 		r, err := ParseMessage(m)
 		if err != nil {
 			if skipped == 0 {
@@ -50,14 +71,14 @@ func ReadTopic(ctx context.Context, brokers []string, topic string, fn func(Reco
 // readMessages runs one kafka.Reader per partition of topic, each in its own
 // goroutine, and passes their messages to fn from the calling goroutine. It
 // stops every reader before it returns.
-func readMessages(ctx context.Context, brokers []string, topic string, fn func(kafka.Message) error) error {
+func readMessages(ctx context.Context, brokers []string, topic string, dial dialOptions, fn func(kafka.Message) error) error {
 	if len(brokers) == 0 {
 		return errors.New("sink: read: no brokers")
 	}
 	if err := checkTopic(topic); err != nil {
 		return fmt.Errorf("sink: read topic %q: %w", topic, err)
 	}
-	partitions, err := lookupPartitions(ctx, brokers, topic)
+	partitions, err := lookupPartitions(ctx, brokers, topic, dial)
 	if err != nil {
 		return err
 	}
@@ -74,7 +95,7 @@ func readMessages(ctx context.Context, brokers []string, topic string, fn func(k
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := readPartition(ctx, brokers, topic, p, msgs); err != nil {
+			if err := readPartition(ctx, brokers, topic, p, dial, msgs); err != nil {
 				errc <- err
 			}
 		}()
@@ -95,9 +116,9 @@ func readMessages(ctx context.Context, brokers []string, topic string, fn func(k
 
 // lookupPartitions returns the partition ids of topic, with a transport of
 // its own that it closes.
-func lookupPartitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
+func lookupPartitions(ctx context.Context, brokers []string, topic string, dial dialOptions) ([]int, error) {
 	tctx, stop := context.WithCancel(context.Background())
-	transport := &kafka.Transport{ClientID: "earshot", Context: tctx}
+	transport := &kafka.Transport{ClientID: "earshot", Context: tctx, TLS: dial.tls, SASL: dial.sasl}
 	defer func() {
 		stop()
 		transport.CloseIdleConnections()
@@ -107,12 +128,12 @@ func lookupPartitions(ctx context.Context, brokers []string, topic string) ([]in
 
 // readPartition sends the messages of one partition to msgs until ctx is
 // done, when it returns nil, or reading fails.
-func readPartition(ctx context.Context, brokers []string, topic string, partition int, msgs chan<- kafka.Message) error {
+func readPartition(ctx context.Context, brokers []string, topic string, partition int, dial dialOptions, msgs chan<- kafka.Message) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   brokers,
 		Topic:     topic,
 		Partition: partition,
-		Dialer:    &kafka.Dialer{ClientID: "earshot", Timeout: readTimeout},
+		Dialer:    &kafka.Dialer{ClientID: "earshot", Timeout: readTimeout, TLS: dial.tls, SASLMechanism: dial.sasl},
 		MinBytes:  1,
 		MaxBytes:  readMaxBytes,
 		MaxWait:   readMaxWait,

@@ -22,7 +22,7 @@ func readAll(t *testing.T, addr, topic string, n int) []kafka.Message {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var msgs []kafka.Message
-	err := readMessages(ctx, []string{addr}, topic, func(m kafka.Message) error {
+	err := readMessages(ctx, []string{addr}, topic, dialOptions{}, func(m kafka.Message) error {
 		msgs = append(msgs, m)
 		if len(msgs) == n {
 			return errEnough

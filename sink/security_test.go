@@ -123,10 +123,12 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	ok, h, err := deliverOne(t, broker, sink.Security{CAFile: pki.caFile, CertFile: pki.certFile, KeyFile: pki.keyFile})
+	sec := sink.Security{CAFile: pki.caFile, CertFile: pki.certFile, KeyFile: pki.keyFile}
+	ok, h, err := deliverOne(t, broker, sec)
 	if !ok || err != nil {
 		t.Errorf("over mutual TLS: delivered %v, ping %v, health %+v", ok, err, h)
 	}
+	readOne(t, broker, sec)
 	// Without the client certificate the broker refuses the handshake.
 	if ok, _, _ := deliverOne(t, broker, sink.Security{CAFile: pki.caFile}); ok {
 		t.Error("delivered without a client certificate")
@@ -151,10 +153,12 @@ func TestSASL(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer broker.Close()
-			ok, h, err := deliverOne(t, broker, sink.Security{SASL: mech.sink, Username: user, Password: pass})
+			sec := sink.Security{SASL: mech.sink, Username: user, Password: pass}
+			ok, h, err := deliverOne(t, broker, sec)
 			if !ok || err != nil {
 				t.Errorf("delivered %v, ping %v, health %+v", ok, err, h)
 			}
+			readOne(t, broker, sec)
 			const wrong = "wrong-pass-123"
 			ok, h, err = deliverOne(t, broker, sink.Security{SASL: mech.sink, Username: user, Password: wrong})
 			if ok {
@@ -167,6 +171,23 @@ func TestSASL(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// readOne reads the record deliverOne wrote back with sink.Read over sec.
+func readOne(t *testing.T, broker *sink.EmbeddedBroker, sec sink.Security) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errGot := errors.New("got it")
+	err := sink.Read(ctx, sink.ReadConfig{Brokers: []string{broker.Addr()}, Topic: deliveryTopic, Security: sec}, func(r sink.Record) error {
+		if r.Stream == "cam-1" {
+			return errGot
+		}
+		return nil
+	})
+	if !errors.Is(err, errGot) {
+		t.Errorf("reading back over the same connection settings: %v", err)
 	}
 }
 

@@ -144,7 +144,7 @@ func readBack(ctx context.Context, brokers []string, topic string, streams int, 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ended := make(map[string]bool)
-	return tap(ctx, brokers, topic, out, func(r sink.Record) bool {
+	return tap(ctx, sink.ReadConfig{Brokers: brokers, Topic: topic}, out, func(r sink.Record) bool {
 		if r.Kind == sink.KindEnd {
 			ended[r.Stream] = true
 		}

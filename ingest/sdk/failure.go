@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"syscall"
@@ -16,6 +17,7 @@ const (
 	FailNotFound         = "not_found"         // 404: no such stream
 	FailNoAudio          = "no_audio"          // the source offers no audio track
 	FailUnsupportedCodec = "unsupported_codec" // no audio track in a codec earshot decodes
+	FailTLS              = "tls"               // the source's certificate is not trusted
 	FailTimeout          = "timeout"           // a request or the connection timed out
 	FailUnreachable      = "unreachable"       // connection refused, reset or unroutable
 	FailOther            = "error"
@@ -29,6 +31,7 @@ func Classify(err error) (kind string, permanent bool) {
 	var status liberrors.ErrClientBadStatusCode
 	var unsupported *UnsupportedCodecError
 	var netErr net.Error
+	var certErr *tls.CertificateVerificationError
 	switch {
 	case err == nil:
 		return "", false
@@ -40,6 +43,8 @@ func Classify(err error) (kind string, permanent bool) {
 			return FailNotFound, true
 		}
 		return FailOther, false
+	case errors.As(err, &certErr):
+		return FailTLS, true
 	case errors.Is(err, ErrNoAudio):
 		return FailNoAudio, true
 	case errors.As(err, &unsupported):
