@@ -92,7 +92,7 @@ func TestMetricsDuringARun(t *testing.T) {
 			t.Logf("logs:\n%s", logs)
 		}
 	}()
-	sc := &scraper{t: t, base: "http://" + svc.AdminAddr(), token: metricsToken}
+	sc := newScraper(t, "http://"+svc.AdminAddr(), metricsToken)
 
 	sc.await("every stream up", func(m metricSet) bool {
 		for _, s := range specs {
@@ -327,9 +327,18 @@ func (m metricSet) histogram(name string) *dto.Histogram {
 
 // scraper reads the admin listener of a running service.
 type scraper struct {
-	t     *testing.T
-	base  string
-	token string
+	t      *testing.T
+	base   string
+	token  string
+	client *http.Client
+}
+
+// newScraper returns a scraper whose connections close when the test ends,
+// so that goleak finds none of their goroutines.
+func newScraper(t *testing.T, base, token string) *scraper {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &scraper{t: t, base: base, token: token, client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 }
 
 // get returns the body of path, with the token when auth is set.
@@ -354,7 +363,7 @@ func (sc *scraper) do(path string, auth bool) (string, int) {
 	if auth {
 		req.Header.Set("Authorization", "Bearer "+sc.token)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := sc.client.Do(req)
 	if err != nil {
 		sc.t.Fatal(err)
 	}
