@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,6 +201,7 @@ func TestFaults(t *testing.T) {
 			stop()
 
 			checkFaultRecords(t, ms.Records("cam"), c.gap, c.sameEpoch)
+			checkCounters(t, sup, ms.Records("cam"), c.gap == ingest.ReasonRTPLoss)
 			if !c.serverWide {
 				if n := srv.SkippedRounds(); n > 0 {
 					t.Logf("the host was too slow: the camera skipped %d packets of every stream", n)
@@ -276,6 +278,31 @@ func checkFaultRecords(t *testing.T, recs []sink.Record, gap string, sameEpoch b
 				t.Errorf("unexpected gap %q of %d ms", r.Reason, r.GapMS)
 			}
 		}
+	}
+}
+
+// checkCounters: the stream's gap counts by reason are its gap records,
+// and the SDK's counters summed over its sessions are consistent.
+func checkCounters(t *testing.T, sup *ingest.Supervisor, recs []sink.Record, lost bool) {
+	t.Helper()
+	st, err := sup.StreamStats("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{}
+	for _, r := range recs {
+		if r.Kind == sink.KindGap {
+			want[r.Reason]++
+		}
+	}
+	if !maps.Equal(st.GapReasons, want) {
+		t.Errorf("gaps by reason %v, want %v as in the records", st.GapReasons, want)
+	}
+	if st.RTPReceived < st.Packets || st.Packets == 0 {
+		t.Errorf("%d RTP packets received, %d reached the worker", st.RTPReceived, st.Packets)
+	}
+	if lost && st.RTPLost == 0 {
+		t.Error("no RTP packet counted lost")
 	}
 }
 

@@ -3,6 +3,8 @@ package ingest
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/earshot/earshot/ingest/sdk"
 )
 
 // State is a stream's connection state.
@@ -58,6 +60,28 @@ type StreamStats struct {
 	SinkErrors     uint64 `json:"sink_errors"`
 	Overruns       uint64 `json:"overruns"` // SDK callback overruns reported for this stream
 	Stalls         uint64 `json:"stalls"`   // stalls detected
+	// AudioSeconds is AudioSamples in seconds.
+	AudioSeconds float64 `json:"audio_seconds"`
+	// GapReasons counts the gap records written, by reason.
+	GapReasons map[string]uint64 `json:"gap_reasons,omitempty"`
+	// HandoffQueued is the number of frames waiting for the worker now.
+	HandoffQueued int `json:"handoff_queued"`
+
+	// The SDK's counters (sdk.HandleStats), summed over every session.
+	RTPReceived uint64 `json:"rtp_received"` // RTP audio packets read from the connection
+	RTPLost     uint64 `json:"rtp_lost"`     // RTP packets missing from the sequence
+	RTPErrors   uint64 `json:"rtp_errors"`   // RTP or RTCP data that could not be parsed
+}
+
+// rtpTotals sums the SDK counters of a stream's sessions.
+type rtpTotals struct {
+	received, lost, errors uint64
+}
+
+func (t *rtpTotals) add(hs sdk.HandleStats) {
+	t.received += hs.Received
+	t.lost += hs.Lost
+	t.errors += hs.DecodeErrors
 }
 
 // counters are written by the stream's worker, adapter and watchdog and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"runtime/pprof"
 	"sync"
@@ -81,6 +82,10 @@ type stream struct {
 	lastError string
 	failure   string // sdk.Classify kind of the last error
 	stalled   *Stall // current stall, as the watchdog last saw it
+	// rtp sums the SDK counters of the sessions that ended; gapReasons
+	// counts gap records by reason.
+	rtp        rtpTotals
+	gapReasons map[string]uint64
 
 	// Owned by the watchdog goroutine.
 	wd Stall
@@ -252,7 +257,7 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	st.log.Info("stream connected", "codec", codec.Name, "rate", codec.SampleRate, "channels", codec.Channels, "epoch", st.tl.epoch)
 
 	reason, cause := st.stream(ctx, h)
-	st.handle.Store(0)
+	st.endSession(h)
 	st.sup.sdk.Close(h) // no callback runs after this
 	st.drain()
 	st.tl.flush()
@@ -356,6 +361,30 @@ func (st *stream) send(r sink.Record) {
 	}
 }
 
+// endSession adds h's SDK counters to the stream's totals as its session
+// ends. Under mu, with stats reading the current handle's counters under
+// mu too, a session's counts are never missed nor counted twice, so the
+// totals only grow.
+func (st *stream) endSession(h sdk.Handle) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if hs, err := st.sup.sdk.Stats(h); err == nil {
+		st.rtp.add(hs)
+	}
+	st.handle.Store(0)
+}
+
+// countGap counts a gap record. Gaps are rare: a map under mu will do.
+func (st *stream) countGap(reason string) {
+	st.c.gaps.Add(1)
+	st.mu.Lock()
+	if st.gapReasons == nil {
+		st.gapReasons = make(map[string]uint64)
+	}
+	st.gapReasons[reason]++
+	st.mu.Unlock()
+}
+
 func (st *stream) setState(s State, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -390,7 +419,17 @@ func (st *stream) stats() StreamStats {
 		c := *st.stalled
 		s.Stall = &c
 	}
+	s.GapReasons = maps.Clone(st.gapReasons)
+	rtp := st.rtp
+	// A handle is stored only once the SDK is set: reading it is safe.
+	if h := sdk.Handle(st.handle.Load()); h != 0 {
+		if hs, err := st.sup.sdk.Stats(h); err == nil {
+			rtp.add(hs)
+		}
+	}
 	st.mu.Unlock()
+	s.RTPReceived, s.RTPLost, s.RTPErrors = rtp.received, rtp.lost, rtp.errors
+	s.HandoffQueued = len(st.hand.frames)
 	s.Epoch = st.c.epoch.Load()
 	s.Epochs = st.c.epochs.Load()
 	s.Packets = st.c.packets.Load()
@@ -401,6 +440,7 @@ func (st *stream) stats() StreamStats {
 	s.Concealed = st.c.concealed.Load()
 	s.Chunks = st.c.chunks.Load()
 	s.AudioSamples = st.c.audioSamples.Load()
+	s.AudioSeconds = float64(s.AudioSamples) / float64(st.sup.cfg.SampleRate)
 	s.Gaps = st.c.gaps.Load()
 	s.Reconnects = st.c.reconnects.Load()
 	s.SinkErrors = st.c.sinkErrors.Load()

@@ -292,7 +292,7 @@ func (tl *timeline) emitChunk(c audio.Chunk) {
 func (tl *timeline) control(kind sink.Kind, reason string, gapMS int64) {
 	switch kind {
 	case sink.KindGap:
-		tl.st.c.gaps.Add(1)
+		tl.st.countGap(reason)
 	case sink.KindEnd:
 		tl.ended = true
 	}

@@ -716,10 +716,18 @@ func (s *spool) makeRoom(n int64) error {
 	s.bytes -= removedBytes
 	s.dropGaps += uint64(len(gaps))
 	s.drops = append(s.drops, drops...)
+	// One line per round, not per stream: a round can drop records of
+	// every stream, and rounds follow each other while the spool is full.
+	var lost int
+	var audio time.Duration
 	for _, d := range drops {
 		s.dropped += uint64(d.Records)
-		s.log.Warn("sink: spool full: dropped the oldest records of a stream, replaced by a sink_drop gap",
-			"stream", d.Stream, "records", d.Records, "audio", d.Audio, "max_bytes", s.cfg.MaxBytes)
+		lost, audio = lost+d.Records, audio+d.Audio
+		s.log.Debug("sink: spool full: dropped the oldest records of a stream", "stream", d.Stream, "records", d.Records, "audio", d.Audio)
+	}
+	if len(drops) > 0 {
+		s.log.Warn("sink: spool full: dropped the oldest records, replaced by sink_drop gaps",
+			"gaps", len(gaps), "records", lost, "audio", audio, "max_bytes", s.cfg.MaxBytes)
 	}
 	if len(head) == 0 {
 		return nil

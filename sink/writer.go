@@ -124,6 +124,7 @@ type Writer struct {
 	partitions  int            // last known partition count of the topic
 	partitionAt time.Time
 	arrivals    []time.Time
+	refusals    uint64 // records the broker refused as too large
 
 	delivered, failed, spooled, retries, stalls, batches atomic.Uint64
 }
@@ -544,9 +545,13 @@ func (w *Writer) refused(b *batch, err error) bool {
 	r := &b.recs[i]
 	b.acked[i] = true
 	b.left--
+	// Logged at powers of two: every record of a stream may be refused.
+	w.refusals++
+	if n := w.refusals; n&(n-1) == 0 {
+		w.log.Error("sink: the broker refused a record as too large; it is dropped", "topic", w.cfg.Topic,
+			"stream", r.Stream, "epoch", r.Epoch, "seq", r.Seq, "bytes", messageSize(&b.msgs[i]), "refused", n)
+	}
 	w.failed.Add(1)
-	w.log.Error("sink: the broker refused a record as too large; it is dropped", "topic", w.cfg.Topic,
-		"stream", r.Stream, "epoch", r.Epoch, "seq", r.Seq, "bytes", messageSize(&b.msgs[i]))
 	return true
 }
 

@@ -8,22 +8,35 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	netpprof "net/http/pprof"
 	"strings"
 	"time"
+
+	pyroscopepprof "github.com/grafana/pyroscope-go/http/pprof"
 )
 
-// adminServer is the admin HTTP listener: /api/ (the stream API) and
-// /healthz. It is opened by newAdminServer, so a bad address fails at
-// start, served by Run and closed when Run's context ends.
+// adminServer is the admin HTTP listener: /healthz, /readyz, /metrics,
+// /api/ (the stream API) and /debug/pprof/. It is opened by
+// newAdminServer, so a bad address fails at start, served by Run and
+// closed when Run's context ends.
 type adminServer struct {
 	ln  net.Listener
 	srv *http.Server
 	log *slog.Logger
 }
 
+// adminRoutes are the handlers the admin listener serves; a nil one is
+// not served. Everything but /healthz and /readyz requires the token when
+// one is set.
+type adminRoutes struct {
+	API     http.Handler // /api/
+	Metrics http.Handler // /metrics
+	Ready   http.Handler // /readyz
+}
+
 // newAdminServer listens on c's address; it returns nil when the listener
 // is off.
-func newAdminServer(c AdminConfig, api http.Handler, log *slog.Logger) (*adminServer, error) {
+func newAdminServer(c AdminConfig, routes adminRoutes, log *slog.Logger) (*adminServer, error) {
 	addr := c.listen()
 	if addr == "" {
 		return nil, nil
@@ -39,12 +52,34 @@ func newAdminServer(c AdminConfig, api http.Handler, log *slog.Logger) (*adminSe
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("/api/", requireToken(c.Token, api))
+	if routes.Ready != nil {
+		mux.Handle("GET /readyz", routes.Ready)
+	}
+	if routes.Metrics != nil {
+		mux.Handle("GET /metrics", requireToken(c.Token, routes.Metrics))
+	}
+	if routes.API != nil {
+		mux.Handle("/api/", requireToken(c.Token, routes.API))
+	}
+	mux.Handle("/debug/pprof/", requireToken(c.Token, pprofHandler()))
 	return &adminServer{
 		ln:  ln,
 		log: log,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
 	}, nil
+}
+
+// pprofHandler serves net/http/pprof's profiles. The CPU profile is
+// pyroscope-go's handler, which pauses continuous profiling for the
+// request instead of failing with "CPU profiling already in use".
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", netpprof.Index) // and every named profile: heap, goroutine, mutex, block…
+	mux.HandleFunc("/debug/pprof/cmdline", netpprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pyroscopepprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", netpprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", netpprof.Trace)
+	return mux
 }
 
 // Addr returns the address the listener is bound to.

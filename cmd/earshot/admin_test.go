@@ -9,21 +9,26 @@ import (
 	"testing"
 )
 
-// adminCases: with a token, /api/ needs it and /healthz does not.
+// adminCases: with a token, everything needs it but /healthz and /readyz.
 var adminCases = []struct {
 	name, path, auth string
 	status           int
 }{
 	{"health needs no token", "/healthz", "", 200},
+	{"readiness needs no token", "/readyz", "", 200},
+	{"metrics without a token are refused", "/metrics", "", 401},
+	{"metrics with the token pass", "/metrics", "Bearer s3cret", 200},
+	{"pprof without a token is refused", "/debug/pprof/", "", 401},
+	{"pprof with the token passes", "/debug/pprof/goroutine?debug=1", "Bearer s3cret", 200},
 	{"the API without a token is refused", "/api/x", "", 401},
 	{"a wrong token is refused", "/api/x", "Bearer nope", 401},
 	{"a token of another scheme is refused", "/api/x", "Basic s3cret", 401},
 	{"the right token passes", "/api/x", "Bearer s3cret", 200},
 }
 
-func TestAdminRequiresTokenForTheAPI(t *testing.T) {
+func TestAdminRequiresTokenButForHealthAndReadiness(t *testing.T) {
 	api := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("api")) })
-	a, err := newAdminServer(AdminConfig{Listen: "127.0.0.1:0", Token: "s3cret"}, api, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := newAdminServer(AdminConfig{Listen: "127.0.0.1:0", Token: "s3cret"}, adminRoutes{API: api, Metrics: api, Ready: api}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +56,10 @@ func TestAdminRequiresTokenForTheAPI(t *testing.T) {
 
 func TestAdminListenOffAndBadAddress(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if a, err := newAdminServer(AdminConfig{Listen: "off"}, nil, log); a != nil || err != nil {
+	if a, err := newAdminServer(AdminConfig{Listen: "off"}, adminRoutes{}, log); a != nil || err != nil {
 		t.Errorf("off: %v, %v", a, err)
 	}
-	if _, err := newAdminServer(AdminConfig{Listen: "256.0.0.1:1"}, nil, log); err == nil {
+	if _, err := newAdminServer(AdminConfig{Listen: "256.0.0.1:1"}, adminRoutes{}, log); err == nil {
 		t.Error("a bad address was accepted")
 	}
 }

@@ -24,15 +24,16 @@ import (
 // kafka.brokers, kafka.topic and streams has a default; see the field
 // comments of the ingest, sdk and sink configurations they map to.
 type Config struct {
-	Kafka   KafkaConfig    `yaml:"kafka"`
-	Spool   SpoolConfig    `yaml:"spool"`
-	Output  OutputConfig   `yaml:"output"`
-	Ingest  IngestConfig   `yaml:"ingest"`
-	SDK     SDKConfig      `yaml:"sdk"`
-	Log     LogConfig      `yaml:"log"`
-	Admin   AdminConfig    `yaml:"admin"`
-	Diag    DiagConfig     `yaml:"diagnostics"`
-	Streams []StreamConfig `yaml:"streams"`
+	Kafka     KafkaConfig     `yaml:"kafka"`
+	Spool     SpoolConfig     `yaml:"spool"`
+	Output    OutputConfig    `yaml:"output"`
+	Ingest    IngestConfig    `yaml:"ingest"`
+	SDK       SDKConfig       `yaml:"sdk"`
+	Log       LogConfig       `yaml:"log"`
+	Admin     AdminConfig     `yaml:"admin"`
+	Diag      DiagConfig      `yaml:"diagnostics"`
+	Profiling ProfilingConfig `yaml:"profiling"`
+	Streams   []StreamConfig  `yaml:"streams"`
 }
 
 // AdminConfig is the admin HTTP listener: the stream API and health.
@@ -41,7 +42,8 @@ type AdminConfig struct {
 	// Binding beyond loopback must be configured here explicitly.
 	Listen string `yaml:"listen"`
 	// Token, when set, is required as "Authorization: Bearer TOKEN" on
-	// everything but /healthz; env EARSHOT_ADMIN_TOKEN overrides.
+	// everything but /healthz and /readyz; env EARSHOT_ADMIN_TOKEN
+	// overrides.
 	Token string `yaml:"token"`
 }
 
@@ -130,6 +132,10 @@ type SDKConfig struct {
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info (default), warn, error
 	Format string `yaml:"format"` // text (default) or json
+	// SummaryInterval: per-packet problems (loss, decode errors, late
+	// packets, drops) are logged as one line per stream and interval with
+	// their counts; default 1m, at least 1s.
+	SummaryInterval time.Duration `yaml:"summary_interval"`
 }
 
 // StreamConfig is one source. Its credentials can come from the environment:
@@ -180,6 +186,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	if p := getenv("EARSHOT_KAFKA_SASL_PASSWORD"); p != "" {
 		c.Kafka.SASL.Password = p
+	}
+	if p := getenv("EARSHOT_PROFILING_BASIC_AUTH_PASSWORD"); p != "" {
+		c.Profiling.BasicAuthPassword = p
 	}
 	for i := range c.Streams {
 		s := &c.Streams[i]
@@ -233,6 +242,12 @@ func (c *Config) Validate() error {
 	case "", "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("log.format %q is not text or json", c.Log.Format))
+	}
+	if d := c.Log.SummaryInterval; d != 0 && d < time.Second {
+		errs = append(errs, fmt.Errorf("log.summary_interval %s is below 1s", d))
+	}
+	if err := c.Profiling.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if l := c.Admin.listen(); l != "" {
 		if _, _, err := net.SplitHostPort(l); err != nil {

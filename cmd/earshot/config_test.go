@@ -49,6 +49,12 @@ func TestExampleConfigLoads(t *testing.T) {
 	if got, want := withDefaults(wc), withDefaults(def); !reflect.DeepEqual(got, want) {
 		t.Errorf("example config\n%+v\ndiffers from the defaults\n%+v", got, want)
 	}
+	p := c.Profiling
+	if p.ServerAddress != "" || p.ApplicationName != defaultApplicationName || p.UploadRate != defaultUploadRate ||
+		p.MutexProfileFraction != defaultMutexProfileFraction || p.BlockProfileRate != defaultBlockProfileRate ||
+		c.Log.SummaryInterval != defaultSummaryInterval {
+		t.Errorf("example profiling %+v, summary interval %s: not the defaults", p, c.Log.SummaryInterval)
+	}
 }
 
 func TestSASLCredentialsFromEnvironment(t *testing.T) {
@@ -96,6 +102,22 @@ streams:
   - {id: "bad id", url: ""}
 `, []string{"nohostport", `"bad topic!"`, "most", "sample rate 44100", "chunk 3s", "Workers", "log.level", "log.format",
 		`duplicate id "a"`, "scheme must be rtsp", "sctp", `id "bad id"`, "url is empty"}},
+	{"bad profiling and log options", `
+kafka: {brokers: [a:1], topic: t}
+log: {summary_interval: 10ms}
+profiling:
+  server_address: "http://u:topsecret@pyro:4040"
+  application_name: "earshot app"
+  tags: {"bad key": x}
+  basic_auth_user: u
+  upload_rate: 100ms
+streams: [{id: a, url: "rtsp://cam/1"}]
+`, []string{"log.summary_interval", "holds credentials", "application_name", `"bad key"`, "go together", "upload_rate"}},
+	{"a profiling address that is no URL", `
+kafka: {brokers: [a:1], topic: t}
+profiling: {server_address: "pyro:4040"}
+streams: [{id: a, url: "rtsp://cam/1"}]
+`, []string{"profiling.server_address is not an http(s)://host:port URL"}},
 }
 
 func TestBadConfigNamesEveryProblem(t *testing.T) {

@@ -41,6 +41,13 @@ func newProcessEnv(t *testing.T, closeTimeout time.Duration) *processEnv {
 	for _, c := range processCodecs {
 		specs = append(specs, loadtest.StreamSpec{Name: "cam-" + c, Codec: c})
 	}
+	return newProcessEnvFor(t, closeTimeout, specs, "")
+}
+
+// newProcessEnvFor serves specs and writes a configuration for them, with
+// extra appended to its top-level settings.
+func newProcessEnvFor(t testing.TB, closeTimeout time.Duration, specs []loadtest.StreamSpec, extra string) *processEnv {
+	t.Helper()
 	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +66,7 @@ func newProcessEnv(t *testing.T, closeTimeout time.Duration) *processEnv {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kafka:\n  brokers: [%q]\n  topic: %s\n  close_timeout: %s\n  stall_timeout: 2s\n", broker.Addr(), processTopic, closeTimeout)
 	fmt.Fprintf(&b, "spool:\n  dir: %s\n  fsync: none\nlog:\n  level: info\n", e.spool)
-	fmt.Fprintf(&b, "admin:\n  listen: 127.0.0.1:0\ndiagnostics:\n  dir: %s\nstreams:\n", filepath.Join(dir, "diag"))
+	fmt.Fprintf(&b, "admin:\n  listen: 127.0.0.1:0\ndiagnostics:\n  dir: %s\n%sstreams:\n", filepath.Join(dir, "diag"), extra)
 	for _, s := range specs {
 		fmt.Fprintf(&b, "  - {id: %s, url: \"rtsp://%s/%s\", transport: tcp}\n", s.Name, cams.Addr(), s.Name)
 	}
@@ -77,7 +84,7 @@ type child struct {
 	err  error
 }
 
-func (e *processEnv) start(t *testing.T) *child {
+func (e *processEnv) start(t testing.TB) *child {
 	t.Helper()
 	c := &child{logs: &syncBuffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
@@ -99,7 +106,7 @@ func (e *processEnv) start(t *testing.T) *child {
 
 // stop signals the child, waits for it (at most a minute) and returns its
 // exit status (-1 when killed by the signal).
-func (c *child) stop(t *testing.T, sig syscall.Signal) int {
+func (c *child) stop(t testing.TB, sig syscall.Signal) int {
 	t.Helper()
 	if err := c.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
@@ -127,7 +134,7 @@ func (e *processEnv) streamAndTerminate(t *testing.T, d time.Duration) (*child, 
 }
 
 // waitLog waits until the child's logs contain s n times.
-func (c *child) waitLog(t *testing.T, s string, n int) {
+func (c *child) waitLog(t testing.TB, s string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for strings.Count(c.logs.String(), s) < n {

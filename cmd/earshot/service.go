@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,34 +24,50 @@ var errTopicMissing = errors.New("kafka topic does not exist")
 const pingTimeout = 5 * time.Second
 
 // service is earshot's pipeline: the ingest supervisor feeding the Kafka
-// writer, and the admin listener. Shutdown order: ingest stops pulling,
-// flushes its chunkers and writes each stream's end record into the writer
-// (which never blocks); then the writer delivers what it holds for up to
-// kafka.close_timeout and leaves the rest in the spool; the admin listener
-// closes last, so the API answers while the pipeline drains.
+// writer; and around it the admin listener, the metrics, the summary of
+// per-packet problems and the profiler. Shutdown order: ingest stops
+// pulling, flushes its chunkers and writes each stream's end record into
+// the writer (which never blocks); then the writer delivers what it holds
+// for up to kafka.close_timeout and leaves the rest in the spool; the
+// admin listener closes after that, so the API and metrics answer while
+// the pipeline drains; the profiler stops last.
 type service struct {
-	log    *slog.Logger
-	writer *sink.Writer
-	sup    *ingest.Supervisor
-	admin  *adminServer // nil when off
+	log      *slog.Logger
+	writer   *sink.Writer
+	sup      *ingest.Supervisor
+	admin    *adminServer // nil when off
+	problems *problemSummary
+	prof     *profiler // nil when off
 }
 
 func newService(c *Config, log *slog.Logger) (*service, error) {
-	w, err := sink.NewWriter(c.writerConfig(log))
+	tel := newTelemetry()
+	wc := c.writerConfig(log)
+	wc.Observer = tel
+	w, err := sink.NewWriter(wc)
 	if err != nil {
 		return nil, err
 	}
-	sup, err := ingest.New(c.ingestConfig(log), w)
+	ic := c.ingestConfig(log)
+	ic.SDK.CallbackObserver = tel.observeCallback
+	sup, err := ingest.New(ic, w)
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
-	admin, err := newAdminServer(c.Admin, sup.Handler(), log)
+	tel.watch(sup, w)
+	streams := func() int { return len(sup.Stats()) }
+	admin, err := newAdminServer(c.Admin, adminRoutes{
+		API:     sup.Handler(),
+		Metrics: tel.Handler(),
+		Ready:   &readiness{streams: streams, broker: w},
+	}, log)
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
-	return &service{log: log, writer: w, sup: sup, admin: admin}, nil
+	problems := &problemSummary{stats: sup.Stats, interval: cmp.Or(c.Log.SummaryInterval, defaultSummaryInterval), log: log}
+	return &service{log: log, writer: w, sup: sup, admin: admin, problems: problems, prof: newProfiler(c.Profiling, log)}, nil
 }
 
 // AdminAddr returns the admin listener's address, "" when it is off.
@@ -66,13 +83,20 @@ func (s *service) AdminAddr() string {
 // the writer's Close error (a *sink.UndeliveredError when records were left
 // in the spool or lost).
 func (s *service) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
-	if s.admin != nil {
-		wg.Go(func() { s.admin.Run(adminCtx) })
+	if s.prof != nil {
+		if err := s.prof.Start(); err != nil {
+			s.log.Error("continuous profiling off", "err", err)
+		}
+		defer s.prof.Stop()
 	}
+	var wg sync.WaitGroup
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	if s.admin != nil {
+		wg.Go(func() { s.admin.Run(bgCtx) })
+	}
+	wg.Go(func() { s.problems.run(bgCtx) })
 	defer wg.Wait()
-	defer stopAdmin()
+	defer stopBackground()
 
 	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
 	err := s.writer.Ping(pingCtx)

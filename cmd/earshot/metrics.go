@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metric is one metric earshot exports at /metrics. Every metric is named,
+// typed and documented here, once: the collector and the histograms are
+// built from these definitions, the README's table is checked against
+// metricsTable (TestREADMEListsEveryMetric), and so are the dashboard's
+// queries (TestDashboardQueriesExist).
+type metric struct {
+	Name string
+	Type prometheus.ValueType // GaugeValue, CounterValue or UntypedValue for a histogram
+	// Labels are the variable labels. A stream label holds the stream id,
+	// never its URL.
+	Labels  []string
+	Help    string
+	Buckets []float64 // histograms only
+
+	desc *prometheus.Desc
+}
+
+// histogram marks a metric as a histogram in metric.Type.
+const histogram = prometheus.UntypedValue
+
+func newMetric(name string, typ prometheus.ValueType, labels []string, help string) *metric {
+	return &metric{Name: name, Type: typ, Labels: labels, Help: help, desc: prometheus.NewDesc(name, help, labels, nil)}
+}
+
+func newHistogram(name, help string, buckets []float64) *metric {
+	m := newMetric(name, histogram, nil, help)
+	m.Buckets = buckets
+	return m
+}
+
+var stream = []string{"stream"}
+
+// The metrics, in the order of the README's table.
+var (
+	metricStreamUp = newMetric("earshot_stream_up", prometheus.GaugeValue, stream,
+		"1 while RTP audio flows: the stream is in state streaming and not stalled; else 0.")
+	metricStreamState = newMetric("earshot_stream_state", prometheus.GaugeValue, []string{"stream", "state"},
+		"1 for the stream's current state (connecting, streaming, backoff, error, stopped), 0 for the others.")
+	metricLastPacketAge = newMetric("earshot_stream_last_packet_age_seconds", prometheus.GaugeValue, stream,
+		"Seconds since the stream's worker last took an RTP audio packet; absent before the first.")
+	metricRTPPackets = newMetric("earshot_rtp_packets_total", prometheus.CounterValue, stream,
+		"RTP audio packets read from the source.")
+	metricRTPLost = newMetric("earshot_rtp_packets_lost_total", prometheus.CounterValue, stream,
+		"RTP packets missing from the sequence (after reordering, on UDP).")
+	metricDecodeErrors = newMetric("earshot_decode_errors_total", prometheus.CounterValue, stream,
+		"RTP payloads the audio decoder rejected, and RTP or RTCP data that could not be parsed.")
+	metricCallbackSeconds = newHistogram("earshot_sdk_callback_seconds",
+		"Duration of the SDK's data callbacks (earshot's copy into the handoff), all streams.",
+		prometheus.ExponentialBuckets(1e-6, 2, 22)) // 1 µs .. 2.1 s
+	metricSDKDropped = newMetric("earshot_sdk_dropped_frames_total", prometheus.CounterValue, stream,
+		"Frames the SDK dropped from its queue because its callbacks were behind.")
+	metricHandoffDepth = newMetric("earshot_handoff_queue_depth", prometheus.GaugeValue, stream,
+		"Frames waiting in the handoff for the stream worker.")
+	metricHandoffDropped = newMetric("earshot_handoff_dropped_total", prometheus.CounterValue, stream,
+		"Frames dropped at the handoff because the stream worker was behind.")
+	metricChunks = newMetric("earshot_chunks_total", prometheus.CounterValue, stream,
+		"Audio records (chunks) written to the sink.")
+	metricAudioSeconds = newMetric("earshot_audio_seconds_total", prometheus.CounterValue, stream,
+		"Seconds of audio (at the output rate) written in audio records.")
+	metricGaps = newMetric("earshot_gaps_total", prometheus.CounterValue, []string{"stream", "reason"},
+		"Gap records, by reason: rtp_loss, handoff_drop, decode_error, discontinuity, disconnected, a stall reason, or sink_drop (spool full).")
+	metricStalls = newMetric("earshot_stalls_total", prometheus.CounterValue, []string{"stage", "reason"},
+		"Stalls detected, by stage (source, sdk_callback, worker, sink) and reason.")
+	metricReconnects = newMetric("earshot_reconnects_total", prometheus.CounterValue, stream,
+		"Sessions that ended or failed to open, and were retried.")
+	metricClockDrift = newMetric("earshot_clock_drift_ppm", prometheus.GaugeValue, stream,
+		"How much faster than real time the source's RTP clock runs, in parts per million; 0 until a timeline has lasted 10 s.")
+	metricProduceSeconds = newHistogram("earshot_kafka_produce_seconds",
+		"Duration of produce attempts to Kafka, failed ones included.",
+		prometheus.ExponentialBuckets(1e-3, 2, 16)) // 1 ms .. 33 s
+	metricKafkaRecords = newMetric("earshot_kafka_records_total", prometheus.CounterValue, []string{"result"},
+		"Records by outcome: delivered (acknowledged by Kafka), spooled (written to the spool), failed (lost: no room without a spool, or too large for the broker), dropped (from a full spool).")
+	metricKafkaErrors = newMetric("earshot_kafka_produce_errors_total", prometheus.CounterValue, nil,
+		"Produce attempts that failed; each is retried.")
+	metricKafkaStalled = newMetric("earshot_kafka_stalled", prometheus.GaugeValue, nil,
+		"1 while the Kafka writer is stalled: nothing acknowledged for kafka.stall_timeout while records wait, or the broker unreachable.")
+	metricKafkaPending = newMetric("earshot_kafka_pending_records", prometheus.GaugeValue, nil,
+		"Records accepted and not yet acknowledged by Kafka, in memory and in the spool.")
+	metricSpoolBytes = newMetric("earshot_spool_bytes", prometheus.GaugeValue, nil,
+		"Bytes of records waiting in the on-disk spool.")
+	metricPipelineLatency = newHistogram("earshot_pipeline_latency_seconds",
+		"From the RTP arrival of an audio record's first packet to Kafka's acknowledgement of the record; includes the chunk's own duration.",
+		prometheus.ExponentialBuckets(0.01, 2, 17)) // 10 ms .. 11 min
+)
+
+// metrics lists every metric earshot defines (the Go runtime's and the
+// process's come from client_golang's collectors).
+var metrics = []*metric{
+	metricStreamUp, metricStreamState, metricLastPacketAge,
+	metricRTPPackets, metricRTPLost, metricDecodeErrors,
+	metricCallbackSeconds, metricSDKDropped,
+	metricHandoffDepth, metricHandoffDropped,
+	metricChunks, metricAudioSeconds, metricGaps,
+	metricStalls, metricReconnects, metricClockDrift,
+	metricProduceSeconds, metricKafkaRecords, metricKafkaErrors, metricKafkaStalled, metricKafkaPending,
+	metricSpoolBytes, metricPipelineLatency,
+}
+
+// typeName is the metric's type as Prometheus names it.
+func (m *metric) typeName() string {
+	switch m.Type {
+	case prometheus.CounterValue:
+		return "counter"
+	case prometheus.GaugeValue:
+		return "gauge"
+	}
+	return "histogram"
+}
+
+// histogram returns a new histogram of a histogram metric.
+func (m *metric) histogram() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: m.Name, Help: m.Help, Buckets: m.Buckets})
+}
+
+// emit sends one sample of a counter or gauge metric.
+func (m *metric) emit(ch chan<- prometheus.Metric, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(m.desc, m.Type, v, labels...)
+}
+
+// metricsTable renders the README's table of metrics.
+func metricsTable() string {
+	var b strings.Builder
+	b.WriteString("| metric | type | labels | meaning |\n|---|---|---|---|\n")
+	for _, m := range metrics {
+		labels := "—"
+		if len(m.Labels) > 0 {
+			labels = "`" + strings.Join(m.Labels, "`, `") + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", m.Name, m.typeName(), labels, m.Help)
+	}
+	return b.String()
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/earshot/earshot/sink"
+)
+
+// Readiness checks: a broker check is reused this long, so that probes
+// cannot load the brokers, and bounded by readyTimeout.
+const (
+	readyCacheFor = 2 * time.Second
+	readyTimeout  = 3 * time.Second
+)
+
+// broker is what readiness asks of the Kafka writer.
+type broker interface {
+	Health() sink.Health
+	Ping(ctx context.Context) error
+}
+
+// readiness serves /readyz: 200 when at least one stream is configured
+// and the broker is reachable (the writer is not stalled, and a metadata
+// request is answered); otherwise 503 with the reason.
+type readiness struct {
+	streams func() int
+	broker  broker
+
+	mu      sync.Mutex // held during a check: concurrent probes share it
+	checked time.Time
+	err     error
+}
+
+func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if err := r.check(req.Context()); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+func (r *readiness) check(ctx context.Context) error {
+	if r.streams() == 0 {
+		return errors.New("no stream configured")
+	}
+	if h := r.broker.Health(); h.Stalled {
+		return fmt.Errorf("kafka stalled since %s: %s", h.StalledSince.Format(time.RFC3339), h.Reason)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.checked) < readyCacheFor {
+		return r.err
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	r.err = r.broker.Ping(ctx)
+	if r.err != nil {
+		r.err = fmt.Errorf("kafka: %w", r.err)
+	}
+	r.checked = time.Now()
+	return r.err
+}
