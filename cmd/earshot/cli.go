@@ -14,8 +14,12 @@ const usage = `earshot pulls live audio from RTSP sources, decodes it to PCM and
 Usage:
   earshot run  --config earshot.yaml          run the service
   earshot demo [--duration 10s] [--out DIR]   run the full path on embedded cameras and Kafka, write WAVs
-  earshot tap  --brokers H:P --topic T --out DIR [--duration D]
+  earshot tap  [--config FILE] --brokers H:P --topic T --out DIR [--duration D]
                                               consume a topic and write one WAV per stream and epoch
+  earshot loadtest [--scenario smoke|soak|faults|capacity|FILE] [--out DIR]
+                   [--baseline BIN --canary BIN] [--capacity]
+                                              stress a build with synthetic cameras and faults, verify
+                                              every second end to end, report; A/B verdicts
 
 Run 'earshot COMMAND --help' for a command's flags.
 `
