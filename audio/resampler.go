@@ -160,38 +160,45 @@ func (r *Resampler) Reset() {
 	r.next, r.phase = 0, 0
 }
 
-// dot returns the dot product of c and x[:len(c)]. Four accumulators break
-// the dependency chain so that the multiply-adds overlap.
+// dot returns the dot product of c and x[:len(c)]. Four accumulators
+// break the dependency chain so that the multiply-adds overlap; indexing
+// within bounds proven up front spares the bounds checks.
 func dot(c, x []float32) float32 {
+	n := len(c)
+	x = x[:n]
 	var a0, a1, a2, a3 float32
-	for len(c) >= 4 && len(x) >= 4 {
-		a0 += c[0] * x[0]
-		a1 += c[1] * x[1]
-		a2 += c[2] * x[2]
-		a3 += c[3] * x[3]
-		c, x = c[4:], x[4:]
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		cc, xx := c[i:i+4:i+4], x[i:i+4:i+4]
+		a0 += cc[0] * xx[0]
+		a1 += cc[1] * xx[1]
+		a2 += cc[2] * xx[2]
+		a3 += cc[3] * xx[3]
 	}
-	for i, v := range c {
-		a0 += v * x[i]
+	for ; i < n; i++ {
+		a0 += c[i] * x[i]
 	}
-	return a0 + a1 + a2 + a3
+	return (a0 + a1) + (a2 + a3)
 }
 
-// dotReversed returns the dot product of c read backwards and x[:len(c)].
+// dotReversed returns the dot product of c read backwards and x[:len(c)],
+// in the manner of dot.
 func dotReversed(c, x []float32) float32 {
+	n := len(c)
+	x = x[:n]
 	var a0, a1, a2, a3 float32
-	for len(c) >= 4 && len(x) >= 4 {
-		n := len(c)
-		a0 += c[n-1] * x[0]
-		a1 += c[n-2] * x[1]
-		a2 += c[n-3] * x[2]
-		a3 += c[n-4] * x[3]
-		c, x = c[:n-4], x[4:]
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		cc, xx := c[n-i-4:n-i:n-i], x[i:i+4:i+4]
+		a0 += cc[3] * xx[0]
+		a1 += cc[2] * xx[1]
+		a2 += cc[1] * xx[2]
+		a3 += cc[0] * xx[3]
 	}
-	for i := range c {
-		a0 += c[len(c)-1-i] * x[i]
+	for ; i < n; i++ {
+		a0 += c[n-1-i] * x[i]
 	}
-	return a0 + a1 + a2 + a3
+	return (a0 + a1) + (a2 + a3)
 }
 
 // roundInt16 rounds half away from zero and saturates.
