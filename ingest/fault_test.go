@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"context"
 	"log/slog"
 	"maps"
 	"os"
@@ -223,24 +224,24 @@ func recoverLimit(permanent bool) time.Duration {
 	return faultRecoverWithin
 }
 
-// faultEvent returns the server's first fault event once it has ended, or
-// at once if wait is 0.
+// faultEvent returns the server's first fault event: at once, or with
+// wait > 0 once it has ended.
 func faultEvent(t *testing.T, srv *loadtest.Server, wait time.Duration) loadtest.FaultEvent {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
+	if wait == 0 {
 		log := srv.FaultLog()
 		if len(log) == 0 {
 			t.Fatal("fault not in the server's log")
 		}
-		if wait == 0 || !log[0].Ended.IsZero() {
-			return log[0]
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("fault did not end")
-		}
-		time.Sleep(20 * time.Millisecond)
+		return log[0]
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	ev, err := srv.WaitFault(ctx, 0)
+	if err != nil {
+		t.Fatalf("fault did not end: %v", err)
+	}
+	return ev
 }
 
 // awaitAudio waits for an audio record of stream captured after since and

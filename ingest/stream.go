@@ -222,11 +222,9 @@ func jitter(d time.Duration) time.Duration {
 // whether the source played.
 func (st *stream) session(ctx context.Context) (established bool, err error) {
 	st.setState(StateConnecting, nil)
-	for _, ch := range []chan error{st.disc} { // a disconnection of the previous handle is stale
-		select {
-		case <-ch:
-		default:
-		}
+	select { // a disconnection of the previous handle is stale
+	case <-st.disc:
+	default:
 	}
 	h, err := st.sup.sdk.OpenContext(ctx, st.cfg.URL, sdk.OpenOptions{
 		Transport: st.tr,

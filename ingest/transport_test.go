@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/pem"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,10 +109,10 @@ func writeCA(t *testing.T, c *tls.Config) string {
 }
 
 func withUserinfo(raw, user, pass string) string {
-	for i := 0; i+3 <= len(raw); i++ {
-		if raw[i:i+3] == "://" {
-			return raw[:i+3] + user + ":" + pass + "@" + raw[i+3:]
-		}
+	u, err := url.Parse(raw)
+	if err != nil {
+		panic(err)
 	}
-	return raw
+	u.User = url.UserPassword(user, pass)
+	return u.String()
 }
