@@ -22,34 +22,33 @@ import (
 	"github.com/earshot/earshot/sink"
 )
 
-var updateREADME = flag.Bool("update-readme", false, "rewrite the README's table of metrics from metrics.go")
+var updateMetricsDoc = flag.Bool("update-metrics-doc", false, "rewrite the table of metrics in docs/metrics.md from metrics.go")
 
-// The README's table of metrics sits between these lines.
+// The table of metrics in docs/metrics.md sits between these lines.
 const (
-	readmeMetricsBegin = "<!-- metrics table: generated from cmd/earshot/metrics.go; go test ./cmd/earshot -run TestREADMEListsEveryMetric -update-readme -->\n"
-	readmeMetricsEnd   = "<!-- end of metrics table -->\n"
+	metricsDocBegin = "<!-- metrics table: generated from cmd/earshot/metrics.go; go test ./cmd/earshot -run TestMetricsDocListsEveryMetric -update-metrics-doc -->\n"
+	metricsDocEnd   = "<!-- end of metrics table -->\n"
 )
 
-func TestREADMEListsEveryMetric(t *testing.T) {
-	const path = "../../README.md"
+func TestMetricsDocListsEveryMetric(t *testing.T) {
+	const path = "../../docs/metrics.md"
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(b)
-	before, rest, ok1 := strings.Cut(readme, readmeMetricsBegin)
-	table, after, ok2 := strings.Cut(rest, readmeMetricsEnd)
+	before, rest, ok1 := strings.Cut(string(b), metricsDocBegin)
+	table, after, ok2 := strings.Cut(rest, metricsDocEnd)
 	if !ok1 || !ok2 {
-		t.Fatalf("README.md has no metrics table between %q and %q", readmeMetricsBegin, readmeMetricsEnd)
+		t.Fatalf("%s has no metrics table between %q and %q", path, metricsDocBegin, metricsDocEnd)
 	}
 	if want := metricsTable(); table != want {
-		if *updateREADME {
-			if err := os.WriteFile(path, []byte(before+readmeMetricsBegin+want+readmeMetricsEnd+after), 0o644); err != nil {
+		if *updateMetricsDoc {
+			if err := os.WriteFile(path, []byte(before+metricsDocBegin+want+metricsDocEnd+after), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			return
 		}
-		t.Errorf("README's metrics table is not metricsTable(); run with -update-readme. Want:\n%s", want)
+		t.Errorf("the table of metrics in %s is not metricsTable(); run with -update-metrics-doc. Want:\n%s", path, want)
 	}
 }
 
