@@ -10,8 +10,8 @@ import (
 // metric is one metric earshot exports at /metrics. Every metric is named,
 // typed and documented here, once: the collector and the histograms are
 // built from these definitions, the table in docs/metrics.md is checked
-// against metricsTable (TestMetricsDocListsEveryMetric), and so are the
-// dashboard's queries (TestDashboardQueriesExist).
+// against metricsTable (TestMetricsDocListsEveryMetric), and the
+// dashboard's queries against a live scrape (TestMetricsDuringARun).
 type metric struct {
 	Name string
 	Type prometheus.ValueType // GaugeValue, CounterValue or UntypedValue for a histogram
