@@ -13,6 +13,7 @@ import (
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -123,7 +124,7 @@ func TestFaults(t *testing.T) {
 			if c.udp {
 				transport = "udp"
 			}
-			logs := &syncBuffer{}
+			logs := &testkit.SyncBuffer{}
 			stalls := make(chan ingest.Stall, 64)
 			diag := t.TempDir()
 			ms := newMemSink()
@@ -182,7 +183,7 @@ func TestFaults(t *testing.T) {
 				}
 			}
 			if c.failure != "" {
-				waitFor(t, "failure "+c.failure, func() bool {
+				testkit.WaitFor(t, waitTimeout, "failure "+c.failure, func() bool {
 					st, _ := sup.StreamStats("cam")
 					return st.Failure == c.failure
 				})

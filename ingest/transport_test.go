@@ -12,6 +12,7 @@ import (
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -86,7 +87,7 @@ func TestTransportsAuthAndTLS(t *testing.T) {
 				ms.await(t, "audio", func(r sink.Record) bool { return r.Kind == sink.KindAudio })
 				return
 			}
-			waitFor(t, "failure "+c.failure, func() bool {
+			testkit.WaitFor(t, waitTimeout, "failure "+c.failure, func() bool {
 				st, _ := sup.StreamStats("cam")
 				return st.Failure == c.failure
 			})
