@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,11 +64,10 @@ type streamer struct {
 	w       *sink.Writer
 	streams int
 
-	mu       sync.Mutex
-	written  map[string][]sink.Record
-	durs     []time.Duration
-	errs     []error
-	maxWrite atomic.Int64
+	mu      sync.Mutex
+	written map[string][]sink.Record
+	durs    []time.Duration
+	errs    []error
 }
 
 func newStreamer(w *sink.Writer, streams int) *streamer {
