@@ -13,6 +13,7 @@ import (
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
@@ -106,19 +107,11 @@ func TestFaults(t *testing.T) {
 			// time, and an overloaded host makes it skip some.
 			spec := c.spec
 			spec.Name, spec.Codec, spec.User, spec.Password = "cam", "pcma", "viewer", faultSecret
-			srv, err := loadtest.NewServer(loadtest.ServerConfig{
+			srv := loadtesttest.NewServer(t, loadtest.ServerConfig{
 				Streams:            []loadtest.StreamSpec{spec, {Name: "control", Codec: "pcmu"}},
 				UDP:                c.udp,
 				SenderReportPeriod: 500 * time.Millisecond,
-				Logger:             slog.New(slog.DiscardHandler),
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
 
 			transport := "tcp"
 			if c.udp {

@@ -12,6 +12,7 @@ import (
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
@@ -65,14 +66,7 @@ func TestTransportsAuthAndTLS(t *testing.T) {
 					sc.InsecureSkipVerify = true
 				}
 			}
-			srv, err := loadtest.NewServer(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv := loadtesttest.NewServer(t, cfg)
 			sc.URL = srv.URL("cam")
 			if c.user != "" {
 				sc.URL = withUserinfo(sc.URL, c.user, c.urlPass)
