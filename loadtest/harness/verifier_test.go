@@ -416,3 +416,14 @@ func TestStreamCheckFlagsAnEarlierEpoch(t *testing.T) {
 		t.Errorf("epochs %+v, %d seq errors %q; want epoch 2 only and \"epoch 1 seq 7 after epoch 2\"", sc.epochs, sc.seqErrors, sc.seqMessages)
 	}
 }
+
+// BenchmarkVerifierCases measures the verifier's work per record (decode,
+// deduplicate, reassemble, check) and the analysis, over verifierCases.
+func BenchmarkVerifierCases(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range verifierCases {
+			verifierCases[i].verify()
+		}
+	}
+}
