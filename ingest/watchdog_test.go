@@ -147,8 +147,14 @@ func TestWatchdogNamesTheStuckStage(t *testing.T) {
 func checkBundle(t *testing.T, s ingest.Stall) {
 	t.Helper()
 	if s.Bundle == "" {
-		t.Fatal("no diagnostics bundle written")
+		t.Fatal("no diagnostics bundle requested")
 	}
+	// The bundle is written off the watchdog, after the stall is
+	// reported; its folder appears complete.
+	waitFor(t, "the diagnostics bundle", func() bool {
+		_, err := os.Stat(s.Bundle)
+		return err == nil
+	})
 	var meta ingest.Stall
 	b, err := os.ReadFile(filepath.Join(s.Bundle, "stall.json"))
 	if err != nil {
