@@ -251,6 +251,12 @@ func (s StreamConfig) tlsConfig() (*tls.Config, error) {
 	return c, nil
 }
 
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
+}
+
 // Validate reports every problem of c, with defaults applied to unset
 // fields.
 func (c Config) Validate() error {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -49,6 +51,17 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if got, want := withDefaults(wc), withDefaults(def); !reflect.DeepEqual(got, want) {
 		t.Errorf("example config\n%+v\ndiffers from the defaults\n%+v", got, want)
+	}
+	ingestDefaults := func(c *Config) ingest.Config {
+		ic := c.ingestConfig(nil).WithDefaults()
+		ic.Streams, ic.SDK = nil, sdk.Options{}
+		return ic
+	}
+	if got, want := ingestDefaults(c), ingestDefaults(&Config{}); !reflect.DeepEqual(got, want) {
+		t.Errorf("example ingest config\n%+v\ndiffers from the defaults\n%+v", got, want)
+	}
+	if a := c.Admin; a.listen() != defaultAdminListen || a.readTimeout() != defaultAdminReadTimeout || a.idleTimeout() != defaultAdminIdleTimeout || a.AllowInsecure {
+		t.Errorf("example admin %+v: not the defaults", a)
 	}
 	p := c.Profiling
 	if p.ServerAddress != "" || p.ApplicationName != defaultApplicationName || p.UploadRate != defaultUploadRate ||
