@@ -102,6 +102,20 @@ type diagnostics struct {
 	beforeWrite func()
 }
 
+// DiagnosticsStats counts the stalls that asked for a bundle, by outcome.
+type DiagnosticsStats struct {
+	Written uint64 // bundles written
+	// Suppressed: stalls within MinInterval of the previous bundle.
+	Suppressed uint64
+	// Dropped: stalls detected while another bundle was being written.
+	Dropped uint64
+	Failed  uint64 // bundles that could not be written (see the log)
+}
+
+func (d *diagnostics) stats() DiagnosticsStats {
+	return DiagnosticsStats{Written: d.written.Load(), Suppressed: d.suppressed.Load(), Dropped: d.dropped.Load(), Failed: d.failed.Load()}
+}
+
 // bundleRequest is one bundle for the writer: the stall and its folder.
 type bundleRequest struct {
 	stall Stall

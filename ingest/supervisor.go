@@ -370,6 +370,11 @@ func (s *Supervisor) Stalls() []StallCount {
 	return out
 }
 
+// DiagnosticsStats returns how many diagnostics bundles were written,
+// suppressed by MinInterval, dropped because one was being written, or
+// failed.
+func (s *Supervisor) DiagnosticsStats() DiagnosticsStats { return s.diag.stats() }
+
 func (s *Supervisor) countStall(stage, reason string) {
 	s.mu.Lock()
 	s.stalls[[2]string{stage, reason}]++
