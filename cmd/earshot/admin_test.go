@@ -35,15 +35,7 @@ var adminCases = []struct {
 
 func TestAdminRequiresTokenButForHealthAndReadiness(t *testing.T) {
 	api := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("api")) })
-	a, err := newAdminServer(AdminConfig{Listen: "127.0.0.1:0", Token: "s3cret"}, adminRoutes{API: api, Metrics: api, Ready: api}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { a.Run(ctx) })
-	defer wg.Wait()
-	defer cancel()
+	a := serveAdmin(t, AdminConfig{Listen: "127.0.0.1:0", Token: "s3cret"}, adminRoutes{API: api, Metrics: api, Ready: api})
 	for _, c := range adminCases {
 		req, _ := http.NewRequest("GET", "http://"+a.Addr()+c.path, nil)
 		if c.auth != "" {
@@ -102,16 +94,7 @@ func TestAdminCutsOffSlowClients(t *testing.T) {
 		}
 		w.Write([]byte("api"))
 	})
-	a, err := newAdminServer(AdminConfig{Listen: "127.0.0.1:0", Token: "s3cret", ReadTimeout: timeout, IdleTimeout: timeout},
-		adminRoutes{API: api}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { a.Run(ctx) })
-	defer wg.Wait()
-	defer cancel()
+	a := serveAdmin(t, AdminConfig{Listen: "127.0.0.1:0", Token: "s3cret", ReadTimeout: timeout, IdleTimeout: timeout}, adminRoutes{API: api})
 
 	for _, c := range slowClients {
 		t.Run(c.name, func(t *testing.T) {
@@ -159,15 +142,7 @@ func TestAdminBoundsRequestBodies(t *testing.T) {
 		}
 		w.Write([]byte("api"))
 	})
-	a, err := newAdminServer(AdminConfig{Listen: "127.0.0.1:0"}, adminRoutes{API: api}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { a.Run(ctx) })
-	defer wg.Wait()
-	defer cancel()
+	a := serveAdmin(t, AdminConfig{Listen: "127.0.0.1:0"}, adminRoutes{API: api})
 	for _, c := range []struct {
 		size   int
 		status int
@@ -182,4 +157,21 @@ func TestAdminBoundsRequestBodies(t *testing.T) {
 		}
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// serveAdmin runs an admin server until the test ends.
+func serveAdmin(t *testing.T, c AdminConfig, routes adminRoutes) *adminServer {
+	t.Helper()
+	a, err := newAdminServer(c, routes, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { a.Run(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	return a
 }
