@@ -23,7 +23,9 @@ const maxAPIBody = 64 << 10
 //	GET    /api/stalls         stalls detected, by stage and reason
 //
 // Responses are JSON; errors are {"error": "…"}. URLs and errors never
-// carry credentials. Streams added here last until the process stops or
+// carry credentials. A POST body is one JSON object of at most 64 KiB
+// (413 beyond), with nothing after it (400); a stream beyond MaxStreams is
+// refused with 409 and the limit. Streams added here last until the process stops or
 // the configuration is reloaded, which makes the file's list current.
 func (s *Supervisor) Handler() http.Handler {
 	mux := http.NewServeMux()
