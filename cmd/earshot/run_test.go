@@ -52,19 +52,7 @@ var runAbuseCases = []struct {
 // refused with their reason, and a client that never finishes its body is
 // cut off after admin.read_timeout.
 func TestRunRefusesAbuse(t *testing.T) {
-	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: []loadtest.StreamSpec{{Name: "p1", Codec: "pcma"}, {Name: "p2", Codec: "pcmu"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cams.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cams.Close()
-	broker, stopBroker, err := sink.StartEmbeddedBroker("abuse", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopBroker()
+	cams, broker := startCamerasAndBroker(t, "abuse", loadtest.StreamSpec{Name: "p1", Codec: "pcma"}, loadtest.StreamSpec{Name: "p2", Codec: "pcmu"})
 	dir := t.TempDir()
 	path := filepath.Join(dir, "earshot.yaml")
 	yaml := fmt.Sprintf(`kafka: {brokers: [%q], topic: abuse}
@@ -110,4 +98,24 @@ streams: [{id: a, url: "rtsp://%s/p1", transport: tcp}]
 	if code := c.exit(t); code != exitDelivered {
 		t.Errorf("exit status %d after SIGTERM", code)
 	}
+}
+
+// startCamerasAndBroker starts synthetic cameras and an embedded broker
+// with a one-partition topic, both stopped when the test ends.
+func startCamerasAndBroker(t *testing.T, topic string, specs ...loadtest.StreamSpec) (*loadtest.Server, string) {
+	t.Helper()
+	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cams.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cams.Close)
+	broker, stopBroker, err := sink.StartEmbeddedBroker(topic, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopBroker() })
+	return cams, broker
 }
