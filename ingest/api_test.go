@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -34,6 +35,11 @@ var apiCases = []struct {
 	{"adding it twice conflicts", "POST", "/api/streams", `{"id":"s2","url":"rtsp://admin:` + apiSecret + `@HOST/pcmu-2"}`, 409, []string{"already exists"}, ""},
 	{"a bad stream is refused with every problem", "POST", "/api/streams", `{"id":"bad id","url":"http://u:` + apiSecret + `@h/x","transport":"sctp"}`, 400, []string{"must match", "scheme must be rtsp", "unknown transport"}, ""},
 	{"a body that is not a stream is refused without echo", "POST", "/api/streams", `{"id":"s3","url":"rtsp://u:` + apiSecret + `@h/x","extra":1}`, 400, []string{"not a stream object"}, ""},
+	{"data after the stream object is refused", "POST", "/api/streams", `{"id":"s3","url":"rtsp://HOST/pcmu-2"} {"id":"s4"}`, 400, []string{"data after the stream object"}, ""},
+	{"a body beyond 64 KiB is refused as too large", "POST", "/api/streams", `{"id":"s3","url":"rtsp://HOST/pcmu-2","transport":"` + strings.Repeat("x", 70<<10) + `"}`, 413, []string{"body exceeds 65536 bytes"}, ""},
+	{"the id . is refused: no path could delete it", "POST", "/api/streams", `{"id":".","url":"rtsp://HOST/pcmu-2"}`, 400, []string{"is a path element"}, ""},
+	{"the id .. is refused: no path could delete it", "POST", "/api/streams", `{"id":"..","url":"rtsp://HOST/pcmu-2"}`, 400, []string{"is a path element"}, ""},
+	{"a stream beyond max streams is refused with the limit", "POST", "/api/streams", `{"id":"s3","url":"rtsp://HOST/pcmu-2"}`, 409, []string{"too many streams", "max streams is 2"}, ""},
 	{"one stream", "GET", "/api/streams/s2", "", 200, []string{`"id": "s2"`}, ""},
 	{"an unknown stream is 404", "GET", "/api/streams/nope", "", 404, []string{"unknown stream"}, ""},
 	{"removing a stream", "DELETE", "/api/streams/s2", "", 204, nil, ""},
@@ -45,7 +51,7 @@ func TestStreamAPI(t *testing.T) {
 	srv := loadtesttest.Cameras(t, "pcma-1", "pcmu-2")
 	host := srv.Addr()
 	ms := newMemSink()
-	sup, err := ingest.New(ingest.Config{Streams: []ingest.StreamConfig{
+	sup, err := ingest.New(ingest.Config{MaxStreams: 2, Streams: []ingest.StreamConfig{
 		{ID: "s1", URL: "rtsp://admin:" + apiSecret + "@" + host + "/pcma-1", Transport: "tcp"},
 	}}, ms)
 	if err != nil {
@@ -104,11 +110,11 @@ func TestAddRemoveCyclesLeaveNothingBehind(t *testing.T) {
 	}
 	stop := runSupervisor(t, sup)
 	cycle := func(i int) {
-		if err := sup.Add(ingest.StreamConfig{ID: "churn", URL: srv.URL("pcma-1"), Transport: "tcp"}); err != nil {
+		if err := sup.Add(context.Background(), ingest.StreamConfig{ID: "churn", URL: srv.URL("pcma-1"), Transport: "tcp"}); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
 		ms.await(t, "start record", func(r sink.Record) bool { return r.Stream == "churn" && r.Kind == sink.KindStart })
-		if err := sup.Remove("churn"); err != nil {
+		if err := sup.Remove(context.Background(), "churn"); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
 	}

@@ -52,7 +52,9 @@ type Stall struct {
 	// Detail is the cause when the stage knows it (the sink's, such as
 	// "broker unreachable: …"); never credentials.
 	Detail string `json:"detail,omitempty"`
-	// Bundle is the diagnostics folder written for it, if any.
+	// Bundle is the folder of its diagnostics bundle, if one is written:
+	// it is written after the stall is reported, off the watchdog, and the
+	// folder appears complete once it is (see DiagnosticsConfig).
 	Bundle string `json:"bundle,omitempty"`
 
 	handle sdk.Handle // the session found stalled
@@ -212,8 +214,8 @@ func (s *Supervisor) sinkTransition(found Stall, waiting int, now time.Time) {
 	}
 }
 
-// report records a new stall: a diagnostics bundle, one log line and the
-// counter.
+// report records a new stall: one log line, the counter, and a request
+// for a diagnostics bundle, which is written on another goroutine.
 func (s *Supervisor) report(log *slog.Logger, st *Stall) {
 	s.countStall(st.Stage, st.Reason)
 	st.Bundle = s.diag.capture(*st, st.Detected)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -148,8 +149,14 @@ func TestWatchdogNamesTheStuckStage(t *testing.T) {
 func checkBundle(t *testing.T, s ingest.Stall) {
 	t.Helper()
 	if s.Bundle == "" {
-		t.Fatal("no diagnostics bundle written")
+		t.Fatal("no diagnostics bundle requested")
 	}
+	// The bundle is written off the watchdog, after the stall is
+	// reported; its folder appears complete.
+	testkit.WaitFor(t, waitTimeout, "the diagnostics bundle", func() bool {
+		_, err := os.Stat(s.Bundle)
+		return err == nil
+	})
 	var meta ingest.Stall
 	b, err := os.ReadFile(filepath.Join(s.Bundle, "stall.json"))
 	if err != nil {

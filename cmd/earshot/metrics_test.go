@@ -223,7 +223,7 @@ func TestMetricsDuringARun(t *testing.T) {
 	}
 	sc.awaitStatus("/readyz", http.StatusOK)
 	for _, s := range specs {
-		if err := svc.sup.Remove(s.Name); err != nil {
+		if err := svc.sup.Remove(context.Background(), s.Name); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/loadtest"
-	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -125,14 +124,8 @@ func writeConfig(t *testing.T, path, broker, topic, cams string, streams map[str
 // unchanged one keeps its epoch. A file that does not load changes
 // nothing; SIGTERM then drains and exits 0.
 func TestSIGHUPReloadsOnlyChangedStreams(t *testing.T) {
-	cams := loadtesttest.NewServer(t, loadtest.ServerConfig{Streams: []loadtest.StreamSpec{
-		{Name: "p1", Codec: "pcma"}, {Name: "p2", Codec: "pcmu"}, {Name: "p3", Codec: "pcma"},
-	}})
-	broker, stopBroker, err := sink.StartEmbeddedBroker("hup", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopBroker()
+	cams, broker := startCamerasAndBroker(t, "hup",
+		loadtest.StreamSpec{Name: "p1", Codec: "pcma"}, loadtest.StreamSpec{Name: "p2", Codec: "pcmu"}, loadtest.StreamSpec{Name: "p3", Codec: "pcma"})
 
 	path := filepath.Join(t.TempDir(), "earshot.yaml")
 	writeConfig(t, path, broker, "hup", cams.Addr(), map[string]string{"keep": "p1", "change": "p2", "drop": "p3"})
