@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // TestDiagnosticsAreRateLimitedAndCapped: a bundle closer than MinInterval
@@ -22,7 +24,7 @@ func TestDiagnosticsAreRateLimitedAndCapped(t *testing.T) {
 	cfg.setDefaults()
 	d := newDiagnostics(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := Stall{Stream: "s1", Stage: StageSource, Reason: ReasonNoRTP}
+	s := Stall{Stream: "s1", Stage: StageSource, Reason: schema.ReasonNoRTP}
 
 	var kept []string
 	for i, at := range []time.Duration{0, 30 * time.Second, time.Minute, 3 * time.Minute} {
@@ -64,7 +66,7 @@ func TestDiagnosticsPruneDeletesOldestFirst(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var last string
 	for i := range 3 {
-		last = d.capture(Stall{Stream: "s1", Reason: ReasonNoRTP}, t0.Add(time.Duration(i)*time.Second))
+		last = d.capture(Stall{Stream: "s1", Reason: schema.ReasonNoRTP}, t0.Add(time.Duration(i)*time.Second))
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 || dir+"/"+entries[0].Name() != last {

@@ -14,6 +14,7 @@ import (
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // Timing of the fault tests: shorter than the defaults so that a case
@@ -58,30 +59,30 @@ var faultCases = []struct {
 }{
 	// The SDK sets up the audio track only: what goes on is its RTCP.
 	{name: "audio stopping while video goes on is rtcp_only", fault: loadtest.Fault{Kind: loadtest.FaultAudioStopVideo, Duration: 3 * time.Second},
-		spec: loadtest.StreamSpec{Video: true}, stall: ingest.ReasonRTCPOnly, gap: ingest.ReasonRTCPOnly},
+		spec: loadtest.StreamSpec{Video: true}, stall: schema.ReasonRTCPOnly, gap: schema.ReasonRTCPOnly},
 	{name: "audio stopping while RTCP goes on is rtcp_only", fault: loadtest.Fault{Kind: loadtest.FaultAudioStopRTCP, Duration: 3 * time.Second},
-		stall: ingest.ReasonRTCPOnly, gap: ingest.ReasonRTCPOnly},
+		stall: schema.ReasonRTCPOnly, gap: schema.ReasonRTCPOnly},
 	{name: "a silent source that answers keepalives is no_rtp", fault: loadtest.Fault{Kind: loadtest.FaultSilent, Duration: 3 * time.Second},
-		stall: ingest.ReasonNoRTP, gap: ingest.ReasonNoRTP},
+		stall: schema.ReasonNoRTP, gap: schema.ReasonNoRTP},
 	{name: "frozen timestamps are timestamps_frozen", fault: loadtest.Fault{Kind: loadtest.FaultTimestampsFrozen, Duration: 3 * time.Second},
-		stall: ingest.ReasonTimestampsFrozen, gap: ingest.ReasonTimestampsFrozen},
+		stall: schema.ReasonTimestampsFrozen, gap: schema.ReasonTimestampsFrozen},
 	{name: "a TCP reset is a disconnection", fault: loadtest.Fault{Kind: loadtest.FaultTCPReset, Duration: time.Second},
-		gap: ingest.ReasonDisconnected},
+		gap: schema.ReasonDisconnected},
 	{name: "a server restart disconnects every stream", fault: loadtest.Fault{Kind: loadtest.FaultServerRestart, Duration: time.Second},
-		gap: ingest.ReasonDisconnected, failure: sdk.FailUnreachable, serverWide: true},
+		gap: schema.ReasonDisconnected, failure: sdk.FailUnreachable, serverWide: true},
 	{name: "401 is a permanent unauthorized failure", fault: loadtest.Fault{Kind: loadtest.FaultUnauthorized, Duration: time.Second},
-		gap: ingest.ReasonDisconnected, failure: sdk.FailUnauthorized, permanent: true},
+		gap: schema.ReasonDisconnected, failure: sdk.FailUnauthorized, permanent: true},
 	{name: "404 is a permanent not_found failure", fault: loadtest.Fault{Kind: loadtest.FaultNotFound, Duration: time.Second},
-		gap: ingest.ReasonDisconnected, failure: sdk.FailNotFound, permanent: true},
+		gap: schema.ReasonDisconnected, failure: sdk.FailNotFound, permanent: true},
 	{name: "no audio track is a permanent failure", fault: loadtest.Fault{Kind: loadtest.FaultNoAudio, Duration: time.Second},
-		gap: ingest.ReasonDisconnected, failure: sdk.FailNoAudio, permanent: true},
+		gap: schema.ReasonDisconnected, failure: sdk.FailNoAudio, permanent: true},
 	{name: "an unsupported codec is a permanent failure", fault: loadtest.Fault{Kind: loadtest.FaultUnsupportedCodec, Duration: time.Second},
-		gap: ingest.ReasonDisconnected, failure: sdk.FailUnsupportedCodec, permanent: true},
+		gap: schema.ReasonDisconnected, failure: sdk.FailUnsupportedCodec, permanent: true},
 	// gortsplib skips what is not a frame and resynchronises.
 	{name: "garbage on the interleaved channel is skipped", fault: loadtest.Fault{Kind: loadtest.FaultGarbage, Duration: time.Second},
 		sameEpoch: true},
 	{name: "UDP loss leaves rtp_loss gaps in the same epoch", fault: loadtest.Fault{Kind: loadtest.FaultUDPLoss, Duration: 2 * time.Second, Loss: 0.2},
-		udp: true, gap: ingest.ReasonRTPLoss, sameEpoch: true},
+		udp: true, gap: schema.ReasonRTPLoss, sameEpoch: true},
 	{name: "UDP reordering is undone without a gap", fault: loadtest.Fault{Kind: loadtest.FaultUDPReorder, Duration: 2 * time.Second, Reorder: 0.3},
 		udp: true, sameEpoch: true},
 	{name: "UDP jitter is absorbed without a gap", fault: loadtest.Fault{Kind: loadtest.FaultUDPJitter, Duration: 2 * time.Second, Jitter: 100 * time.Millisecond},
@@ -91,11 +92,11 @@ var faultCases = []struct {
 		sameEpoch: true},
 	// gortsplib drops packets of a new SSRC: the SDK ends the session.
 	{name: "an SSRC change is followed by reconnecting", fault: loadtest.Fault{Kind: loadtest.FaultSSRCChange},
-		gap: ingest.ReasonDiscontinuity},
+		gap: schema.ReasonDiscontinuity},
 	{name: "an SDP change on reconnect is followed", fault: loadtest.Fault{Kind: loadtest.FaultSDPChange, Duration: 2 * time.Second},
-		gap: ingest.ReasonDisconnected},
+		gap: schema.ReasonDisconnected},
 	{name: "a server that never answers DESCRIBE times out", fault: loadtest.Fault{Kind: loadtest.FaultSlowDescribe, Duration: 2 * time.Second},
-		gap: ingest.ReasonDisconnected, failure: sdk.FailTimeout},
+		gap: schema.ReasonDisconnected, failure: sdk.FailTimeout},
 }
 
 func TestFaults(t *testing.T) {
@@ -176,7 +177,7 @@ func TestFaults(t *testing.T) {
 				checkBundle(t, s)
 			}
 			if c.gap != "" {
-				g := ms.await(t, c.gap+" gap", func(r sink.Record) bool { return r.Stream == "cam" && r.Kind == sink.KindGap })
+				g := ms.await(t, c.gap+" gap", func(r schema.Record) bool { return r.Stream == "cam" && r.Kind == schema.KindGap })
 				if g.Reason != c.gap {
 					t.Errorf("first gap %q, want %q", g.Reason, c.gap)
 				}
@@ -202,7 +203,7 @@ func TestFaults(t *testing.T) {
 			stop()
 
 			checkFaultRecords(t, ms.Records("cam"), c.gap, c.sameEpoch)
-			checkCounters(t, sup, ms.Records("cam"), c.gap == ingest.ReasonRTPLoss)
+			checkCounters(t, sup, ms.Records("cam"), c.gap == schema.ReasonRTPLoss)
 			if !c.serverWide {
 				if n := srv.SkippedRounds(); n > 0 {
 					t.Logf("the host was too slow: the camera skipped %d packets of every stream", n)
@@ -249,19 +250,19 @@ func faultEvent(t *testing.T, srv *loadtest.Server, wait time.Duration) loadtest
 func awaitAudio(t *testing.T, ms *memSink, stream string, since time.Time) time.Time {
 	t.Helper()
 	for _, r := range ms.Records(stream) {
-		if r.Kind == sink.KindAudio && r.CaptureTime.After(since) {
+		if r.Kind == schema.KindAudio && r.CaptureTime.After(since) {
 			return time.Now()
 		}
 	}
-	ms.await(t, stream+" audio", func(r sink.Record) bool {
-		return r.Stream == stream && r.Kind == sink.KindAudio && r.CaptureTime.After(since)
+	ms.await(t, stream+" audio", func(r schema.Record) bool {
+		return r.Stream == stream && r.Kind == schema.KindAudio && r.CaptureTime.After(since)
 	})
 	return time.Now()
 }
 
 // checkFaultRecords checks each epoch of the faulted stream, and whether
 // it reconnected.
-func checkFaultRecords(t *testing.T, recs []sink.Record, gap string, sameEpoch bool) {
+func checkFaultRecords(t *testing.T, recs []schema.Record, gap string, sameEpoch bool) {
 	t.Helper()
 	epochs := splitEpochs(recs)
 	for _, e := range epochs {
@@ -275,7 +276,7 @@ func checkFaultRecords(t *testing.T, recs []sink.Record, gap string, sameEpoch b
 	}
 	if gap == "" {
 		for _, r := range recs {
-			if r.Kind == sink.KindGap {
+			if r.Kind == schema.KindGap {
 				t.Errorf("unexpected gap %q of %d ms", r.Reason, r.GapMS)
 			}
 		}
@@ -284,7 +285,7 @@ func checkFaultRecords(t *testing.T, recs []sink.Record, gap string, sameEpoch b
 
 // checkCounters: the stream's gap counts by reason are its gap records,
 // and the SDK's counters summed over its sessions are consistent.
-func checkCounters(t *testing.T, sup *ingest.Supervisor, recs []sink.Record, lost bool) {
+func checkCounters(t *testing.T, sup *ingest.Supervisor, recs []schema.Record, lost bool) {
 	t.Helper()
 	st, err := sup.StreamStats("cam")
 	if err != nil {
@@ -292,7 +293,7 @@ func checkCounters(t *testing.T, sup *ingest.Supervisor, recs []sink.Record, los
 	}
 	want := map[string]uint64{}
 	for _, r := range recs {
-		if r.Kind == sink.KindGap {
+		if r.Kind == schema.KindGap {
 			want[r.Reason]++
 		}
 	}
@@ -307,10 +308,10 @@ func checkCounters(t *testing.T, sup *ingest.Supervisor, recs []sink.Record, los
 	}
 }
 
-func splitEpochs(recs []sink.Record) [][]sink.Record {
-	var out [][]sink.Record
+func splitEpochs(recs []schema.Record) [][]schema.Record {
+	var out [][]schema.Record
 	for _, r := range recs {
-		if r.Kind == sink.KindStart || len(out) == 0 {
+		if r.Kind == schema.KindStart || len(out) == 0 {
 			out = append(out, nil)
 		}
 		out[len(out)-1] = append(out[len(out)-1], r)
@@ -320,18 +321,18 @@ func splitEpochs(recs []sink.Record) [][]sink.Record {
 
 // checkUnaffected: the control stream played the whole time in one epoch
 // without a gap.
-func checkUnaffected(t *testing.T, recs []sink.Record, elapsed time.Duration) {
+func checkUnaffected(t *testing.T, recs []schema.Record, elapsed time.Duration) {
 	t.Helper()
 	var samples int64
 	for _, r := range recs {
 		switch r.Kind {
-		case sink.KindGap:
+		case schema.KindGap:
 			t.Errorf("control stream: gap %q of %d ms", r.Reason, r.GapMS)
-		case sink.KindStart:
+		case schema.KindStart:
 			if r.Epoch != recs[0].Epoch {
 				t.Errorf("control stream reconnected (epoch %d after %d)", r.Epoch, recs[0].Epoch)
 			}
-		case sink.KindAudio:
+		case schema.KindAudio:
 			samples += int64(len(r.PCM) / 2)
 		}
 	}
@@ -363,7 +364,7 @@ func checkNoSecret(t *testing.T, logs, diag string, ms *memSink, sup *ingest.Sup
 		return nil
 	})
 	for _, r := range ms.Records("cam") {
-		m := r.Message("t")
+		m := sink.Message(r, "t")
 		for _, h := range m.Headers {
 			if strings.Contains(string(h.Value), faultSecret) {
 				t.Errorf("record header %s contains the camera password", h.Key)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // TestUnreachableBrokerIsSinkStalledNotASourceFault: with earshot's Kafka
@@ -48,7 +49,7 @@ func TestUnreachableBrokerIsSinkStalledNotASourceFault(t *testing.T) {
 
 	broker.SetReachable(false)
 	s := receive(t, stalls)
-	if s.Stage != ingest.StageSink || s.Reason != ingest.ReasonSinkStalled || s.Stream != "" || s.Detail == "" {
+	if s.Stage != ingest.StageSink || s.Reason != schema.ReasonSinkStalled || s.Stream != "" || s.Detail == "" {
 		t.Fatalf("stall %+v, want one sink_stalled at stage sink with its cause", s)
 	}
 	spooled := w.Stats().Spooled

@@ -7,7 +7,7 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // codecs are every codec the synthetic cameras serve.
@@ -16,9 +16,9 @@ var codecs = audio.Codecs()
 // checkEpoch asserts the invariants of one epoch's records: a start record
 // first, consecutive seq from 0, offsets continuous across audio and gaps,
 // and the fixed headers.
-func checkEpoch(t *testing.T, recs []sink.Record, codec string) {
+func checkEpoch(t *testing.T, recs []schema.Record, codec string) {
 	t.Helper()
-	if len(recs) == 0 || recs[0].Kind != sink.KindStart {
+	if len(recs) == 0 || recs[0].Kind != schema.KindStart {
 		t.Fatalf("epoch does not begin with a start record: %v", recs[:min(1, len(recs))])
 	}
 	var offset int64
@@ -33,9 +33,9 @@ func checkEpoch(t *testing.T, recs []sink.Record, codec string) {
 			t.Fatalf("record %d (%s) offset %d, want %d", i, r.Kind, r.Offset, offset)
 		}
 		switch r.Kind {
-		case sink.KindAudio:
+		case schema.KindAudio:
 			offset += int64(len(r.PCM) / 2)
-		case sink.KindGap:
+		case schema.KindGap:
 			offset += r.GapMS * 16
 		}
 	}
@@ -55,8 +55,8 @@ func TestEveryCodecFlowsAndEndsCleanly(t *testing.T) {
 	stop := runSupervisor(t, sup)
 	// 1 s of audio from every stream.
 	got := map[string]int{}
-	ms.await(t, "5 chunks per stream", func(r sink.Record) bool {
-		if r.Kind == sink.KindAudio {
+	ms.await(t, "5 chunks per stream", func(r schema.Record) bool {
+		if r.Kind == schema.KindAudio {
 			got[r.Stream]++
 		}
 		for _, c := range codecs {
@@ -71,14 +71,14 @@ func TestEveryCodecFlowsAndEndsCleanly(t *testing.T) {
 		recs := ms.Records("s-" + c)
 		checkEpoch(t, recs, c)
 		last := recs[len(recs)-1]
-		if last.Kind != sink.KindEnd || last.Reason != ingest.ReasonShutdown {
+		if last.Kind != schema.KindEnd || last.Reason != schema.ReasonShutdown {
 			t.Errorf("%s: last record %s/%q, want end/shutdown", c, last.Kind, last.Reason)
 		}
 		for _, r := range recs {
-			if r.Kind == sink.KindAudio && len(r.PCM) != 6400 && r.Seq != last.Seq-1 {
+			if r.Kind == schema.KindAudio && len(r.PCM) != 6400 && r.Seq != last.Seq-1 {
 				t.Errorf("%s: audio record %d has %d bytes, want 6400 (200 ms)", c, r.Seq, len(r.PCM))
 			}
-			if r.Kind == sink.KindGap {
+			if r.Kind == schema.KindGap {
 				t.Errorf("%s: unexpected gap %+v", c, r)
 			}
 		}

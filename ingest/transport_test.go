@@ -12,7 +12,7 @@ import (
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // transportCases: how a source is reached. Each either plays, or fails
@@ -83,7 +83,7 @@ func TestTransportsAuthAndTLS(t *testing.T) {
 			}
 			runSupervisor(t, sup)
 			if c.failure == "" {
-				ms.await(t, "audio", func(r sink.Record) bool { return r.Kind == sink.KindAudio })
+				ms.await(t, "audio", func(r schema.Record) bool { return r.Kind == schema.KindAudio })
 				return
 			}
 			waitFor(t, "failure "+c.failure, func() bool {

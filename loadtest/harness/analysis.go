@@ -7,6 +7,7 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // Tolerances of the end-to-end checks.
@@ -19,12 +20,6 @@ const (
 	tailSlack = 2 * time.Second
 	// maxTimeline bounds the gaps kept per stream for the report.
 	maxTimeline = 200
-)
-
-// Reasons the analysis gives to what no record says.
-const (
-	reasonStoppedEarly = "stopped_early" // the timeline ends before the stream was stopped
-	reasonNoAudio      = "no_audio"      // the stream delivered no audio at all
 )
 
 // minFidelity is the lowest correlation with the source clip each codec
@@ -149,9 +144,9 @@ func (a *analysis) classify(l streamLife, sc *streamCheck, wins []faultWindow) [
 	}
 	switch {
 	case sc.firstAudio.IsZero():
-		gaps = append(gaps, gapPiece{Reason: reasonNoAudio, Start: l.Added, Length: until.Sub(l.Added)})
+		gaps = append(gaps, gapPiece{Reason: schema.ReasonNoAudio, Start: l.Added, Length: until.Sub(l.Added)})
 	case sc.end.Before(until.Add(-tailSlack)):
-		gaps = append(gaps, gapPiece{Reason: reasonStoppedEarly, Start: sc.end, Length: until.Sub(sc.end)})
+		gaps = append(gaps, gapPiece{Reason: schema.ReasonStoppedEarly, Start: sc.end, Length: until.Sub(sc.end)})
 	}
 	out := make([]attributed, len(gaps))
 	for gi, g := range gaps {
@@ -161,7 +156,7 @@ func (a *analysis) classify(l streamLife, sc *streamCheck, wins []faultWindow) [
 			if !w.hits(l) || !w.overlaps(g) {
 				continue
 			}
-			if w.exp.explains(g.Reason) || (g.Reason == reasonStoppedEarly && !g.Start.Before(w.from)) {
+			if w.exp.explains(g.Reason) || (g.Reason == schema.ReasonStoppedEarly && !g.Start.Before(w.from)) {
 				out[gi].fault, out[gi].note = i, ""
 				break
 			}

@@ -3,9 +3,8 @@ package harness
 import (
 	"slices"
 
-	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/loadtest"
-	"github.com/earshot/earshot/sink/consumer"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // faultExpectation is what a fault of the synthetic cameras must and may
@@ -25,27 +24,27 @@ type faultExpectation struct {
 // reconnects: the time between the epochs, and the time a new epoch waits
 // for audio while the fault lasts (shorter than the liveness timeout, so
 // not a stall).
-var reconnecting = []string{consumer.ReasonBetweenEpochs, reasonUnreported}
+var reconnecting = []string{schema.ReasonBetweenEpochs, schema.ReasonUnreported}
 
 var faultExpectations = map[loadtest.FaultKind]faultExpectation{
-	loadtest.FaultAudioStopVideo:   {required: ingest.ReasonRTCPOnly, allowed: reconnecting},
-	loadtest.FaultAudioStopRTCP:    {required: ingest.ReasonRTCPOnly, allowed: reconnecting},
-	loadtest.FaultSilent:           {required: ingest.ReasonNoRTP, allowed: append(reconnecting, ingest.ReasonDisconnected)},
-	loadtest.FaultTimestampsFrozen: {required: ingest.ReasonTimestampsFrozen, allowed: append(reconnecting, ingest.ReasonRTPLoss, ingest.ReasonDiscontinuity)},
-	loadtest.FaultTCPReset:         {required: ingest.ReasonDisconnected, allowed: reconnecting},
-	loadtest.FaultServerRestart:    {required: ingest.ReasonDisconnected, allowed: reconnecting},
-	loadtest.FaultUnauthorized:     {required: ingest.ReasonDisconnected, allowed: reconnecting, permanent: true},
-	loadtest.FaultNotFound:         {required: ingest.ReasonDisconnected, allowed: reconnecting, permanent: true},
-	loadtest.FaultNoAudio:          {required: ingest.ReasonDisconnected, allowed: reconnecting, permanent: true},
-	loadtest.FaultUnsupportedCodec: {required: ingest.ReasonDisconnected, allowed: reconnecting, permanent: true},
-	loadtest.FaultGarbage:          {allowed: []string{ingest.ReasonRTPLoss, ingest.ReasonDecodeError}},
-	loadtest.FaultUDPLoss:          {required: ingest.ReasonRTPLoss},
-	loadtest.FaultUDPReorder:       {allowed: []string{ingest.ReasonRTPLoss}},
-	loadtest.FaultUDPJitter:        {allowed: []string{ingest.ReasonRTPLoss, reasonUnreported}},
-	loadtest.FaultTimestampJump:    {allowed: []string{ingest.ReasonDiscontinuity, ingest.ReasonRTPLoss}},
-	loadtest.FaultSSRCChange:       {required: ingest.ReasonDiscontinuity, allowed: append(reconnecting, ingest.ReasonDisconnected)},
-	loadtest.FaultSDPChange:        {required: ingest.ReasonDisconnected, allowed: reconnecting},
-	loadtest.FaultSlowDescribe:     {required: ingest.ReasonDisconnected, allowed: reconnecting},
+	loadtest.FaultAudioStopVideo:   {required: schema.ReasonRTCPOnly, allowed: reconnecting},
+	loadtest.FaultAudioStopRTCP:    {required: schema.ReasonRTCPOnly, allowed: reconnecting},
+	loadtest.FaultSilent:           {required: schema.ReasonNoRTP, allowed: append(reconnecting, schema.ReasonDisconnected)},
+	loadtest.FaultTimestampsFrozen: {required: schema.ReasonTimestampsFrozen, allowed: append(reconnecting, schema.ReasonRTPLoss, schema.ReasonDiscontinuity)},
+	loadtest.FaultTCPReset:         {required: schema.ReasonDisconnected, allowed: reconnecting},
+	loadtest.FaultServerRestart:    {required: schema.ReasonDisconnected, allowed: reconnecting},
+	loadtest.FaultUnauthorized:     {required: schema.ReasonDisconnected, allowed: reconnecting, permanent: true},
+	loadtest.FaultNotFound:         {required: schema.ReasonDisconnected, allowed: reconnecting, permanent: true},
+	loadtest.FaultNoAudio:          {required: schema.ReasonDisconnected, allowed: reconnecting, permanent: true},
+	loadtest.FaultUnsupportedCodec: {required: schema.ReasonDisconnected, allowed: reconnecting, permanent: true},
+	loadtest.FaultGarbage:          {allowed: []string{schema.ReasonRTPLoss, schema.ReasonDecodeError}},
+	loadtest.FaultUDPLoss:          {required: schema.ReasonRTPLoss},
+	loadtest.FaultUDPReorder:       {allowed: []string{schema.ReasonRTPLoss}},
+	loadtest.FaultUDPJitter:        {allowed: []string{schema.ReasonRTPLoss, schema.ReasonUnreported}},
+	loadtest.FaultTimestampJump:    {allowed: []string{schema.ReasonDiscontinuity, schema.ReasonRTPLoss}},
+	loadtest.FaultSSRCChange:       {required: schema.ReasonDiscontinuity, allowed: append(reconnecting, schema.ReasonDisconnected)},
+	loadtest.FaultSDPChange:        {required: schema.ReasonDisconnected, allowed: reconnecting},
+	loadtest.FaultSlowDescribe:     {required: schema.ReasonDisconnected, allowed: reconnecting},
 }
 
 // explains reports whether a gap with reason may come from a fault of this

@@ -72,8 +72,9 @@ const (
 // Gap reasons the load test's verifier (package loadtest/harness) gives to
 // time no record accounts for.
 const (
-	// ReasonUnreported: audio whose capture time jumps past where the
-	// stream's timeline was, with no gap record for the hole.
+	// ReasonUnreported: time that passed without audio or a gap record: the
+	// samples' offsets go on, their capture times jump. A new epoch whose
+	// source sends nothing yet leaves one.
 	ReasonUnreported = "unreported"
 	// ReasonStoppedEarly: the timeline ends before the stream was stopped.
 	ReasonStoppedEarly = "stopped_early"

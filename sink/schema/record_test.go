@@ -1,4 +1,4 @@
-package schema
+package schema_test
 
 import (
 	"bytes"
@@ -8,52 +8,30 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/earshot/earshot/sink/schema"
+	"github.com/earshot/earshot/sink/schema/schematest"
 )
-
-var testTime = time.Date(2026, 3, 1, 12, 30, 45, 123456789, time.UTC)
-
-// testRecord returns a valid audio record of stream with the given seq.
-func testRecord(stream string, seq uint64) Record {
-	return Record{
-		Stream:      stream,
-		Kind:        KindAudio,
-		Epoch:       1,
-		Seq:         seq,
-		SampleRate:  16000,
-		Channels:    1,
-		Codec:       "opus",
-		Offset:      int64(seq) * 3200,
-		CaptureTime: testTime.Add(time.Duration(seq) * 200 * time.Millisecond),
-		Clock:       ClockNTP,
-		PCM:         bytes.Repeat([]byte{byte(seq), 0x80}, 3200),
-	}
-}
-
-// with returns r changed by f.
-func with(r Record, f func(*Record)) Record {
-	f(&r)
-	return r
-}
 
 // message is the Kafka key, value and headers of a record.
 type message struct {
 	Key, Value []byte
-	Headers    []Header
+	Headers    []schema.Header
 }
 
 // encode returns the message of r.
-func encode(r Record) message {
-	key, headers, value := Encode[Header](r)
+func encode(r schema.Record) message {
+	key, headers, value := schema.Encode[schema.Header](r)
 	return message{key, value, headers}
 }
 
 // decode decodes m.
-func decode(m message) (Record, error) {
-	return Decode(m.Key, m.Value, m.Headers)
+func decode(m message) (schema.Record, error) {
+	return schema.Decode(m.Key, m.Value, m.Headers)
 }
 
 // changed returns the message of r changed by f.
-func changed(r Record, f func(*message)) message {
+func changed(r schema.Record, f func(*message)) message {
 	m := encode(r)
 	f(&m)
 	return m
@@ -68,7 +46,7 @@ func setHeader(key, value string) func(*message) {
 				return
 			}
 		}
-		m.Headers = append(m.Headers, Header{Key: key, Value: []byte(value)})
+		m.Headers = append(m.Headers, schema.Header{Key: key, Value: []byte(value)})
 	}
 }
 
@@ -85,149 +63,89 @@ func dropHeader(key string) func(*message) {
 	}
 }
 
-var (
-	audioRecord = testRecord("cam-1", 7)
-	startRecord = Record{Stream: "cam-1", Kind: KindStart, Epoch: 2, SampleRate: 16000, Channels: 1,
-		Codec: "pcma", CaptureTime: testTime, Clock: ClockArrival}
-	gapRecord = Record{Stream: "cam-1", Kind: KindGap, Epoch: 2, Seq: 5, SampleRate: 16000, Channels: 1,
-		Codec: "pcma", Offset: 16000, CaptureTime: testTime, Clock: ClockArrival, GapMS: 400, Reason: ReasonRTPLoss}
-	endRecord = Record{Stream: "cam-1", Kind: KindEnd, Epoch: 2, Seq: 9, SampleRate: 16000, Channels: 1,
-		Codec: "pcma", Offset: 32000, CaptureTime: testTime, Clock: ClockArrival, Reason: "rtsp: connection reset"}
-)
-
-// recordCases are valid records; each must survive Encode then Decode
-// unchanged.
-var recordCases = []struct {
-	name string
-	rec  Record
-}{
-	{"an audio chunk", audioRecord},
-	{"a start record", startRecord},
-	{"a gap record", gapRecord},
-	{"an end record", endRecord},
-	{"a stereo chunk of another rate", with(audioRecord, func(r *Record) { r.SampleRate, r.Channels, r.Codec = 48000, 2, "l16" })},
-	{"a record with the largest counters", with(audioRecord, func(r *Record) {
-		r.Epoch, r.Seq, r.Offset = 1<<64-1, 1<<64-1, 1<<63-1
-	})},
-	{"a record at epoch 0, seq 0, offset 0", with(audioRecord, func(r *Record) { r.Epoch, r.Seq, r.Offset = 0, 0, 0 })},
-	{"a stream id with unicode and slashes", with(audioRecord, func(r *Record) { r.Stream = "site/Größe 1/cam:554" })},
-	{"a capture time on a whole second", with(audioRecord, func(r *Record) { r.CaptureTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) })},
-	{"a capture time given in another zone", with(audioRecord, func(r *Record) {
-		r.CaptureTime = testTime.In(time.FixedZone("CET", 3600))
-	})},
-}
-
-// parseCases are messages Decode must reject, with a part of the error
+// parseCases are messages schema.Decode must reject, with a part of the error
 // text.
 var parseCases = []struct {
 	name string
 	msg  message
 	err  string
 }{
-	{"a message without headers is rejected", changed(audioRecord, func(m *message) { m.Headers = nil }), "missing header earshot.schema"},
-	{"a future schema is rejected", changed(audioRecord, setHeader(HeaderSchema, "2")), `header earshot.schema is "2", want "1"`},
-	{"a missing kind is rejected", changed(audioRecord, dropHeader(HeaderKind)), "missing header earshot.kind"},
-	{"a missing stream is rejected", changed(audioRecord, dropHeader(HeaderStream)), "missing header earshot.stream"},
-	{"a missing epoch is rejected", changed(audioRecord, dropHeader(HeaderEpoch)), "missing header earshot.epoch"},
-	{"a missing seq is rejected", changed(audioRecord, dropHeader(HeaderSeq)), "missing header earshot.seq"},
-	{"a missing sample rate is rejected", changed(audioRecord, dropHeader(HeaderSampleRate)), "missing header earshot.sample_rate"},
-	{"a missing channel count is rejected", changed(audioRecord, dropHeader(HeaderChannels)), "missing header earshot.channels"},
-	{"a missing encoding is rejected", changed(audioRecord, dropHeader(HeaderEncoding)), "missing header earshot.encoding"},
-	{"a missing codec is rejected", changed(audioRecord, dropHeader(HeaderCodec)), "missing header earshot.codec"},
-	{"a missing offset is rejected", changed(audioRecord, dropHeader(HeaderOffset)), "missing header earshot.offset"},
-	{"a missing capture time is rejected", changed(audioRecord, dropHeader(HeaderCaptureTime)), "missing header earshot.capture_time"},
-	{"a missing clock is rejected", changed(audioRecord, dropHeader(HeaderClock)), "missing header earshot.clock"},
-	{"a repeated header is rejected", changed(audioRecord, func(m *message) {
-		m.Headers = append(m.Headers, Header{Key: HeaderSeq, Value: []byte("8")})
+	{"a message without headers is rejected", changed(schematest.AudioRecord, func(m *message) { m.Headers = nil }), "missing header earshot.schema"},
+	{"a future schema is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderSchema, "2")), `header earshot.schema is "2", want "1"`},
+	{"a missing kind is rejected", changed(schematest.AudioRecord, dropHeader(schema.HeaderKind)), "missing header earshot.kind"},
+	{"a missing stream is rejected", changed(schematest.AudioRecord, dropHeader(schema.HeaderStream)), "missing header earshot.stream"},
+	{"a missing epoch is rejected", changed(schematest.AudioRecord, dropHeader(schema.HeaderEpoch)), "missing header earshot.epoch"},
+	{"a missing seq is rejected", changed(schematest.AudioRecord, dropHeader(schema.HeaderSeq)), "missing header earshot.seq"},
+	{"a missing sample rate is rejected", changed(schematest.AudioRecord, dropHeader(schema.HeaderSampleRate)), "missing header earshot.sample_rate"},
+	{"a missing channel count is rejected", changed(schematest.AudioRecord, dropHeader(schema.HeaderChannels)), "missing header earshot.channels"},
+	{"a missing encoding is rejected", changed(schematest.AudioRecord, dropHeader(schema.HeaderEncoding)), "missing header earshot.encoding"},
+	{"a missing codec is rejected", changed(schematest.AudioRecord, dropHeader(schema.HeaderCodec)), "missing header earshot.codec"},
+	{"a missing offset is rejected", changed(schematest.AudioRecord, dropHeader(schema.HeaderOffset)), "missing header earshot.offset"},
+	{"a missing capture time is rejected", changed(schematest.AudioRecord, dropHeader(schema.HeaderCaptureTime)), "missing header earshot.capture_time"},
+	{"a missing clock is rejected", changed(schematest.AudioRecord, dropHeader(schema.HeaderClock)), "missing header earshot.clock"},
+	{"a repeated header is rejected", changed(schematest.AudioRecord, func(m *message) {
+		m.Headers = append(m.Headers, schema.Header{Key: schema.HeaderSeq, Value: []byte("8")})
 	}), "header earshot.seq appears more than once"},
-	{"an unknown kind is rejected", changed(audioRecord, setHeader(HeaderKind, "video")), `unknown kind "video"`},
-	{"another encoding is rejected", changed(audioRecord, setHeader(HeaderEncoding, "f32le")), `header earshot.encoding is "f32le", want "s16le"`},
-	{"a key other than the stream id is rejected", changed(audioRecord, func(m *message) { m.Key = []byte("cam-2") }), `key "cam-2" is not the stream id "cam-1"`},
-	{"a signed seq is rejected", changed(audioRecord, setHeader(HeaderSeq, "+7")), `header earshot.seq: "+7" is not a decimal number`},
-	{"a seq with a leading zero is rejected", changed(audioRecord, setHeader(HeaderSeq, "07")), `header earshot.seq: "07" has a leading zero`},
-	{"an empty epoch is rejected", changed(audioRecord, setHeader(HeaderEpoch, "")), "header earshot.epoch is empty"},
-	{"an epoch beyond 64 bits is rejected", changed(audioRecord, setHeader(HeaderEpoch, "18446744073709551616")), "header earshot.epoch: 18446744073709551616 is out of range"},
-	{"a negative offset is rejected", changed(audioRecord, setHeader(HeaderOffset, "-1")), `header earshot.offset: "-1" is not a decimal number`},
-	{"an offset beyond int64 is rejected", changed(audioRecord, setHeader(HeaderOffset, "9223372036854775808")), "header earshot.offset: 9223372036854775808 is out of range"},
-	{"a sample rate of 0 is rejected", changed(audioRecord, setHeader(HeaderSampleRate, "0")), "sample rate 0 is out of range"},
-	{"a huge sample rate is rejected", changed(audioRecord, setHeader(HeaderSampleRate, "1000000")), "header earshot.sample_rate: 1000000 is out of range"},
-	{"9 channels are rejected", changed(audioRecord, setHeader(HeaderChannels, "9")), "header earshot.channels: 9 is out of range"},
-	{"an uppercase codec is rejected", changed(audioRecord, setHeader(HeaderCodec, "OPUS")), `codec "OPUS" has a character outside [a-z0-9._-]`},
-	{"a capture time with an offset is rejected", changed(audioRecord, setHeader(HeaderCaptureTime, "2026-03-01T13:30:45+01:00")), "is not an RFC 3339 time in UTC"},
-	{"a capture time that is not a time is rejected", changed(audioRecord, setHeader(HeaderCaptureTime, "yesterdayZ")), "is not an RFC 3339 time in UTC"},
-	{"an unknown clock is rejected", changed(audioRecord, setHeader(HeaderClock, "ptp")), `clock "ptp" is neither "ntp" nor "arrival"`},
-	{"audio without PCM is rejected", changed(audioRecord, func(m *message) { m.Value = nil }), "audio record without PCM"},
-	{"PCM of odd length is rejected", changed(audioRecord, func(m *message) { m.Value = m.Value[:5] }), "5 bytes of PCM are not a whole number of 2-byte frames"},
-	{"stereo PCM of half a frame is rejected", changed(audioRecord, func(m *message) {
-		setHeader(HeaderChannels, "2")(m)
+	{"an unknown kind is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderKind, "video")), `unknown kind "video"`},
+	{"another encoding is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderEncoding, "f32le")), `header earshot.encoding is "f32le", want "s16le"`},
+	{"a key other than the stream id is rejected", changed(schematest.AudioRecord, func(m *message) { m.Key = []byte("cam-2") }), `key "cam-2" is not the stream id "cam-1"`},
+	{"a signed seq is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderSeq, "+7")), `header earshot.seq: "+7" is not a decimal number`},
+	{"a seq with a leading zero is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderSeq, "07")), `header earshot.seq: "07" has a leading zero`},
+	{"an empty epoch is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderEpoch, "")), "header earshot.epoch is empty"},
+	{"an epoch beyond 64 bits is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderEpoch, "18446744073709551616")), "header earshot.epoch: 18446744073709551616 is out of range"},
+	{"a negative offset is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderOffset, "-1")), `header earshot.offset: "-1" is not a decimal number`},
+	{"an offset beyond int64 is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderOffset, "9223372036854775808")), "header earshot.offset: 9223372036854775808 is out of range"},
+	{"a sample rate of 0 is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderSampleRate, "0")), "sample rate 0 is out of range"},
+	{"a huge sample rate is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderSampleRate, "1000000")), "header earshot.sample_rate: 1000000 is out of range"},
+	{"9 channels are rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderChannels, "9")), "header earshot.channels: 9 is out of range"},
+	{"an uppercase codec is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderCodec, "OPUS")), `codec "OPUS" has a character outside [a-z0-9._-]`},
+	{"a capture time with an offset is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderCaptureTime, "2026-03-01T13:30:45+01:00")), "is not an RFC 3339 time in UTC"},
+	{"a capture time that is not a time is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderCaptureTime, "yesterdayZ")), "is not an RFC 3339 time in UTC"},
+	{"an unknown clock is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderClock, "ptp")), `clock "ptp" is neither "ntp" nor "arrival"`},
+	{"audio without PCM is rejected", changed(schematest.AudioRecord, func(m *message) { m.Value = nil }), "audio record without PCM"},
+	{"PCM of odd length is rejected", changed(schematest.AudioRecord, func(m *message) { m.Value = m.Value[:5] }), "5 bytes of PCM are not a whole number of 2-byte frames"},
+	{"stereo PCM of half a frame is rejected", changed(schematest.AudioRecord, func(m *message) {
+		setHeader(schema.HeaderChannels, "2")(m)
 		m.Value = m.Value[:6]
 	}), "6 bytes of PCM are not a whole number of 4-byte frames"},
-	{"a start record with PCM is rejected", changed(startRecord, func(m *message) { m.Value = []byte{0, 0} }), "start record carries 2 bytes of PCM"},
-	{"a gap without gap_ms is rejected", changed(gapRecord, dropHeader(HeaderGapMS)), "gap record: missing header earshot.gap_ms"},
-	{"a gap of 0 ms is rejected", changed(gapRecord, setHeader(HeaderGapMS, "0")), "gap record with gap of 0 ms"},
-	{"a gap without reason is rejected", changed(gapRecord, dropHeader(HeaderReason)), "gap record: missing header earshot.reason"},
-	{"a gap with an empty reason is rejected", changed(gapRecord, setHeader(HeaderReason, "")), "gap record without reason"},
-	{"an end without reason is rejected", changed(endRecord, dropHeader(HeaderReason)), "end record: missing header earshot.reason"},
-	{"an audio record with a reason is rejected", changed(audioRecord, setHeader(HeaderReason, "x")), "audio record: unexpected header earshot.reason"},
-	{"an end record with gap_ms is rejected", changed(endRecord, setHeader(HeaderGapMS, "5")), "end record: unexpected header earshot.gap_ms"},
-	{"an empty stream id is rejected", changed(audioRecord, func(m *message) {
-		setHeader(HeaderStream, "")(m)
+	{"a start record with PCM is rejected", changed(schematest.StartRecord, func(m *message) { m.Value = []byte{0, 0} }), "start record carries 2 bytes of PCM"},
+	{"a gap without gap_ms is rejected", changed(schematest.GapRecord, dropHeader(schema.HeaderGapMS)), "gap record: missing header earshot.gap_ms"},
+	{"a gap of 0 ms is rejected", changed(schematest.GapRecord, setHeader(schema.HeaderGapMS, "0")), "gap record with gap of 0 ms"},
+	{"a gap without reason is rejected", changed(schematest.GapRecord, dropHeader(schema.HeaderReason)), "gap record: missing header earshot.reason"},
+	{"a gap with an empty reason is rejected", changed(schematest.GapRecord, setHeader(schema.HeaderReason, "")), "gap record without reason"},
+	{"an end without reason is rejected", changed(schematest.EndRecord, dropHeader(schema.HeaderReason)), "end record: missing header earshot.reason"},
+	{"an audio record with a reason is rejected", changed(schematest.AudioRecord, setHeader(schema.HeaderReason, "x")), "audio record: unexpected header earshot.reason"},
+	{"an end record with gap_ms is rejected", changed(schematest.EndRecord, setHeader(schema.HeaderGapMS, "5")), "end record: unexpected header earshot.gap_ms"},
+	{"an empty stream id is rejected", changed(schematest.AudioRecord, func(m *message) {
+		setHeader(schema.HeaderStream, "")(m)
 		m.Key = nil
 	}), "empty stream id"},
-	{"a stream id with a newline is rejected", changed(audioRecord, func(m *message) {
-		setHeader(HeaderStream, "cam\n1")(m)
+	{"a stream id with a newline is rejected", changed(schematest.AudioRecord, func(m *message) {
+		setHeader(schema.HeaderStream, "cam\n1")(m)
 		m.Key = []byte("cam\n1")
 	}), "contains control character U+000A"},
-	{"a stream id that is not UTF-8 is rejected", changed(audioRecord, func(m *message) {
-		setHeader(HeaderStream, "cam\xff")(m)
+	{"a stream id that is not UTF-8 is rejected", changed(schematest.AudioRecord, func(m *message) {
+		setHeader(schema.HeaderStream, "cam\xff")(m)
 		m.Key = []byte("cam\xff")
 	}), "is not valid UTF-8"},
 }
 
-// validateCases are records Validate must reject, with a part of the error
-// text; Write refuses them too.
-var validateCases = []struct {
-	name string
-	rec  Record
-	err  string
-}{
-	{"the zero record is invalid", Record{}, "empty stream id"},
-	{"a record without capture time is invalid", with(audioRecord, func(r *Record) { r.CaptureTime = time.Time{} }), "capture time is not set"},
-	{"a record in year 10000 is invalid", with(audioRecord, func(r *Record) { r.CaptureTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }), "year 10000 is out of range"},
-	{"a negative offset is invalid", with(audioRecord, func(r *Record) { r.Offset = -1 }), "negative offset -1"},
-	{"a start record with a reason is invalid", with(startRecord, func(r *Record) { r.Reason = "why" }), `start record with reason "why"`},
-	{"an audio record with a gap length is invalid", with(audioRecord, func(r *Record) { r.GapMS = 10 }), "audio record with gap of 10 ms"},
-	{"a stream id longer than 255 bytes is invalid", with(audioRecord, func(r *Record) { r.Stream = strings.Repeat("c", 256) }), "stream id of 256 bytes is longer than 255"},
-	{"an empty codec is invalid", with(audioRecord, func(r *Record) { r.Codec = "" }), "empty codec"},
-	{"an unknown kind is invalid", with(audioRecord, func(r *Record) { r.Kind = "Audio" }), `unknown kind "Audio"`},
-}
-
-// sameRecord reports whether a and b are equal, comparing times with Equal
-// and treating nil and empty PCM alike.
-func sameRecord(a, b Record) bool {
-	if !a.CaptureTime.Equal(b.CaptureTime) || !a.Arrival.Equal(b.Arrival) || !bytes.Equal(a.PCM, b.PCM) {
-		return false
-	}
-	a.CaptureTime, b.CaptureTime, a.PCM, b.PCM, a.Arrival, b.Arrival = time.Time{}, time.Time{}, nil, nil, time.Time{}, time.Time{}
-	return reflect.DeepEqual(a, b)
-}
-
 func TestRecordRoundTrip(t *testing.T) {
-	for _, tc := range recordCases {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.rec.Validate(); err != nil {
+	for _, tc := range schematest.Valid {
+		t.Run(tc.Name, func(t *testing.T) {
+			if err := tc.Record.Validate(); err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
-			m := encode(tc.rec)
-			if string(m.Key) != tc.rec.Stream {
+			m := encode(tc.Record)
+			if string(m.Key) != tc.Record.Stream {
 				t.Errorf("key %q, want the stream id", m.Key)
 			}
 			got, err := decode(m)
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
-			if !sameRecord(got, tc.rec) {
-				t.Errorf("Decode(Encode(r)) =\n%+v\nwant\n%+v", got, tc.rec)
+			if !schematest.Same(got, tc.Record) {
+				t.Errorf("Decode(schema.Encode(r)) =\n%+v\nwant\n%+v", got, tc.Record)
 			}
 			if got.CaptureTime.Location() != time.UTC {
 				t.Errorf("capture time in %v, want UTC", got.CaptureTime.Location())
@@ -244,41 +162,41 @@ type clientHeader struct {
 }
 
 func TestEncodeDecodeClientHeaders(t *testing.T) {
-	for _, tc := range recordCases {
-		key, hs, value := Encode[clientHeader](tc.rec)
-		want := encode(tc.rec)
+	for _, tc := range schematest.Valid {
+		key, hs, value := schema.Encode[clientHeader](tc.Record)
+		want := encode(tc.Record)
 		if len(hs) != len(want.Headers) {
-			t.Fatalf("%s: %d client headers, want %d", tc.name, len(hs), len(want.Headers))
+			t.Fatalf("%s: %d client headers, want %d", tc.Name, len(hs), len(want.Headers))
 		}
 		for i, h := range hs {
 			if h.Key != want.Headers[i].Key || !bytes.Equal(h.Value, want.Headers[i].Value) {
-				t.Errorf("%s: header %d is %s=%q, want %s=%q", tc.name, i, h.Key, h.Value, want.Headers[i].Key, want.Headers[i].Value)
+				t.Errorf("%s: header %d is %s=%q, want %s=%q", tc.Name, i, h.Key, h.Value, want.Headers[i].Key, want.Headers[i].Value)
 			}
 		}
-		got, err := Decode(key, value, hs)
-		if err != nil || !sameRecord(got, tc.rec) {
-			t.Errorf("%s: Decode of client headers = %+v, %v", tc.name, got, err)
+		got, err := schema.Decode(key, value, hs)
+		if err != nil || !schematest.Same(got, tc.Record) {
+			t.Errorf("%s: schema.Decode of client headers = %+v, %v", tc.Name, got, err)
 		}
 	}
 }
 
 func TestRecordHeaders(t *testing.T) {
-	m := encode(gapRecord)
+	m := encode(schematest.GapRecord)
 	want := []string{
-		HeaderSchema, Version,
-		HeaderKind, "gap",
-		HeaderStream, "cam-1",
-		HeaderEpoch, "2",
-		HeaderSeq, "5",
-		HeaderSampleRate, "16000",
-		HeaderChannels, "1",
-		HeaderEncoding, "s16le",
-		HeaderCodec, "pcma",
-		HeaderOffset, "16000",
-		HeaderCaptureTime, "2026-03-01T12:30:45.123456789Z",
-		HeaderClock, "arrival",
-		HeaderGapMS, "400",
-		HeaderReason, ReasonRTPLoss,
+		schema.HeaderSchema, schema.Version,
+		schema.HeaderKind, "gap",
+		schema.HeaderStream, "cam-1",
+		schema.HeaderEpoch, "2",
+		schema.HeaderSeq, "5",
+		schema.HeaderSampleRate, "16000",
+		schema.HeaderChannels, "1",
+		schema.HeaderEncoding, "s16le",
+		schema.HeaderCodec, "pcma",
+		schema.HeaderOffset, "16000",
+		schema.HeaderCaptureTime, "2026-03-01T12:30:45.123456789Z",
+		schema.HeaderClock, "arrival",
+		schema.HeaderGapMS, "400",
+		schema.HeaderReason, schema.ReasonRTPLoss,
 	}
 	var got []string
 	for _, h := range m.Headers {
@@ -296,7 +214,7 @@ func TestDecodeRejects(t *testing.T) {
 	for _, tc := range parseCases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := decode(tc.msg)
-			if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), tc.err) {
+			if !errors.Is(err, schema.ErrSchema) || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("Decode error %v, want ErrSchema with %q", err, tc.err)
 			}
 		})
@@ -304,11 +222,11 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func TestValidateRejects(t *testing.T) {
-	for _, tc := range validateCases {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.rec.Validate()
-			if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("Validate error %v, want ErrSchema with %q", err, tc.err)
+	for _, tc := range schematest.Invalid {
+		t.Run(tc.Name, func(t *testing.T) {
+			err := tc.Record.Validate()
+			if !errors.Is(err, schema.ErrSchema) || !strings.Contains(err.Error(), tc.Err) {
+				t.Errorf("Validate error %v, want ErrSchema with %q", err, tc.Err)
 			}
 		})
 	}
@@ -316,7 +234,7 @@ func TestValidateRejects(t *testing.T) {
 
 // encodeFuzzHeaders packs headers as length-prefixed key, value pairs, the
 // fuzz input form of headers.
-func encodeFuzzHeaders(hs []Header) []byte {
+func encodeFuzzHeaders(hs []schema.Header) []byte {
 	var b []byte
 	for _, h := range hs {
 		b = binary.AppendUvarint(b, uint64(len(h.Key)))
@@ -329,8 +247,8 @@ func encodeFuzzHeaders(hs []Header) []byte {
 
 // decodeFuzzHeaders undoes encodeFuzzHeaders, stopping at the first
 // truncated field.
-func decodeFuzzHeaders(b []byte) []Header {
-	var hs []Header
+func decodeFuzzHeaders(b []byte) []schema.Header {
+	var hs []schema.Header
 	field := func() ([]byte, bool) {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)-k) {
@@ -349,26 +267,26 @@ func decodeFuzzHeaders(b []byte) []Header {
 		if !ok {
 			break
 		}
-		hs = append(hs, Header{Key: string(key), Value: value})
+		hs = append(hs, schema.Header{Key: string(key), Value: value})
 	}
 	return hs
 }
 
-// FuzzDecode checks that whatever Decode accepts is a valid record that
-// survives Encode and Decode again unchanged, and that what it rejects wraps
-// ErrSchema.
+// FuzzDecode checks that whatever schema.Decode accepts is a valid record that
+// survives schema.Encode and schema.Decode again unchanged, and that what it rejects wraps
+// schema.ErrSchema.
 func FuzzDecode(f *testing.F) {
-	for _, tc := range recordCases {
-		m := encode(tc.rec)
+	for _, tc := range schematest.Valid {
+		m := encode(tc.Record)
 		f.Add(m.Key, m.Value, encodeFuzzHeaders(m.Headers))
 	}
 	for _, tc := range parseCases {
 		f.Add(tc.msg.Key, tc.msg.Value, encodeFuzzHeaders(tc.msg.Headers))
 	}
 	f.Fuzz(func(t *testing.T, key, value, headers []byte) {
-		r, err := Decode(key, value, decodeFuzzHeaders(headers))
+		r, err := schema.Decode(key, value, decodeFuzzHeaders(headers))
 		if err != nil {
-			if !errors.Is(err, ErrSchema) {
+			if !errors.Is(err, schema.ErrSchema) {
 				t.Fatalf("error %v does not wrap ErrSchema", err)
 			}
 			return
@@ -378,24 +296,24 @@ func FuzzDecode(f *testing.F) {
 		}
 		again, err := decode(encode(r))
 		if err != nil {
-			t.Fatalf("Decode(Encode(r)): %v", err)
+			t.Fatalf("Decode(schema.Encode(r)): %v", err)
 		}
-		if !sameRecord(again, r) {
+		if !schematest.Same(again, r) {
 			t.Fatalf("round trip changed the record:\n%+v\n%+v", again, r)
 		}
 	})
 }
 
 func BenchmarkEncode(b *testing.B) {
-	r := audioRecord
+	r := schematest.AudioRecord
 	b.ReportAllocs()
 	for b.Loop() {
-		_, _, _ = Encode[Header](r)
+		_, _, _ = schema.Encode[schema.Header](r)
 	}
 }
 
 func BenchmarkDecode(b *testing.B) {
-	m := encode(audioRecord)
+	m := encode(schematest.AudioRecord)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := decode(m); err != nil {
