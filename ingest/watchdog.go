@@ -32,8 +32,11 @@ type Stall struct {
 	// Stream is the stream id; empty for a stall of the shared sink.
 	Stream string `json:"stream,omitempty"`
 	// URL is the stream's URL, credentials redacted.
-	URL    string `json:"url,omitempty"`
-	Stage  string `json:"stage"`
+	URL   string `json:"url,omitempty"`
+	Stage string `json:"stage"`
+	// Reason is one of the stall reasons of package sink/schema
+	// (schema.ReasonNoRTP ... schema.ReasonSinkStalled); gap records of
+	// the stall carry it too.
 	Reason string `json:"reason"`
 	// Since is when the stage last made progress; For is how long it had
 	// not when the stall was detected, at Detected.
