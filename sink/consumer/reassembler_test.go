@@ -147,7 +147,7 @@ func TestDecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, ok := e.(*Chunk)
-	if !ok || c.Key() != (Key{"cam-1", 3, 4}) || c.Samples() != 160 || c.Kafka != (Position{2, 99, m.Time}) || c.Offset != 640 {
+	if !ok || c.Key() != (Key{"cam-1", 3, 4}) || c.Samples() != 160 || c.Kafka.Partition != 2 || c.Kafka.Offset != 99 || !c.Kafka.Time.Equal(m.Time) || c.Offset != 640 {
 		t.Errorf("decoded %#v", e)
 	}
 	g := gap("cam-1", 3, 5, 800, 20, schema.ReasonRTPLoss)
