@@ -16,7 +16,7 @@ import (
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/loadtest/testkit"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 const apiSecret = "api-s3cret"
@@ -81,12 +81,12 @@ func TestStreamAPI(t *testing.T) {
 			t.Errorf("%s: answer leaks the password: %s", c.name, b)
 		}
 		if c.connected != "" {
-			ms.await(t, c.connected+" connected", func(r sink.Record) bool { return r.Stream == c.connected && r.Kind == sink.KindStart })
+			ms.await(t, c.connected+" connected", func(r schema.Record) bool { return r.Stream == c.connected && r.Kind == schema.KindStart })
 		}
 	}
 	stop()
 	recs := ms.Records("s2")
-	if len(recs) == 0 || recs[len(recs)-1].Kind != sink.KindEnd || recs[len(recs)-1].Reason != ingest.ReasonRemoved {
+	if len(recs) == 0 || recs[len(recs)-1].Kind != schema.KindEnd || recs[len(recs)-1].Reason != schema.ReasonRemoved {
 		t.Errorf("removed stream's records end with %+v, want end/removed", recs[max(0, len(recs)-1):])
 	}
 	var list []ingest.StreamStats
@@ -113,7 +113,7 @@ func TestAddRemoveCyclesLeaveNothingBehind(t *testing.T) {
 		if err := sup.Add(context.Background(), ingest.StreamConfig{ID: "churn", URL: srv.URL("pcma-1"), Transport: "tcp"}); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
-		ms.await(t, "start record", func(r sink.Record) bool { return r.Stream == "churn" && r.Kind == sink.KindStart })
+		ms.await(t, "start record", func(r schema.Record) bool { return r.Stream == "churn" && r.Kind == schema.KindStart })
 		if err := sup.Remove(context.Background(), "churn"); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
@@ -142,7 +142,7 @@ func TestAddRemoveCyclesLeaveNothingBehind(t *testing.T) {
 	stop()
 	ends := 0
 	for _, r := range ms.Records("churn") {
-		if r.Kind == sink.KindEnd && r.Reason == ingest.ReasonRemoved {
+		if r.Kind == schema.KindEnd && r.Reason == schema.ReasonRemoved {
 			ends++
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // TestDiagnosticsAreRateLimitedAndCapped: a bundle closer than MinInterval
@@ -22,7 +24,7 @@ func TestDiagnosticsAreRateLimitedAndCapped(t *testing.T) {
 	cfg.setDefaults()
 	d := newDiagnostics(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := Stall{Stream: "s1", Stage: StageSource, Reason: ReasonNoRTP}
+	s := Stall{Stream: "s1", Stage: StageSource, Reason: schema.ReasonNoRTP}
 
 	var kept []string
 	for i, at := range []time.Duration{0, 30 * time.Second, time.Minute, 3 * time.Minute} {
@@ -65,7 +67,7 @@ func TestDiagnosticsPruneDeletesOldestFirst(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var last string
 	for i := range 3 {
-		last = d.capture(Stall{Stream: "s1", Reason: ReasonNoRTP}, t0.Add(time.Duration(i)*time.Second))
+		last = d.capture(Stall{Stream: "s1", Reason: schema.ReasonNoRTP}, t0.Add(time.Duration(i)*time.Second))
 		writeQueued(d)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -100,13 +102,13 @@ func TestWatchdogNeverWaitsForABundle(t *testing.T) {
 	d.start()
 	defer d.stop()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	first := d.capture(Stall{Stream: "s1", Reason: ReasonNoRTP}, t0)
+	first := d.capture(Stall{Stream: "s1", Reason: schema.ReasonNoRTP}, t0)
 	if first == "" {
 		t.Fatal("no bundle requested for the first stall")
 	}
 	<-entered // the writer is now stuck
 	for i := 1; i <= 3; i++ {
-		if b := d.capture(Stall{Stream: "s2", Reason: ReasonNoRTP}, t0.Add(time.Duration(i)*time.Second)); b != "" {
+		if b := d.capture(Stall{Stream: "s2", Reason: schema.ReasonNoRTP}, t0.Add(time.Duration(i)*time.Second)); b != "" {
 			t.Errorf("stall %d got bundle %s while another was being written", i, b)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/ingest"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // waitTimeout bounds every wait; the tests finish far sooner.
@@ -17,15 +17,15 @@ const waitTimeout = 15 * time.Second
 // makes it the deliberately slow consumer of these tests.
 type memSink struct {
 	mu      sync.Mutex
-	records []sink.Record
+	records []schema.Record
 	hold    map[string]chan struct{}
-	feed    chan sink.Record
+	feed    chan schema.Record
 	// held receives the stream of each write that starts waiting on a hold.
 	held chan string
 }
 
 func newMemSink() *memSink {
-	return &memSink{hold: make(map[string]chan struct{}), feed: make(chan sink.Record, 1<<14), held: make(chan string, 1<<10)}
+	return &memSink{hold: make(map[string]chan struct{}), feed: make(chan schema.Record, 1<<14), held: make(chan string, 1<<10)}
 }
 
 // Hold makes writes of stream block until the returned function is called.
@@ -38,7 +38,7 @@ func (m *memSink) Hold(stream string) (release func()) {
 	return func() { once.Do(func() { close(ch) }) }
 }
 
-func (m *memSink) Write(ctx context.Context, r sink.Record) error {
+func (m *memSink) Write(ctx context.Context, r schema.Record) error {
 	m.mu.Lock()
 	ch := m.hold[r.Stream]
 	m.mu.Unlock()
@@ -66,10 +66,10 @@ func (m *memSink) Write(ctx context.Context, r sink.Record) error {
 	return nil
 }
 
-func (m *memSink) Records(stream string) []sink.Record {
+func (m *memSink) Records(stream string) []schema.Record {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []sink.Record
+	var out []schema.Record
 	for _, r := range m.records {
 		if r.Stream == stream {
 			out = append(out, r)
@@ -79,7 +79,7 @@ func (m *memSink) Records(stream string) []sink.Record {
 }
 
 // await reads the feed until pred accepts a record.
-func (m *memSink) await(t *testing.T, what string, pred func(sink.Record) bool) sink.Record {
+func (m *memSink) await(t *testing.T, what string, pred func(schema.Record) bool) schema.Record {
 	t.Helper()
 	timeout := time.After(waitTimeout)
 	for {

@@ -9,6 +9,7 @@ import (
 	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // TestUnreachableBrokerIsSinkStalledNotASourceFault: with earshot's Kafka
@@ -50,7 +51,7 @@ func TestUnreachableBrokerIsSinkStalledNotASourceFault(t *testing.T) {
 
 	broker.SetReachable(false)
 	s := receive(t, stalls)
-	if s.Stage != ingest.StageSink || s.Reason != ingest.ReasonSinkStalled || s.Stream != "" || s.Detail == "" {
+	if s.Stage != ingest.StageSink || s.Reason != schema.ReasonSinkStalled || s.Stream != "" || s.Detail == "" {
 		t.Fatalf("stall %+v, want one sink_stalled at stage sink with its cause", s)
 	}
 	spooled := w.Stats().Spooled

@@ -12,6 +12,7 @@ import (
 
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // Sentinel errors of Add, Remove and Reload.
@@ -32,7 +33,7 @@ var (
 // blocks longer than StallTimeout is reported as sink_stalled, and it
 // returns when ctx is done.
 type Sink interface {
-	Write(ctx context.Context, r sink.Record) error
+	Write(ctx context.Context, r schema.Record) error
 }
 
 // healthReporter is a Sink that reports its delivery progress, as

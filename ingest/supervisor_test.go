@@ -15,7 +15,7 @@ import (
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/loadtest/testkit"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // codecs are every codec the synthetic cameras serve.
@@ -24,9 +24,9 @@ var codecs = audio.Codecs()
 // checkEpoch asserts the invariants of one epoch's records: a start record
 // first, consecutive seq from 0, offsets continuous across audio and gaps,
 // and the fixed headers.
-func checkEpoch(t *testing.T, recs []sink.Record, codec string) {
+func checkEpoch(t *testing.T, recs []schema.Record, codec string) {
 	t.Helper()
-	if len(recs) == 0 || recs[0].Kind != sink.KindStart {
+	if len(recs) == 0 || recs[0].Kind != schema.KindStart {
 		t.Fatalf("epoch does not begin with a start record: %v", recs[:min(1, len(recs))])
 	}
 	var offset int64
@@ -41,9 +41,9 @@ func checkEpoch(t *testing.T, recs []sink.Record, codec string) {
 			t.Fatalf("record %d (%s) offset %d, want %d", i, r.Kind, r.Offset, offset)
 		}
 		switch r.Kind {
-		case sink.KindAudio:
+		case schema.KindAudio:
 			offset += int64(len(r.PCM) / 2)
-		case sink.KindGap:
+		case schema.KindGap:
 			offset += r.GapMS * 16
 		}
 	}
@@ -63,8 +63,8 @@ func TestEveryCodecFlowsAndEndsCleanly(t *testing.T) {
 	stop := runSupervisor(t, sup)
 	// 1 s of audio from every stream.
 	got := map[string]int{}
-	ms.await(t, "5 chunks per stream", func(r sink.Record) bool {
-		if r.Kind == sink.KindAudio {
+	ms.await(t, "5 chunks per stream", func(r schema.Record) bool {
+		if r.Kind == schema.KindAudio {
 			got[r.Stream]++
 		}
 		for _, c := range codecs {
@@ -79,14 +79,14 @@ func TestEveryCodecFlowsAndEndsCleanly(t *testing.T) {
 		recs := ms.Records("s-" + c)
 		checkEpoch(t, recs, c)
 		last := recs[len(recs)-1]
-		if last.Kind != sink.KindEnd || last.Reason != ingest.ReasonShutdown {
+		if last.Kind != schema.KindEnd || last.Reason != schema.ReasonShutdown {
 			t.Errorf("%s: last record %s/%q, want end/shutdown", c, last.Kind, last.Reason)
 		}
 		for _, r := range recs {
-			if r.Kind == sink.KindAudio && len(r.PCM) != 6400 && r.Seq != last.Seq-1 {
+			if r.Kind == schema.KindAudio && len(r.PCM) != 6400 && r.Seq != last.Seq-1 {
 				t.Errorf("%s: audio record %d has %d bytes, want 6400 (200 ms)", c, r.Seq, len(r.PCM))
 			}
-			if r.Kind == sink.KindGap {
+			if r.Kind == schema.KindGap {
 				t.Errorf("%s: unexpected gap %+v", c, r)
 			}
 		}
@@ -147,7 +147,7 @@ func TestRemovingAStuckStreamIsBounded(t *testing.T) {
 	ingest.SetStepHook(sup, func(id string) { gates[id].wait() })
 	stop := runSupervisor(t, sup)
 	for id, g := range gates {
-		ms.await(t, id+" audio", func(r sink.Record) bool { return r.Stream == id && r.Kind == sink.KindAudio })
+		ms.await(t, id+" audio", func(r schema.Record) bool { return r.Stream == id && r.Kind == schema.KindAudio })
 		g.close()
 		receive(t, g.entered)
 	}
@@ -183,9 +183,9 @@ func TestRemovingAStuckStreamIsBounded(t *testing.T) {
 
 	for id, g := range gates {
 		g.open()
-		end := ms.await(t, id+" end record", func(r sink.Record) bool { return r.Stream == id && r.Kind == sink.KindEnd })
-		if end.Reason != ingest.ReasonRemoved {
-			t.Errorf("%s ends with %q, want %q", id, end.Reason, ingest.ReasonRemoved)
+		end := ms.await(t, id+" end record", func(r schema.Record) bool { return r.Stream == id && r.Kind == schema.KindEnd })
+		if end.Reason != schema.ReasonRemoved {
+			t.Errorf("%s ends with %q, want %q", id, end.Reason, schema.ReasonRemoved)
 		}
 	}
 	stop()
@@ -213,7 +213,7 @@ func TestReloadIsSerialisedWithAddAndRemove(t *testing.T) {
 		}
 	})
 	stop := runSupervisor(t, sup)
-	ms.await(t, "s1 audio", func(r sink.Record) bool { return r.Stream == "s1" && r.Kind == sink.KindAudio })
+	ms.await(t, "s1 audio", func(r schema.Record) bool { return r.Stream == "s1" && r.Kind == schema.KindAudio })
 	g.close()
 	receive(t, g.entered)
 
@@ -246,6 +246,6 @@ func TestReloadIsSerialisedWithAddAndRemove(t *testing.T) {
 		t.Errorf("an add after the reload: %v", err)
 	}
 	g.open()
-	ms.await(t, "s1 end record", func(r sink.Record) bool { return r.Stream == "s1" && r.Kind == sink.KindEnd })
+	ms.await(t, "s1 end record", func(r schema.Record) bool { return r.Stream == "s1" && r.Kind == schema.KindEnd })
 	stop()
 }

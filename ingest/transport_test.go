@@ -14,7 +14,7 @@ import (
 	"github.com/earshot/earshot/loadtest"
 	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/loadtest/testkit"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // transportCases: how a source is reached. Each either plays, or fails
@@ -78,7 +78,7 @@ func TestTransportsAuthAndTLS(t *testing.T) {
 			}
 			runSupervisor(t, sup)
 			if c.failure == "" {
-				ms.await(t, "audio", func(r sink.Record) bool { return r.Kind == sink.KindAudio })
+				ms.await(t, "audio", func(r schema.Record) bool { return r.Kind == schema.KindAudio })
 				return
 			}
 			testkit.WaitFor(t, waitTimeout, "failure "+c.failure, func() bool {

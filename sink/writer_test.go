@@ -16,6 +16,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/earshot/earshot/loadtest/testkit"
+	"github.com/earshot/earshot/sink/schema"
+	"github.com/earshot/earshot/sink/schema/schematest"
 )
 
 // errBrokerDown is what dialing a stopped broker gives.
@@ -43,8 +45,8 @@ func startBroker(t testing.TB, topic string) string {
 
 func TestWriteNeverWaitsForKafka(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rec := testRecord("cam-1", 0)
-		m := rec.Message(testTopic)
+		rec := schematest.Audio("cam-1", 0)
+		m := Message(rec, testTopic)
 		size := messageSize(&m)
 		w, err := NewWriter(WriterConfig{
 			Brokers: []string{"kafka:9092"}, Topic: testTopic, BufferBytes: 3*size + 100,
@@ -55,14 +57,14 @@ func TestWriteNeverWaitsForKafka(t *testing.T) {
 		}
 		ctx := context.Background()
 		for seq := range uint64(3) {
-			if err := w.Write(ctx, testRecord("cam-1", seq)); err != nil {
+			if err := w.Write(ctx, schematest.Audio("cam-1", seq)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		synctest.Wait() // the goroutine took a batch and keeps failing
 		// Without a spool, memory is all there is: the fourth record is
 		// refused at once rather than waited on.
-		if err := w.Write(ctx, testRecord("cam-1", 3)); !errors.Is(err, ErrBufferFull) {
+		if err := w.Write(ctx, schematest.Audio("cam-1", 3)); !errors.Is(err, ErrBufferFull) {
 			t.Fatalf("Write with memory full: %v, want ErrBufferFull", err)
 		}
 		h := w.Health()
@@ -82,7 +84,7 @@ func TestWriteNeverWaitsForKafka(t *testing.T) {
 		if st.Delivered != 0 || st.Failed != 4 || st.Retries == 0 || st.MemoryRecords != 0 || st.Stalls != 1 {
 			t.Errorf("stats %+v", st)
 		}
-		if err := w.Write(ctx, testRecord("cam-1", 4)); !errors.Is(err, ErrClosed) {
+		if err := w.Write(ctx, schematest.Audio("cam-1", 4)); !errors.Is(err, ErrClosed) {
 			t.Errorf("Write after Close: %v, want ErrClosed", err)
 		}
 		if err := w.Close(); !errors.Is(err, ErrUndelivered) {
@@ -99,12 +101,12 @@ func TestWriterRefusesRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, tc := range validateCases {
-		if err := w.Write(ctx, tc.rec); !errors.Is(err, ErrSchema) {
-			t.Errorf("%s: Write: %v, want ErrSchema", tc.name, err)
+	for _, tc := range schematest.Invalid {
+		if err := w.Write(ctx, tc.Record); !errors.Is(err, schema.ErrSchema) {
+			t.Errorf("%s: Write: %v, want ErrSchema", tc.Name, err)
 		}
 	}
-	big := testRecord("cam-1", 0)
+	big := schematest.Audio("cam-1", 0)
 	big.PCM = make([]byte, 8192)
 	if err := w.Write(ctx, big); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), `stream "cam-1" seq 0`) {
 		t.Errorf("Write of a record larger than BatchBytes: %v, want ErrTooLarge", err)
@@ -112,7 +114,7 @@ func TestWriterRefusesRecords(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Errorf("Close with nothing queued: %v", err)
 	}
-	if err := w.Write(ctx, testRecord("cam-1", 0)); !errors.Is(err, ErrClosed) {
+	if err := w.Write(ctx, schematest.Audio("cam-1", 0)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Write after Close: %v, want ErrClosed", err)
 	}
 	if err := w.Ping(ctx); !errors.Is(err, ErrClosed) {
@@ -128,7 +130,7 @@ func TestWriterCloseDeliversQueued(t *testing.T) {
 	}
 	const n = 200
 	for i := range n {
-		if err := w.Write(context.Background(), testRecord("cam-"+string(rune('a'+i%5)), uint64(i/5))); err != nil {
+		if err := w.Write(context.Background(), schematest.Audio("cam-"+string(rune('a'+i%5)), uint64(i/5))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -158,7 +160,7 @@ func TestWriterMissingTopic(t *testing.T) {
 	if !errors.Is(err, kafka.UnknownTopicOrPartition) || !strings.Contains(err.Error(), `topic "missing"`) {
 		t.Errorf("Ping: %v, want UnknownTopicOrPartition naming the topic", err)
 	}
-	if err := w.Write(context.Background(), testRecord("cam-1", 0)); err != nil {
+	if err := w.Write(context.Background(), schematest.Audio("cam-1", 0)); err != nil {
 		t.Fatal(err)
 	}
 	err = w.Close()
@@ -193,7 +195,7 @@ func TestWriterRetriesUntilBrokerIsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	for seq := range 10 {
-		if err := w.Write(context.Background(), testRecord("cam-1", uint64(seq))); err != nil {
+		if err := w.Write(context.Background(), schematest.Audio("cam-1", uint64(seq))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -271,7 +273,7 @@ func TestWriterCloseIsBoundedWhenBrokerHangs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write(context.Background(), testRecord("cam-1", 0)); err != nil {
+	if err := w.Write(context.Background(), schematest.Audio("cam-1", 0)); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -297,7 +299,7 @@ func TestHungBrokerIsReportedStalledAndRecordsSpooled(t *testing.T) {
 		t.Fatal(err)
 	}
 	for seq := range uint64(3) {
-		if err := w.Write(context.Background(), testRecord("cam-1", seq)); err != nil {
+		if err := w.Write(context.Background(), schematest.Audio("cam-1", seq)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -335,7 +337,7 @@ func BenchmarkWrite(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer w.Close()
-	r := testRecord("cam-1", 1)
+	r := schematest.Audio("cam-1", 1)
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Seq++
@@ -356,7 +358,7 @@ func BenchmarkWriteToSpool(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer w.Close()
-	r := testRecord("cam-1", 1)
+	r := schematest.Audio("cam-1", 1)
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Seq++

@@ -22,6 +22,7 @@ import (
 	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 var updateMetricsDoc = flag.Bool("update-metrics-doc", false, "rewrite the table of metrics in docs/metrics.md from metrics.go")
@@ -191,9 +192,9 @@ func TestMetricsDuringARun(t *testing.T) {
 		t.Fatal(err)
 	}
 	stalled := sc.await("the stall of "+victim, func(m metricSet) bool {
-		return m.value("earshot_stalls_total", "stage", "source", "reason", "rtcp_only") == 1 &&
+		return m.value("earshot_stalls_total", "stage", "source", "reason", schema.ReasonRTCPOnly) == 1 &&
 			m.value("earshot_stream_up", "stream", victim) == 0 &&
-			m.value("earshot_gaps_total", "stream", victim, "reason", "rtcp_only") >= 1
+			m.value("earshot_gaps_total", "stream", victim, "reason", schema.ReasonRTCPOnly) >= 1
 	})
 	if v := stalled.value("earshot_stream_up", "stream", specs[1].Name); v != 1 {
 		t.Errorf("%s: up %g while another camera stalled", specs[1].Name, v)

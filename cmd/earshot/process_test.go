@@ -22,6 +22,7 @@ import (
 	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/consumer"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 const processTopic = "earshot.audio"
@@ -149,10 +150,10 @@ func (c *child) waitLog(t testing.TB, s string, n int) {
 }
 
 // spooled returns the records in the spool directory.
-func (e *processEnv) spooled(t *testing.T) []sink.Record {
+func (e *processEnv) spooled(t *testing.T) []schema.Record {
 	t.Helper()
-	var recs []sink.Record
-	if err := sink.ReadSpool(e.spool, func(r sink.Record) error { recs = append(recs, r); return nil }); err != nil {
+	var recs []schema.Record
+	if err := sink.ReadSpool(e.spool, func(r schema.Record) error { recs = append(recs, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return recs
@@ -160,20 +161,20 @@ func (e *processEnv) spooled(t *testing.T) []sink.Record {
 
 // readStreams reads the topic, deduplicated with the consumer package,
 // until ends end records arrived, and returns each stream's records.
-func readStreams(t *testing.T, broker string, ends int) map[string][]sink.Record {
+func readStreams(t *testing.T, broker string, ends int) map[string][]schema.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var dedup consumer.Deduplicator
-	out := make(map[string][]sink.Record)
+	out := make(map[string][]schema.Record)
 	ended := 0
 	errDone := errors.New("done")
-	err := sink.ReadTopic(ctx, []string{broker}, processTopic, func(r sink.Record) error {
+	err := sink.ReadTopic(ctx, []string{broker}, processTopic, func(r schema.Record) error {
 		if !dedup.Fresh(consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq}) {
 			return nil
 		}
 		out[r.Stream] = append(out[r.Stream], r)
-		if r.Kind == sink.KindEnd {
+		if r.Kind == schema.KindEnd {
 			if ended++; ended == ends {
 				return errDone
 			}
@@ -220,7 +221,7 @@ func TestSIGTERMWithKafkaDownLeavesTheRestInTheSpool(t *testing.T) {
 	left := e.spooled(t)
 	ends := 0
 	for _, r := range left {
-		if r.Kind == sink.KindEnd {
+		if r.Kind == schema.KindEnd {
 			ends++
 		}
 	}
@@ -259,7 +260,7 @@ func TestSIGKILLWhileSpoolingLosesNothingSpooled(t *testing.T) {
 
 	// Only the second run ends its streams; the first was killed.
 	got := readStreams(t, e.broker.Addr(), len(processCodecs))
-	byKey := make(map[consumer.Key]sink.Record)
+	byKey := make(map[consumer.Key]schema.Record)
 	for _, recs := range got {
 		for _, r := range recs {
 			byKey[consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq}] = r
@@ -282,12 +283,12 @@ func TestSIGKILLWhileSpoolingLosesNothingSpooled(t *testing.T) {
 			}
 			epochs[r.Epoch]++
 			asm.Add(consumer.FromRecord(r, consumer.Position{}), func(p consumer.Piece) {
-				if p.Kind == consumer.PieceGap && p.Reason == consumer.ReasonMissing {
+				if p.Kind == consumer.PieceGap && p.Reason == schema.ReasonMissing {
 					t.Errorf("%s: %d samples missing at epoch %d offset %d", stream, p.Samples, p.Epoch, p.Offset)
 				}
 			})
 		}
-		if len(epochs) != 2 || recs[0].Kind != sink.KindStart || recs[len(recs)-1].Kind != sink.KindEnd {
+		if len(epochs) != 2 || recs[0].Kind != schema.KindStart || recs[len(recs)-1].Kind != schema.KindEnd {
 			t.Errorf("%s: %d epochs, first %s, last %s", stream, len(epochs), recs[0].Kind, recs[len(recs)-1].Kind)
 		}
 	}

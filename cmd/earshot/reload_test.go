@@ -17,7 +17,7 @@ import (
 
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/loadtest"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // jsonChild is earshot running as a child process, with its JSON log lines.
@@ -170,9 +170,9 @@ func TestSIGHUPReloadsOnlyChangedStreams(t *testing.T) {
 	for id, rs := range recs {
 		for _, r := range rs {
 			switch r.Kind {
-			case sink.KindStart:
+			case schema.KindStart:
 				ends[id] = append(ends[id], "start")
-			case sink.KindEnd:
+			case schema.KindEnd:
 				ends[id] = append(ends[id], "end/"+r.Reason)
 			}
 		}

@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/loadtest"
-	"github.com/earshot/earshot/sink"
-	"github.com/earshot/earshot/sink/consumer"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // vt0 is when the runs of verifierCases begin; they stop at 10 s.
@@ -49,7 +47,7 @@ type verifierCase struct {
 func audioOnly10s(g *recGen) {
 	g.start(vat(0))
 	g.audio(vat(0), 10*time.Second)
-	g.end(ingest.ReasonShutdown)
+	g.end(schema.ReasonShutdown)
 }
 
 var verifierCases = []verifierCase{
@@ -66,14 +64,14 @@ var verifierCases = []verifierCase{
 		records: func(g *recGen) {
 			g.start(vat(0))
 			g.audio(vat(0), 3*time.Second)
-			g.gap(ingest.ReasonNoRTP, 3200*time.Millisecond)
+			g.gap(schema.ReasonNoRTP, 3200*time.Millisecond)
 			g.start(vat(6.5))
 			g.audio(vat(7), 3*time.Second)
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:        2,
 		explainedMs:   4000,
-		gapsMs:        map[string]float64{ingest.ReasonNoRTP: 3200, consumer.ReasonBetweenEpochs: 300, reasonUnreported: 500},
+		gapsMs:        map[string]float64{schema.ReasonNoRTP: 3200, schema.ReasonBetweenEpochs: 300, schema.ReasonUnreported: 500},
 		faultProblems: []string{""},
 	},
 	{
@@ -81,13 +79,13 @@ var verifierCases = []verifierCase{
 		records: func(g *recGen) {
 			g.start(vat(0))
 			g.audio(vat(0), 4*time.Second)
-			g.gap(ingest.ReasonHandoffDrop, 100*time.Millisecond)
+			g.gap(schema.ReasonHandoffDrop, 100*time.Millisecond)
 			g.audio(time.Time{}, 5900*time.Millisecond)
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:        1,
 		unexplainedMs: 100,
-		gapsMs:        map[string]float64{ingest.ReasonHandoffDrop: 100},
+		gapsMs:        map[string]float64{schema.ReasonHandoffDrop: 100},
 		problems:      []string{"handoff_drop gap of 100 ms at 4.0 s unexplained"},
 	},
 	{
@@ -98,9 +96,9 @@ var verifierCases = []verifierCase{
 		records: func(g *recGen) {
 			g.start(vat(0))
 			g.audio(vat(0), 2*time.Second)
-			g.gap(ingest.ReasonCallbackBlocked, 300*time.Millisecond)
+			g.gap(schema.ReasonCallbackBlocked, 300*time.Millisecond)
 			g.audio(time.Time{}, 7700*time.Millisecond)
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:        1,
 		unexplainedMs: 300,
@@ -115,9 +113,9 @@ var verifierCases = []verifierCase{
 		records: func(g *recGen) {
 			g.start(vat(0))
 			g.audio(vat(0), 3*time.Second)
-			g.gap(ingest.ReasonNoRTP, 3*time.Second)
+			g.gap(schema.ReasonNoRTP, 3*time.Second)
 			g.audio(time.Time{}, 4*time.Second)
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:        1,
 		unexplainedMs: 3000,
@@ -133,11 +131,11 @@ var verifierCases = []verifierCase{
 		records: func(g *recGen) {
 			g.start(vat(0))
 			g.audio(vat(0), 500*time.Millisecond)
-			g.gap(ingest.ReasonDisconnected, 500*time.Millisecond)
+			g.gap(schema.ReasonDisconnected, 500*time.Millisecond)
 			g.audio(time.Time{}, 7500*time.Millisecond)
-			g.gap(ingest.ReasonDisconnected, 500*time.Millisecond)
+			g.gap(schema.ReasonDisconnected, 500*time.Millisecond)
 			g.audio(time.Time{}, time.Second)
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:        1,
 		explainedMs:   500,
@@ -151,11 +149,11 @@ var verifierCases = []verifierCase{
 			g.start(vat(0))
 			g.audio(vat(0), 3*time.Second)
 			g.audio(vat(4), 6*time.Second)
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:        1,
 		unexplainedMs: 1000,
-		gapsMs:        map[string]float64{reasonUnreported: 1000},
+		gapsMs:        map[string]float64{schema.ReasonUnreported: 1000},
 		problems:      []string{"unreported gap of 1000 ms at 3.0 s unexplained"},
 	},
 	{
@@ -164,7 +162,7 @@ var verifierCases = []verifierCase{
 			g.start(vat(0))
 			g.audio(vat(0), 3*time.Second)
 			g.audio(vat(3.2), 6800*time.Millisecond)
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs: 1,
 	},
@@ -175,7 +173,7 @@ var verifierCases = []verifierCase{
 			g.audio(vat(0), 4*time.Second)
 			g.seq++
 			g.audio(time.Time{}, 6*time.Second)
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:    1,
 		seqErrors: 1,
@@ -190,7 +188,7 @@ var verifierCases = []verifierCase{
 				g.audio(time.Time{}, time.Second)
 			}
 			g.audio(time.Time{}, 3*time.Second)
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:    1,
 		seqErrors: 7,
@@ -204,7 +202,7 @@ var verifierCases = []verifierCase{
 			g.epoch++
 			g.seq, g.offset = 3, 0
 			g.audio(time.Time{}, 5*time.Second)
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:    2,
 		seqErrors: 1,
@@ -218,9 +216,9 @@ var verifierCases = []verifierCase{
 			g.start(vat(5))
 			g.audio(vat(5), 5*time.Second)
 			g.epoch, g.seq = 1, 26
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 			g.epoch, g.seq = 2, 26
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:     2,
 		duplicates: 1,
@@ -239,7 +237,7 @@ var verifierCases = []verifierCase{
 		records: func(g *recGen) {
 			g.start(vat(0))
 			g.audio(vat(0), 10*time.Second)
-			g.end(ingest.ReasonRemoved)
+			g.end(schema.ReasonRemoved)
 		},
 		epochs:   1,
 		problems: []string{"ends with reason removed, want an end record with reason shutdown"},
@@ -255,11 +253,11 @@ var verifierCases = []verifierCase{
 	},
 	{
 		name: "a stream removed at 6 s with end/removed is judged until 6 s",
-		life: func(l *streamLife) { l.Removed, l.WantEnd = vat(6), ingest.ReasonRemoved },
+		life: func(l *streamLife) { l.Removed, l.WantEnd = vat(6), schema.ReasonRemoved },
 		records: func(g *recGen) {
 			g.start(vat(0))
 			g.audio(vat(0), 6*time.Second)
-			g.end(ingest.ReasonRemoved)
+			g.end(schema.ReasonRemoved)
 		},
 		epochs: 1,
 	},
@@ -268,11 +266,11 @@ var verifierCases = []verifierCase{
 		records: func(g *recGen) {
 			g.start(vat(0))
 			g.audio(vat(0), 5*time.Second)
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:        1,
 		unexplainedMs: 5000,
-		gapsMs:        map[string]float64{reasonStoppedEarly: 5000},
+		gapsMs:        map[string]float64{schema.ReasonStoppedEarly: 5000},
 		problems:      []string{"stopped_early gap of 5000 ms at 5.0 s unexplained"},
 	},
 	{
@@ -280,7 +278,7 @@ var verifierCases = []verifierCase{
 		records: func(g *recGen) {
 			g.start(vat(0))
 			g.audio(vat(0), 10*time.Second-tailSlack+100*time.Millisecond)
-			g.end(ingest.ReasonShutdown)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs: 1,
 	},
@@ -288,7 +286,7 @@ var verifierCases = []verifierCase{
 		name:          "a stream that never delivered has an unexplained no_audio gap of its whole life",
 		records:       func(*recGen) {},
 		unexplainedMs: 10000,
-		gapsMs:        map[string]float64{reasonNoAudio: 10000},
+		gapsMs:        map[string]float64{schema.ReasonNoAudio: 10000},
 		problems:      []string{"no_audio gap of 10.0 s at 0.0 s unexplained"},
 	},
 	{
@@ -296,7 +294,7 @@ var verifierCases = []verifierCase{
 		records:       func(g *recGen) { g.start(vat(0)) },
 		epochs:        1,
 		unexplainedMs: 10000,
-		gapsMs:        map[string]float64{reasonNoAudio: 10000},
+		gapsMs:        map[string]float64{schema.ReasonNoAudio: 10000},
 		problems:      []string{"no_audio gap of 10.0 s at 0.0 s unexplained", "ends with no end record"},
 	},
 	{
@@ -307,12 +305,12 @@ var verifierCases = []verifierCase{
 		records: func(g *recGen) {
 			g.start(vat(0))
 			g.audio(vat(0), 5*time.Second)
-			g.gap(ingest.ReasonDisconnected, time.Second)
-			g.end(ingest.ReasonShutdown)
+			g.gap(schema.ReasonDisconnected, time.Second)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:        1,
 		explainedMs:   5000,
-		gapsMs:        map[string]float64{ingest.ReasonDisconnected: 1000, reasonStoppedEarly: 4000},
+		gapsMs:        map[string]float64{schema.ReasonDisconnected: 1000, schema.ReasonStoppedEarly: 4000},
 		faultProblems: []string{""},
 	},
 	{
@@ -323,12 +321,12 @@ var verifierCases = []verifierCase{
 		records: func(g *recGen) {
 			g.start(vat(0))
 			g.audio(vat(0), 3*time.Second)
-			g.gap(ingest.ReasonNoRTP, 3*time.Second)
-			g.end(ingest.ReasonShutdown)
+			g.gap(schema.ReasonNoRTP, 3*time.Second)
+			g.end(schema.ReasonShutdown)
 		},
 		epochs:        1,
 		explainedMs:   7000,
-		gapsMs:        map[string]float64{ingest.ReasonNoRTP: 3000, reasonStoppedEarly: 4000},
+		gapsMs:        map[string]float64{schema.ReasonNoRTP: 3000, schema.ReasonStoppedEarly: 4000},
 		faultProblems: []string{"1 of 1 streams did not recover"},
 	},
 	{
@@ -348,7 +346,7 @@ func (tc *verifierCase) verify() (s StreamResult, faults []FaultResult, duplicat
 	g := &recGen{v: v, clip: []int16{0, 1000, 0, -1000}, stream: "cam"}
 	tc.records(g)
 	v.flush()
-	l := streamLife{Name: "cam", Codec: "pcma", Added: vt0, WantEnd: ingest.ReasonShutdown}
+	l := streamLife{Name: "cam", Codec: "pcma", Added: vt0, WantEnd: schema.ReasonShutdown}
 	if tc.life != nil {
 		tc.life(&l)
 	}
@@ -406,9 +404,9 @@ func TestVerifierCases(t *testing.T) {
 // stream check given one directly reports it and keeps its epochs.
 func TestStreamCheckFlagsAnEarlierEpoch(t *testing.T) {
 	sc := &streamCheck{name: "cam"}
-	for _, r := range []sink.Record{
-		{Kind: sink.KindStart, Epoch: 2, Seq: 0, CaptureTime: vat(0)},
-		{Kind: sink.KindEnd, Epoch: 1, Seq: 7, CaptureTime: vat(1), Reason: ingest.ReasonShutdown},
+	for _, r := range []schema.Record{
+		{Kind: schema.KindStart, Epoch: 2, Seq: 0, CaptureTime: vat(0)},
+		{Kind: schema.KindEnd, Epoch: 1, Seq: 7, CaptureTime: vat(1), Reason: schema.ReasonShutdown},
 	} {
 		sc.record(&r)
 	}
