@@ -113,12 +113,6 @@ func (st *stream) start(ctx context.Context, wg *sync.WaitGroup) {
 	})
 }
 
-// stop ends the stream with cause and waits for its end record.
-func (st *stream) stop(cause error) {
-	st.cancel(cause)
-	<-st.done
-}
-
 // onData is the SDK data callback. It runs on an SDK callback worker and
 // never blocks: it copies the frame into a pooled packet for the stream
 // worker, or drops it and counts the drop when the worker is behind.
