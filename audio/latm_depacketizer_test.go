@@ -216,14 +216,14 @@ func TestLATMConfigIsTheAudioSpecificConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := newTestLATM(t, tc.cfg).config(); !bytes.Equal(got, want) {
+			if got := newTestLATM(t, tc.cfg).Config(); !bytes.Equal(got, want) {
 				t.Errorf("config %x, want %x", got, want)
 			}
 			p := newTestLATM(t, nil)
-			if _, err := p.depacketize(element(tc.cfg, true, false, seq(1, 4)), true); err != nil {
+			if _, err := p.Depacketize(element(tc.cfg, true, false, seq(1, 4)), true); err != nil {
 				t.Fatal(err)
 			}
-			if got := p.config(); !bytes.Equal(got, want) {
+			if got := p.Config(); !bytes.Equal(got, want) {
 				t.Errorf("in-band config %x, want %x", got, want)
 			}
 		})
@@ -254,19 +254,13 @@ func must[T any](v T, err error) T {
 }
 
 // FuzzLATMDepacketizer feeds two payloads in a row to a depacketizer
-// configured by SDP or in-band. Seeds: the table above and the LATM
-// decoder cases.
+// configured by SDP or in-band. Seeds: the table above, and in testdata
+// the LATM cases of audio/decoder.
 func FuzzLATMDepacketizer(f *testing.F) {
 	for _, tc := range latmDepacketizerCases {
 		first := tc.packets[0]
 		last := tc.packets[len(tc.packets)-1]
 		f.Add(tc.cfg == nil, first.data, first.marker, last.data, last.marker)
-	}
-	for _, c := range decoderCases {
-		if c.format.Codec == CodecAACLATM {
-			ps := c.packets(f)
-			f.Add(c.format.inBandLATM(), ps[8].data, ps[8].marker, ps[9].data, ps[9].marker)
-		}
 	}
 	f.Fuzz(func(t *testing.T, inBand bool, a []byte, markerA bool, b []byte, markerB bool) {
 		cfg := plainLATM
@@ -274,10 +268,10 @@ func FuzzLATMDepacketizer(f *testing.F) {
 			cfg = nil
 		}
 		p := newTestLATM(t, cfg)
-		p.depacketize(a, markerA)
-		aus, err := p.depacketize(b, markerB)
+		p.Depacketize(a, markerA)
+		aus, err := p.Depacketize(b, markerB)
 		checkAccessUnits(t, aus, err, len(a)+len(b))
-		if c := p.config(); len(c) > maxASCSize || (c == nil) != !p.hasCfg {
+		if c := p.Config(); len(c) > maxASCSize || (c == nil) != !p.hasCfg {
 			t.Fatalf("config %x", c)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/earshot/earshot/audio"
+	"github.com/earshot/earshot/audio/decoder"
 )
 
 func aacLC(rate, channels int) *mpeg4audio.AudioSpecificConfig {
@@ -71,7 +72,7 @@ func TestCodecOfMapsEveryAudioFormat(t *testing.T) {
 			if got := c.Format(); got != tc.want {
 				t.Fatalf("format %+v %q, want %+v %q", got, got.AAC.Config, tc.want, tc.want.AAC.Config)
 			}
-			d, err := audio.NewDecoder(c.Format(), 16000)
+			d, err := decoder.New(c.Format(), 16000)
 			if err != nil {
 				t.Fatal(err)
 			}
