@@ -266,12 +266,20 @@ func (p *latmDepacketizer) Reset() { p.pending = p.pending[:0] }
 // SBR doubles the frame duration relative to the signalled rate, which the
 // RTP timestamps of MPEG4-GENERIC would then not match.
 func checkAACLC(c mpeg4audio.AudioSpecificConfig) error {
+	if err := notAACLC(c); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnsupportedCodec, err)
+	}
+	return nil
+}
+
+// notAACLC says why c is not plain AAC-LC, or returns nil.
+func notAACLC(c mpeg4audio.AudioSpecificConfig) error {
 	if c.Type != mpeg4audio.ObjectTypeAACLC || c.ExtensionType != 0 {
 		t := c.Type
 		if c.ExtensionType != 0 {
 			t = c.ExtensionType
 		}
-		return fmt.Errorf("%w: MPEG-4 audio object type %d (only AAC-LC, type 2, is decoded)", ErrUnsupportedCodec, t)
+		return fmt.Errorf("MPEG-4 audio object type %d (only AAC-LC, type 2, is decoded)", t)
 	}
 	return nil
 }

@@ -44,21 +44,34 @@ type rtpMap struct {
 
 // Identify returns the Format of the codec s announces. A format that is
 // not in the registry, or whose parameters earshot cannot decode, gives an
-// error wrapping ErrUnsupportedCodec that quotes the payload type, rtpmap
-// and fmtp as given and says why.
+// *SDPError, which wraps ErrUnsupportedCodec and quotes the payload type,
+// rtpmap and fmtp as given with the reason.
 //
 // Identify checks what the announcement says; Format.Validate and the
 // decoder check the rest (sample rates, AU-header widths).
 func Identify(s SDP) (Format, error) {
 	f, err := identify(s)
-	switch {
-	case errors.Is(err, ErrUnsupportedCodec):
-		return Format{}, fmt.Errorf("%s: %w", s, err)
-	case err != nil:
-		return Format{}, fmt.Errorf("%w: %s: %w", ErrUnsupportedCodec, s, err)
+	if err != nil {
+		return Format{}, &SDPError{SDP: s, Reason: err}
 	}
 	return f, nil
 }
+
+// SDPError is Identify's refusal of an announced format.
+type SDPError struct {
+	// SDP is the announcement as given.
+	SDP SDP
+	// Reason says what in it earshot cannot decode.
+	Reason error
+}
+
+func (e *SDPError) Error() string {
+	return fmt.Sprintf("%s: %s: %s", ErrUnsupportedCodec, e.SDP, e.Reason)
+}
+
+// Unwrap lets errors.Is match ErrUnsupportedCodec and the reason's
+// sentinels.
+func (e *SDPError) Unwrap() []error { return []error{ErrUnsupportedCodec, e.Reason} }
 
 func identify(s SDP) (Format, error) {
 	registry := registry()
@@ -147,7 +160,7 @@ func identifyAAC(c Codec, _ rtpMap, fmtp map[string]string) (Format, error) {
 	if err := asc.Unmarshal(b); err != nil {
 		return Format{}, fmt.Errorf("config: %w", err)
 	}
-	if err := checkAACLC(asc); err != nil {
+	if err := notAACLC(asc); err != nil {
 		return Format{}, err
 	}
 	cfg, err := asc.Marshal()
@@ -207,7 +220,7 @@ func identifyLATM(c Codec, m rtpMap, fmtp map[string]string) (Format, error) {
 	if asc == nil {
 		return Format{}, errors.New("config has no AudioSpecificConfig")
 	}
-	if err := checkAACLC(*asc); err != nil {
+	if err := notAACLC(*asc); err != nil {
 		return Format{}, err
 	}
 	cfg, err := smc.Marshal()
