@@ -3,24 +3,12 @@ package audio
 import (
 	"os"
 	"testing"
-
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 )
 
 // payload is one RTP packet's payload and marker bit.
 type payload struct {
 	data   []byte
 	marker bool
-}
-
-// latmConfigOf returns a one-layer AAC-LC StreamMuxConfig.
-func latmConfigOf(rate, channels int) *mpeg4audio.StreamMuxConfig {
-	return &mpeg4audio.StreamMuxConfig{Programs: []*mpeg4audio.StreamMuxConfigProgram{{
-		Layers: []*mpeg4audio.StreamMuxConfigLayer{{
-			AudioSpecificConfig: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: rate, ChannelCount: channels},
-			LatmBufferFullness:  255,
-		}},
-	}}}
 }
 
 // speech16k returns the 16 kHz reference clip of the loadtest fixtures.

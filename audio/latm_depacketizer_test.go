@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/earshot/earshot/audio/internal/aactest"
 )
 
 // latmCase is a depacketizerCase for a stream configured by cfg, or in-band
@@ -30,7 +32,7 @@ func element(cfg *mpeg4audio.StreamMuxConfig, inBand, same bool, payloads ...[]b
 
 // latmCfg returns a 48 kHz stereo StreamMuxConfig, modified by edit.
 func latmCfg(edit func(*mpeg4audio.StreamMuxConfig)) *mpeg4audio.StreamMuxConfig {
-	c := latmConfigOf(48000, 2)
+	c := aactest.LATMConfig(48000, 2)
 	if edit != nil {
 		edit(c)
 	}
@@ -42,7 +44,7 @@ var (
 	twoSubLATM  = latmCfg(func(c *mpeg4audio.StreamMuxConfig) { c.NumSubFrames = 1 })
 	otherLATM   = latmCfg(func(c *mpeg4audio.StreamMuxConfig) { c.OtherDataPresent, c.OtherDataLenBits = true, 16 })
 	crcLATM     = latmCfg(func(c *mpeg4audio.StreamMuxConfig) { c.CRCCheckPresent, c.CRCCheckSum = true, 0x5A })
-	latm32k     = latmConfigOf(32000, 2)
+	latm32k     = aactest.LATMConfig(32000, 2)
 	heAACLayer  = &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 24000, ChannelCount: 2, ExtensionType: mpeg4audio.ObjectTypeSBR, ExtensionSampleRate: 48000}
 	heAACLATM   = latmCfg(func(c *mpeg4audio.StreamMuxConfig) { c.Programs[0].Layers[0].AudioSpecificConfig = heAACLayer })
 	celpLATM    = latmCfg(func(c *mpeg4audio.StreamMuxConfig) { c.Programs[0].Layers[0].FrameLengthType = 1 })
@@ -210,7 +212,7 @@ func TestLATMConfigIsTheAudioSpecificConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  *mpeg4audio.StreamMuxConfig
-	}{{"48 kHz stereo", plainLATM}, {"44.1 kHz mono", latmConfigOf(44100, 1)}, {"with a CRC", crcLATM}} {
+	}{{"48 kHz stereo", plainLATM}, {"44.1 kHz mono", aactest.LATMConfig(44100, 1)}, {"with a CRC", crcLATM}} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := tc.cfg.Programs[0].Layers[0].AudioSpecificConfig.Marshal()
 			if err != nil {

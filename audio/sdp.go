@@ -152,13 +152,9 @@ func identifyAAC(c Codec, _ rtpMap, fmtp map[string]string) (Format, error) {
 	if !ok {
 		return Format{}, errors.New("fmtp has no config")
 	}
-	b, err := hex.DecodeString(raw)
-	if err != nil {
-		return Format{}, fmt.Errorf("config is not hex: %w", err)
-	}
 	var asc mpeg4audio.AudioSpecificConfig
-	if err := asc.Unmarshal(b); err != nil {
-		return Format{}, fmt.Errorf("config: %w", err)
+	if err := unmarshalHex(raw, asc.Unmarshal); err != nil {
+		return Format{}, err
 	}
 	if err := notAACLC(asc); err != nil {
 		return Format{}, err
@@ -205,13 +201,9 @@ func identifyLATM(c Codec, m rtpMap, fmtp map[string]string) (Format, error) {
 	if !hasConfig {
 		return Format{}, errors.New("cpresent=0 and fmtp has no config")
 	}
-	b, err := hex.DecodeString(raw)
-	if err != nil {
-		return Format{}, fmt.Errorf("config is not hex: %w", err)
-	}
 	var smc mpeg4audio.StreamMuxConfig
-	if err := smc.Unmarshal(b); err != nil {
-		return Format{}, fmt.Errorf("config: %w", err)
+	if err := unmarshalHex(raw, smc.Unmarshal); err != nil {
+		return Format{}, err
 	}
 	if len(smc.Programs) != 1 || len(smc.Programs[0].Layers) != 1 {
 		return Format{}, errors.New("config has more than one program or layer")
@@ -229,4 +221,16 @@ func identifyLATM(c Codec, m rtpMap, fmtp map[string]string) (Format, error) {
 	}
 	return Format{Codec: c.Name, SampleRate: asc.SampleRate, Channels: asc.ChannelCount, ClockRate: asc.SampleRate,
 		AAC: AACConfig{Config: string(cfg)}}, nil
+}
+
+// unmarshalHex hex-decodes an fmtp config and unmarshals it.
+func unmarshalHex(config string, unmarshal func([]byte) error) error {
+	b, err := hex.DecodeString(config)
+	if err != nil {
+		return fmt.Errorf("config is not hex: %w", err)
+	}
+	if err := unmarshal(b); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/earshot/earshot/audio/internal/aactest"
 	"gopkg.in/hraban/opus.v2"
 
 	"github.com/earshot/earshot/audio"
@@ -359,18 +361,8 @@ func aacPackets(rate, channels, perPacket, fragment int) func(testing.TB) []payl
 	}
 }
 
-// latmConfigOf returns the StreamMuxConfig of one AAC-LC layer.
-func latmConfigOf(rate, channels int) *mpeg4audio.StreamMuxConfig {
-	return &mpeg4audio.StreamMuxConfig{Programs: []*mpeg4audio.StreamMuxConfigProgram{{
-		Layers: []*mpeg4audio.StreamMuxConfigLayer{{
-			AudioSpecificConfig: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: rate, ChannelCount: channels},
-			LatmBufferFullness:  255,
-		}},
-	}}}
-}
-
 func latmFormat(rate, channels int) audio.Format {
-	b, err := latmConfigOf(rate, channels).Marshal()
+	b, err := aactest.LATMConfig(rate, channels).Marshal()
 	if err != nil {
 		panic(err)
 	}
@@ -384,7 +376,7 @@ func latmPackets(rate, channels int, inBand bool) func(testing.TB) []payload {
 	return func(tb testing.TB) []payload {
 		tb.Helper()
 		aus, _ := aacAUs(tb, rate, channels)
-		cfg := latmConfigOf(rate, channels)
+		cfg := aactest.LATMConfig(rate, channels)
 		var out []payload
 		for i, au := range aus {
 			e := mpeg4audio.AudioMuxElement{

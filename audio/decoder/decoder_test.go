@@ -13,6 +13,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/earshot/earshot/audio"
+	"github.com/earshot/earshot/audio/internal/aactest"
 )
 
 // fidelityThreshold is the correlation with the reference clip that a
@@ -65,7 +66,7 @@ func withAU(f audio.Format, size, index, delta int) audio.Format {
 
 // latmLayers returns a StreamMuxConfig with layers AAC-LC layers.
 func latmLayers(tb testing.TB, layers int) string {
-	c := latmConfigOf(48000, 2)
+	c := aactest.LATMConfig(48000, 2)
 	for range layers - 1 {
 		c.Programs[0].Layers = append(c.Programs[0].Layers, c.Programs[0].Layers[0])
 	}
