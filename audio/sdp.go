@@ -57,22 +57,6 @@ func Identify(s SDP) (Format, error) {
 	return f, nil
 }
 
-// SDPError is Identify's refusal of an announced format.
-type SDPError struct {
-	// SDP is the announcement as given.
-	SDP SDP
-	// Reason says what in it earshot cannot decode.
-	Reason error
-}
-
-func (e *SDPError) Error() string {
-	return fmt.Sprintf("%s: %s: %s", ErrUnsupportedCodec, e.SDP, e.Reason)
-}
-
-// Unwrap lets errors.Is match ErrUnsupportedCodec and the reason's
-// sentinels.
-func (e *SDPError) Unwrap() []error { return []error{ErrUnsupportedCodec, e.Reason} }
-
 func identify(s SDP) (Format, error) {
 	registry := registry()
 	text := s.RTPMap

@@ -9,6 +9,19 @@ import (
 	"github.com/earshot/earshot/audio"
 )
 
+// Payload types announced in SDP. G.711 and G.722 use their static
+// RFC 3551 types.
+const (
+	payloadTypeOpus = 111
+	payloadTypePCMU = 0
+	payloadTypePCMA = 8
+	payloadTypeG722 = 9
+	payloadTypeL16  = 96
+	payloadTypeAAC  = 97
+	payloadTypeLATM = 98
+	payloadTypeG726 = 99
+)
+
 // cameraCodec is how the synthetic cameras serve one codec of the audio
 // registry: the SDP format they announce and the encoder that renders the
 // reference speech. It is the encoder half of a registry entry, as

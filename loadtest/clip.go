@@ -22,19 +22,6 @@ var (
 	speech8kWAV []byte
 )
 
-// Payload types announced in SDP. G.711 and G.722 use their static
-// RFC 3551 types.
-const (
-	payloadTypeOpus = 111
-	payloadTypePCMU = 0
-	payloadTypePCMA = 8
-	payloadTypeG722 = 9
-	payloadTypeL16  = 96
-	payloadTypeAAC  = 97
-	payloadTypeLATM = 98
-	payloadTypeG726 = 99
-)
-
 // opusMaxPacket is the largest Opus packet libopus may produce (RFC 6716).
 const opusMaxPacket = 1275
 
