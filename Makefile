@@ -4,7 +4,7 @@
 GO          ?= go
 # libopus through cgo (gopkg.in/hraban/opus.v2 also links libopusfile);
 # FFmpeg's libavcodec and libavutil (5.1 on bookworm) through cgo for AAC,
-# G.722 and G.726 (package audio) and their encoders (loadtest/avenc);
+# G.722 and G.726 (package audio/decoder) and their encoders (loadtest/avenc);
 # kcat reads records back in a test, as an independent Kafka client.
 APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc kcat
 BIN          = bin/earshot
@@ -42,12 +42,12 @@ demo: build
 	./$(BIN) demo --duration 10s --out demo-out
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./audio ./ingest/... ./sink ./loadtest
+	$(GO) test -run '^$$' -bench . -benchmem ./audio/... ./ingest/... ./sink ./loadtest
 
 # fuzz runs each fuzz target briefly; FUZZTIME=5m for longer.
 FUZZTIME ?= 30s
 fuzz: deps
-	@for pkg in ./audio ./sink ./ingest/sdk; do \
+	@for pkg in ./audio ./audio/decoder ./sink ./ingest/sdk; do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \

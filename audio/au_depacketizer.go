@@ -60,10 +60,10 @@ func newAUDepacketizer(c AACConfig, asc []byte) (*auDepacketizer, error) {
 	}, nil
 }
 
-// depacketize returns the complete access units of payload, which are valid
+// Depacketize returns the complete access units of payload, which are valid
 // until the next call. A fragment that does not complete an access unit
 // returns none. marker is the RTP marker bit.
-func (p *auDepacketizer) depacketize(payload []byte, marker bool) ([][]byte, error) {
+func (p *auDepacketizer) Depacketize(payload []byte, marker bool) ([][]byte, error) {
 	var sizes [maxAUsPerPacket]int
 	n, data, err := p.headers(payload, &sizes)
 	if err != nil {
@@ -159,9 +159,9 @@ func (p *auDepacketizer) continueFragment(sizes []int, data []byte, marker bool)
 	return p.aus, nil
 }
 
-// config returns the AudioSpecificConfig, which MPEG4-GENERIC carries out
+// Config returns the AudioSpecificConfig, which MPEG4-GENERIC carries out
 // of band only.
-func (p *auDepacketizer) config() []byte { return p.asc }
+func (p *auDepacketizer) Config() []byte { return p.asc }
 
-// reset drops a partly received access unit.
-func (p *auDepacketizer) reset() { p.fragSize = 0 }
+// Reset drops a partly received access unit.
+func (p *auDepacketizer) Reset() { p.fragSize = 0 }

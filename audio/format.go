@@ -1,5 +1,9 @@
-// Package audio decodes RTP audio payloads to 16-bit mono PCM at one output
-// rate and cuts it into fixed-duration chunks.
+// Package audio is earshot's pure-Go audio core: the codec registry (which
+// codecs earshot decodes and how SDP announces them), track formats, the
+// depacketizers of AAC, G.711 and L16 expansion, the resampler that brings
+// decoded audio to one output rate, the chunker that cuts it into
+// fixed-duration chunks, and WAV and s16le helpers. It builds without cgo;
+// the decoders that need libopus or libavcodec are in audio/decoder.
 //
 // The package is pure: no goroutines, no sockets, no clocks. Every type here is
 // owned by one stream worker and is not safe for concurrent use. Hot-path
@@ -40,41 +44,14 @@ func G726Codec(kbps int, aal2 bool) string {
 	return name
 }
 
-// g726Variant is what a G.726 codec name selects.
-type g726Variant struct {
-	bits int // per sample: kbit/s / 8
-	aal2 bool
-}
-
-// g726Variants maps every G.726 codec name to its variant.
-var g726Variants = func() map[string]g726Variant {
-	m := make(map[string]g726Variant)
-	for _, kbps := range []int{16, 24, 32, 40} {
-		for _, aal2 := range []bool{false, true} {
-			m[G726Codec(kbps, aal2)] = g726Variant{bits: kbps / 8, aal2: aal2}
-		}
-	}
-	return m
-}()
-
-// Codecs returns the name of every codec NewDecoder accepts.
-func Codecs() []string {
-	c := []string{CodecOpus, CodecPCMA, CodecPCMU, CodecL16, CodecAAC, CodecAACLATM, CodecG722}
-	for _, aal2 := range []bool{false, true} {
-		for _, kbps := range []int{16, 24, 32, 40} {
-			c = append(c, G726Codec(kbps, aal2))
-		}
-	}
-	return c
-}
-
 // ErrUnsupportedCodec is returned for a codec this package cannot decode.
 var ErrUnsupportedCodec = errors.New("unsupported audio codec")
 
 // Format describes the audio carried by one RTP track, as announced by SDP.
 // It is comparable: equal Formats decode alike.
 type Format struct {
-	// Codec is one of the names Codecs returns.
+	// Codec is one of the names Codecs returns: the Name of a registry
+	// entry (see LookupCodec).
 	Codec string
 	// SampleRate is the audio sample rate in Hz: 48000 for Opus, whatever
 	// the decoded rate; 8000 for G.711 and G.726; 16000 for G.722; the
@@ -107,13 +84,14 @@ type AACConfig struct {
 	SizeLength, IndexLength, IndexDeltaLength int
 }
 
-// clockRate returns f.ClockRate with its default applied.
-func (f Format) clockRate() int {
-	switch {
-	case f.ClockRate != 0:
+// RTPClockRate returns f.ClockRate with its default applied: the
+// codec's fixed clock rate (8000 for G.722), else SampleRate.
+func (f Format) RTPClockRate() int {
+	if f.ClockRate != 0 {
 		return f.ClockRate
-	case f.Codec == CodecG722:
-		return 8000
+	}
+	if c, ok := LookupCodec(f.Codec); ok && c.ClockRate != 0 {
+		return c.ClockRate
 	}
 	return f.SampleRate
 }
@@ -128,32 +106,26 @@ func (f Format) String() string {
 }
 
 // Validate reports whether f describes audio this package can decode.
-// The AAC configuration is checked by NewDecoder, which parses it.
+// The AAC configuration is checked by NewDepacketizer, which parses it.
 func (f Format) Validate() error {
-	_, g726 := g726Variants[f.Codec]
-	switch f.Codec {
-	case CodecOpus, CodecPCMA, CodecPCMU, CodecL16, CodecAAC, CodecAACLATM, CodecG722:
-	default:
-		if !g726 {
-			return fmt.Errorf("%w: %q", ErrUnsupportedCodec, f.Codec)
-		}
+	c, ok := LookupCodec(f.Codec)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnsupportedCodec, f.Codec)
 	}
 	switch {
 	case f.inBandLATM() && f.SampleRate == 0:
 	case f.SampleRate <= 0 || f.SampleRate > maxResamplerRate:
 		return fmt.Errorf("invalid sample rate %d for %s", f.SampleRate, f.Codec)
-	case f.Codec == CodecG722 && f.SampleRate != 16000:
-		return fmt.Errorf("invalid sample rate %d for g722, want 16000", f.SampleRate)
-	case g726 && f.SampleRate != 8000:
-		return fmt.Errorf("invalid sample rate %d for %s, want 8000", f.SampleRate, f.Codec)
+	case c.SampleRate != 0 && f.SampleRate != c.SampleRate:
+		return fmt.Errorf("invalid sample rate %d for %s, want %d", f.SampleRate, f.Codec, c.SampleRate)
 	}
 	if f.Channels <= 0 || f.Channels > 8 {
 		return fmt.Errorf("invalid channel count %d for %s", f.Channels, f.Codec)
 	}
-	if (f.Codec == CodecG722 || g726) && f.Channels != 1 {
+	if c.Mono && f.Channels != 1 {
 		return fmt.Errorf("invalid channel count %d for %s, want 1", f.Channels, f.Codec)
 	}
-	if c := f.clockRate(); c <= 0 || c > maxResamplerRate {
+	if r := f.RTPClockRate(); r <= 0 || r > maxResamplerRate {
 		return fmt.Errorf("invalid clock rate %d for %s", f.ClockRate, f.Codec)
 	}
 	return nil

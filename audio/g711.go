@@ -42,3 +42,26 @@ func mulawExpand(b byte) int16 {
 	}
 	return v - 0x84
 }
+
+// ExpandG711 decodes interleaved G.711 frames, µ-law if mulaw else A-law,
+// into pcm as mono, averaging channels. len(payload) must be
+// len(pcm)*channels.
+func ExpandG711(pcm []int16, payload []byte, mulaw bool, channels int) {
+	t := alawTable
+	if mulaw {
+		t = mulawTable
+	}
+	if channels == 1 {
+		for i, b := range payload[:len(pcm)] {
+			pcm[i] = t[b]
+		}
+		return
+	}
+	for i := range pcm {
+		var sum int32
+		for _, b := range payload[i*channels : (i+1)*channels] {
+			sum += int32(t[b])
+		}
+		pcm[i] = int16(sum / int32(channels))
+	}
+}

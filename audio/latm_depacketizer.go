@@ -138,10 +138,10 @@ func newLATMDepacketizer(config []byte) (*latmDepacketizer, error) {
 	return p, nil
 }
 
-// depacketize returns the access units of payload, which are valid until
+// Depacketize returns the access units of payload, which are valid until
 // the next call. A fragment that does not complete an element returns
 // none. marker is the RTP marker bit.
-func (p *latmDepacketizer) depacketize(payload []byte, marker bool) ([][]byte, error) {
+func (p *latmDepacketizer) Depacketize(payload []byte, marker bool) ([][]byte, error) {
 	buf := payload
 	if len(p.pending) > 0 {
 		if len(p.pending)+len(payload) > maxLATMElement {
@@ -250,29 +250,37 @@ func (p *latmDepacketizer) payload(size int) []byte {
 	return b
 }
 
-// config returns the AudioSpecificConfig in force, nil before the first
+// Config returns the AudioSpecificConfig in force, nil before the first
 // in-band StreamMuxConfig.
-func (p *latmDepacketizer) config() []byte {
+func (p *latmDepacketizer) Config() []byte {
 	if !p.hasCfg {
 		return nil
 	}
 	return p.cfg.asc[:p.cfg.ascLen]
 }
 
-// reset drops a partly received element. The configuration stays: it
+// Reset drops a partly received element. The configuration stays: it
 // describes the stream, not its history.
-func (p *latmDepacketizer) reset() { p.pending = p.pending[:0] }
+func (p *latmDepacketizer) Reset() { p.pending = p.pending[:0] }
 
 // checkAACLC refuses configurations other than plain AAC-LC: HE-AAC's
 // SBR doubles the frame duration relative to the signalled rate, which the
 // RTP timestamps of MPEG4-GENERIC would then not match.
 func checkAACLC(c mpeg4audio.AudioSpecificConfig) error {
+	if err := notAACLC(c); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnsupportedCodec, err)
+	}
+	return nil
+}
+
+// notAACLC says why c is not plain AAC-LC, or returns nil.
+func notAACLC(c mpeg4audio.AudioSpecificConfig) error {
 	if c.Type != mpeg4audio.ObjectTypeAACLC || c.ExtensionType != 0 {
 		t := c.Type
 		if c.ExtensionType != 0 {
 			t = c.ExtensionType
 		}
-		return fmt.Errorf("%w: MPEG-4 audio object type %d (only AAC-LC, type 2, is decoded)", ErrUnsupportedCodec, t)
+		return fmt.Errorf("MPEG-4 audio object type %d (only AAC-LC, type 2, is decoded)", t)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/earshot/earshot/audio/internal/aactest"
 )
 
 // latmCase is a depacketizerCase for a stream configured by cfg, or in-band
@@ -30,7 +32,7 @@ func element(cfg *mpeg4audio.StreamMuxConfig, inBand, same bool, payloads ...[]b
 
 // latmCfg returns a 48 kHz stereo StreamMuxConfig, modified by edit.
 func latmCfg(edit func(*mpeg4audio.StreamMuxConfig)) *mpeg4audio.StreamMuxConfig {
-	c := latmConfigOf(48000, 2)
+	c := aactest.LATMConfig(48000, 2)
 	if edit != nil {
 		edit(c)
 	}
@@ -42,7 +44,7 @@ var (
 	twoSubLATM  = latmCfg(func(c *mpeg4audio.StreamMuxConfig) { c.NumSubFrames = 1 })
 	otherLATM   = latmCfg(func(c *mpeg4audio.StreamMuxConfig) { c.OtherDataPresent, c.OtherDataLenBits = true, 16 })
 	crcLATM     = latmCfg(func(c *mpeg4audio.StreamMuxConfig) { c.CRCCheckPresent, c.CRCCheckSum = true, 0x5A })
-	latm32k     = latmConfigOf(32000, 2)
+	latm32k     = aactest.LATMConfig(32000, 2)
 	heAACLayer  = &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 24000, ChannelCount: 2, ExtensionType: mpeg4audio.ObjectTypeSBR, ExtensionSampleRate: 48000}
 	heAACLATM   = latmCfg(func(c *mpeg4audio.StreamMuxConfig) { c.Programs[0].Layers[0].AudioSpecificConfig = heAACLayer })
 	celpLATM    = latmCfg(func(c *mpeg4audio.StreamMuxConfig) { c.Programs[0].Layers[0].FrameLengthType = 1 })
@@ -210,20 +212,20 @@ func TestLATMConfigIsTheAudioSpecificConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  *mpeg4audio.StreamMuxConfig
-	}{{"48 kHz stereo", plainLATM}, {"44.1 kHz mono", latmConfigOf(44100, 1)}, {"with a CRC", crcLATM}} {
+	}{{"48 kHz stereo", plainLATM}, {"44.1 kHz mono", aactest.LATMConfig(44100, 1)}, {"with a CRC", crcLATM}} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := tc.cfg.Programs[0].Layers[0].AudioSpecificConfig.Marshal()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := newTestLATM(t, tc.cfg).config(); !bytes.Equal(got, want) {
+			if got := newTestLATM(t, tc.cfg).Config(); !bytes.Equal(got, want) {
 				t.Errorf("config %x, want %x", got, want)
 			}
 			p := newTestLATM(t, nil)
-			if _, err := p.depacketize(element(tc.cfg, true, false, seq(1, 4)), true); err != nil {
+			if _, err := p.Depacketize(element(tc.cfg, true, false, seq(1, 4)), true); err != nil {
 				t.Fatal(err)
 			}
-			if got := p.config(); !bytes.Equal(got, want) {
+			if got := p.Config(); !bytes.Equal(got, want) {
 				t.Errorf("in-band config %x, want %x", got, want)
 			}
 		})
@@ -254,19 +256,13 @@ func must[T any](v T, err error) T {
 }
 
 // FuzzLATMDepacketizer feeds two payloads in a row to a depacketizer
-// configured by SDP or in-band. Seeds: the table above and the LATM
-// decoder cases.
+// configured by SDP or in-band. Seeds: the table above, and in testdata
+// the LATM cases of audio/decoder.
 func FuzzLATMDepacketizer(f *testing.F) {
 	for _, tc := range latmDepacketizerCases {
 		first := tc.packets[0]
 		last := tc.packets[len(tc.packets)-1]
 		f.Add(tc.cfg == nil, first.data, first.marker, last.data, last.marker)
-	}
-	for _, c := range decoderCases {
-		if c.format.Codec == CodecAACLATM {
-			ps := c.packets(f)
-			f.Add(c.format.inBandLATM(), ps[8].data, ps[8].marker, ps[9].data, ps[9].marker)
-		}
 	}
 	f.Fuzz(func(t *testing.T, inBand bool, a []byte, markerA bool, b []byte, markerB bool) {
 		cfg := plainLATM
@@ -274,10 +270,10 @@ func FuzzLATMDepacketizer(f *testing.F) {
 			cfg = nil
 		}
 		p := newTestLATM(t, cfg)
-		p.depacketize(a, markerA)
-		aus, err := p.depacketize(b, markerB)
+		p.Depacketize(a, markerA)
+		aus, err := p.Depacketize(b, markerB)
 		checkAccessUnits(t, aus, err, len(a)+len(b))
-		if c := p.config(); len(c) > maxASCSize || (c == nil) != !p.hasCfg {
+		if c := p.Config(); len(c) > maxASCSize || (c == nil) != !p.hasCfg {
 			t.Fatalf("config %x", c)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/audio"
+	"github.com/earshot/earshot/audio/decoder"
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest/loadtesttest"
@@ -105,7 +106,7 @@ func TestSlowConsumerNeverBlocksSDKWorkers(t *testing.T) {
 // worker that runs it.
 type naiveAdapter struct {
 	id   string
-	dec  *audio.Decoder
+	dec  *decoder.Decoder
 	sink *memSink
 	seq  uint64
 }
@@ -150,7 +151,7 @@ func TestNaiveAdapterStallsOtherStreams(t *testing.T) {
 	}()
 	open := func(name string) sdk.Handle {
 		f := map[string]audio.Format{"pcma": {Codec: audio.CodecPCMA, SampleRate: 8000, Channels: 1}, "pcmu": {Codec: audio.CodecPCMU, SampleRate: 8000, Channels: 1}}[name[:4]]
-		dec, err := audio.NewDecoder(f, 16000)
+		dec, err := decoder.New(f, 16000)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/earshot/earshot/audio"
+	"github.com/earshot/earshot/audio/decoder"
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/sink/schema"
 )
@@ -448,13 +448,13 @@ func (e *StallError) Error() string {
 
 // decoderFor returns a decoder for codec, reusing old when the format is
 // unchanged, else closing it (libavcodec decoders hold C memory).
-func decoderFor(old *audio.Decoder, codec sdk.Codec, outRate int) (*audio.Decoder, error) {
+func decoderFor(old *decoder.Decoder, codec sdk.Codec, outRate int) (*decoder.Decoder, error) {
 	f := codec.Format()
 	if old != nil && old.Format() == f {
 		old.Reset()
 		return old, nil
 	}
-	dec, err := audio.NewDecoder(f, outRate)
+	dec, err := decoder.New(f, outRate)
 	if err != nil {
 		return nil, err
 	}

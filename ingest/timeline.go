@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/audio"
+	"github.com/earshot/earshot/audio/decoder"
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/sink/schema"
 )
@@ -23,7 +24,7 @@ type timeline struct {
 	st *stream
 
 	codec   sdk.Codec
-	dec     *audio.Decoder
+	dec     *decoder.Decoder
 	chunker *audio.Chunker
 	epoch   uint64
 	seq     uint64

@@ -22,19 +22,6 @@ var (
 	speech8kWAV []byte
 )
 
-// Payload types announced in SDP. G.711 and G.722 use their static
-// RFC 3551 types.
-const (
-	payloadTypeOpus = 111
-	payloadTypePCMU = 0
-	payloadTypePCMA = 8
-	payloadTypeG722 = 9
-	payloadTypeL16  = 96
-	payloadTypeAAC  = 97
-	payloadTypeLATM = 98
-	payloadTypeG726 = 99
-)
-
 // opusMaxPacket is the largest Opus packet libopus may produce (RFC 6716).
 const opusMaxPacket = 1275
 
@@ -86,48 +73,17 @@ func (c *clip) packet(r int64) (payload []byte, ts uint32, lead time.Duration) {
 // newFormat returns a fresh gortsplib format for c. Each stream gets its own
 // instance so that descriptions are never shared between ServerStreams.
 func (c *clip) newFormat() format.Format {
-	switch c.codec {
-	case audio.CodecOpus:
-		// Marshals as "opus/48000/2" with sprop-stereo=0 (RFC 7587).
-		return &format.Opus{PayloadTyp: payloadTypeOpus, ChannelCount: 1}
-	case audio.CodecPCMA:
-		return &format.G711{PayloadTyp: payloadTypePCMA, MULaw: false, SampleRate: 8000, ChannelCount: 1}
-	case audio.CodecPCMU:
-		return &format.G711{PayloadTyp: payloadTypePCMU, MULaw: true, SampleRate: 8000, ChannelCount: 1}
-	case audio.CodecL16:
-		return &format.LPCM{PayloadTyp: payloadTypeL16, BitDepth: 16, SampleRate: 16000, ChannelCount: 2}
-	case audio.CodecAAC:
-		return &format.MPEG4Audio{PayloadTyp: payloadTypeAAC, ProfileLevelID: 1, Config: c.config,
-			SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
-	case audio.CodecAACLATM:
-		return &format.MPEG4AudioLATM{PayloadTyp: payloadTypeLATM, ProfileLevelID: 30, StreamMuxConfig: latmConfig(c.config)}
-	case audio.CodecG722:
-		return &format.G722{}
-	default: // G.726, validated
-		v, _ := g726VariantOf(c.codec)
-		return &format.G726{PayloadTyp: payloadTypeG726, BitRate: v.kbps, BigEndian: v.aal2}
-	}
+	return cameraCodecs()[c.codec].format(c) // c was made by newClip
 }
 
 // newClip encodes the reference speech for codec, in packets of d.
 // speech16k and speech8k must already be padded to a whole loop (padToLoop).
 func newClip(codec string, d time.Duration, speech16k, speech8k []int16) (*clip, error) {
-	switch codec {
-	case audio.CodecOpus:
-		return newOpusClip(d, speech16k)
-	case audio.CodecPCMA, audio.CodecPCMU:
-		return newG711Clip(codec, d, speech8k)
-	case audio.CodecL16:
-		return newL16Clip(d, speech16k), nil
-	case audio.CodecAAC, audio.CodecAACLATM:
-		return newAACClip(codec, d, speech16k)
-	case audio.CodecG722:
-		return newG722Clip(d, speech16k)
+	c, cc, err := cameraCodecOf(codec)
+	if err != nil {
+		return nil, err
 	}
-	if _, ok := g726VariantOf(codec); ok {
-		return newG726Clip(codec, d, speech8k)
-	}
-	return nil, fmt.Errorf("%w: %q", audio.ErrUnsupportedCodec, codec)
+	return cc.encode(c, d, speech16k, speech8k)
 }
 
 // newOpusClip encodes 16 kHz mono speech with libopus. The clip is encoded

@@ -9,24 +9,6 @@ import (
 	"github.com/earshot/earshot/loadtest/avenc"
 )
 
-// g726Variant is a G.726 stream: its bit rate and packing.
-type g726Variant struct {
-	kbps int
-	aal2 bool // AAL2 (big-endian) packing, else RFC 3551
-}
-
-// g726VariantOf returns the variant a G.726 codec name selects.
-func g726VariantOf(codec string) (g726Variant, bool) {
-	for _, kbps := range []int{16, 24, 32, 40} {
-		for _, aal2 := range []bool{false, true} {
-			if audio.G726Codec(kbps, aal2) == codec {
-				return g726Variant{kbps: kbps, aal2: aal2}, true
-			}
-		}
-	}
-	return g726Variant{}, false
-}
-
 // newG722Clip encodes 16 kHz speech as G.722 at 64 kbit/s: a byte per tick
 // of the 8 kHz RTP clock.
 func newG722Clip(d time.Duration, speech16k []int16) (*clip, error) {
@@ -38,20 +20,19 @@ func newG722Clip(d time.Duration, speech16k []int16) (*clip, error) {
 	return evenClip(audio.CodecG722, cut(loop, ticks), ticks), nil
 }
 
-// newG726Clip encodes 8 kHz speech as G.726: kbps/8 bits a sample, so a
-// whole number of bytes per millisecond.
-func newG726Clip(codec string, d time.Duration, speech8k []int16) (*clip, error) {
-	v, _ := g726VariantOf(codec)
+// newG726Clip encodes 8 kHz speech as G.726 codec: CodedBits bits a
+// sample, so a whole number of bytes per millisecond.
+func newG726Clip(codec audio.Codec, d time.Duration, speech8k []int16) (*clip, error) {
 	enc := "g726le" // RFC 3551: code words from the least significant bit
-	if v.aal2 {
+	if codec.AAL2 {
 		enc = "g726"
 	}
-	loop, err := encodeADPCMLoop(avenc.Config{Codec: enc, SampleRate: 8000, Channels: 1, BitRate: 1000 * v.kbps}, speech8k)
+	loop, err := encodeADPCMLoop(avenc.Config{Codec: enc, SampleRate: 8000, Channels: 1, BitRate: 8000 * codec.CodedBits}, speech8k)
 	if err != nil {
 		return nil, err
 	}
 	ticks := samplesPer(d, 8000)
-	return evenClip(codec, cut(loop, ticks*v.kbps/64), ticks), nil
+	return evenClip(codec.Name, cut(loop, ticks*codec.CodedBits/8), ticks), nil
 }
 
 // encodeADPCMLoop encodes the loop twice and returns the second pass's bit

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/auth"
-
-	"github.com/earshot/earshot/audio"
 )
 
 // ErrInvalidConfig is wrapped by every error NewServer returns for a
@@ -170,30 +168,14 @@ func (c ServerConfig) validateCredentials(s StreamSpec) error {
 
 // validatePacketDuration reports whether codec can carry d per RTP packet.
 func validatePacketDuration(codec string, d time.Duration) error {
-	var payload int
-	switch codec {
-	case audio.CodecOpus:
-		switch d {
-		case 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 60 * time.Millisecond:
-			return nil
-		}
-		return fmt.Errorf("PacketDuration %v is not an Opus frame size (10, 20, 40 or 60 ms)", d)
-	case audio.CodecPCMA, audio.CodecPCMU:
-		payload = samplesPer(d, 8000)
-	case audio.CodecL16:
-		payload = 4 * samplesPer(d, 16000)
-	case audio.CodecAAC, audio.CodecAACLATM:
-		if d > aacMaxDuration {
-			return fmt.Errorf("PacketDuration %v is longer than the %v an AAC packet may gather", d, aacMaxDuration)
-		}
-	case audio.CodecG722:
-		payload = samplesPer(d, 8000)
-	default:
-		if v, ok := g726VariantOf(codec); ok {
-			payload = samplesPer(d, 8000) * v.kbps / 64
-		}
+	c, cc, err := cameraCodecOf(codec)
+	if err != nil {
+		return err
 	}
-	if payload > maxRTPPayload {
+	if cc.checkDuration != nil {
+		return cc.checkDuration(d)
+	}
+	if payload := samplesPer(d, cc.clockRate) * c.CodedBits * cc.channels / 8; payload > maxRTPPayload {
 		return fmt.Errorf("PacketDuration %v needs a %d-byte %s payload, more than %d", d, payload, codec, maxRTPPayload)
 	}
 	return nil

@@ -2,10 +2,7 @@ package loadtest
 
 import (
 	"fmt"
-	"slices"
 	"strings"
-
-	"github.com/earshot/earshot/audio"
 )
 
 // StreamSpec describes one synthetic camera stream.
@@ -41,8 +38,8 @@ func (s StreamSpec) validate(i int) error {
 	if err := validateName(s.Name); err != nil {
 		return fmt.Errorf("%w: Streams[%d]: name %q: %w", ErrInvalidConfig, i, s.Name, err)
 	}
-	if !slices.Contains(audio.Codecs(), s.Codec) {
-		return fmt.Errorf("%w: Streams[%d] %q: %w: %q", ErrInvalidConfig, i, s.Name, audio.ErrUnsupportedCodec, s.Codec)
+	if _, _, err := cameraCodecOf(s.Codec); err != nil {
+		return fmt.Errorf("%w: Streams[%d] %q: %w", ErrInvalidConfig, i, s.Name, err)
 	}
 	return nil
 }

@@ -22,27 +22,21 @@ import (
 const e2eSecret = "hunter2-e2e"
 
 // fidelityCases: the minimum correlation of decoded audio with the clip, per
-// codec. A byte-order or rate mistake scores below 0.3 (see loadtest's
-// Fidelity test); the codecs themselves score well above these.
-var fidelityCases = []struct {
+// codec: every codec of the audio registry, with its fidelity mark. A
+// byte-order or rate mistake scores below 0.3 (see loadtest's Fidelity
+// test); the codecs themselves score well above these.
+var fidelityCases = func() []fidelityCase {
+	var cases []fidelityCase
+	for _, name := range audio.Codecs() {
+		c, _ := audio.LookupCodec(name)
+		cases = append(cases, fidelityCase{codec: name, min: c.Fidelity})
+	}
+	return cases
+}()
+
+type fidelityCase struct {
 	codec string
 	min   float64
-}{
-	{audio.CodecOpus, 0.8},
-	{audio.CodecPCMA, 0.95},
-	{audio.CodecPCMU, 0.95},
-	{audio.CodecL16, 0.98},
-	{audio.CodecAAC, 0.95},
-	{audio.CodecAACLATM, 0.95},
-	{audio.CodecG722, 0.98},
-	{"g726-16", 0.9}, // 2 bits a sample
-	{"g726-24", 0.93},
-	{"g726-32", 0.93},
-	{"g726-40", 0.93},
-	{"aal2-g726-16", 0.9},
-	{"aal2-g726-24", 0.93},
-	{"aal2-g726-32", 0.93},
-	{"aal2-g726-40", 0.93},
 }
 
 // TestEndToEnd: synthetic cameras → earshot → embedded Kafka over TCP →

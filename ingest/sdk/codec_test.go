@@ -1,12 +1,15 @@
 package sdk
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/earshot/earshot/audio"
+	"github.com/earshot/earshot/audio/decoder"
 )
 
 func aacLC(rate, channels int) *mpeg4audio.AudioSpecificConfig {
@@ -58,20 +61,20 @@ func TestCodecOfMapsEveryAudioFormat(t *testing.T) {
 			&format.G726{PayloadTyp: 97, BitRate: 40, BigEndian: true}, audio.Format{Codec: "aal2-g726-40", SampleRate: 8000, Channels: 1, ClockRate: 8000}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, ok := codecOf(tc.format)
+			c, err := codecOf(tc.format)
 			if tc.want == (audio.Format{}) {
-				if ok {
-					t.Fatalf("codecOf accepted it as %+v", c)
+				if !errors.Is(err, audio.ErrUnsupportedCodec) || !strings.Contains(err.Error(), "payload type 96, rtpmap") {
+					t.Fatalf("codecOf = %+v, %v; want an error naming the payload type and rtpmap", c, err)
 				}
 				return
 			}
-			if !ok {
-				t.Fatal("codecOf refused it")
+			if err != nil {
+				t.Fatalf("codecOf refused it: %v", err)
 			}
 			if got := c.Format(); got != tc.want {
 				t.Fatalf("format %+v %q, want %+v %q", got, got.AAC.Config, tc.want, tc.want.AAC.Config)
 			}
-			d, err := audio.NewDecoder(c.Format(), 16000)
+			d, err := decoder.New(c.Format(), 16000)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -22,16 +22,7 @@ const (
 	maxTimeline = 200
 )
 
-// minFidelity is the lowest correlation with the source clip each codec
-// reaches end to end (cmd/earshot's end-to-end test measures the same);
-// a byte-order, rate or channel mistake scores below 0.3.
-var minFidelity = map[string]float64{
-	audio.CodecOpus: 0.8, audio.CodecPCMA: 0.95, audio.CodecPCMU: 0.95, audio.CodecL16: 0.98,
-	audio.CodecAAC: 0.95, audio.CodecAACLATM: 0.95, audio.CodecG722: 0.98,
-	"g726-16": 0.9, "aal2-g726-16": 0.9,
-}
-
-// defaultMinFidelity is the mark of the codecs minFidelity does not list.
+// defaultMinFidelity is the mark of a codec the registry does not know.
 const defaultMinFidelity = 0.93
 
 // streamLife is when the harness asked earshot to pull a stream, and to
@@ -229,8 +220,11 @@ func (a *analysis) fidelityMark(codec string) float64 {
 	if a.minFidelity > 0 {
 		return a.minFidelity
 	}
-	if m, ok := minFidelity[codec]; ok {
-		return m
+	// The registry's mark: what the codec reaches end to end (cmd/earshot's
+	// end-to-end test judges by the same); a byte-order, rate or channel
+	// mistake scores below 0.3.
+	if c, ok := audio.LookupCodec(codec); ok {
+		return c.Fidelity
 	}
 	return defaultMinFidelity
 }

@@ -1,4 +1,4 @@
-package audio
+package decoder
 
 import (
 	"cmp"
@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/earshot/earshot/audio"
+	"github.com/earshot/earshot/audio/internal/aactest"
 )
 
 // fidelityThreshold is the correlation with the reference clip that a
@@ -22,9 +25,9 @@ const fidelityThreshold = 0.9
 // resampler's group delay (up to 4 ms), in samples at 16 kHz (20 ms).
 const maxFidelityLag = 320
 
-func newTestDecoder(tb testing.TB, f Format, outRate int) *Decoder {
+func newTestDecoder(tb testing.TB, f audio.Format, outRate int) *Decoder {
 	tb.Helper()
-	d, err := NewDecoder(f, outRate)
+	d, err := New(f, outRate)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -45,15 +48,25 @@ func heAACConfig(tb testing.TB) string {
 	return string(b)
 }
 
+// auHeaders builds an AAC-hbr payload: a 16-bit AU header (13-bit size,
+// 3-bit index 0) per size, then data.
+func auHeaders(data []byte, sizes ...int) []byte {
+	b := []byte{byte(16 * len(sizes) >> 8), byte(16 * len(sizes))}
+	for _, s := range sizes {
+		b = append(b, byte(s>>5), byte(s<<3))
+	}
+	return append(b, data...)
+}
+
 // withAU returns f with other RFC 3640 AU-header field widths.
-func (f Format) withAU(size, index, delta int) Format {
+func withAU(f audio.Format, size, index, delta int) audio.Format {
 	f.AAC.SizeLength, f.AAC.IndexLength, f.AAC.IndexDeltaLength = size, index, delta
 	return f
 }
 
 // latmLayers returns a StreamMuxConfig with layers AAC-LC layers.
 func latmLayers(tb testing.TB, layers int) string {
-	c := latmConfigOf(48000, 2)
+	c := aactest.LATMConfig(48000, 2)
 	for range layers - 1 {
 		c.Programs[0].Layers = append(c.Programs[0].Layers, c.Programs[0].Layers[0])
 	}
@@ -70,7 +83,7 @@ func TestDecoderReproducesSpeech(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			packets := c.packets(t)
 			d := newTestDecoder(t, c.format, c.outRate)
-			clock := int64(c.format.clockRate())
+			clock := int64(c.format.RTPClockRate())
 			var out []int16
 			var ticks int64
 			for i, p := range packets {
@@ -104,46 +117,46 @@ func TestDecoderReproducesSpeech(t *testing.T) {
 var misdecodeCases = []struct {
 	name    string
 	base    string // decoderCases entry whose packets are used
-	format  Format
+	format  audio.Format
 	outRate int
 	mangle  func([]byte) []byte
 }{
 	{
 		name:    "l16 read as little-endian",
 		base:    "l16 48 kHz stereo is downmixed and downsampled to 16 kHz",
-		format:  Format{Codec: CodecL16, SampleRate: 48000, Channels: 2},
+		format:  audio.Format{Codec: audio.CodecL16, SampleRate: 48000, Channels: 2},
 		outRate: 16000,
 		mangle:  swapBytes,
 	},
 	{
 		name:    "l16 mono read as little-endian without resampling",
 		base:    "l16 16 kHz mono passes through",
-		format:  Format{Codec: CodecL16, SampleRate: 16000, Channels: 1},
+		format:  audio.Format{Codec: audio.CodecL16, SampleRate: 16000, Channels: 1},
 		outRate: 16000,
 		mangle:  swapBytes,
 	},
 	{
 		name:    "l16 48 kHz taken for 32 kHz",
 		base:    "l16 48 kHz stereo is downmixed and downsampled to 16 kHz",
-		format:  Format{Codec: CodecL16, SampleRate: 32000, Channels: 2},
+		format:  audio.Format{Codec: audio.CodecL16, SampleRate: 32000, Channels: 2},
 		outRate: 16000,
 	},
 	{
 		name:    "pcma taken for 16 kHz, so not upsampled",
 		base:    "pcma at 8 kHz is upsampled to 16 kHz",
-		format:  Format{Codec: CodecPCMA, SampleRate: 16000, Channels: 1},
+		format:  audio.Format{Codec: audio.CodecPCMA, SampleRate: 16000, Channels: 1},
 		outRate: 16000,
 	},
 	{
 		name:    "pcmu expanded with the a-law table",
 		base:    "pcmu at 8 kHz is upsampled to 16 kHz",
-		format:  Format{Codec: CodecPCMA, SampleRate: 8000, Channels: 1},
+		format:  audio.Format{Codec: audio.CodecPCMA, SampleRate: 8000, Channels: 1},
 		outRate: 16000,
 	},
 	{
 		name:    "opus decoded at 8 kHz but taken for 16 kHz",
 		base:    "opus mono packets encoded at 16 kHz decode at 16 kHz",
-		format:  Format{Codec: CodecOpus, SampleRate: 48000, Channels: 2},
+		format:  audio.Format{Codec: audio.CodecOpus, SampleRate: 48000, Channels: 2},
 		outRate: 8000,
 	},
 	{
@@ -155,19 +168,19 @@ var misdecodeCases = []struct {
 	{
 		name:    "g726-32 decoded with the AAL2 packing",
 		base:    "g726-32 with the RFC 3551 packing is upsampled to 16 kHz",
-		format:  Format{Codec: "aal2-g726-32", SampleRate: 8000, Channels: 1},
+		format:  audio.Format{Codec: "aal2-g726-32", SampleRate: 8000, Channels: 1},
 		outRate: 16000,
 	},
 	{
 		name:    "aal2-g726-24 decoded with the RFC 3551 packing",
 		base:    "aal2-g726-24 with the AAL2 packing is upsampled to 16 kHz",
-		format:  Format{Codec: "g726-24", SampleRate: 8000, Channels: 1},
+		format:  audio.Format{Codec: "g726-24", SampleRate: 8000, Channels: 1},
 		outRate: 16000,
 	},
 	{
 		name:    "g726-40 decoded as g726-32",
 		base:    "g726-40 with the RFC 3551 packing is upsampled to 16 kHz",
-		format:  Format{Codec: "g726-32", SampleRate: 8000, Channels: 1},
+		format:  audio.Format{Codec: "g726-32", SampleRate: 8000, Channels: 1},
 		outRate: 16000,
 	},
 }
@@ -206,15 +219,15 @@ func swapBytes(p []byte) []byte {
 // them: both decoders must then produce the same audio.
 func TestG726PackingsAgree(t *testing.T) {
 	for _, kbps := range []int{16, 24, 32, 40} {
-		t.Run(G726Codec(kbps, false), func(t *testing.T) {
-			packets := caseNamed(t, G726Codec(kbps, false)+" with the RFC 3551 packing is upsampled to 16 kHz").packets(t)[:50]
+		t.Run(audio.G726Codec(kbps, false), func(t *testing.T) {
+			packets := caseNamed(t, audio.G726Codec(kbps, false)+" with the RFC 3551 packing is upsampled to 16 kHz").packets(t)[:50]
 			aal2 := make([]payload, len(packets))
 			for i, p := range packets {
 				aal2[i] = payload{data: repackAAL2(p.data, kbps/8), marker: true}
 			}
-			f := Format{Codec: G726Codec(kbps, false), SampleRate: 8000, Channels: 1}
+			f := audio.Format{Codec: audio.G726Codec(kbps, false), SampleRate: 8000, Channels: 1}
 			want := decodeAll(t, f, 16000, packets)
-			f.Codec = G726Codec(kbps, true)
+			f.Codec = audio.G726Codec(kbps, true)
 			if got := decodeAll(t, f, 16000, aal2); !slices.Equal(got, want) {
 				t.Error("the AAL2 decoder decodes the repacked code words differently")
 			}
@@ -261,7 +274,7 @@ func TestDecoderSteadyStateDoesNotAllocate(t *testing.T) {
 			if allocs != 0 {
 				t.Errorf("Decode allocates %.1f times per packet", allocs)
 			}
-			if c.format.Codec != CodecOpus {
+			if c.format.Codec != audio.CodecOpus {
 				return
 			}
 			allocs = testing.AllocsPerRun(100, func() {
@@ -308,33 +321,33 @@ func TestDecoderResetForgetsHistory(t *testing.T) {
 func TestNewDecoderRejectsBadConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		format  Format
+		format  audio.Format
 		outRate int
 		want    string
 		is      error
 	}{
-		{"an unknown codec wraps ErrUnsupportedCodec", Format{Codec: "mp3", SampleRate: 48000, Channels: 2}, 16000, `"mp3"`, ErrUnsupportedCodec},
-		{"HE-AAC is refused", Format{Codec: CodecAAC, SampleRate: 24000, Channels: 2, AAC: AACConfig{Config: heAACConfig(t), SizeLength: 13}},
-			16000, "object type 5 (only AAC-LC, type 2, is decoded)", ErrUnsupportedCodec},
-		{"an AAC config that does not parse is refused", Format{Codec: CodecAAC, SampleRate: 16000, Channels: 1, AAC: AACConfig{Config: "\x14", SizeLength: 13}},
+		{"an unknown codec wraps audio.ErrUnsupportedCodec", audio.Format{Codec: "mp3", SampleRate: 48000, Channels: 2}, 16000, `"mp3"`, audio.ErrUnsupportedCodec},
+		{"HE-AAC is refused", audio.Format{Codec: audio.CodecAAC, SampleRate: 24000, Channels: 2, AAC: audio.AACConfig{Config: heAACConfig(t), SizeLength: 13}},
+			16000, "object type 5 (only AAC-LC, type 2, is decoded)", audio.ErrUnsupportedCodec},
+		{"an AAC config that does not parse is refused", audio.Format{Codec: audio.CodecAAC, SampleRate: 16000, Channels: 1, AAC: audio.AACConfig{Config: "\x14", SizeLength: 13}},
 			16000, "new decoder: aac: config 14:", nil},
-		{"AAC without sizelength is refused", aacFormat(16000, 1).withAU(0, 3, 3), 16000, "sizelength 0 is outside 1..16", nil},
-		{"AAC with absurd AU-header fields is refused", aacFormat(16000, 1).withAU(13, 40, 3), 16000, "indexlength 40 or indexdeltalength 3 is outside 0..16", nil},
-		{"LATM with two layers is refused", Format{Codec: CodecAACLATM, SampleRate: 48000, Channels: 2, AAC: AACConfig{Config: latmLayers(t, 2)}},
+		{"AAC without sizelength is refused", withAU(aacFormat(16000, 1), 0, 3, 3), 16000, "sizelength 0 is outside 1..16", nil},
+		{"AAC with absurd AU-header fields is refused", withAU(aacFormat(16000, 1), 13, 40, 3), 16000, "indexlength 40 or indexdeltalength 3 is outside 0..16", nil},
+		{"LATM with two layers is refused", audio.Format{Codec: audio.CodecAACLATM, SampleRate: 48000, Channels: 2, AAC: audio.AACConfig{Config: latmLayers(t, 2)}},
 			16000, "2 layers, only one of each is supported", nil},
-		{"LATM configured in-band needs its clock rate", Format{Codec: CodecAACLATM, Channels: 2}, 16000, "invalid clock rate 0", nil},
-		{"g722 at 8 kHz is refused", Format{Codec: CodecG722, SampleRate: 8000, Channels: 1}, 16000, "invalid sample rate 8000 for g722, want 16000", nil},
-		{"stereo g726 is refused", Format{Codec: "g726-32", SampleRate: 8000, Channels: 2}, 16000, "invalid channel count 2 for g726-32, want 1", nil},
-		{"g726 at an unknown bit rate is refused", Format{Codec: "g726-48", SampleRate: 8000, Channels: 1}, 16000, `"g726-48"`, ErrUnsupportedCodec},
-		{"an output rate below 8 kHz is refused", Format{Codec: CodecPCMU, SampleRate: 8000, Channels: 1}, 7999, "output rate 7999 Hz is outside 8000..48000", nil},
-		{"an output rate above 48 kHz is refused", Format{Codec: CodecOpus, SampleRate: 48000, Channels: 2}, 48001, "output rate 48001 Hz", nil},
-		{"a channel count of zero is refused", Format{Codec: CodecL16, SampleRate: 16000, Channels: 0}, 16000, "invalid channel count 0", nil},
-		{"a rate ratio needing a huge filter is refused", Format{Codec: CodecL16, SampleRate: 44101, Channels: 1}, 16000, "exceed the 32768-coefficient limit", nil},
+		{"LATM configured in-band needs its clock rate", audio.Format{Codec: audio.CodecAACLATM, Channels: 2}, 16000, "invalid clock rate 0", nil},
+		{"g722 at 8 kHz is refused", audio.Format{Codec: audio.CodecG722, SampleRate: 8000, Channels: 1}, 16000, "invalid sample rate 8000 for g722, want 16000", nil},
+		{"stereo g726 is refused", audio.Format{Codec: "g726-32", SampleRate: 8000, Channels: 2}, 16000, "invalid channel count 2 for g726-32, want 1", nil},
+		{"g726 at an unknown bit rate is refused", audio.Format{Codec: "g726-48", SampleRate: 8000, Channels: 1}, 16000, `"g726-48"`, audio.ErrUnsupportedCodec},
+		{"an output rate below 8 kHz is refused", audio.Format{Codec: audio.CodecPCMU, SampleRate: 8000, Channels: 1}, 7999, "output rate 7999 Hz is outside 8000..48000", nil},
+		{"an output rate above 48 kHz is refused", audio.Format{Codec: audio.CodecOpus, SampleRate: 48000, Channels: 2}, 48001, "output rate 48001 Hz", nil},
+		{"a channel count of zero is refused", audio.Format{Codec: audio.CodecL16, SampleRate: 16000, Channels: 0}, 16000, "invalid channel count 0", nil},
+		{"a rate ratio needing a huge filter is refused", audio.Format{Codec: audio.CodecL16, SampleRate: 44101, Channels: 1}, 16000, "exceed the 32768-coefficient limit", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := NewDecoder(tc.format, tc.outRate)
+			d, err := New(tc.format, tc.outRate)
 			if err == nil {
-				t.Fatalf("NewDecoder(%v, %d) = %v, want an error", tc.format, tc.outRate, d)
+				t.Fatalf("New(%v, %d) = %v, want an error", tc.format, tc.outRate, d)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
@@ -365,7 +378,7 @@ func TestDecoderRejectsMalformedPayloadsAndStaysUsable(t *testing.T) {
 		{"an l16 stereo payload cut mid-frame", "l16 48 kHz stereo is downmixed and downsampled to 16 kHz", make([]byte, 6), "decode l16: payload of 6 bytes is not a whole number of 2-channel 16-bit frames"},
 		{"an odd-length l16 mono payload", "l16 16 kHz mono passes through", make([]byte, 3), "decode l16: payload of 3 bytes is not a whole number of 1-channel 16-bit frames"},
 		{"aac AU headers that overrun the payload", aac16k, []byte{0, 64, 0, 8}, "decode aac payload of 4 bytes: AU headers of 64 bits exceed the 4-byte payload"},
-		{"an aac access unit of absurd size", aac16k, auHeaders(seq(0, 9), 7000), "decode aac payload of 13 bytes: AU header 0: access unit of 7000 bytes exceeds 6144"},
+		{"an aac access unit of absurd size", aac16k, auHeaders(make([]byte, 9), 7000), "decode aac payload of 13 bytes: AU header 0: access unit of 7000 bytes exceeds 6144"},
 		{"an aac access unit libavcodec rejects", aac16k, auHeaders([]byte{0}, 1), "decode aac access unit 1 of 1 (1 bytes): invalid data"},
 		{"an aac access unit that holds no audio", aac16k, auHeaders([]byte{0xE0}, 1),
 			"decode aac access unit 1 of 1 (1 bytes): access unit decoded to the wrong duration: 0 samples at 0 Hz, want 1024 at 16000 Hz"},
@@ -394,7 +407,7 @@ func TestDecoderRejectsMalformedPayloadsAndStaysUsable(t *testing.T) {
 		})
 	}
 
-	d := newTestDecoder(t, Format{Codec: CodecPCMU, SampleRate: 8000, Channels: 2}, 16000)
+	d := newTestDecoder(t, audio.Format{Codec: audio.CodecPCMU, SampleRate: 8000, Channels: 2}, 16000)
 	const want = "decode pcmu: payload of 3 bytes is not a whole number of 2-channel frames"
 	if _, err := d.Decode(make([]byte, 3), true); err == nil || err.Error() != want {
 		t.Errorf("Decode of a pcmu stereo payload cut mid-frame: %v, want %q", err, want)
@@ -411,16 +424,16 @@ func TestDecoderDownmixAveragesWithoutOverflow(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		format  Format
+		format  audio.Format
 		payload []byte
 		want    []int16
 	}{
-		{"l16 stereo at full scale", Format{Codec: CodecL16, SampleRate: 16000, Channels: 2},
+		{"l16 stereo at full scale", audio.Format{Codec: audio.CodecL16, SampleRate: 16000, Channels: 2},
 			be(32767, 32767, -32768, -32768, 32767, -32768, 1000, 3000), []int16{32767, -32768, 0, 2000}},
-		{"l16 with three channels", Format{Codec: CodecL16, SampleRate: 16000, Channels: 3},
+		{"l16 with three channels", audio.Format{Codec: audio.CodecL16, SampleRate: 16000, Channels: 3},
 			be(30000, 30000, 30000, -3, 0, 0), []int16{30000, -1}},
 		// A-law 0xD5 is +8 and 0x55 is -8.
-		{"pcma stereo", Format{Codec: CodecPCMA, SampleRate: 16000, Channels: 2},
+		{"pcma stereo", audio.Format{Codec: audio.CodecPCMA, SampleRate: 16000, Channels: 2},
 			[]byte{0xD5, 0xD5, 0xD5, 0x55}, []int16{8, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -514,7 +527,7 @@ func TestDecoderConceal(t *testing.T) {
 	}
 
 	for _, c := range decoderCases {
-		if c.format.Codec == CodecOpus {
+		if c.format.Codec == audio.CodecOpus {
 			continue
 		}
 		d := newTestDecoder(t, c.format, c.outRate)
@@ -553,7 +566,7 @@ func TestDecoderOpusAtARateLibopusLacksIsResampled(t *testing.T) {
 }
 
 // TestStreamMemoryIsWithinBudget measures what one stream's Decoder and a
-// 1 s Chunker at 16 kHz keep on the heap once they have decoded a few
+// 1 s audio.Chunker at 16 kHz keep on the heap once they have decoded a few
 // packets, against the service's budget of 128 KiB per stream, and what
 // libavcodec holds in C for the codecs it decodes.
 func TestStreamMemoryIsWithinBudget(t *testing.T) {
@@ -571,7 +584,7 @@ func TestStreamMemoryIsWithinBudget(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		cBefore := cHeapBytes()
 		decoders := make([]*Decoder, streams)
-		chunkers := make([]*Chunker, streams)
+		chunkers := make([]*audio.Chunker, streams)
 		for i := range decoders {
 			decoders[i] = newTestDecoder(t, c.format, c.outRate)
 			for _, p := range packets {
@@ -580,7 +593,7 @@ func TestStreamMemoryIsWithinBudget(t *testing.T) {
 				}
 			}
 			var err error
-			if chunkers[i], err = NewChunker(c.outRate, time.Second); err != nil {
+			if chunkers[i], err = audio.NewChunker(c.outRate, time.Second); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -599,7 +612,7 @@ func TestStreamMemoryIsWithinBudget(t *testing.T) {
 		// stereo state per channel element up front: AAC streams exceed
 		// the service's per-stream target, by design of FFmpeg 5.1.
 		cBudget := int64(16 << 10)
-		if c.format.Codec == CodecAAC || c.format.Codec == CodecAACLATM {
+		if c.format.Codec == audio.CodecAAC || c.format.Codec == audio.CodecAACLATM {
 			cBudget = 800 << 10
 		}
 		if cPerStream > cBudget {
@@ -636,18 +649,19 @@ func TestDecoderCloseFreesCMemory(t *testing.T) {
 func maxDecoded(c decoderCase, n int) int {
 	var frames int
 	switch c.format.Codec {
-	case CodecOpus:
+	case audio.CodecOpus:
 		return c.outRate*opusMaxFrame/1000 + 1
-	case CodecAAC, CodecAACLATM:
+	case audio.CodecAAC, audio.CodecAACLATM:
 		return maxPacketSeconds * c.outRate
-	case CodecPCMA, CodecPCMU:
+	case audio.CodecPCMA, audio.CodecPCMU:
 		frames = n / c.format.Channels
-	case CodecL16:
+	case audio.CodecL16:
 		frames = n / (2 * c.format.Channels)
-	case CodecG722:
+	case audio.CodecG722:
 		frames = 2 * n
 	default:
-		frames = 8 * n / g726Variants[c.format.Codec].bits
+		g726, _ := audio.LookupCodec(c.format.Codec)
+		frames = 8 * n / g726.CodedBits
 	}
 	return frames*c.outRate/c.format.SampleRate + 1
 }
@@ -699,7 +713,7 @@ func BenchmarkDecoder(b *testing.B) {
 				ticks += d.Ticks()
 				i++
 			}
-			frames := float64(ticks) / float64(c.format.clockRate()) * 50
+			frames := float64(ticks) / float64(c.format.RTPClockRate()) * 50
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/frames, "ns/20ms")
 		})
 	}

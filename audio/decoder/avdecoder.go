@@ -1,4 +1,4 @@
-package audio
+package decoder
 
 // This file is the package's only cgo: a small binding to FFmpeg's
 // libavcodec (Debian's libavcodec-dev, FFmpeg 5.1) for the codecs earshot

@@ -1,4 +1,4 @@
-package audio
+package decoder
 
 import (
 	"encoding/binary"
@@ -11,8 +11,11 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/earshot/earshot/audio/internal/aactest"
 	"gopkg.in/hraban/opus.v2"
 
+	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/loadtest/avenc"
 )
 
@@ -22,7 +25,7 @@ import (
 // the benchmarks.
 type decoderCase struct {
 	name    string
-	format  Format
+	format  audio.Format
 	outRate int
 	// render renders the 16 kHz (or, for G.711 and G.726, the 8 kHz)
 	// speech clip; use packets, which renders each case once.
@@ -68,43 +71,43 @@ func every(ticks int, render func(testing.TB) [][]byte) func(testing.TB) []paylo
 var decoderCases = append([]decoderCase{
 	{
 		name:    "opus mono packets encoded at 16 kHz decode at 16 kHz",
-		format:  Format{Codec: CodecOpus, SampleRate: 48000, Channels: 2},
+		format:  audio.Format{Codec: audio.CodecOpus, SampleRate: 48000, Channels: 2},
 		outRate: 16000,
 		render:  every(960, opusPackets(16000, 1)),
 	},
 	{
 		name:    "opus stereo packets encoded at 48 kHz decode to 16 kHz mono",
-		format:  Format{Codec: CodecOpus, SampleRate: 48000, Channels: 2},
+		format:  audio.Format{Codec: audio.CodecOpus, SampleRate: 48000, Channels: 2},
 		outRate: 16000,
 		render:  every(960, opusPackets(48000, 2)),
 	},
 	{
 		name:    "pcma at 8 kHz is upsampled to 16 kHz",
-		format:  Format{Codec: CodecPCMA, SampleRate: 8000, Channels: 1},
+		format:  audio.Format{Codec: audio.CodecPCMA, SampleRate: 8000, Channels: 1},
 		outRate: 16000,
-		render:  every(160, g711Packets(CodecPCMA)),
+		render:  every(160, g711Packets(audio.CodecPCMA)),
 	},
 	{
 		name:    "pcmu at 8 kHz is upsampled to 16 kHz",
-		format:  Format{Codec: CodecPCMU, SampleRate: 8000, Channels: 1},
+		format:  audio.Format{Codec: audio.CodecPCMU, SampleRate: 8000, Channels: 1},
 		outRate: 16000,
-		render:  every(160, g711Packets(CodecPCMU)),
+		render:  every(160, g711Packets(audio.CodecPCMU)),
 	},
 	{
 		name:    "l16 48 kHz stereo is downmixed and downsampled to 16 kHz",
-		format:  Format{Codec: CodecL16, SampleRate: 48000, Channels: 2},
+		format:  audio.Format{Codec: audio.CodecL16, SampleRate: 48000, Channels: 2},
 		outRate: 16000,
 		render:  every(960, l16Packets(48000, 2)),
 	},
 	{
 		name:    "l16 44.1 kHz mono is downsampled to 16 kHz",
-		format:  Format{Codec: CodecL16, SampleRate: 44100, Channels: 1},
+		format:  audio.Format{Codec: audio.CodecL16, SampleRate: 44100, Channels: 1},
 		outRate: 16000,
 		render:  every(882, l16Packets(44100, 1)),
 	},
 	{
 		name:    "l16 16 kHz mono passes through",
-		format:  Format{Codec: CodecL16, SampleRate: 16000, Channels: 1},
+		format:  audio.Format{Codec: audio.CodecL16, SampleRate: 16000, Channels: 1},
 		outRate: 16000,
 		render:  every(320, l16Packets(16000, 1)),
 	},
@@ -134,13 +137,13 @@ var decoderCases = append([]decoderCase{
 	},
 	{
 		name:    "aac-latm 44.1 kHz stereo configured in-band on a 90 kHz clock (cpresent=1)",
-		format:  Format{Codec: CodecAACLATM, Channels: 2, ClockRate: 90000},
+		format:  audio.Format{Codec: audio.CodecAACLATM, Channels: 2, ClockRate: 90000},
 		outRate: 16000,
 		render:  latmPackets(44100, 2, true),
 	},
 	{
 		name:    "g722 16 kHz audio on an 8 kHz clock",
-		format:  Format{Codec: CodecG722, SampleRate: 16000, Channels: 1},
+		format:  audio.Format{Codec: audio.CodecG722, SampleRate: 16000, Channels: 1},
 		outRate: 16000,
 		render:  every(160, adpcmPackets("g722", 16000, 64000, 160)),
 	},
@@ -156,8 +159,8 @@ func g726Cases() []decoderCase {
 				enc, packing = "g726", "AAL2"
 			}
 			cases = append(cases, decoderCase{
-				name:    G726Codec(kbps, aal2) + " with the " + packing + " packing is upsampled to 16 kHz",
-				format:  Format{Codec: G726Codec(kbps, aal2), SampleRate: 8000, Channels: 1},
+				name:    audio.G726Codec(kbps, aal2) + " with the " + packing + " packing is upsampled to 16 kHz",
+				format:  audio.Format{Codec: audio.G726Codec(kbps, aal2), SampleRate: 8000, Channels: 1},
 				outRate: 16000,
 				render:  every(160, adpcmPackets(enc, 8000, kbps*1000, 20*kbps/8)),
 			})
@@ -169,11 +172,11 @@ func g726Cases() []decoderCase {
 // loadClip reads a mono speech clip from the loadtest fixtures.
 func loadClip(tb testing.TB, name string, wantRate int) []int16 {
 	tb.Helper()
-	b, err := os.ReadFile("../loadtest/testdata/" + name)
+	b, err := os.ReadFile("../../loadtest/testdata/" + name)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rate, channels, samples, err := ReadWAV(b)
+	rate, channels, samples, err := audio.ReadWAV(b)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -192,7 +195,7 @@ func speech16k(tb testing.TB) []int16 {
 // frames.
 func speechAt(tb testing.TB, rate int) []int16 {
 	tb.Helper()
-	r, err := NewResampler(16000, rate)
+	r, err := audio.NewResampler(16000, rate)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -242,7 +245,7 @@ func g711Packets(codec string) func(testing.TB) [][]byte {
 		}
 		var enc []byte
 		var err error
-		if codec == CodecPCMU {
+		if codec == audio.CodecPCMU {
 			enc, err = g711.Mulaw(be).Marshal()
 		} else {
 			enc, err = g711.Alaw(be).Marshal()
@@ -319,9 +322,9 @@ func aacASC(rate, channels int) string {
 	return string(b)
 }
 
-func aacFormat(rate, channels int) Format {
-	return Format{Codec: CodecAAC, SampleRate: rate, Channels: channels,
-		AAC: AACConfig{Config: aacASC(rate, channels), SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}}
+func aacFormat(rate, channels int) audio.Format {
+	return audio.Format{Codec: audio.CodecAAC, SampleRate: rate, Channels: channels,
+		AAC: audio.AACConfig{Config: aacASC(rate, channels), SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}}
 }
 
 // aacPackets packs perPacket access units a packet with gortsplib's
@@ -358,22 +361,12 @@ func aacPackets(rate, channels, perPacket, fragment int) func(testing.TB) []payl
 	}
 }
 
-// latmConfigOf returns the StreamMuxConfig of one AAC-LC layer.
-func latmConfigOf(rate, channels int) *mpeg4audio.StreamMuxConfig {
-	return &mpeg4audio.StreamMuxConfig{Programs: []*mpeg4audio.StreamMuxConfigProgram{{
-		Layers: []*mpeg4audio.StreamMuxConfigLayer{{
-			AudioSpecificConfig: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: rate, ChannelCount: channels},
-			LatmBufferFullness:  255,
-		}},
-	}}}
-}
-
-func latmFormat(rate, channels int) Format {
-	b, err := latmConfigOf(rate, channels).Marshal()
+func latmFormat(rate, channels int) audio.Format {
+	b, err := aactest.LATMConfig(rate, channels).Marshal()
 	if err != nil {
 		panic(err)
 	}
-	return Format{Codec: CodecAACLATM, SampleRate: rate, Channels: channels, AAC: AACConfig{Config: string(b)}}
+	return audio.Format{Codec: audio.CodecAACLATM, SampleRate: rate, Channels: channels, AAC: audio.AACConfig{Config: string(b)}}
 }
 
 // latmPackets puts one access unit a packet in an AudioMuxElement marshaled
@@ -383,7 +376,7 @@ func latmPackets(rate, channels int, inBand bool) func(testing.TB) []payload {
 	return func(tb testing.TB) []payload {
 		tb.Helper()
 		aus, _ := aacAUs(tb, rate, channels)
-		cfg := latmConfigOf(rate, channels)
+		cfg := aactest.LATMConfig(rate, channels)
 		var out []payload
 		for i, au := range aus {
 			e := mpeg4audio.AudioMuxElement{
@@ -436,9 +429,9 @@ func caseNamed(tb testing.TB, name string) decoderCase {
 
 // decodeAll decodes packets with a fresh decoder and returns the
 // concatenated output.
-func decodeAll(tb testing.TB, f Format, outRate int, packets []payload) []int16 {
+func decodeAll(tb testing.TB, f audio.Format, outRate int, packets []payload) []int16 {
 	tb.Helper()
-	d, err := NewDecoder(f, outRate)
+	d, err := New(f, outRate)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,17 +1,26 @@
-package audio
+// Package decoder decodes RTP audio payloads of every codec in the audio
+// registry to 16-bit mono PCM at one output rate. It is the cgo half of
+// earshot's audio: Opus through libopus, AAC, G.722 and G.726 through
+// libavcodec; G.711 and L16 expand in Go with the audio core's helpers.
+//
+// Decoders are owned by one stream worker and are not safe for concurrent
+// use. Hot-path methods reuse internal buffers and do not allocate per
+// packet.
+package decoder
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"gopkg.in/hraban/opus.v2"
+
+	"github.com/earshot/earshot/audio"
 )
 
-// Output rates accepted by NewDecoder.
+// Output rates accepted by New.
 const (
 	minOutRate = 8000
 	maxOutRate = 48000
@@ -24,6 +33,10 @@ const opusMaxFrame = 120
 // aacMaxFrame is the most samples per channel libavcodec produces for one
 // AAC access unit: 1024, doubled when it finds implicit SBR.
 const aacMaxFrame = 2048
+
+// maxASCSize is the capacity reserved for an AudioSpecificConfig: AAC-LC's
+// is 2 bytes, 5 with extensions.
+const maxASCSize = 16
 
 // maxPacketSeconds bounds the audio one payload may decode to, and so the
 // output buffer: an RTP packet lasts tens of milliseconds.
@@ -55,7 +68,7 @@ var (
 // allocates SBR and parametric-stereo state for every channel element
 // whether the stream uses them or not.
 type Decoder struct {
-	format  Format
+	format  audio.Format
 	outRate int
 	// clock is the RTP clock rate, the unit of Ticks.
 	clock int
@@ -64,27 +77,28 @@ type Decoder struct {
 	// before the first in-band configuration).
 	decodeRate int
 	opus       *opus.Decoder // nil unless format.Codec is CodecOpus
-	// table expands G.711 bytes; nil unless the codec is G.711.
-	table *[256]int16
+	// g711 is set for G.711, mulaw for its µ-law flavour.
+	g711, mulaw bool
 	// av decodes AAC, G.722 and G.726; nil for the other codecs.
 	av *avDecoder
 	// cleanup frees av if the Decoder is collected without Close.
 	cleanup runtime.Cleanup
 	// aac splits AAC payloads into access units; nil for other codecs.
-	aac aacDepacketizer
+	aac audio.Depacketizer
 	// avConfig is the AudioSpecificConfig av was opened with; aacFrame is
 	// the samples per access unit and aacRate the sample rate it declares.
 	avConfig          []byte
 	aacFrame, aacRate int
-	// g726Bits is the G.726 code word size; 0 for other codecs.
-	g726Bits int
+	// codedBits is what one clock tick takes in a G.722 or G.726
+	// payload (audio.Codec.CodedBits); 0 for other codecs.
+	codedBits int
 	// pcm holds one packet (for the libavcodec codecs, one frame) of mono
 	// samples at decodeRate.
 	pcm []int16
 	// out collects the resampled frames of one libavcodec packet.
 	out []int16
 	// rs converts decodeRate to outRate; nil when they are equal.
-	rs *Resampler
+	rs *audio.Resampler
 	// ticks is the duration of the last decoded payload in RTP clock
 	// units; tickRem carries the remainder of AAC's conversion to them,
 	// in clock units times aacRate.
@@ -93,57 +107,28 @@ type Decoder struct {
 	closed  bool
 }
 
-// aacDepacketizer splits one AAC RTP payload into access units.
-type aacDepacketizer interface {
-	// depacketize returns the complete access units of payload, valid
-	// until the next call; marker is the RTP marker bit.
-	depacketize(payload []byte, marker bool) ([][]byte, error)
-	// config returns the AudioSpecificConfig in force, or nil while none
-	// is known.
-	config() []byte
-	// reset drops partly received access units.
-	reset()
-}
-
-// NewDecoder returns a decoder for f producing mono audio at outRate Hz,
-// which must be within 8000..48000. Unknown codecs give an error wrapping
-// ErrUnsupportedCodec.
+// New returns a decoder for f producing mono audio at outRate Hz, which
+// must be within 8000..48000. Codecs outside the registry, and registry
+// codecs without an opener here, give an error wrapping
+// audio.ErrUnsupportedCodec.
 //
 // Opus decodes directly at outRate when libopus supports it (8, 12, 16, 24
 // or 48 kHz) and otherwise at 48 kHz through a Resampler, which makes the
 // sample count per packet vary by one.
-func NewDecoder(f Format, outRate int) (*Decoder, error) {
+func New(f audio.Format, outRate int) (*Decoder, error) {
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("new decoder: %w", err)
 	}
 	if outRate < minOutRate || outRate > maxOutRate {
 		return nil, fmt.Errorf("new decoder: output rate %d Hz is outside %d..%d", outRate, minOutRate, maxOutRate)
 	}
-	d := &Decoder{format: f, outRate: outRate, clock: f.clockRate(), decodeRate: f.SampleRate}
-	var err error
-	switch f.Codec {
-	case CodecOpus:
-		d.decodeRate = 48000
-		switch outRate {
-		case 8000, 12000, 16000, 24000, 48000:
-			d.decodeRate = outRate
-		}
-		dec, err := opus.NewDecoder(d.decodeRate, 1)
-		if err != nil {
-			return nil, fmt.Errorf("new decoder: opus at %d Hz: %w", d.decodeRate, err)
-		}
-		d.opus = dec
-		d.pcm = make([]int16, d.decodeRate*opusMaxFrame/1000)
-	case CodecPCMA:
-		d.table = alawTable
-	case CodecPCMU:
-		d.table = mulawTable
-	case CodecL16:
-	case CodecAAC, CodecAACLATM:
-		err = d.newAAC()
-	default: // G.722 and G.726, validated
-		err = d.newADPCM()
+	codec, _ := audio.LookupCodec(f.Codec) // validated
+	open, ok := openers()[f.Codec]
+	if !ok {
+		return nil, fmt.Errorf("new decoder: %w: no decoder for %q", audio.ErrUnsupportedCodec, f.Codec)
 	}
+	d := &Decoder{format: f, outRate: outRate, clock: f.RTPClockRate(), decodeRate: f.SampleRate}
+	err := open(d, codec)
 	if err == nil {
 		err = d.setDecodeRate(d.decodeRate)
 	}
@@ -154,32 +139,40 @@ func NewDecoder(f Format, outRate int) (*Decoder, error) {
 	return d, nil
 }
 
-// newAAC sets up the depacketizer and, unless the configuration is
-// in-band, the libavcodec decoder.
-func (d *Decoder) newAAC() error {
-	var asc []byte
-	if d.format.Codec == CodecAAC {
-		asc = []byte(d.format.AAC.Config)
-		var c mpeg4audio.AudioSpecificConfig
-		if err := c.Unmarshal(asc); err != nil {
-			return fmt.Errorf("config %x: %w", asc, err)
-		}
-		if err := checkAACLC(c); err != nil {
-			return err
-		}
-		p, err := newAUDepacketizer(d.format.AAC, asc)
-		if err != nil {
-			return err
-		}
-		d.aac = p
-	} else {
-		p, err := newLATMDepacketizer([]byte(d.format.AAC.Config))
-		if err != nil {
-			return fmt.Errorf("config %x: %w", d.format.AAC.Config, err)
-		}
-		d.aac = p
-		asc = p.config()
+// openOpus sets up libopus, at outRate when it can.
+func (d *Decoder) openOpus(audio.Codec) error {
+	d.decodeRate = 48000
+	switch d.outRate {
+	case 8000, 12000, 16000, 24000, 48000:
+		d.decodeRate = d.outRate
 	}
+	dec, err := opus.NewDecoder(d.decodeRate, 1)
+	if err != nil {
+		return fmt.Errorf("opus at %d Hz: %w", d.decodeRate, err)
+	}
+	d.opus = dec
+	d.pcm = make([]int16, d.decodeRate*opusMaxFrame/1000)
+	return nil
+}
+
+// openG711 selects the expansion table.
+func (d *Decoder) openG711(c audio.Codec) error {
+	d.g711, d.mulaw = true, c.Name == audio.CodecPCMU
+	return nil
+}
+
+// openL16 needs nothing: L16 is the default branch of Decode.
+func (d *Decoder) openL16(audio.Codec) error { return nil }
+
+// openAAC sets up the depacketizer and, unless the configuration is
+// in-band, the libavcodec decoder.
+func (d *Decoder) openAAC(audio.Codec) error {
+	p, err := audio.NewDepacketizer(d.format)
+	if err != nil {
+		return err
+	}
+	d.aac = p
+	asc := p.Config()
 	av, err := newAVDecoder(avParams{codec: avCodecAAC, sampleRate: d.format.SampleRate, channels: d.format.Channels})
 	if err != nil {
 		return err
@@ -193,12 +186,13 @@ func (d *Decoder) newAAC() error {
 	return nil
 }
 
-// newADPCM opens libavcodec for G.722 or G.726.
-func (d *Decoder) newADPCM() error {
-	p := avParams{codec: avCodecG722, sampleRate: d.format.SampleRate, channels: 1, bitsPerCodedSample: 8}
-	if v, ok := g726Variants[d.format.Codec]; ok {
-		p.codec, p.bitsPerCodedSample, d.g726Bits = avCodecG726LE, v.bits, v.bits
-		if v.aal2 {
+// openADPCM opens libavcodec for G.722 or G.726.
+func (d *Decoder) openADPCM(c audio.Codec) error {
+	d.codedBits = c.CodedBits
+	p := avParams{codec: avCodecG722, sampleRate: d.format.SampleRate, channels: 1, bitsPerCodedSample: c.CodedBits}
+	if c.Name != audio.CodecG722 {
+		p.codec = avCodecG726LE
+		if c.AAL2 {
 			p.codec = avCodecG726
 		}
 	}
@@ -242,7 +236,7 @@ func (d *Decoder) setDecodeRate(rate int) error {
 	if rate == 0 || rate == d.outRate {
 		return nil
 	}
-	rs, err := NewResampler(rate, d.outRate)
+	rs, err := audio.NewResampler(rate, d.outRate)
 	if err != nil {
 		return err
 	}
@@ -263,7 +257,7 @@ func (d *Decoder) Close() {
 }
 
 // Format returns the source format d decodes.
-func (d *Decoder) Format() Format { return d.format }
+func (d *Decoder) Format() audio.Format { return d.format }
 
 // OutRate returns the sample rate of d's output in Hz.
 func (d *Decoder) OutRate() int { return d.outRate }
@@ -296,14 +290,14 @@ func (d *Decoder) Decode(payload []byte, marker bool) ([]int16, error) {
 		}
 		// libopus decodes at a rate dividing the 48 kHz clock.
 		d.ticks = n * d.clock / d.decodeRate
-	case d.table != nil:
+	case d.g711:
 		ch := d.format.Channels
 		if len(payload)%ch != 0 {
 			return nil, fmt.Errorf("decode %s: payload of %d bytes is not a whole number of %d-channel frames",
 				d.format.Codec, len(payload), ch)
 		}
 		n = len(payload) / ch
-		d.expandG711(payload, d.grow(n))
+		audio.ExpandG711(d.grow(n), payload, d.mulaw, ch)
 		d.ticks = n
 	default:
 		ch := d.format.Channels
@@ -312,7 +306,7 @@ func (d *Decoder) Decode(payload []byte, marker bool) ([]int16, error) {
 				len(payload), ch)
 		}
 		n = len(payload) / (2 * ch)
-		d.unpackL16(payload, d.grow(n))
+		audio.UnpackL16(d.grow(n), payload, ch)
 		d.ticks = n
 	}
 	return d.resample(d.pcm[:n]), nil
@@ -332,21 +326,18 @@ func (d *Decoder) decodeAV(payload []byte, marker bool) ([]int16, error) {
 			return nil, fmt.Errorf("decode %s payload of %d bytes: %w", d.format.Codec, len(payload), err)
 		}
 		// G.722 codes each tick of its 8 kHz clock in one byte; G.726 packs
-		// code words of g726Bits bits.
-		d.ticks = len(payload)
-		if d.g726Bits != 0 {
-			d.ticks = 8 * len(payload) / d.g726Bits
-		}
+		// code words of 2 to 5 bits.
+		d.ticks = 8 * len(payload) / d.codedBits
 		return d.out, nil
 	}
-	aus, err := d.aac.depacketize(payload, marker)
+	aus, err := d.aac.Depacketize(payload, marker)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s payload of %d bytes: %w", d.format.Codec, len(payload), err)
 	}
 	if len(aus) == 0 {
 		return d.out, nil
 	}
-	if asc := d.aac.config(); !bytes.Equal(asc, d.avConfig) {
+	if asc := d.aac.Config(); !bytes.Equal(asc, d.avConfig) {
 		if err := d.configureAAC(asc); err != nil {
 			return nil, fmt.Errorf("decode %s: %w", d.format.Codec, err)
 		}
@@ -433,7 +424,7 @@ func (d *Decoder) Conceal(next []byte, lost int) (samples []int16, ok bool) {
 func (d *Decoder) Reset() {
 	d.tickRem = 0
 	if d.aac != nil {
-		d.aac.reset()
+		d.aac.Reset()
 	}
 	if d.av != nil {
 		d.av.reset()
@@ -464,43 +455,4 @@ func (d *Decoder) resample(pcm []int16) []int16 {
 		return pcm
 	}
 	return d.rs.Process(pcm)
-}
-
-// expandG711 decodes interleaved G.711 frames into mono, averaging channels.
-func (d *Decoder) expandG711(payload []byte, pcm []int16) {
-	t := d.table
-	ch := d.format.Channels
-	if ch == 1 {
-		for i, b := range payload[:len(pcm)] {
-			pcm[i] = t[b]
-		}
-		return
-	}
-	for i := range pcm {
-		var sum int32
-		for _, b := range payload[i*ch : (i+1)*ch] {
-			sum += int32(t[b])
-		}
-		pcm[i] = int16(sum / int32(ch))
-	}
-}
-
-// unpackL16 decodes interleaved big-endian 16-bit frames into mono,
-// averaging channels in int32 so that no sum overflows.
-func (d *Decoder) unpackL16(payload []byte, pcm []int16) {
-	ch := d.format.Channels
-	if ch == 1 {
-		for i := range pcm {
-			pcm[i] = int16(binary.BigEndian.Uint16(payload[2*i:]))
-		}
-		return
-	}
-	for i := range pcm {
-		var sum int32
-		frame := payload[2*ch*i : 2*ch*(i+1)]
-		for c := range ch {
-			sum += int32(int16(binary.BigEndian.Uint16(frame[2*c:])))
-		}
-		pcm[i] = int16(sum / int32(ch))
-	}
 }
