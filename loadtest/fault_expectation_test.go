@@ -1,10 +1,12 @@
 package loadtest
 
 import (
+	"flag"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink/schema"
 )
 
@@ -105,4 +107,14 @@ func TestFaultExpectationTable(t *testing.T) {
 	if !strings.Contains(table, "| `udp_loss` | `rtp_loss` | |\n") {
 		t.Errorf("a fault that may leave nothing else has an empty last cell:\n%s", table)
 	}
+}
+
+var updateFaultsDoc = flag.Bool("update-faults-doc", false, "rewrite the fault expectation table in docs/faults.md from FaultExpectationTable")
+
+// TestFaultsDocListsEveryExpectation holds docs/faults.md to the table the
+// verifier and the fault tests use.
+func TestFaultsDocListsEveryExpectation(t *testing.T) {
+	testkit.DocSection(t, "../docs/faults.md",
+		"<!-- fault expectations: generated from loadtest/fault_expectation.go; go test ./loadtest -run TestFaultsDocListsEveryExpectation -update-faults-doc -->\n",
+		"<!-- end of fault expectations -->\n", FaultExpectationTable(), *updateFaultsDoc)
 }

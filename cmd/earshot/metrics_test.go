@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -34,25 +33,7 @@ const (
 )
 
 func TestMetricsDocListsEveryMetric(t *testing.T) {
-	const path = "../../docs/metrics.md"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, rest, ok1 := strings.Cut(string(b), metricsDocBegin)
-	table, after, ok2 := strings.Cut(rest, metricsDocEnd)
-	if !ok1 || !ok2 {
-		t.Fatalf("%s has no metrics table between %q and %q", path, metricsDocBegin, metricsDocEnd)
-	}
-	if want := metricsTable(); table != want {
-		if *updateMetricsDoc {
-			if err := os.WriteFile(path, []byte(before+metricsDocBegin+want+metricsDocEnd+after), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-		t.Errorf("the table of metrics in %s is not metricsTable(); run with -update-metrics-doc. Want:\n%s", path, want)
-	}
+	testkit.DocSection(t, "../../docs/metrics.md", metricsDocBegin, metricsDocEnd, metricsTable(), *updateMetricsDoc)
 }
 
 // metricsCodecs are the cameras of the metrics test.

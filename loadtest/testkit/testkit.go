@@ -7,6 +7,8 @@ package testkit
 
 import (
 	"bytes"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,4 +70,30 @@ func Poll(timeout time.Duration, cond func() bool) bool {
 			return cond()
 		}
 	}
+}
+
+// DocSection checks that the file at path holds want between the lines
+// begin and end (each ending in a newline), as generated documentation
+// does. With update it rewrites the section instead of failing.
+func DocSection(t testing.TB, path, begin, end, want string, update bool) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, rest, ok1 := strings.Cut(string(b), begin)
+	section, after, ok2 := strings.Cut(rest, end)
+	if !ok1 || !ok2 {
+		t.Fatalf("%s has no section between %q and %q", path, begin, end)
+	}
+	if section == want {
+		return
+	}
+	if update {
+		if err := os.WriteFile(path, []byte(before+begin+want+end+after), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("the section of %s between %q and %q is out of date; run the test with its update flag. Want:\n%s", path, begin, end, want)
 }
