@@ -422,11 +422,14 @@ func TestFullSpoolDropsOldestWithGaps(t *testing.T) {
 	if err := broker.SetReachable(true); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	// Close reports the drops: nothing is left or lost without a gap.
+	err = w.Close()
 	st := w.Stats()
 	t.Logf("stats %+v", st)
+	var undelivered *sink.UndeliveredError
+	if !errors.As(err, &undelivered) || undelivered.Dropped != int(st.Dropped) || undelivered.Lost != 0 || undelivered.Spooled != 0 {
+		t.Fatalf("Close: %v, want an UndeliveredError with %d dropped, none lost or spooled", err, st.Dropped)
+	}
 
 	// Read everything back through the reassembler: each stream's timeline
 	// is continuous, the dropped part is a sink_drop gap, nothing is

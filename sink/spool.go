@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -39,7 +40,7 @@ const (
 // close) are written as a new segment with a lower id. When a record does
 // not fit in MaxBytes, the oldest unpinned records are dropped and replaced
 // by sink_drop gap records (see makeRoom). Methods are safe for concurrent
-// use.
+// use; len and stats never wait for disk I/O.
 type spool struct {
 	cfg  SpoolConfig
 	log  *slog.Logger
@@ -55,16 +56,28 @@ type spool struct {
 	buf     []byte     // frame being appended
 	closed  bool
 	// syncTimer flushes dirty segments under FsyncInterval, outside mu;
-	// nil when no flush is scheduled.
+	// nil when no flush is scheduled. syncing counts the timer scheduled
+	// or running, so that close waits for it.
 	syncTimer *time.Timer
+	syncing   sync.WaitGroup
 	unsynced  []*os.File // sealed segments to flush and close (FsyncInterval)
 	dirDirty  bool       // files were created or deleted since the last flush
+	drops     []Drop     // not yet reported to the observer
 
-	// Counters, read by the Writer under mu.
-	dropped      uint64 // records dropped from a full spool
-	dropGaps     uint64 // sink_drop gap records written
-	corruptTails uint64 // segments truncated at a corrupt frame
-	drops        []Drop // not yet reported to the observer
+	// Gauges and counters, readable without mu (which is held across disk
+	// I/O): nrecords and nbytes mirror records and bytes after every change.
+	nrecords, nbytes atomic.Int64
+	dropped          atomic.Uint64 // records dropped from a full spool, or skipped over damage
+	dropGaps         atomic.Uint64 // sink_drop gap records written
+	corruptTails     atomic.Uint64 // segments truncated at a corrupt frame
+	corruptSkips     atomic.Uint64 // damaged stretches skipped inside a segment
+	unreadable       atomic.Uint64 // records lost without a gap: unreadable, or skipped with no neighbour to bound them
+}
+
+// publish mirrors the gauges for readers without mu; mu is held.
+func (s *spool) publish() {
+	s.nrecords.Store(int64(s.records))
+	s.nbytes.Store(s.bytes)
 }
 
 // segment is one segment file.
@@ -100,23 +113,23 @@ func segmentName(id uint64) string { return fmt.Sprintf("%016x%s", id, segmentSu
 // at the last good frame and reported, empty segments are deleted.
 func openSpool(cfg SpoolConfig, log *slog.Logger) (*spool, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("sink: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	lock, err := os.OpenFile(filepath.Join(cfg.Dir, spoolLockName), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("sink: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("sink: spool %s: %w", cfg.Dir, ErrSpoolLocked)
+			return nil, fmt.Errorf("spool %s: %w", cfg.Dir, ErrSpoolLocked)
 		}
-		return nil, fmt.Errorf("sink: spool %s: lock: %w", cfg.Dir, err)
+		return nil, fmt.Errorf("spool %s: lock: %w", cfg.Dir, err)
 	}
 	acks, err := os.OpenFile(filepath.Join(cfg.Dir, spoolAckName), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		lock.Close()
-		return nil, fmt.Errorf("sink: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	s := &spool{cfg: cfg, log: log, lock: lock, acks: acks, nextID: firstSegmentID}
 	if err := s.recover(); err != nil {
@@ -130,7 +143,7 @@ func openSpool(cfg SpoolConfig, log *slog.Logger) (*spool, error) {
 func (s *spool) recover() error {
 	entries, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
-		return fmt.Errorf("sink: spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	var ackID uint64
 	var ackOff int64
@@ -177,6 +190,7 @@ func (s *spool) recover() error {
 		}
 		return 0
 	})
+	s.publish()
 	if s.records > 0 {
 		s.log.Info("sink: spool holds records from a previous run; replaying them first",
 			"dir", s.cfg.Dir, "records", s.records, "bytes", s.bytes, "segments", len(s.segs))
@@ -190,12 +204,12 @@ func (s *spool) recover() error {
 func (s *spool) recoverSegment(id uint64, path string, ackOff int64) (*segment, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return nil, fmt.Errorf("sink: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("sink: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	g := &segment{id: id, path: path, ackedOff: int64(len(segmentMagic))}
 	sr, err := newSegmentReader(bufio.NewReaderSize(f, 1<<16), st.Size())
@@ -212,19 +226,19 @@ func (s *spool) recoverSegment(id uint64, path string, ackOff int64) (*segment, 
 		g.size = sr.off
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		s.corruptTails++
+		s.corruptTails.Add(1)
 		s.log.Warn("sink: spool segment has a corrupt tail (torn write or damaged disk); truncating it at the last good record",
 			"segment", path, "records_kept", g.records, "bytes_discarded", st.Size()-g.size, "error", err)
 		if g.records > 0 {
 			if err := f.Truncate(g.size); err != nil {
-				return nil, fmt.Errorf("sink: spool: truncate %s: %w", path, err)
+				return nil, fmt.Errorf("spool: truncate %s: %w", path, err)
 			}
 		}
 	}
 	if g.records == g.acked {
 		f.Close()
 		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("sink: spool: %w", err)
+			return nil, fmt.Errorf("spool: %w", err)
 		}
 		return nil, nil
 	}
@@ -232,16 +246,13 @@ func (s *spool) recoverSegment(id uint64, path string, ackOff int64) (*segment, 
 }
 
 // len returns the number of records not yet acknowledged.
-func (s *spool) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.records
-}
+func (s *spool) len() int { return int(s.nrecords.Load()) }
 
 // append adds r at the tail, first making room if the spool is full.
 func (s *spool) append(r *Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.publish()
 	if s.closed {
 		return ErrClosed
 	}
@@ -258,7 +269,7 @@ func (s *spool) append(r *Record) error {
 	}
 	if _, err := g.w.Write(s.buf); err != nil {
 		g.w.Truncate(g.size) // drop a torn frame; the write error is what matters
-		return fmt.Errorf("sink: spool: append to %s: %w", g.path, err)
+		return fmt.Errorf("spool: append to %s: %w", g.path, err)
 	}
 	g.size += n
 	g.records++
@@ -290,12 +301,12 @@ func (s *spool) create(id uint64, frames []byte) (*segment, error) {
 	path := filepath.Join(s.cfg.Dir, segmentName(id))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("sink: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	if _, err := f.Write(append([]byte(segmentMagic), frames...)); err != nil {
 		f.Close()
 		os.Remove(path)
-		return nil, fmt.Errorf("sink: spool: write %s: %w", path, err)
+		return nil, fmt.Errorf("spool: write %s: %w", path, err)
 	}
 	g := &segment{id: id, path: path, w: f, size: int64(len(segmentMagic) + len(frames)), ackedOff: int64(len(segmentMagic)), dirty: true}
 	s.dirChanged()
@@ -312,7 +323,7 @@ func (s *spool) seal(g *segment) error {
 		err := f.Sync()
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("sink: spool: flush %s: %w", g.path, err)
+			return fmt.Errorf("spool: flush %s: %w", g.path, err)
 		}
 	case FsyncInterval:
 		s.unsynced = append(s.unsynced, f)
@@ -330,7 +341,7 @@ func (s *spool) flushed(g *segment) error {
 	case FsyncAlways:
 		g.dirty = false
 		if err := g.w.Sync(); err != nil {
-			return fmt.Errorf("sink: spool: flush %s: %w", g.path, err)
+			return fmt.Errorf("spool: flush %s: %w", g.path, err)
 		}
 	case FsyncInterval:
 		s.scheduleSync()
@@ -340,7 +351,11 @@ func (s *spool) flushed(g *segment) error {
 
 func (s *spool) scheduleSync() {
 	if s.syncTimer == nil && !s.closed {
-		s.syncTimer = time.AfterFunc(s.cfg.FsyncInterval, s.syncDirty)
+		s.syncing.Add(1)
+		s.syncTimer = time.AfterFunc(s.cfg.FsyncInterval, func() {
+			defer s.syncing.Done()
+			s.syncDirty()
+		})
 	}
 }
 
@@ -429,11 +444,12 @@ func (s *spool) syncDir() {
 func (s *spool) prepend(recs []Record, pinned int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.publish()
 	if len(recs) == 0 {
 		return nil
 	}
 	if len(s.pinned) != 0 {
-		return errors.New("sink: spool: prepend while records are in flight")
+		return errors.New("spool: prepend while records are in flight")
 	}
 	// Segments of at most SegmentBytes, so that a full spool drops no more
 	// than it must.
@@ -494,14 +510,15 @@ func (s *spool) insertHead(frames []byte, records int) error {
 	return nil
 }
 
-// peek returns up to max records after those already pinned, oldest first,
+// peek returns up to limit records after those already pinned, oldest first,
 // stopping before the first record fits rejects, and pins them.
-func (s *spool) peek(max int, fits func(r *Record) bool) ([]Record, error) {
+func (s *spool) peek(limit int, fits func(r *Record) bool) ([]Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.publish()
 	i, off := s.cursor()
 	var out []Record
-	for len(out) < max && i < len(s.segs) {
+	for len(out) < limit && i < len(s.segs) {
 		g := s.segs[i]
 		if off >= g.size {
 			i++
@@ -576,11 +593,12 @@ func (s *spool) readFrame(g *segment, off int64) (Record, int64, error) {
 // be read (the disk changed under us): they are counted as corrupt.
 func (s *spool) lose(i int, off int64, err error) {
 	g := s.segs[i]
-	s.corruptTails++
+	s.corruptTails.Add(1)
 	kept := g.acked + len(s.pinnedIn(i))
 	lost := g.records - kept
 	s.log.Error("sink: spool segment became unreadable; its remaining records are lost",
 		"segment", g.path, "offset", off, "records_lost", lost, "error", err)
+	s.unreadable.Add(uint64(lost))
 	s.records -= lost
 	s.bytes -= g.size - off
 	g.records = kept
@@ -616,6 +634,7 @@ func (s *spool) pinnedIn(i int) []int64 {
 func (s *spool) ack(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.publish()
 	for ; n > 0 && len(s.pinned) > 0; n-- {
 		g := s.segs[0]
 		size := s.pinned[0]
@@ -685,7 +704,7 @@ func (s *spool) makeRoom(n int64) error {
 			r, size, err := s.readFrame(g, off)
 			if err != nil {
 				// Unreadable: it is dropped either way, without a gap.
-				s.corruptTails++
+				s.corruptTails.Add(1)
 				s.log.Error("sink: spool: unreadable record while dropping", "segment", g.path, "offset", off, "error", err)
 				break
 			}
@@ -714,14 +733,14 @@ func (s *spool) makeRoom(n int64) error {
 	s.saveAck()
 	s.records -= removedRecords
 	s.bytes -= removedBytes
-	s.dropGaps += uint64(len(gaps))
+	s.dropGaps.Add(uint64(len(gaps)))
 	s.drops = append(s.drops, drops...)
 	// One line per round, not per stream: a round can drop records of
 	// every stream, and rounds follow each other while the spool is full.
 	var lost int
 	var audio time.Duration
 	for _, d := range drops {
-		s.dropped += uint64(d.Records)
+		s.dropped.Add(uint64(d.Records))
 		lost, audio = lost+d.Records, audio+d.Audio
 		s.log.Debug("sink: spool full: dropped the oldest records of a stream", "stream", d.Stream, "records", d.Records, "audio", d.Audio)
 	}
@@ -752,29 +771,33 @@ func (s *spool) takeDrops() []Drop {
 
 // spoolStats are the spool's gauges and counters.
 type spoolStats struct {
-	records                         int
-	bytes                           int64
-	dropped, dropGaps, corruptTails uint64
+	records                                                   int
+	bytes                                                     int64
+	dropped, dropGaps, corruptTails, corruptSkips, unreadable uint64
 }
 
 func (s *spool) stats() spoolStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return spoolStats{records: s.records, bytes: s.bytes, dropped: s.dropped, dropGaps: s.dropGaps, corruptTails: s.corruptTails}
+	return spoolStats{records: s.len(), bytes: s.nbytes.Load(), dropped: s.dropped.Load(), dropGaps: s.dropGaps.Load(),
+		corruptTails: s.corruptTails.Load(), corruptSkips: s.corruptSkips.Load(), unreadable: s.unreadable.Load()}
 }
 
-// close flushes and closes every segment and releases the directory lock.
+// close waits for a scheduled flush, flushes and closes every segment and
+// releases the directory lock.
 func (s *spool) close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return
 	}
 	s.closed = true
-	if s.syncTimer != nil {
-		s.syncTimer.Stop()
-		s.syncTimer = nil
+	if s.syncTimer != nil && s.syncTimer.Stop() {
+		s.syncing.Done() // it will not run
 	}
+	s.syncTimer = nil
+	s.mu.Unlock()
+	s.syncing.Wait() // a flush already running
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.cfg.Fsync != FsyncNone {
 		s.syncLocked()
 	}
@@ -795,7 +818,7 @@ func (s *spool) close() {
 func ReadSpool(dir string, fn func(Record) error) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("sink: spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	var ackID uint64
 	var ackOff int64
@@ -823,12 +846,12 @@ func ReadSpool(dir string, fn func(Record) error) error {
 func readSegmentFile(path string, skip bool, skipTo int64, fn func(Record) error) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("sink: spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("sink: spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	sr, err := newSegmentReader(bufio.NewReaderSize(f, 1<<16), st.Size())
 	if err != nil {

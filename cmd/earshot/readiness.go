@@ -48,8 +48,12 @@ func (r *readiness) check(ctx context.Context) error {
 	if r.streams() == 0 {
 		return errors.New("no stream configured")
 	}
-	if h := r.broker.Health(); h.Stalled {
+	h := r.broker.Health()
+	if h.Stalled {
 		return fmt.Errorf("kafka stalled since %s: %s", h.StalledSince.Format(time.RFC3339), h.Reason)
+	}
+	if h.SpoolError != "" {
+		return fmt.Errorf("spool cannot write: %s", h.SpoolError)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
