@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -151,7 +150,8 @@ func (s *spool) recover() error {
 	if n, _ := s.acks.ReadAt(line[:], 0); n > 0 {
 		fmt.Sscanf(string(line[:n]), ackLineFormat, &ackID, &ackOff)
 	}
-	for _, e := range entries {
+	rc := recovery{last: make(map[string]recordTail)}
+	for _, e := range entries { // by name: segments oldest first
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {
 			os.Remove(filepath.Join(s.cfg.Dir, name))
@@ -169,7 +169,7 @@ func (s *spool) recover() error {
 		if id == ackID {
 			acked = ackOff
 		}
-		g, err := s.recoverSegment(id, filepath.Join(s.cfg.Dir, name), acked)
+		g, err := s.recoverSegment(id, filepath.Join(s.cfg.Dir, name), acked, &rc)
 		if err != nil {
 			return err
 		}
@@ -190,6 +190,14 @@ func (s *spool) recover() error {
 		}
 		return 0
 	})
+	s.dropped.Add(uint64(rc.dropped))
+	s.dropGaps.Add(uint64(rc.gaps))
+	s.unreadable.Add(uint64(rc.lost))
+	s.drops = append(s.drops, rc.drops()...)
+	if rc.gaps > 0 || rc.lost > 0 {
+		s.log.Warn("sink: spool damage: records skipped, replaced by sink_drop gaps where their neighbours bound them",
+			"gaps", rc.gaps, "records_dropped", rc.dropped, "records_lost_without_gap", rc.lost)
+	}
 	s.publish()
 	if s.records > 0 {
 		s.log.Info("sink: spool holds records from a previous run; replaying them first",
@@ -198,51 +206,86 @@ func (s *spool) recover() error {
 	return nil
 }
 
-// recoverSegment checks one segment file. It truncates a corrupt tail, and
-// deletes the file and returns nil if no record is left. Frames before
-// ackOff, if it is a frame boundary, were acknowledged.
-func (s *spool) recoverSegment(id uint64, path string, ackOff int64) (*segment, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
+// recoverSegment checks one segment file, frame by frame. Damaged stretches
+// are skipped (see scanSegment) and the audio they held is covered by
+// sink_drop gap records (see recovery); the segment is then rewritten
+// without the damage, the gaps in place. It deletes the file and returns
+// nil if no record is left. Frames before ackOff, if it is a frame
+// boundary, were acknowledged.
+func (s *spool) recoverSegment(id uint64, path string, ackOff int64, rc *recovery) (*segment, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	g := &segment{id: id, path: path, ackedOff: int64(len(segmentMagic))}
-	sr, err := newSegmentReader(bufio.NewReaderSize(f, 1<<16), st.Size())
-	if err == nil {
-		for {
-			if _, _, err = sr.next(); err != nil {
-				break
-			}
-			g.records++
-			if sr.off == ackOff {
-				g.acked, g.ackedOff = g.records, ackOff
-			}
-		}
-		g.size = sr.off
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		s.corruptTails.Add(1)
-		s.log.Warn("sink: spool segment has a corrupt tail (torn write or damaged disk); truncating it at the last good record",
-			"segment", path, "records_kept", g.records, "bytes_discarded", st.Size()-g.size, "error", err)
-		if g.records > 0 {
-			if err := f.Truncate(g.size); err != nil {
-				return nil, fmt.Errorf("spool: truncate %s: %w", path, err)
+	out := make([]byte, 0, len(data))
+	out = append(out, segmentMagic...)
+	damaged := false
+	scanSegment(data, func(off int64, r *Record, size int64) error {
+		if off >= ackOff {
+			if gap, ok := rc.gapBefore(r); ok {
+				out = appendFrame(out, &gap)
+				g.records++
 			}
 		}
-	}
+		rc.read(r)
+		out = append(out, data[off:off+size]...)
+		g.records++
+		if off+size == ackOff {
+			g.acked, g.ackedOff = g.records, int64(len(out))
+		}
+		return nil
+	}, func(from, to int64, err error) {
+		damaged = true
+		rc.skips++
+		if to == int64(len(data)) {
+			s.corruptTails.Add(1)
+			s.log.Warn("sink: spool segment has a corrupt tail (torn write or damaged disk); truncating it at the last good record",
+				"segment", path, "offset", from, "bytes_discarded", to-from, "error", err)
+			return
+		}
+		s.corruptSkips.Add(1)
+		s.log.Warn("sink: spool segment is damaged; reading on at the next intact record, sink_drop gaps cover the audio skipped",
+			"segment", path, "offset", from, "bytes_skipped", to-from, "error", err)
+	})
+	g.size = int64(len(out))
 	if g.records == g.acked {
-		f.Close()
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
 		return nil, nil
 	}
+	if damaged || int64(len(out)) != int64(len(data)) {
+		if err := s.rewrite(path, out); err != nil {
+			return nil, err
+		}
+	}
 	return g, nil
+}
+
+// rewrite replaces the file at path with data, atomically.
+func (s *spool) rewrite(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("spool: rewrite %s: %w", path, err)
+	}
+	s.syncDir()
+	return nil
 }
 
 // len returns the number of records not yet acknowledged.
@@ -813,8 +856,8 @@ func (s *spool) close() {
 
 // ReadSpool calls fn, oldest first, with every record not yet delivered in
 // the spool directory dir, without changing it: for inspection while no
-// Writer uses the directory. A segment is read up to its first damaged
-// record. It returns fn's error, or the error of reading the directory.
+// Writer uses the directory. Damaged stretches of a segment are skipped.
+// It returns fn's error, or the error of reading the directory.
 func ReadSpool(dir string, fn func(Record) error) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -841,33 +884,17 @@ func ReadSpool(dir string, fn func(Record) error) error {
 	return nil
 }
 
-// readSegmentFile calls fn with the records of a segment file from byte
-// skipTo on (when skip is set).
+// readSegmentFile calls fn with the intact records of a segment file from
+// byte skipTo on (when skip is set), reading past damage.
 func readSegmentFile(path string, skip bool, skipTo int64, fn func(Record) error) error {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("spool: %w", err)
+		return fmt.Errorf("sink: spool: %w", err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	sr, err := newSegmentReader(bufio.NewReaderSize(f, 1<<16), st.Size())
-	if err != nil {
-		return nil // damaged from the start: nothing readable
-	}
-	for {
-		before := sr.off
-		r, _, err := sr.next()
-		if err != nil {
-			return nil // the end, or damage
+	return scanSegment(data, func(off int64, r *Record, _ int64) error {
+		if skip && off < skipTo {
+			return nil
 		}
-		if skip && before < skipTo {
-			continue
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
+		return fn(*r)
+	}, func(int64, int64, error) {})
 }
