@@ -130,6 +130,7 @@ type Writer struct {
 	maxRecord  int64  // largest message accepted
 	limitBy    string // what sets maxRecord
 	drops      []Drop // memory drops not yet reported to the observer
+	shedRounds uint64 // memory drops so far
 
 	// hmu guards the health state. It is never held across I/O, nor
 	// while taking mu.
@@ -356,12 +357,15 @@ func (w *Writer) shed(n int64) {
 	for _, d := range drops {
 		lost, audio = lost+d.Records, audio+d.Audio
 	}
-	w.memDropped.Add(uint64(lost))
+	total := w.memDropped.Add(uint64(lost))
 	w.memDropGaps.Add(uint64(gaps))
 	w.drops = append(w.drops, drops...)
-	if len(drops) > 0 {
+	// Rounds follow each other every BufferBytes/16 while the spool cannot
+	// write: logged at powers of two.
+	w.shedRounds++
+	if n := w.shedRounds; len(drops) > 0 && n&(n-1) == 0 {
 		w.log.Warn("sink: spool cannot write and memory is full: dropped the oldest records, replaced by sink_drop gaps",
-			"gaps", gaps, "records", lost, "audio", audio, "buffer_bytes", w.cfg.BufferBytes)
+			"records", lost, "audio", audio, "records_dropped_so_far", total, "rounds", n, "buffer_bytes", w.cfg.BufferBytes)
 	}
 }
 
