@@ -367,3 +367,36 @@ func BenchmarkWriteToSpool(b *testing.B) {
 		}
 	}
 }
+
+// Health and Stats, called by the watchdog, /metrics and /readyz, answer
+// while a spool write is in progress: it holds the writer's queue lock and
+// the spool's lock, which they never take.
+func TestHealthAndStatsDoNotWaitForTheSpool(t *testing.T) {
+	w, err := NewWriter(WriterConfig{Brokers: []string{"127.0.0.1:1"}, Topic: testTopic, Dial: downDial, Logger: discardLogger,
+		CloseTimeout: time.Millisecond, Spool: SpoolConfig{Dir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(context.Background(), testRecord("cam-1", 0)); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	w.spool.mu.Lock()
+	answered := make(chan Health)
+	go func() {
+		w.Stats()
+		answered <- w.Health()
+	}()
+	select {
+	case h := <-answered:
+		if h.Pending != 1 {
+			t.Errorf("health %+v, want 1 pending", h)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Health and Stats wait for the spool's locks")
+		defer func() { <-answered }()
+	}
+	w.spool.mu.Unlock()
+	w.mu.Unlock()
+	w.Close()
+}
