@@ -119,7 +119,7 @@ func (s *streamer) write(r sink.Record) {
 
 // writeStats returns the median, 99th percentile and largest Write
 // duration.
-func (s *streamer) writeStats() (p50, p99, max time.Duration) {
+func (s *streamer) writeStats() (p50, p99, longest time.Duration) {
 	s.mu.Lock()
 	d := slices.Clone(s.durs)
 	s.mu.Unlock()

@@ -15,7 +15,7 @@ import (
 func TestSpoolRecoveryCoversDamageWithGaps(t *testing.T) {
 	for _, tc := range damages {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := SpoolConfig{Dir: t.TempDir(), MaxBytes: 64 << 20, SegmentBytes: 8 << 20, Fsync: FsyncNone}.withDefaults()
+			cfg := WriterConfig{Spool: SpoolConfig{Dir: t.TempDir(), MaxBytes: 64 << 20, SegmentBytes: 8 << 20, Fsync: FsyncNone}}.WithDefaults().Spool
 			s, err := openSpool(cfg, discardLogger)
 			if err != nil {
 				t.Fatal(err)
