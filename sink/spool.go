@@ -740,6 +740,7 @@ func (s *spool) makeRoom(n int64) error {
 		return nil
 	}
 	var kept []byte
+	var keptRecords int
 	var dropped []Record
 	pinned := len(s.pinned)
 	for _, g := range s.segs[:i] {
@@ -753,6 +754,7 @@ func (s *spool) makeRoom(n int64) error {
 			}
 			if pinned > 0 {
 				pinned--
+				keptRecords++
 				kept = appendFrame(kept, &r)
 			} else {
 				dropped = append(dropped, r)
@@ -765,13 +767,25 @@ func (s *spool) makeRoom(n int64) error {
 	for j := range gaps {
 		head = appendFrame(head, &gaps[j])
 	}
+	// The head is written before anything is removed: on a disk error
+	// (the disk is full too) nothing is dropped, and the error goes back
+	// to the caller.
+	first := 0
+	if len(head) > 0 {
+		if err := s.insertHead(head, keptRecords+len(gaps)); err != nil {
+			return err
+		}
+		s.records += keptRecords + len(gaps)
+		s.bytes += int64(len(head))
+		first = 1
+	}
 	var removedRecords int
 	var removedBytes int64
 	for range i {
-		g := s.segs[0]
+		g := s.segs[first]
 		removedRecords += g.records - g.acked
 		removedBytes += g.live()
-		s.remove(0)
+		s.remove(first)
 	}
 	s.saveAck()
 	s.records -= removedRecords
@@ -791,15 +805,6 @@ func (s *spool) makeRoom(n int64) error {
 		s.log.Warn("sink: spool full: dropped the oldest records, replaced by sink_drop gaps",
 			"gaps", len(gaps), "records", lost, "audio", audio, "max_bytes", s.cfg.MaxBytes)
 	}
-	if len(head) == 0 {
-		return nil
-	}
-	records := len(s.pinned) + len(gaps)
-	if err := s.insertHead(head, records); err != nil {
-		return err
-	}
-	s.records += records
-	s.bytes += int64(len(head))
 	return nil
 }
 
