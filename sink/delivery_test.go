@@ -151,25 +151,35 @@ func readBack(t *testing.T, addr string, want map[string][]sink.Record, timeout 
 			missing[consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq}] = true
 		}
 	}
+	return readUntil(t, addr, timeout, fmt.Sprintf("%d records", len(missing)), func(r sink.Record) bool {
+		delete(missing, consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq})
+		return len(missing) == 0
+	})
+}
+
+// readUntil reads the topic, passing each record not seen before to done,
+// until done returns true; it fails after timeout, saying it waited for
+// what. It returns each stream's deduplicated records in arrival order and
+// the duplicates count.
+func readUntil(t *testing.T, addr string, timeout time.Duration, what string, done func(sink.Record) bool) (map[string][]sink.Record, uint64) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var dedup consumer.Deduplicator
 	got := make(map[string][]sink.Record)
 	errDone := errors.New("done")
 	err := sink.ReadTopic(ctx, []string{addr}, deliveryTopic, func(r sink.Record) error {
-		k := consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq}
-		if !dedup.Fresh(k) {
+		if !dedup.Fresh(consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq}) {
 			return nil
 		}
 		got[r.Stream] = append(got[r.Stream], r)
-		delete(missing, k)
-		if len(missing) == 0 {
+		if done(r) {
 			return errDone
 		}
 		return nil
 	})
 	if !errors.Is(err, errDone) {
-		t.Fatalf("reading back: %v; %d records missing", err, len(missing))
+		t.Fatalf("reading back: %v; waiting for %s", err, what)
 	}
 	return got, dedup.Duplicates
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/sink"
-	"github.com/earshot/earshot/sink/consumer"
 )
 
 // smallDisk mounts a tmpfs of size (e.g. "2m") for the test, or skips the
@@ -41,27 +40,12 @@ func readUntilEnds(t *testing.T, addr string, streams []string, timeout time.Dur
 	for _, s := range streams {
 		waiting[s] = true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var dedup consumer.Deduplicator
-	got := make(map[string][]sink.Record)
-	errDone := errors.New("done")
-	err := sink.ReadTopic(ctx, []string{addr}, deliveryTopic, func(r sink.Record) error {
-		if !dedup.Fresh(consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq}) {
-			return nil
-		}
-		got[r.Stream] = append(got[r.Stream], r)
+	got, _ := readUntil(t, addr, timeout, "the end record of every stream", func(r sink.Record) bool {
 		if r.Kind == sink.KindEnd {
 			delete(waiting, r.Stream)
 		}
-		if len(waiting) == 0 {
-			return errDone
-		}
-		return nil
+		return len(waiting) == 0
 	})
-	if !errors.Is(err, errDone) {
-		t.Fatalf("reading back: %v; no end record from %d streams", err, len(waiting))
-	}
 	return got
 }
 
