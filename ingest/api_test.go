@@ -6,12 +6,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -39,7 +42,7 @@ var apiCases = []struct {
 }
 
 func TestStreamAPI(t *testing.T) {
-	srv := startCameras(t, "pcma-1", "pcmu-2")
+	srv := loadtesttest.Cameras(t, "pcma-1", "pcmu-2")
 	host := srv.Addr()
 	ms := newMemSink()
 	sup, err := ingest.New(ingest.Config{Streams: []ingest.StreamConfig{
@@ -93,7 +96,7 @@ func TestStreamAPI(t *testing.T) {
 // file descriptor behind, and every cycle's records end with end/removed.
 func TestAddRemoveCyclesLeaveNothingBehind(t *testing.T) {
 	const cycles = 1000
-	srv := startCameras(t, "pcma-1")
+	srv := loadtesttest.Cameras(t, "pcma-1")
 	ms := newMemSink()
 	sup, err := ingest.New(ingest.Config{}, ms)
 	if err != nil {
@@ -113,7 +116,7 @@ func TestAddRemoveCyclesLeaveNothingBehind(t *testing.T) {
 	for i := range 10 {
 		cycle(i)
 	}
-	fds, goroutines := openFDs(t), runtime.NumGoroutine()
+	fds, before := openFDs(t), goleak.IgnoreCurrent()
 	deadline := time.Now().Add(5 * time.Minute)
 	for i := 10; i < cycles; i++ {
 		if time.Now().After(deadline) {
@@ -121,9 +124,12 @@ func TestAddRemoveCyclesLeaveNothingBehind(t *testing.T) {
 		}
 		cycle(i)
 	}
-	// Closed connections' goroutines may take a moment to go: the
-	// watchdog's tick is the only other activity.
-	waitFor(t, "goroutines to settle", func() bool { return runtime.NumGoroutine() <= goroutines+2 })
+	// Closed connections' goroutines may take a moment to go: every
+	// goroutine not running before the cycles must be gone by waitTimeout.
+	var leaked error
+	if !testkit.Poll(waitTimeout, func() bool { leaked = goleak.Find(before); return leaked == nil }) {
+		t.Errorf("after %d cycles: %v", cycles, leaked)
+	}
 	if n := openFDs(t); n > fds+2 {
 		t.Errorf("%d file descriptors open after %d cycles, %d before", n, cycles, fds)
 	}
@@ -146,17 +152,4 @@ func openFDs(t *testing.T) int {
 		t.Skipf("cannot count file descriptors: %v", err)
 	}
 	return len(entries)
-}
-
-// waitFor polls cond until it holds, for at most waitTimeout.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond)
-	}
 }

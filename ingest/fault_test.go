@@ -13,6 +13,8 @@ import (
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -105,25 +107,17 @@ func TestFaults(t *testing.T) {
 			// time, and an overloaded host makes it skip some.
 			spec := c.spec
 			spec.Name, spec.Codec, spec.User, spec.Password = "cam", "pcma", "viewer", faultSecret
-			srv, err := loadtest.NewServer(loadtest.ServerConfig{
+			srv := loadtesttest.NewServer(t, loadtest.ServerConfig{
 				Streams:            []loadtest.StreamSpec{spec, {Name: "control", Codec: "pcmu"}},
 				UDP:                c.udp,
 				SenderReportPeriod: 500 * time.Millisecond,
-				Logger:             slog.New(slog.DiscardHandler),
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
 
 			transport := "tcp"
 			if c.udp {
 				transport = "udp"
 			}
-			logs := &syncBuffer{}
+			logs := &testkit.SyncBuffer{}
 			stalls := make(chan ingest.Stall, 64)
 			diag := t.TempDir()
 			ms := newMemSink()
@@ -182,7 +176,7 @@ func TestFaults(t *testing.T) {
 				}
 			}
 			if c.failure != "" {
-				waitFor(t, "failure "+c.failure, func() bool {
+				testkit.WaitFor(t, waitTimeout, "failure "+c.failure, func() bool {
 					st, _ := sup.StreamStats("cam")
 					return st.Failure == c.failure
 				})

@@ -9,6 +9,7 @@ import (
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/ingest/sdk"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -28,7 +29,7 @@ const stallBudget = 200 * time.Millisecond
 // while the healthy stream sharing the SDK workers keeps flowing and no
 // callback waits on the sink.
 func TestSlowConsumerNeverBlocksSDKWorkers(t *testing.T) {
-	srv := startCameras(t, append(stuckStreams, healthyStream)...)
+	srv := loadtesttest.Cameras(t, append(stuckStreams, healthyStream)...)
 	ms := newMemSink()
 	var releases []func()
 	for _, s := range stuckStreams {
@@ -125,7 +126,7 @@ func (n *naiveAdapter) onData(_ sdk.Handle, f *sdk.Frame) {
 // slow work inside the callback, two stuck consumers occupy both SDK
 // workers and the healthy stream stops pulling.
 func TestNaiveAdapterStallsOtherStreams(t *testing.T) {
-	srv := startCameras(t, append(stuckStreams, healthyStream)...)
+	srv := loadtesttest.Cameras(t, append(stuckStreams, healthyStream)...)
 	ms := newMemSink()
 	var releases []func()
 	for _, s := range stuckStreams {

@@ -2,34 +2,13 @@ package ingest_test
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest"
-	"github.com/earshot/earshot/loadtest"
 	"github.com/earshot/earshot/sink"
 )
-
-// syncBuffer is a log destination tests read while the supervisor runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // waitTimeout bounds every wait; the tests finish far sooner.
 const waitTimeout = 15 * time.Second
@@ -113,35 +92,6 @@ func (m *memSink) await(t *testing.T, what string, pred func(sink.Record) bool) 
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
-}
-
-// codecOfName returns the codec a test stream name starts with: the longest
-// codec name equal to it or followed by '-'.
-func codecOfName(name string) string {
-	var best string
-	for _, c := range audio.Codecs() {
-		if (name == c || strings.HasPrefix(name, c+"-")) && len(c) > len(best) {
-			best = c
-		}
-	}
-	return best
-}
-
-func startCameras(t *testing.T, names ...string) *loadtest.Server {
-	t.Helper()
-	var specs []loadtest.StreamSpec
-	for _, n := range names {
-		specs = append(specs, loadtest.StreamSpec{Name: n, Codec: codecOfName(n)})
-	}
-	srv, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 // runSupervisor runs sup until the test ends (or stop is called) and

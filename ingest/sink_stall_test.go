@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -15,7 +17,7 @@ import (
 // pulling into the spool without a gap, and everything arrives once the
 // broker is back.
 func TestUnreachableBrokerIsSinkStalledNotASourceFault(t *testing.T) {
-	srv := startCameras(t, "pcma-1", "pcmu-2")
+	srv := loadtesttest.Cameras(t, "pcma-1", "pcmu-2")
 	broker, err := sink.NewEmbeddedBroker("stall", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +46,7 @@ func TestUnreachableBrokerIsSinkStalledNotASourceFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runSupervisor(t, sup)
-	waitFor(t, "records delivered", func() bool { return w.Stats().Delivered > 4 })
+	testkit.WaitFor(t, waitTimeout, "records delivered", func() bool { return w.Stats().Delivered > 4 })
 
 	broker.SetReachable(false)
 	s := receive(t, stalls)
@@ -52,9 +54,9 @@ func TestUnreachableBrokerIsSinkStalledNotASourceFault(t *testing.T) {
 		t.Fatalf("stall %+v, want one sink_stalled at stage sink with its cause", s)
 	}
 	spooled := w.Stats().Spooled
-	waitFor(t, "audio spooled while the broker is away", func() bool { return w.Stats().Spooled > spooled+10 })
+	testkit.WaitFor(t, waitTimeout, "audio spooled while the broker is away", func() bool { return w.Stats().Spooled > spooled+10 })
 	broker.SetReachable(true)
-	waitFor(t, "the spool drained", func() bool { h := w.Health(); return !h.Stalled && h.Pending < 4 })
+	testkit.WaitFor(t, waitTimeout, "the spool drained", func() bool { h := w.Health(); return !h.Stalled && h.Pending < 4 })
 	stop()
 	if err := w.Close(); err != nil {
 		t.Fatalf("Close: %v", err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -42,7 +43,7 @@ func checkEpoch(t *testing.T, recs []sink.Record, codec string) {
 }
 
 func TestEveryCodecFlowsAndEndsCleanly(t *testing.T) {
-	srv := startCameras(t, codecs...)
+	srv := loadtesttest.Cameras(t, codecs...)
 	ms := newMemSink()
 	var streams []ingest.StreamConfig
 	for _, c := range codecs {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -90,7 +91,7 @@ var internalStallCases = []struct {
 func TestWatchdogNamesTheStuckStage(t *testing.T) {
 	for _, c := range internalStallCases {
 		t.Run(c.name, func(t *testing.T) {
-			srv := startCameras(t, "pcma-1")
+			srv := loadtesttest.Cameras(t, "pcma-1")
 			ms := newMemSink()
 			stalls := make(chan ingest.Stall, 16)
 			diag := t.TempDir()

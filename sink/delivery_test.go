@@ -11,12 +11,12 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/consumer"
 )
@@ -64,11 +64,10 @@ type streamer struct {
 	w       *sink.Writer
 	streams int
 
-	mu       sync.Mutex
-	written  map[string][]sink.Record
-	durs     []time.Duration
-	errs     []error
-	maxWrite atomic.Int64
+	mu      sync.Mutex
+	written map[string][]sink.Record
+	durs    []time.Duration
+	errs    []error
 }
 
 func newStreamer(w *sink.Writer, streams int) *streamer {
@@ -206,20 +205,6 @@ func checkExactlyOnce(t *testing.T, written, got map[string][]sink.Record) {
 	}
 }
 
-// waitFor polls cond every 100 ms until it holds, failing after timeout.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
-
 func TestBrokerOutageOf60Seconds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 60-second outage")
@@ -242,13 +227,13 @@ func TestBrokerOutageOf60Seconds(t *testing.T) {
 	}()
 	defer func() { stop(); <-done }()
 
-	waitFor(t, "records delivered before the outage", 30*time.Second, func() bool { return w.Stats().Delivered >= 100 })
+	testkit.WaitFor(t, 30*time.Second, "records delivered before the outage", func() bool { return w.Stats().Delivered >= 100 })
 	if err := broker.SetReachable(false); err != nil {
 		t.Fatal(err)
 	}
 	outageStart := time.Now()
 	var stalled sink.Health
-	waitFor(t, "the writer to report the outage", 30*time.Second, func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the writer to report the outage", func() bool {
 		stalled = w.Health()
 		return stalled.Stalled
 	})
@@ -265,7 +250,7 @@ func TestBrokerOutageOf60Seconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	recovered := time.Now()
-	waitFor(t, "the backlog to drain", 2*time.Minute, func() bool { return w.Health().Pending == 0 })
+	testkit.WaitFor(t, 2*time.Minute, "the backlog to drain", func() bool { return w.Health().Pending == 0 })
 	t.Logf("backlog of %d records (%d bytes) drained %s after the broker came back",
 		mid.SpoolRecords, mid.SpoolBytes, time.Since(recovered).Round(time.Millisecond))
 	if h := w.Health(); h.Stalled || h.LastAck.Before(recovered) {
@@ -428,7 +413,7 @@ func TestFullSpoolDropsOldestWithGaps(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "drops", 30*time.Second, func() bool { return w.Stats().Dropped > 0 && w.Stats().MemoryRecords == 0 })
+	testkit.WaitFor(t, 30*time.Second, "drops", func() bool { return w.Stats().Dropped > 0 && w.Stats().MemoryRecords == 0 })
 	if err := broker.SetReachable(true); err != nil {
 		t.Fatal(err)
 	}

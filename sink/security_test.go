@@ -20,6 +20,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -99,18 +100,14 @@ func deliverOne(t *testing.T, broker *sink.EmbeddedBroker, sec sink.Security) (b
 	if err := w.Write(context.Background(), streamRecord("cam-1", sink.KindStart, 1, 0, time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		h := w.Health()
-		if w.Stats().Delivered == 1 {
-			return true, h, pingErr
-		}
-		if h.Stalled && h.Reason != "" && !strings.Contains(h.Reason, "no produce completed") {
-			return false, h, pingErr
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-	return false, w.Health(), pingErr
+	var h sink.Health
+	delivered := false
+	testkit.Poll(30*time.Second, func() bool {
+		h = w.Health()
+		delivered = w.Stats().Delivered == 1
+		return delivered || h.Stalled && h.Reason != "" && !strings.Contains(h.Reason, "no produce completed")
+	})
+	return delivered, h, pingErr
 }
 
 func TestMutualTLS(t *testing.T) {

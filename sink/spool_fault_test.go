@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -108,7 +109,7 @@ func TestFullDiskDropsOldestWithGaps(t *testing.T) {
 	if err := broker.SetReachable(true); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivery", time.Minute, func() bool { return w.Health().Pending == 0 })
+	testkit.WaitFor(t, time.Minute, "delivery", func() bool { return w.Health().Pending == 0 })
 	if h := w.Health(); h.SpoolError != "" || w.Stats().SpoolFailing {
 		t.Errorf("health %+v after delivery: the spool is still reported failing", h)
 	}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/earshot/earshot/loadtest/testkit"
 )
 
 // A real segment of 2.5 MB (390 records of 200 ms, three streams
@@ -41,7 +43,7 @@ func TestSpoolRecoveryCoversDamageWithGaps(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			var log syncBuffer
+			var log testkit.SyncBuffer
 			s, err = openSpool(cfg, slogTo(&log))
 			if err != nil {
 				t.Fatalf("open after damage: %v", err)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/earshot/earshot/loadtest/testkit"
 )
 
 // testSpoolConfig is a spool of small segments in a fresh directory.
@@ -196,7 +198,7 @@ func TestSpoolTruncatesCorruptTail(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			var log syncBuffer
+			var log testkit.SyncBuffer
 			s, err := openSpool(cfg, slogTo(&log))
 			if err != nil {
 				t.Fatalf("open after corruption: %v", err)

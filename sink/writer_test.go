@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/earshot/earshot/loadtest/testkit"
 )
 
 // errBrokerDown is what dialing a stopped broker gives.
@@ -144,7 +146,7 @@ func TestWriterCloseDeliversQueued(t *testing.T) {
 
 func TestWriterMissingTopic(t *testing.T) {
 	addr := startBroker(t, testTopic)
-	var log syncBuffer
+	var log testkit.SyncBuffer
 	w, err := NewWriter(WriterConfig{
 		Brokers: []string{addr}, Topic: "missing", CloseTimeout: 300 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&log, nil)),
@@ -175,7 +177,7 @@ func TestWriterMissingTopic(t *testing.T) {
 func TestWriterRetriesUntilBrokerIsBack(t *testing.T) {
 	addr := startBroker(t, testTopic)
 	var failures atomic.Int32
-	var log syncBuffer
+	var log testkit.SyncBuffer
 	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
 		if failures.Add(1) <= 3 {
 			return nil, errBrokerDown
@@ -286,7 +288,7 @@ func TestWriterCloseIsBoundedWhenBrokerHangs(t *testing.T) {
 func TestHungBrokerIsReportedStalledAndRecordsSpooled(t *testing.T) {
 	addr := startBlackHole(t)
 	dir := t.TempDir()
-	var log syncBuffer
+	var log testkit.SyncBuffer
 	w, err := NewWriter(WriterConfig{
 		Brokers: []string{addr}, Topic: testTopic, WriteTimeout: 300 * time.Millisecond, StallTimeout: time.Second,
 		CloseTimeout: 200 * time.Millisecond, Logger: slogTo(&log), Spool: SpoolConfig{Dir: dir},
@@ -301,12 +303,8 @@ func TestHungBrokerIsReportedStalledAndRecordsSpooled(t *testing.T) {
 	}
 	// Each attempt times out after WriteTimeout and is retried on a fresh
 	// kafka-go writer; after StallTimeout the writer reports the stall.
-	deadline := time.Now().Add(20 * time.Second)
-	h := w.Health()
-	for !h.Stalled && time.Now().Before(deadline) {
-		<-time.After(50 * time.Millisecond)
-		h = w.Health()
-	}
+	var h Health
+	testkit.Poll(20*time.Second, func() bool { h = w.Health(); return h.Stalled })
 	if !h.Stalled || h.Pending != 3 || !strings.Contains(h.Reason, "produce timed out after 300ms") {
 		t.Errorf("health %+v, want 3 pending, stalled: produce timed out", h)
 	}

@@ -1,19 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -44,24 +44,6 @@ var fidelityCases = []struct {
 	{"aal2-g726-40", 0.93},
 }
 
-// syncBuffer is a log destination the test can read while the service runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestEndToEnd: synthetic cameras → earshot → embedded Kafka over TCP →
 // consumer. Per codec: one epoch, records in order with consecutive seq,
 // continuous offsets, schema-1 headers, and audio that matches the clip.
@@ -70,14 +52,7 @@ func TestEndToEnd(t *testing.T) {
 	for _, c := range fidelityCases {
 		specs = append(specs, loadtest.StreamSpec{Name: "cam-" + c.codec, Codec: c.codec})
 	}
-	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cams.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cams.Close()
+	cams := loadtesttest.NewServer(t, loadtest.ServerConfig{Streams: specs})
 	broker, stopBroker, err := sink.StartEmbeddedBroker("e2e", 3)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +68,7 @@ func TestEndToEnd(t *testing.T) {
 	for _, s := range specs {
 		cfg.Streams = append(cfg.Streams, StreamConfig{ID: s.Name, URL: "rtsp://user:" + e2eSecret + "@" + cams.Addr() + "/" + s.Name, Transport: "tcp"})
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	svc, err := newService(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/earshot/earshot/loadtest/harness"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -18,7 +19,7 @@ import (
 func runLoadtest(t *testing.T, args ...string) (harness.Report, string) {
 	t.Helper()
 	out := t.TempDir()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	code := cli(append([]string{"loadtest", "--out", out, "--progress", "plain"}, args...), stdout, stderr)
 	var r harness.Report
 	data, err := os.ReadFile(filepath.Join(out, "report.json"))

@@ -18,6 +18,8 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/consumer"
 )
@@ -48,14 +50,7 @@ func newProcessEnv(t *testing.T, closeTimeout time.Duration) *processEnv {
 // extra appended to its top-level settings.
 func newProcessEnvFor(t testing.TB, closeTimeout time.Duration, specs []loadtest.StreamSpec, extra string) *processEnv {
 	t.Helper()
-	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cams.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cams.Close)
+	cams := loadtesttest.NewServer(t, loadtest.ServerConfig{Streams: specs})
 	broker, err := sink.NewEmbeddedBroker(processTopic, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -79,14 +74,14 @@ func newProcessEnvFor(t testing.TB, closeTimeout time.Duration, specs []loadtest
 // child is a running `earshot run`.
 type child struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 	done chan struct{}
 	err  error
 }
 
 func (e *processEnv) start(t testing.TB) *child {
 	t.Helper()
-	c := &child{logs: &syncBuffer{}, done: make(chan struct{})}
+	c := &child{logs: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	c.cmd.Env = append(os.Environ(), childConfigEnv+"="+e.config)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
@@ -136,16 +131,20 @@ func (e *processEnv) streamAndTerminate(t *testing.T, d time.Duration) (*child, 
 // waitLog waits until the child's logs contain s n times.
 func (c *child) waitLog(t testing.TB, s string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(c.logs.String(), s) < n {
+	logged := func() bool { return strings.Count(c.logs.String(), s) >= n }
+	exited := func() bool {
 		select {
 		case <-c.done:
-			t.Fatalf("earshot exited (%v) before logging %q; logs:\n%s", c.err, s, c.logs)
-		case <-time.After(50 * time.Millisecond):
+			return true
+		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %d× %q in the logs after 30 s:\n%s", n, s, c.logs)
-		}
+	}
+	if !testkit.Poll(30*time.Second, func() bool { return logged() || exited() }) {
+		t.Fatalf("no %d× %q in the logs after 30 s:\n%s", n, s, c.logs)
+	}
+	if !logged() {
+		t.Fatalf("earshot exited (%v) before logging %q; logs:\n%s", c.err, s, c.logs)
 	}
 }
 
@@ -240,12 +239,8 @@ func TestSIGKILLWhileSpoolingLosesNothingSpooled(t *testing.T) {
 	first := e.start(t)
 	first.waitLog(t, "stream connected", len(processCodecs))
 	// Spool a few seconds of every stream, then kill earshot mid-write.
-	deadline := time.Now().Add(30 * time.Second)
-	for len(e.spooled(t)) < 40 {
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing spooled; logs:\n%s", first.logs)
-		}
-		<-time.After(100 * time.Millisecond)
+	if !testkit.Poll(30*time.Second, func() bool { return len(e.spooled(t)) >= 40 }) {
+		t.Fatalf("nothing spooled; logs:\n%s", first.logs)
 	}
 	first.stop(t, syscall.SIGKILL)
 	spooled := e.spooled(t)

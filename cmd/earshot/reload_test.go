@@ -17,6 +17,7 @@ import (
 
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -124,16 +125,9 @@ func writeConfig(t *testing.T, path, broker, topic, cams string, streams map[str
 // unchanged one keeps its epoch. A file that does not load changes
 // nothing; SIGTERM then drains and exits 0.
 func TestSIGHUPReloadsOnlyChangedStreams(t *testing.T) {
-	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: []loadtest.StreamSpec{
+	cams := loadtesttest.NewServer(t, loadtest.ServerConfig{Streams: []loadtest.StreamSpec{
 		{Name: "p1", Codec: "pcma"}, {Name: "p2", Codec: "pcmu"}, {Name: "p3", Codec: "pcma"},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cams.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cams.Close()
 	broker, stopBroker, err := sink.StartEmbeddedBroker("hup", 1)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package sdk_test
 import (
 	"bytes"
 	"errors"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest/sdk"
-	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
 )
 
 // codecCases are the codecs the synthetic cameras serve, with what Open
@@ -40,27 +39,6 @@ var codecCases = []struct {
 
 // waitTimeout bounds every wait in these tests; they finish far sooner.
 const waitTimeout = 10 * time.Second
-
-func startCameras(t *testing.T, names ...string) *loadtest.Server {
-	t.Helper()
-	var specs []loadtest.StreamSpec
-	for _, n := range names {
-		codec := n
-		if !slices.Contains(audio.Codecs(), n) {
-			codec, _, _ = strings.Cut(n, "-")
-		}
-		specs = append(specs, loadtest.StreamSpec{Name: n, Codec: codec})
-	}
-	srv, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 func newSDK(t *testing.T, o sdk.Options) *sdk.SDK {
 	t.Helper()
@@ -105,7 +83,7 @@ func TestOpenDeliversFramesOfEveryCodec(t *testing.T) {
 	for _, c := range codecCases {
 		names = append(names, c.codec)
 	}
-	srv := startCameras(t, names...)
+	srv := loadtesttest.Cameras(t, names...)
 	s := newSDK(t, sdk.Options{Workers: 2})
 	for _, tc := range codecCases {
 		t.Run(tc.codec, func(t *testing.T) {
@@ -169,7 +147,7 @@ func TestOpenRejectsSourcesWithoutUsableAudio(t *testing.T) {
 }
 
 func TestOpenErrorsNeverContainCredentials(t *testing.T) {
-	srv := startCameras(t, "opus")
+	srv := loadtesttest.Cameras(t, "opus")
 	s := newSDK(t, sdk.Options{})
 	urls := []string{
 		"rtsp://admin:hunter2@" + srv.Addr() + "/nonexistent",              // 404
@@ -226,7 +204,7 @@ func FuzzRedact(f *testing.F) {
 // budget makes the handle's queue fill and drop, and the status callback
 // hears about the overruns.
 func TestSlowCallbackFillsQueueAndIsReported(t *testing.T) {
-	srv := startCameras(t, "pcma")
+	srv := loadtesttest.Cameras(t, "pcma")
 	drops := make(chan sdk.Handle, 64)
 	s := newSDK(t, sdk.Options{Workers: 1, QueueLen: 4, CallbackBudget: time.Millisecond, DropObserver: observeDrops(drops)})
 	release := make(chan struct{})
@@ -267,7 +245,7 @@ func TestSlowCallbackFillsQueueAndIsReported(t *testing.T) {
 // failure inside the SDK: with one shared worker, a handle whose callback
 // blocks stops delivery for every other handle.
 func TestBlockedCallbackStarvesHandlesOnTheSameWorker(t *testing.T) {
-	srv := startCameras(t, "pcma-a", "pcmu-b")
+	srv := loadtesttest.Cameras(t, "pcma-a", "pcmu-b")
 	drops := make(chan sdk.Handle, 64)
 	s := newSDK(t, sdk.Options{Workers: 1, QueueLen: 4, DropObserver: observeDrops(drops)})
 	block := make(chan struct{})
@@ -321,7 +299,7 @@ func observeDrops(ch chan<- sdk.Handle) func(sdk.Handle) {
 // keeps f.Data instead of copying it reads poison, which is how tests catch
 // such consumers.
 func TestFramesAreReusedAfterTheCallback(t *testing.T) {
-	srv := startCameras(t, "pcmu")
+	srv := loadtesttest.Cameras(t, "pcmu")
 	s := newSDK(t, sdk.Options{PoisonBuffers: true})
 	type kept struct{ alias, clone []byte }
 	got := make(chan kept, 1)
@@ -345,7 +323,7 @@ func TestFramesAreReusedAfterTheCallback(t *testing.T) {
 }
 
 func TestCloseStopsCallbacks(t *testing.T) {
-	srv := startCameras(t, "opus")
+	srv := loadtesttest.Cameras(t, "opus")
 	s := newSDK(t, sdk.Options{})
 	var after atomic.Bool
 	var calls atomic.Int64
@@ -375,7 +353,7 @@ func TestCloseStopsCallbacks(t *testing.T) {
 }
 
 func TestDisconnectIsReported(t *testing.T) {
-	srv := startCameras(t, "pcma")
+	srv := loadtesttest.Cameras(t, "pcma")
 	s := newSDK(t, sdk.Options{})
 	statuses := make(chan sdk.Status, 4)
 	h, err := s.Open(srv.URL("pcma"), sdk.OpenOptions{Transport: sdk.TransportTCP, OnStatus: func(_ sdk.Handle, st sdk.Status) { statuses <- st }})

@@ -183,17 +183,6 @@ func (v *verifier) ended(ids []string) bool {
 	return true
 }
 
-// offsets returns the next offset to consume of every partition seen.
-func (v *verifier) offsets() map[int]int64 {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	out := make(map[int]int64, len(v.next))
-	for p, o := range v.next {
-		out[p] = o
-	}
-	return out
-}
-
 // drain waits, after the build under test has stopped, until every stream
 // of ids has ended, or nothing new arrived for idle, or limit passed.
 func (v *verifier) drain(ctx context.Context, ids []string, idle, limit time.Duration) {
