@@ -884,7 +884,14 @@ func (w *Writer) finish(b *batch) {
 	}
 	w.evacuate(b)
 	w.mu.Lock()
-	lost := len(w.mem) // no spool, or it failed
+	lost := len(w.mem) // no spool, or it failed; b's acknowledged records are not lost
+	if b.src == srcMem {
+		for i := range min(len(b.acked), len(w.mem)) {
+			if b.acked[i] {
+				lost--
+			}
+		}
+	}
 	var over []Record
 	for i, it := range w.over {
 		if b.src == srcOver && i < len(b.acked) && b.acked[i] {
