@@ -232,7 +232,9 @@ func scanSegment(data []byte, frame func(off int64, r *Record, size int64) error
 	off := int64(len(segmentMagic))
 	if end < off || string(data[:off]) != segmentMagic {
 		to := resync(data, min(off, end))
-		damaged(0, to, fmt.Errorf("%w: segment header is not %q", ErrCorrupt, segmentMagic))
+		if to > 0 { // an empty file has nothing to skip
+			damaged(0, to, fmt.Errorf("%w: segment header is not %q", ErrCorrupt, segmentMagic))
+		}
 		off = to
 	}
 	for off < end {
@@ -252,15 +254,27 @@ func scanSegment(data []byte, frame func(off int64, r *Record, size int64) error
 }
 
 // resync returns the first offset from from on where an intact frame
-// starts, or len(data) if there is none. A false match needs a random
-// length to fit and a CRC-32C and a record encoding to verify.
+// starts, or len(data) if there is none. A candidate is decoded before its
+// checksum is computed: most offsets fail at the version or kind byte, so
+// the scan costs little more than a pass over the bytes. A false match
+// needs a length that fits, a record encoding that ends exactly there and
+// validates, and a CRC-32C that verifies.
 func resync(data []byte, from int64) int64 {
-	for off := from; off+frameHeaderSize <= int64(len(data)); off++ {
-		if _, _, err := frameAt(data, off); err == nil {
+	end := int64(len(data))
+	for off := from; off+frameHeaderSize <= end; off++ {
+		n := int64(binary.LittleEndian.Uint32(data[off:]))
+		if n > end-off-frameHeaderSize {
+			continue
+		}
+		payload := data[off+frameHeaderSize : off+frameHeaderSize+n]
+		if _, err := decodeSpoolRecord(payload); err != nil {
+			continue
+		}
+		if crc32.Checksum(payload, castagnoli) == binary.LittleEndian.Uint32(data[off+4:]) {
 			return off
 		}
 	}
-	return int64(len(data))
+	return end
 }
 
 // checkFrame checks payload against the checksum in its frame header and

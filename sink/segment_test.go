@@ -33,25 +33,25 @@ func segmentOf(recs ...Record) []byte {
 func readSegment(t testing.TB, b []byte) ([]Record, [][2]int64) {
 	var recs []Record
 	var skipped [][2]int64
-	var at int64
+	var at int64 // where the next frame or damage must start
+	if bytes.HasPrefix(b, []byte(segmentMagic)) {
+		at = int64(len(segmentMagic))
+	}
 	scanSegment(b, func(off int64, r *Record, size int64) error {
-		if off != at && off != int64(len(segmentMagic)) {
+		if off != at {
 			t.Fatalf("frame at byte %d, want %d", off, at)
 		}
 		recs = append(recs, *r)
 		at = off + size
 		return nil
 	}, func(from, to int64, err error) {
-		if from != at && !(from == 0 && at == 0) || to <= from || !errors.Is(err, ErrCorrupt) {
+		if from != at || to <= from || !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("damage [%d, %d) after byte %d: %v", from, to, at, err)
 		}
 		skipped = append(skipped, [2]int64{from, to})
 		at = to
 	})
-	if len(b) >= len(segmentMagic) && at == 0 {
-		at = int64(len(segmentMagic)) // an empty segment
-	}
-	if at != int64(len(b)) && len(b) > len(segmentMagic) {
+	if at != int64(len(b)) {
 		t.Fatalf("scan ended at byte %d of %d", at, len(b))
 	}
 	return recs, skipped
