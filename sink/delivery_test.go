@@ -14,12 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/earshot/earshot/sink/schema"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/consumer"
-	"github.com/earshot/earshot/sink/schema"
 )
 
 var discardLogger = slog.New(slog.DiscardHandler)
@@ -53,7 +54,7 @@ func streamRecord(stream string, kind schema.Kind, epoch, seq uint64, t0 time.Ti
 		r.PCM = make([]byte, 6400)
 		r.PCM[0], r.PCM[1] = byte(seq), byte(seq>>8)
 	case schema.KindEnd:
-		r.Reason = schema.ReasonShutdown
+		r.Reason = "shutdown"
 	}
 	return r
 }
@@ -119,7 +120,7 @@ func (s *streamer) write(r schema.Record) {
 
 // writeStats returns the median, 99th percentile and largest Write
 // duration.
-func (s *streamer) writeStats() (p50, p99, max time.Duration) {
+func (s *streamer) writeStats() (p50, p99, longest time.Duration) {
 	s.mu.Lock()
 	d := slices.Clone(s.durs)
 	s.mu.Unlock()
@@ -151,25 +152,35 @@ func readBack(t *testing.T, addr string, want map[string][]schema.Record, timeou
 			missing[consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq}] = true
 		}
 	}
+	return readUntil(t, addr, timeout, fmt.Sprintf("%d records", len(missing)), func(r schema.Record) bool {
+		delete(missing, consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq})
+		return len(missing) == 0
+	})
+}
+
+// readUntil reads the topic, passing each record not seen before to done,
+// until done returns true; it fails after timeout, saying it waited for
+// what. It returns each stream's deduplicated records in arrival order and
+// the duplicates count.
+func readUntil(t *testing.T, addr string, timeout time.Duration, what string, done func(schema.Record) bool) (map[string][]schema.Record, uint64) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var dedup consumer.Deduplicator
 	got := make(map[string][]schema.Record)
 	errDone := errors.New("done")
 	err := sink.ReadTopic(ctx, []string{addr}, deliveryTopic, func(r schema.Record) error {
-		k := consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq}
-		if !dedup.Fresh(k) {
+		if !dedup.Fresh(consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq}) {
 			return nil
 		}
 		got[r.Stream] = append(got[r.Stream], r)
-		delete(missing, k)
-		if len(missing) == 0 {
+		if done(r) {
 			return errDone
 		}
 		return nil
 	})
 	if !errors.Is(err, errDone) {
-		t.Fatalf("reading back: %v; %d records missing", err, len(missing))
+		t.Fatalf("reading back: %v; waiting for %s", err, what)
 	}
 	return got, dedup.Duplicates
 }
@@ -408,11 +419,14 @@ func TestFullSpoolDropsOldestWithGaps(t *testing.T) {
 	if err := broker.SetReachable(true); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	// Close reports the drops: nothing is left or lost without a gap.
+	err = w.Close()
 	st := w.Stats()
 	t.Logf("stats %+v", st)
+	var undelivered *sink.UndeliveredError
+	if !errors.As(err, &undelivered) || undelivered.Dropped != int(st.Dropped) || undelivered.Lost != 0 || undelivered.Spooled != 0 {
+		t.Fatalf("Close: %v, want an UndeliveredError with %d dropped, none lost or spooled", err, st.Dropped)
+	}
 
 	// Read everything back through the reassembler: each stream's timeline
 	// is continuous, the dropped part is a sink_drop gap, nothing is

@@ -9,4 +9,9 @@ type Health struct {
 	Stalled      bool      // no produce has completed for StallTimeout while records are pending, or the broker is unreachable
 	StalledSince time.Time // when the current stall began (zero when not stalled)
 	Reason       string    // short cause when stalled, credentials-free (e.g. "broker unreachable: dial tcp ...", "produce timed out")
+	// SpoolError is set while the spool cannot write (disk full, quota, I/O
+	// error): records are held in memory instead, and when BufferBytes are
+	// held the oldest are replaced by sink_drop gap records. It is the last
+	// write error, and is cleared once the records held have been delivered.
+	SpoolError string
 }

@@ -222,7 +222,8 @@ func TestRecordLimitFollowsTheTopic(t *testing.T) {
 	}
 
 	// A writer that did not ask (no Ping) learns it from the broker: the
-	// refused record is given up, the records behind it are delivered.
+	// refused record is given up (Close reports it lost), the records
+	// behind it are delivered.
 	w2, err := sink.NewWriter(sink.WriterConfig{Brokers: []string{broker.Addr()}, Topic: deliveryTopic, Logger: discardLogger})
 	if err != nil {
 		t.Fatal(err)
@@ -234,10 +235,11 @@ func TestRecordLimitFollowsTheTopic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := w2.Close(); err != nil {
-		t.Errorf("Close: %v", err)
+	var undelivered *sink.UndeliveredError
+	if err := w2.Close(); !errors.As(err, &undelivered) || undelivered.Lost != 1 || undelivered.Spooled != 0 {
+		t.Errorf("Close: %v, want 1 record lost", err)
 	}
-	if st := w2.Stats(); st.Failed != 1 || st.Delivered != 1 {
+	if st := w2.Stats(); st.Failed != 1 || st.Lost != 1 || st.Delivered != 1 {
 		t.Errorf("stats %+v, want the large record failed and the next delivered", st)
 	}
 }

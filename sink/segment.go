@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"math"
 	"time"
 
@@ -15,8 +14,9 @@ import (
 // A spool segment is an append-only file: the 8-byte segmentMagic, then
 // frames. A frame is the payload length (uint32, little endian), the CRC-32C
 // of the payload (uint32, little endian) and the payload: one record in the
-// spoolVersion encoding (see appendSpoolRecord). A torn or corrupt frame ends
-// the readable part of a segment.
+// spoolVersion encoding (see appendSpoolRecord). A reader skips a torn or
+// corrupt stretch and reads on at the next frame whose checksum verifies
+// (see scanSegment).
 const (
 	segmentMagic    = "ESPOOL\x00\x01"
 	frameHeaderSize = 8
@@ -111,12 +111,12 @@ func (d *spoolDecoder) byte(what string) byte {
 	return c
 }
 
-func (d *spoolDecoder) uvarint(what string, max uint64) uint64 {
+func (d *spoolDecoder) uvarint(what string, limit uint64) uint64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 || v > max {
+	if n <= 0 || v > limit {
 		d.fail(what)
 		return 0
 	}
@@ -204,57 +204,79 @@ func decodeSpoolRecord(p []byte) (schema.Record, error) {
 	return r, nil
 }
 
-// segmentReader reads the frames of one segment in order. It does not
-// buffer: give it a bufio.Reader for files.
-type segmentReader struct {
-	r    io.Reader
-	size int64 // bytes left in the segment, bounding a frame's length
-	off  int64 // bytes consumed so far, header included
-	hdr  [frameHeaderSize]byte
-}
-
-// newSegmentReader checks the segment header of r, which holds size bytes.
-func newSegmentReader(r io.Reader, size int64) (*segmentReader, error) {
-	var magic [len(segmentMagic)]byte
-	if _, err := io.ReadFull(r, magic[:]); err != nil {
-		return nil, fmt.Errorf("%w: segment header: %w", ErrCorrupt, err)
+// frameAt returns the record of the intact frame at off of a segment's
+// bytes, and the frame's size. The record's PCM aliases data.
+func frameAt(data []byte, off int64) (schema.Record, int64, error) {
+	rest := data[off:]
+	if len(rest) < frameHeaderSize {
+		return schema.Record{}, 0, fmt.Errorf("%w: torn frame header at byte %d", ErrCorrupt, off)
 	}
-	if string(magic[:]) != segmentMagic {
-		return nil, fmt.Errorf("%w: segment header %q is not %q", ErrCorrupt, magic[:], segmentMagic)
+	n := int64(binary.LittleEndian.Uint32(rest))
+	if n > maxFramePayload || n > int64(len(rest))-frameHeaderSize {
+		return schema.Record{}, 0, fmt.Errorf("%w: frame at byte %d declares %d bytes, %d are left", ErrCorrupt, off, n, int64(len(rest))-frameHeaderSize)
 	}
-	return &segmentReader{r: r, size: size - int64(len(segmentMagic)), off: int64(len(segmentMagic))}, nil
-}
-
-// next returns the next record and the size of its frame. It returns io.EOF
-// at the clean end of the segment and an error wrapping ErrCorrupt for a
-// torn or damaged frame; off then still points after the last good frame.
-// The record's PCM is freshly allocated.
-func (s *segmentReader) next() (schema.Record, int64, error) {
-	if s.size == 0 {
-		return schema.Record{}, 0, io.EOF
-	}
-	if s.size < frameHeaderSize {
-		return schema.Record{}, 0, fmt.Errorf("%w: torn frame header at byte %d", ErrCorrupt, s.off)
-	}
-	if _, err := io.ReadFull(s.r, s.hdr[:]); err != nil {
-		return schema.Record{}, 0, fmt.Errorf("%w: frame header at byte %d: %w", ErrCorrupt, s.off, err)
-	}
-	n := int64(binary.LittleEndian.Uint32(s.hdr[:]))
-	if n > maxFramePayload || n > s.size-frameHeaderSize {
-		return schema.Record{}, 0, fmt.Errorf("%w: frame at byte %d declares %d bytes, %d are left", ErrCorrupt, s.off, n, s.size-frameHeaderSize)
-	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(s.r, payload); err != nil {
-		return schema.Record{}, 0, fmt.Errorf("%w: frame at byte %d: %w", ErrCorrupt, s.off, err)
-	}
-	r, err := checkFrame(s.hdr[:], payload)
+	r, err := checkFrame(rest[:frameHeaderSize], rest[frameHeaderSize:frameHeaderSize+n])
 	if err != nil {
-		return schema.Record{}, 0, fmt.Errorf("frame at byte %d: %w", s.off, err)
+		return schema.Record{}, 0, fmt.Errorf("frame at byte %d: %w", off, err)
 	}
-	size := frameHeaderSize + n
-	s.off += size
-	s.size -= size
-	return r, size, nil
+	return r, frameHeaderSize + n, nil
+}
+
+// scanSegment reads the frames of a segment's bytes in order. It calls
+// frame with each intact frame's offset, record (its PCM aliases data) and
+// size, and damaged with each stretch [from, to) of bytes that holds no
+// intact frame: it reads on at the next offset where a frame's checksum
+// and record verify, or gives up at the end (to is then len(data)). A
+// damaged segment header is a stretch from byte 0. It returns frame's first
+// error, which stops the scan.
+func scanSegment(data []byte, frame func(off int64, r *schema.Record, size int64) error, damaged func(from, to int64, err error)) error {
+	end := int64(len(data))
+	off := int64(len(segmentMagic))
+	if end < off || string(data[:off]) != segmentMagic {
+		to := resync(data, min(off, end))
+		if to > 0 { // an empty file has nothing to skip
+			damaged(0, to, fmt.Errorf("%w: segment header is not %q", ErrCorrupt, segmentMagic))
+		}
+		off = to
+	}
+	for off < end {
+		r, size, err := frameAt(data, off)
+		if err != nil {
+			to := resync(data, off+1)
+			damaged(off, to, err)
+			off = to
+			continue
+		}
+		if err := frame(off, &r, size); err != nil {
+			return err
+		}
+		off += size
+	}
+	return nil
+}
+
+// resync returns the first offset from from on where an intact frame
+// starts, or len(data) if there is none. A candidate is decoded before its
+// checksum is computed: most offsets fail at the version or kind byte, so
+// the scan costs little more than a pass over the bytes. A false match
+// needs a length that fits, a record encoding that ends exactly there and
+// validates, and a CRC-32C that verifies.
+func resync(data []byte, from int64) int64 {
+	end := int64(len(data))
+	for off := from; off+frameHeaderSize <= end; off++ {
+		n := int64(binary.LittleEndian.Uint32(data[off:]))
+		if n > end-off-frameHeaderSize {
+			continue
+		}
+		payload := data[off+frameHeaderSize : off+frameHeaderSize+n]
+		if _, err := decodeSpoolRecord(payload); err != nil {
+			continue
+		}
+		if crc32.Checksum(payload, castagnoli) == binary.LittleEndian.Uint32(data[off+4:]) {
+			return off
+		}
+	}
+	return end
 }
 
 // checkFrame checks payload against the checksum in its frame header and

@@ -3,7 +3,6 @@ package sink
 import (
 	"bytes"
 	"errors"
-	"io"
 	"testing"
 	"time"
 
@@ -32,30 +31,41 @@ func segmentOf(recs ...schema.Record) []byte {
 	return b
 }
 
-// readSegment reads every record of a segment until its end or the first
-// damaged frame, returning the records, the bytes they span and the error
-// that stopped it (io.EOF at a clean end).
-func readSegment(b []byte) ([]schema.Record, int64, error) {
-	sr, err := newSegmentReader(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		return nil, 0, err
-	}
+// readSegment scans a segment, returning its intact records and the
+// damaged stretches skipped; it fails t if they do not tile the segment.
+func readSegment(t testing.TB, b []byte) ([]schema.Record, [][2]int64) {
 	var recs []schema.Record
-	for {
-		r, _, err := sr.next()
-		if err != nil {
-			return recs, sr.off, err
-		}
-		recs = append(recs, r)
+	var skipped [][2]int64
+	var at int64 // where the next frame or damage must start
+	if bytes.HasPrefix(b, []byte(segmentMagic)) {
+		at = int64(len(segmentMagic))
 	}
+	scanSegment(b, func(off int64, r *schema.Record, size int64) error {
+		if off != at {
+			t.Fatalf("frame at byte %d, want %d", off, at)
+		}
+		recs = append(recs, *r)
+		at = off + size
+		return nil
+	}, func(from, to int64, err error) {
+		if from != at || to <= from || !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("damage [%d, %d) after byte %d: %v", from, to, at, err)
+		}
+		skipped = append(skipped, [2]int64{from, to})
+		at = to
+	})
+	if at != int64(len(b)) {
+		t.Fatalf("scan ended at byte %d of %d", at, len(b))
+	}
+	return recs, skipped
 }
 
 func TestSegmentRoundTrip(t *testing.T) {
 	want := spoolRecordCases()
 	seg := segmentOf(want...)
-	got, off, err := readSegment(seg)
-	if !errors.Is(err, io.EOF) || off != int64(len(seg)) || len(got) != len(want) {
-		t.Fatalf("read %d of %d records up to byte %d of %d: %v", len(got), len(want), off, len(seg), err)
+	got, skipped := readSegment(t, seg)
+	if len(skipped) != 0 || len(got) != len(want) {
+		t.Fatalf("read %d of %d records, skipped %v", len(got), len(want), skipped)
 	}
 	for i := range want {
 		if !schematest.Same(got[i], want[i]) || !got[i].Arrival.Equal(want[i].Arrival) {
@@ -64,27 +74,55 @@ func TestSegmentRoundTrip(t *testing.T) {
 	}
 }
 
-func TestSegmentReaderStopsAtDamage(t *testing.T) {
-	recs := spoolRecordCases()[:3]
-	good := segmentOf(recs...)
-	for _, tc := range corruptions {
+// damages damage a segment inside, as a bad disk would: the reader skips
+// the frames hit and reads on at the next intact one. Each is applied at
+// a fraction of the segment's length, past its first frames.
+var damages = []struct {
+	name string
+	do   func(b []byte) []byte
+}{
+	{"100 bytes flipped at 40%", func(b []byte) []byte { return flip(b, len(b)*4/10, 100) }},
+	{"one bit flipped at 50%", func(b []byte) []byte { b[len(b)/2] ^= 0x04; return b }},
+	{"bytes flipped at 30% and 70%", func(b []byte) []byte { return flip(flip(b, len(b)*3/10, 20), len(b)*7/10, 20) }},
+	{"zeros over 2% at 60%", func(b []byte) []byte { clear(b[len(b)*6/10 : len(b)*62/100]); return b }},
+	{"the segment header flipped", func(b []byte) []byte { return flip(b, 0, len(segmentMagic)) }},
+}
+
+// flip inverts n bytes of b from at.
+func flip(b []byte, at, n int) []byte {
+	for i := at; i < at+n && i < len(b); i++ {
+		b[i] ^= 0xff
+	}
+	return b
+}
+
+func TestSegmentReaderSkipsDamage(t *testing.T) {
+	recs := spoolRecordCases()
+	good := segmentOf(append(append(recs, recs...), recs...)...)
+	for _, tc := range damages {
 		seg := tc.do(bytes.Clone(good))
-		got, off, err := readSegment(seg)
-		if !errors.Is(err, ErrCorrupt) {
-			t.Errorf("%s: error %v, want ErrCorrupt", tc.name, err)
-		}
-		if n := len(got); n < 2 || !bytes.Equal(seg[:off], segmentOf(got...)) {
-			t.Errorf("%s: kept %d records up to byte %d", tc.name, n, off)
+		got, skipped := readSegment(t, seg)
+		hitFrames := len(skipped) > 0 && skipped[len(skipped)-1][0] > 0
+		if len(skipped) == 0 || hitFrames == (len(got) == 3*len(recs)) || len(got) < len(recs) {
+			t.Errorf("%s: read %d of %d records, skipped %v", tc.name, len(got), 3*len(recs), skipped)
 		}
 	}
-	if _, _, err := readSegment([]byte("not a segment")); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("bad header: %v", err)
+	for _, tc := range corruptions {
+		seg := tc.do(bytes.Clone(segmentOf(recs[:3]...)))
+		got, skipped := readSegment(t, seg)
+		if len(skipped) != 1 || skipped[0][1] != int64(len(seg)) || len(got) < 2 {
+			t.Errorf("%s: read %d records, skipped %v; want the tail skipped", tc.name, len(got), skipped)
+		}
+	}
+	if got, _ := readSegment(t, []byte("not a segment")); len(got) != 0 {
+		t.Errorf("bad header: read %d records", len(got))
 	}
 }
 
-// FuzzSegmentReader: any bytes read as a segment give valid records up to a
-// clean end or ErrCorrupt, never a panic, and the records read re-encode to
-// exactly the bytes they were read from.
+// FuzzSegmentReader: any bytes read as a segment give valid records and
+// damaged stretches that tile the input, never a panic, and the records
+// read re-encode to a segment read back whole. Seeds: damages and
+// corruptions applied to a segment of schematest.Valid.
 func FuzzSegmentReader(f *testing.F) {
 	recs := spoolRecordCases()
 	for i := range recs { // small records keep the fuzzer fast
@@ -98,23 +136,20 @@ func FuzzSegmentReader(f *testing.F) {
 	for _, tc := range corruptions {
 		f.Add(tc.do(bytes.Clone(good)))
 	}
+	for _, tc := range damages {
+		f.Add(tc.do(bytes.Clone(good)))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		recs, off, err := readSegment(b)
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("error %v is neither io.EOF nor ErrCorrupt", err)
-		}
-		if off > int64(len(b)) {
-			t.Fatalf("read up to byte %d of %d", off, len(b))
-		}
+		recs, _ := readSegment(t, b)
 		for _, r := range recs {
 			if err := r.Validate(); err != nil {
 				t.Fatalf("invalid record read: %v", err)
 			}
 		}
 		if len(recs) > 0 {
-			again, _, _ := readSegment(segmentOf(recs...))
-			if len(again) != len(recs) {
-				t.Fatalf("re-encoded %d records read back as %d", len(recs), len(again))
+			again, skipped := readSegment(t, segmentOf(recs...))
+			if len(again) != len(recs) || len(skipped) != 0 {
+				t.Fatalf("re-encoded %d records read back as %d, skipped %v", len(recs), len(again), skipped)
 			}
 		}
 	})

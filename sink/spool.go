@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,7 +41,7 @@ const (
 // close) are written as a new segment with a lower id. When a record does
 // not fit in MaxBytes, the oldest unpinned records are dropped and replaced
 // by sink_drop gap records (see makeRoom). Methods are safe for concurrent
-// use.
+// use; len and stats never wait for disk I/O.
 type spool struct {
 	cfg  SpoolConfig
 	log  *slog.Logger
@@ -57,16 +57,28 @@ type spool struct {
 	buf     []byte     // frame being appended
 	closed  bool
 	// syncTimer flushes dirty segments under FsyncInterval, outside mu;
-	// nil when no flush is scheduled.
+	// nil when no flush is scheduled. syncing counts the timer scheduled
+	// or running, so that close waits for it.
 	syncTimer *time.Timer
+	syncing   sync.WaitGroup
 	unsynced  []*os.File // sealed segments to flush and close (FsyncInterval)
 	dirDirty  bool       // files were created or deleted since the last flush
+	drops     []Drop     // not yet reported to the observer
 
-	// Counters, read by the Writer under mu.
-	dropped      uint64 // records dropped from a full spool
-	dropGaps     uint64 // sink_drop gap records written
-	corruptTails uint64 // segments truncated at a corrupt frame
-	drops        []Drop // not yet reported to the observer
+	// Gauges and counters, readable without mu (which is held across disk
+	// I/O): nrecords and nbytes mirror records and bytes after every change.
+	nrecords, nbytes atomic.Int64
+	dropped          atomic.Uint64 // records dropped from a full spool, or skipped over damage
+	dropGaps         atomic.Uint64 // sink_drop gap records written
+	corruptTails     atomic.Uint64 // segments truncated at a corrupt frame
+	corruptSkips     atomic.Uint64 // damaged stretches skipped inside a segment
+	unreadable       atomic.Uint64 // records lost without a gap: unreadable, or skipped with no neighbour to bound them
+}
+
+// publish mirrors the gauges for readers without mu; mu is held.
+func (s *spool) publish() {
+	s.nrecords.Store(int64(s.records))
+	s.nbytes.Store(s.bytes)
 }
 
 // segment is one segment file.
@@ -102,23 +114,23 @@ func segmentName(id uint64) string { return fmt.Sprintf("%016x%s", id, segmentSu
 // at the last good frame and reported, empty segments are deleted.
 func openSpool(cfg SpoolConfig, log *slog.Logger) (*spool, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("sink: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	lock, err := os.OpenFile(filepath.Join(cfg.Dir, spoolLockName), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("sink: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("sink: spool %s: %w", cfg.Dir, ErrSpoolLocked)
+			return nil, fmt.Errorf("spool %s: %w", cfg.Dir, ErrSpoolLocked)
 		}
-		return nil, fmt.Errorf("sink: spool %s: lock: %w", cfg.Dir, err)
+		return nil, fmt.Errorf("spool %s: lock: %w", cfg.Dir, err)
 	}
 	acks, err := os.OpenFile(filepath.Join(cfg.Dir, spoolAckName), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		lock.Close()
-		return nil, fmt.Errorf("sink: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	s := &spool{cfg: cfg, log: log, lock: lock, acks: acks, nextID: firstSegmentID}
 	if err := s.recover(); err != nil {
@@ -132,7 +144,7 @@ func openSpool(cfg SpoolConfig, log *slog.Logger) (*spool, error) {
 func (s *spool) recover() error {
 	entries, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
-		return fmt.Errorf("sink: spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	var ackID uint64
 	var ackOff int64
@@ -140,7 +152,8 @@ func (s *spool) recover() error {
 	if n, _ := s.acks.ReadAt(line[:], 0); n > 0 {
 		fmt.Sscanf(string(line[:n]), ackLineFormat, &ackID, &ackOff)
 	}
-	for _, e := range entries {
+	rc := recovery{last: make(map[string]recordTail)}
+	for _, e := range entries { // by name: segments oldest first
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {
 			os.Remove(filepath.Join(s.cfg.Dir, name))
@@ -158,7 +171,7 @@ func (s *spool) recover() error {
 		if id == ackID {
 			acked = ackOff
 		}
-		g, err := s.recoverSegment(id, filepath.Join(s.cfg.Dir, name), acked)
+		g, err := s.recoverSegment(id, filepath.Join(s.cfg.Dir, name), acked, &rc)
 		if err != nil {
 			return err
 		}
@@ -179,6 +192,15 @@ func (s *spool) recover() error {
 		}
 		return 0
 	})
+	s.dropped.Add(uint64(rc.dropped))
+	s.dropGaps.Add(uint64(rc.gaps))
+	s.unreadable.Add(uint64(rc.lost))
+	s.drops = append(s.drops, rc.drops()...)
+	if rc.gaps > 0 || rc.lost > 0 {
+		s.log.Warn("sink: spool damage: records skipped, replaced by sink_drop gaps where their neighbours bound them",
+			"gaps", rc.gaps, "records_dropped", rc.dropped, "records_lost_without_gap", rc.lost)
+	}
+	s.publish()
 	if s.records > 0 {
 		s.log.Info("sink: spool holds records from a previous run; replaying them first",
 			"dir", s.cfg.Dir, "records", s.records, "bytes", s.bytes, "segments", len(s.segs))
@@ -186,64 +208,96 @@ func (s *spool) recover() error {
 	return nil
 }
 
-// recoverSegment checks one segment file. It truncates a corrupt tail, and
-// deletes the file and returns nil if no record is left. Frames before
-// ackOff, if it is a frame boundary, were acknowledged.
-func (s *spool) recoverSegment(id uint64, path string, ackOff int64) (*segment, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+// recoverSegment checks one segment file, frame by frame. Damaged stretches
+// are skipped (see scanSegment) and the audio they held is covered by
+// sink_drop gap records (see recovery); the segment is then rewritten
+// without the damage, the gaps in place. It deletes the file and returns
+// nil if no record is left. Frames before ackOff, if it is a frame
+// boundary, were acknowledged.
+func (s *spool) recoverSegment(id uint64, path string, ackOff int64, rc *recovery) (*segment, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("sink: spool: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("sink: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	g := &segment{id: id, path: path, ackedOff: int64(len(segmentMagic))}
-	sr, err := newSegmentReader(bufio.NewReaderSize(f, 1<<16), st.Size())
-	if err == nil {
-		for {
-			if _, _, err = sr.next(); err != nil {
-				break
-			}
-			g.records++
-			if sr.off == ackOff {
-				g.acked, g.ackedOff = g.records, ackOff
-			}
-		}
-		g.size = sr.off
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		s.corruptTails++
-		s.log.Warn("sink: spool segment has a corrupt tail (torn write or damaged disk); truncating it at the last good record",
-			"segment", path, "records_kept", g.records, "bytes_discarded", st.Size()-g.size, "error", err)
-		if g.records > 0 {
-			if err := f.Truncate(g.size); err != nil {
-				return nil, fmt.Errorf("sink: spool: truncate %s: %w", path, err)
+	out := make([]byte, 0, len(data))
+	out = append(out, segmentMagic...)
+	damaged := false
+	scanSegment(data, func(off int64, r *schema.Record, size int64) error {
+		if off >= ackOff {
+			if gap, ok := rc.gapBefore(r); ok {
+				out = appendFrame(out, &gap)
+				g.records++
 			}
 		}
-	}
+		rc.read(r)
+		out = append(out, data[off:off+size]...)
+		g.records++
+		if off+size == ackOff {
+			g.acked, g.ackedOff = g.records, int64(len(out))
+		}
+		return nil
+	}, func(from, to int64, err error) {
+		damaged = true
+		rc.skips++
+		if to == int64(len(data)) {
+			s.corruptTails.Add(1)
+			s.log.Warn("sink: spool segment has a corrupt tail (torn write or damaged disk); truncating it at the last good record",
+				"segment", path, "offset", from, "bytes_discarded", to-from, "error", err)
+			return
+		}
+		s.corruptSkips.Add(1)
+		s.log.Warn("sink: spool segment is damaged; reading on at the next intact record, sink_drop gaps cover the audio skipped",
+			"segment", path, "offset", from, "bytes_skipped", to-from, "error", err)
+	})
+	g.size = int64(len(out))
 	if g.records == g.acked {
-		f.Close()
 		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("sink: spool: %w", err)
+			return nil, fmt.Errorf("spool: %w", err)
 		}
 		return nil, nil
+	}
+	if damaged || int64(len(out)) != int64(len(data)) {
+		if err := s.rewrite(path, out); err != nil {
+			return nil, err
+		}
 	}
 	return g, nil
 }
 
-// len returns the number of records not yet acknowledged.
-func (s *spool) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.records
+// rewrite replaces the file at path with data, atomically.
+func (s *spool) rewrite(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("spool: rewrite %s: %w", path, err)
+	}
+	s.syncDir()
+	return nil
 }
+
+// len returns the number of records not yet acknowledged.
+func (s *spool) len() int { return int(s.nrecords.Load()) }
 
 // append adds r at the tail, first making room if the spool is full.
 func (s *spool) append(r *schema.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.publish()
 	if s.closed {
 		return ErrClosed
 	}
@@ -260,7 +314,7 @@ func (s *spool) append(r *schema.Record) error {
 	}
 	if _, err := g.w.Write(s.buf); err != nil {
 		g.w.Truncate(g.size) // drop a torn frame; the write error is what matters
-		return fmt.Errorf("sink: spool: append to %s: %w", g.path, err)
+		return fmt.Errorf("spool: append to %s: %w", g.path, err)
 	}
 	g.size += n
 	g.records++
@@ -292,12 +346,12 @@ func (s *spool) create(id uint64, frames []byte) (*segment, error) {
 	path := filepath.Join(s.cfg.Dir, segmentName(id))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("sink: spool: %w", err)
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	if _, err := f.Write(append([]byte(segmentMagic), frames...)); err != nil {
 		f.Close()
 		os.Remove(path)
-		return nil, fmt.Errorf("sink: spool: write %s: %w", path, err)
+		return nil, fmt.Errorf("spool: write %s: %w", path, err)
 	}
 	g := &segment{id: id, path: path, w: f, size: int64(len(segmentMagic) + len(frames)), ackedOff: int64(len(segmentMagic)), dirty: true}
 	s.dirChanged()
@@ -314,7 +368,7 @@ func (s *spool) seal(g *segment) error {
 		err := f.Sync()
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("sink: spool: flush %s: %w", g.path, err)
+			return fmt.Errorf("spool: flush %s: %w", g.path, err)
 		}
 	case FsyncInterval:
 		s.unsynced = append(s.unsynced, f)
@@ -332,7 +386,7 @@ func (s *spool) flushed(g *segment) error {
 	case FsyncAlways:
 		g.dirty = false
 		if err := g.w.Sync(); err != nil {
-			return fmt.Errorf("sink: spool: flush %s: %w", g.path, err)
+			return fmt.Errorf("spool: flush %s: %w", g.path, err)
 		}
 	case FsyncInterval:
 		s.scheduleSync()
@@ -342,7 +396,11 @@ func (s *spool) flushed(g *segment) error {
 
 func (s *spool) scheduleSync() {
 	if s.syncTimer == nil && !s.closed {
-		s.syncTimer = time.AfterFunc(s.cfg.FsyncInterval, s.syncDirty)
+		s.syncing.Add(1)
+		s.syncTimer = time.AfterFunc(s.cfg.FsyncInterval, func() {
+			defer s.syncing.Done()
+			s.syncDirty()
+		})
 	}
 }
 
@@ -431,11 +489,12 @@ func (s *spool) syncDir() {
 func (s *spool) prepend(recs []schema.Record, pinned int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.publish()
 	if len(recs) == 0 {
 		return nil
 	}
 	if len(s.pinned) != 0 {
-		return errors.New("sink: spool: prepend while records are in flight")
+		return errors.New("spool: prepend while records are in flight")
 	}
 	// Segments of at most SegmentBytes, so that a full spool drops no more
 	// than it must.
@@ -496,14 +555,15 @@ func (s *spool) insertHead(frames []byte, records int) error {
 	return nil
 }
 
-// peek returns up to max records after those already pinned, oldest first,
+// peek returns up to limit records after those already pinned, oldest first,
 // stopping before the first record fits rejects, and pins them.
-func (s *spool) peek(max int, fits func(r *schema.Record) bool) ([]schema.Record, error) {
+func (s *spool) peek(limit int, fits func(r *schema.Record) bool) ([]schema.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.publish()
 	i, off := s.cursor()
 	var out []schema.Record
-	for len(out) < max && i < len(s.segs) {
+	for len(out) < limit && i < len(s.segs) {
 		g := s.segs[i]
 		if off >= g.size {
 			i++
@@ -578,11 +638,12 @@ func (s *spool) readFrame(g *segment, off int64) (schema.Record, int64, error) {
 // be read (the disk changed under us): they are counted as corrupt.
 func (s *spool) lose(i int, off int64, err error) {
 	g := s.segs[i]
-	s.corruptTails++
+	s.corruptTails.Add(1)
 	kept := g.acked + len(s.pinnedIn(i))
 	lost := g.records - kept
 	s.log.Error("sink: spool segment became unreadable; its remaining records are lost",
 		"segment", g.path, "offset", off, "records_lost", lost, "error", err)
+	s.unreadable.Add(uint64(lost))
 	s.records -= lost
 	s.bytes -= g.size - off
 	g.records = kept
@@ -618,6 +679,7 @@ func (s *spool) pinnedIn(i int) []int64 {
 func (s *spool) ack(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.publish()
 	for ; n > 0 && len(s.pinned) > 0; n-- {
 		g := s.segs[0]
 		size := s.pinned[0]
@@ -680,6 +742,7 @@ func (s *spool) makeRoom(n int64) error {
 		return nil
 	}
 	var kept []byte
+	var keptRecords int
 	var dropped []schema.Record
 	pinned := len(s.pinned)
 	for _, g := range s.segs[:i] {
@@ -687,12 +750,13 @@ func (s *spool) makeRoom(n int64) error {
 			r, size, err := s.readFrame(g, off)
 			if err != nil {
 				// Unreadable: it is dropped either way, without a gap.
-				s.corruptTails++
+				s.corruptTails.Add(1)
 				s.log.Error("sink: spool: unreadable record while dropping", "segment", g.path, "offset", off, "error", err)
 				break
 			}
 			if pinned > 0 {
 				pinned--
+				keptRecords++
 				kept = appendFrame(kept, &r)
 			} else {
 				dropped = append(dropped, r)
@@ -705,25 +769,37 @@ func (s *spool) makeRoom(n int64) error {
 	for j := range gaps {
 		head = appendFrame(head, &gaps[j])
 	}
+	// The head is written before anything is removed: on a disk error
+	// (the disk is full too) nothing is dropped, and the error goes back
+	// to the caller.
+	first := 0
+	if len(head) > 0 {
+		if err := s.insertHead(head, keptRecords+len(gaps)); err != nil {
+			return err
+		}
+		s.records += keptRecords + len(gaps)
+		s.bytes += int64(len(head))
+		first = 1
+	}
 	var removedRecords int
 	var removedBytes int64
 	for range i {
-		g := s.segs[0]
+		g := s.segs[first]
 		removedRecords += g.records - g.acked
 		removedBytes += g.live()
-		s.remove(0)
+		s.remove(first)
 	}
 	s.saveAck()
 	s.records -= removedRecords
 	s.bytes -= removedBytes
-	s.dropGaps += uint64(len(gaps))
+	s.dropGaps.Add(uint64(len(gaps)))
 	s.drops = append(s.drops, drops...)
 	// One line per round, not per stream: a round can drop records of
 	// every stream, and rounds follow each other while the spool is full.
 	var lost int
 	var audio time.Duration
 	for _, d := range drops {
-		s.dropped += uint64(d.Records)
+		s.dropped.Add(uint64(d.Records))
 		lost, audio = lost+d.Records, audio+d.Audio
 		s.log.Debug("sink: spool full: dropped the oldest records of a stream", "stream", d.Stream, "records", d.Records, "audio", d.Audio)
 	}
@@ -731,15 +807,6 @@ func (s *spool) makeRoom(n int64) error {
 		s.log.Warn("sink: spool full: dropped the oldest records, replaced by sink_drop gaps",
 			"gaps", len(gaps), "records", lost, "audio", audio, "max_bytes", s.cfg.MaxBytes)
 	}
-	if len(head) == 0 {
-		return nil
-	}
-	records := len(s.pinned) + len(gaps)
-	if err := s.insertHead(head, records); err != nil {
-		return err
-	}
-	s.records += records
-	s.bytes += int64(len(head))
 	return nil
 }
 
@@ -754,29 +821,33 @@ func (s *spool) takeDrops() []Drop {
 
 // spoolStats are the spool's gauges and counters.
 type spoolStats struct {
-	records                         int
-	bytes                           int64
-	dropped, dropGaps, corruptTails uint64
+	records                                                   int
+	bytes                                                     int64
+	dropped, dropGaps, corruptTails, corruptSkips, unreadable uint64
 }
 
 func (s *spool) stats() spoolStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return spoolStats{records: s.records, bytes: s.bytes, dropped: s.dropped, dropGaps: s.dropGaps, corruptTails: s.corruptTails}
+	return spoolStats{records: s.len(), bytes: s.nbytes.Load(), dropped: s.dropped.Load(), dropGaps: s.dropGaps.Load(),
+		corruptTails: s.corruptTails.Load(), corruptSkips: s.corruptSkips.Load(), unreadable: s.unreadable.Load()}
 }
 
-// close flushes and closes every segment and releases the directory lock.
+// close waits for a scheduled flush, flushes and closes every segment and
+// releases the directory lock.
 func (s *spool) close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return
 	}
 	s.closed = true
-	if s.syncTimer != nil {
-		s.syncTimer.Stop()
-		s.syncTimer = nil
+	if s.syncTimer != nil && s.syncTimer.Stop() {
+		s.syncing.Done() // it will not run
 	}
+	s.syncTimer = nil
+	s.mu.Unlock()
+	s.syncing.Wait() // a flush already running
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.cfg.Fsync != FsyncNone {
 		s.syncLocked()
 	}
@@ -792,12 +863,12 @@ func (s *spool) close() {
 
 // ReadSpool calls fn, oldest first, with every record not yet delivered in
 // the spool directory dir, without changing it: for inspection while no
-// Writer uses the directory. A segment is read up to its first damaged
-// record. It returns fn's error, or the error of reading the directory.
+// Writer uses the directory. Damaged stretches of a segment are skipped.
+// It returns fn's error, or the error of reading the directory.
 func ReadSpool(dir string, fn func(schema.Record) error) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("sink: spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	var ackID uint64
 	var ackOff int64
@@ -820,33 +891,17 @@ func ReadSpool(dir string, fn func(schema.Record) error) error {
 	return nil
 }
 
-// readSegmentFile calls fn with the records of a segment file from byte
-// skipTo on (when skip is set).
+// readSegmentFile calls fn with the intact records of a segment file from
+// byte skipTo on (when skip is set), reading past damage.
 func readSegmentFile(path string, skip bool, skipTo int64, fn func(schema.Record) error) error {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("sink: spool: %w", err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("sink: spool: %w", err)
-	}
-	sr, err := newSegmentReader(bufio.NewReaderSize(f, 1<<16), st.Size())
-	if err != nil {
-		return nil // damaged from the start: nothing readable
-	}
-	for {
-		before := sr.off
-		r, _, err := sr.next()
-		if err != nil {
-			return nil // the end, or damage
+	return scanSegment(data, func(off int64, r *schema.Record, _ int64) error {
+		if skip && off < skipTo {
+			return nil
 		}
-		if skip && before < skipTo {
-			continue
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
+		return fn(*r)
+	}, func(int64, int64, error) {})
 }

@@ -19,7 +19,7 @@ const (
 	FsyncAlways = "always"
 )
 
-// SpoolConfig configures the Writer's on-disk spool, where records go while
+// SpoolConfig configures the Writer's on-disk spool (WriterConfig.Spool), where records go while
 // Kafka is unreachable, slow or stalled, or when the memory buffer is full,
 // and where Close leaves what it could not deliver. The spool is replayed,
 // in order, when a Writer starts on the same directory.
@@ -27,7 +27,10 @@ type SpoolConfig struct {
 	// Dir is the spool directory, created if needed. One Writer at a time
 	// may use it (a lock file enforces this). It defaults to "": no spool;
 	// Write then fails with ErrBufferFull when memory is full, and Close
-	// loses what it cannot deliver.
+	// loses what it cannot deliver. When the spool cannot write (disk full,
+	// quota, I/O error), records are held in memory (BufferBytes) until
+	// Kafka takes them, the oldest replaced by sink_drop gap records when
+	// it is full; Health.SpoolError says so.
 	Dir string
 
 	// MaxBytes caps the spool. When a record does not fit, the oldest
@@ -50,7 +53,7 @@ type SpoolConfig struct {
 	FsyncInterval time.Duration
 }
 
-// Defaults of SpoolConfig.
+// Defaults of SpoolConfig, applied by WriterConfig.WithDefaults.
 const (
 	DefaultSpoolMaxBytes      = 1 << 30
 	DefaultSpoolSegmentBytes  = 16 << 20
@@ -58,22 +61,6 @@ const (
 	DefaultSpoolFsyncInterval = time.Second
 	minSegmentBytes           = 4 << 10
 )
-
-func (c SpoolConfig) withDefaults() SpoolConfig {
-	if c.MaxBytes == 0 {
-		c.MaxBytes = DefaultSpoolMaxBytes
-	}
-	if c.SegmentBytes == 0 {
-		c.SegmentBytes = DefaultSpoolSegmentBytes
-	}
-	if c.Fsync == "" {
-		c.Fsync = DefaultSpoolFsync
-	}
-	if c.FsyncInterval == 0 {
-		c.FsyncInterval = DefaultSpoolFsyncInterval
-	}
-	return c
-}
 
 // validate reports every problem of c, which has its defaults applied.
 func (c SpoolConfig) validate() error {

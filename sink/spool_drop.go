@@ -13,7 +13,8 @@ type Drop struct {
 	// sink_drop gaps of earlier drops, merged into the new gap, are not
 	// counted again.
 	Records int
-	// Audio is the duration of the audio and gaps they covered.
+	// Audio is the duration of the audio and gaps they covered, without
+	// that of sink_drop gaps of earlier drops merged into the new gap.
 	Audio time.Duration
 }
 
@@ -21,6 +22,7 @@ type Drop struct {
 type dropSpan struct {
 	first   schema.Record // the oldest dropped record of the stream and epoch
 	end     int64         // sample offset after the last dropped audio or gap
+	merged  int64         // samples of earlier sink_drop gaps among the dropped records
 	records int
 }
 
@@ -71,6 +73,9 @@ func dropGaps(dropped []schema.Record) ([]schema.Record, []Drop) {
 		}
 		s.records++
 		s.end = max(s.end, recordEnd(r))
+		if isDropGap(r) {
+			s.merged += recordEnd(r) - r.Offset
+		}
 		d := drops[r.Stream]
 		if d == nil {
 			d = &Drop{Stream: r.Stream}
@@ -89,7 +94,7 @@ func dropGaps(dropped []schema.Record) ([]schema.Record, []Drop) {
 		if ms <= 0 {
 			continue
 		}
-		drops[k.stream].Audio += time.Duration(samples) * time.Second / time.Duration(s.first.SampleRate)
+		drops[k.stream].Audio += time.Duration(samples-s.merged) * time.Second / time.Duration(s.first.SampleRate)
 		f := s.first
 		gaps = append(gaps, schema.Record{
 			Stream: f.Stream, Kind: schema.KindGap, Epoch: f.Epoch, Seq: f.Seq,

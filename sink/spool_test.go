@@ -20,7 +20,7 @@ import (
 
 // testSpoolConfig is a spool of small segments in a fresh directory.
 func testSpoolConfig(t *testing.T) SpoolConfig {
-	return SpoolConfig{Dir: t.TempDir(), MaxBytes: 1 << 20, SegmentBytes: 16 << 10, Fsync: FsyncNone}.withDefaults()
+	return WriterConfig{Spool: SpoolConfig{Dir: t.TempDir(), MaxBytes: 1 << 20, SegmentBytes: 16 << 10, Fsync: FsyncNone}}.WithDefaults().Spool
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

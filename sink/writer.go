@@ -7,35 +7,36 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/earshot/earshot/sink/schema"
+
+	"github.com/segmentio/kafka-go"
 )
 
-// ErrClosed is returned by Write and Ping after Close.
-var ErrClosed = errors.New("sink: writer closed")
+// ErrClosed is wrapped by the errors of Write and Ping after Close.
+var ErrClosed = errors.New("writer closed")
 
-// ErrTooLarge is returned by Write for a record bigger than the largest
-// message the writer may send: BatchBytes, or less if the topic's
+// ErrTooLarge is wrapped by the error of Write for a record bigger than the
+// largest message the writer may send: BatchBytes, or less if the topic's
 // max.message.bytes is smaller (see Ping).
 var ErrTooLarge = errors.New("record larger than the largest message")
 
-// ErrBufferFull is returned by Write, without a spool, when BufferBytes are
-// held in memory.
-var ErrBufferFull = errors.New("sink: memory buffer full and no spool configured")
+// ErrBufferFull is wrapped by the error of Write, without a spool, when
+// BufferBytes are held in memory.
+var ErrBufferFull = errors.New("memory buffer full and no spool configured")
 
 // ErrUndelivered is wrapped by the error of Close when records were not
-// delivered before CloseTimeout: they are in the spool, or lost without
-// one. The error is an *UndeliveredError.
+// delivered: left in the spool after CloseTimeout, or lost while the writer
+// ran or at Close. The error is an *UndeliveredError.
 var ErrUndelivered = errors.New("undelivered records")
 
-// UndeliveredError is the error of Close when records were not delivered
-// before CloseTimeout.
+// UndeliveredError is the error of Close when records were not delivered.
 type UndeliveredError struct {
 	Topic string
 	// Spooled records (SpooledBytes bytes of them) are in the spool
@@ -43,8 +44,15 @@ type UndeliveredError struct {
 	Spooled      int
 	SpooledBytes int64
 	Dir          string
-	// Lost records could not be spooled: there is no spool, or the disk
-	// failed.
+	// Dropped records were lost while the writer ran, each covered by a
+	// sink_drop gap record of exactly its audio: dropped from a full spool,
+	// from full memory while the spool could not write, or skipped over
+	// damage in a spool segment. See WriterStats.Dropped.
+	Dropped int
+	// Lost records were lost without a gap record: not delivered within
+	// CloseTimeout with no spool to take them (or a failing one), refused
+	// by the broker as too large, or unreadable in the spool. See
+	// WriterStats.Lost.
 	Lost int
 	// LastError is the cause of the last failed produce, if any.
 	LastError string
@@ -52,16 +60,24 @@ type UndeliveredError struct {
 }
 
 func (e *UndeliveredError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sink: %s to topic %q:", ErrUndelivered, e.Topic)
+	if e.Dropped > 0 {
+		fmt.Fprintf(&b, " %d records were dropped and replaced by sink_drop gap records;", e.Dropped)
+	}
+	if e.Lost > 0 {
+		fmt.Fprintf(&b, " %d records were lost without a gap record;", e.Lost)
+	}
+	if e.Spooled > 0 {
+		fmt.Fprintf(&b, " %d records (%d bytes) not delivered within CloseTimeout %s are left in spool %s, delivered at the next start;",
+			e.Spooled, e.SpooledBytes, e.Timeout, e.Dir)
+	}
 	last := e.LastError
 	if last == "" {
 		last = "none"
 	}
-	if e.Lost > 0 {
-		return fmt.Sprintf("sink: %s: %d records to topic %q were lost: not delivered within CloseTimeout %s and no spool could take them (%d more are in the spool); last error: %s",
-			ErrUndelivered, e.Lost, e.Topic, e.Timeout, e.Spooled, last)
-	}
-	return fmt.Sprintf("sink: %s: %d records (%d bytes) to topic %q left in spool %s, delivered at the next start; last error: %s",
-		ErrUndelivered, e.Spooled, e.SpooledBytes, e.Topic, e.Dir, last)
+	fmt.Fprintf(&b, " last produce error: %s", last)
+	return b.String()
 }
 
 func (e *UndeliveredError) Unwrap() error { return ErrUndelivered }
@@ -96,19 +112,40 @@ type Writer struct {
 	spool *spool // nil without Spool.Dir
 	bt    batcher
 
-	mu        sync.Mutex
-	mem       []item // accepted records, oldest first; a batch in flight from memory is at the front
+	// mu guards the queues. Write holds it across a spool append (disk
+	// I/O), so Health and Stats never take it.
+	mu sync.Mutex
+	// mem holds accepted records older than anything spooled, oldest
+	// first; memPinned of them, at the front, are in flight.
+	mem       []item
 	memBytes  int64
-	degraded  bool   // a produce failed and the spool has not drained since: new records go to the spool
-	closed    bool   // Close was called: Write refuses records
-	maxRecord int64  // largest message accepted
-	limitBy   string // what sets maxRecord
-	// Health, under mu.
+	memPinned int
+	// over holds the records the spool could not take (its disk is full
+	// or failing), newer than anything spooled, oldest first; overPinned
+	// of them, at the front, are in flight. While it holds any, new
+	// records join it.
+	over       []item
+	overBytes  int64
+	overPinned int
+	degraded   bool   // a produce failed and the spool has not drained since: new records go to the spool
+	closed     bool   // Close was called: Write refuses records
+	maxRecord  int64  // largest message accepted
+	limitBy    string // what sets maxRecord
+	drops      []Drop // memory drops not yet reported to the observer
+	shedRounds uint64 // memory drops so far
+
+	// hmu guards the health state. It is never held across I/O, nor
+	// while taking mu.
+	hmu         sync.Mutex
 	lastAck     time.Time
 	progressAt  time.Time // last acknowledgement, or when records became pending after none were
 	unreachable bool      // the last attempt failed to reach the brokers
 	reason      string    // cause of the last failure, until a success
 	stallNoted  bool      // the current stall is counted and logged
+	spoolErr    string    // why the spool cannot write, until over has drained
+
+	// held and heldBytes mirror the records and bytes of mem and over.
+	held, heldBytes atomic.Int64
 
 	wake    chan struct{} // capacity 1: records accepted or Close called
 	closing chan struct{} // closed by Close
@@ -129,6 +166,9 @@ type Writer struct {
 	refusals    uint64 // records the broker refused as too large
 
 	delivered, failed, spooled, retries, stalls, batches atomic.Uint64
+	// memDropped and memDropGaps count memory drops (see shed); lost the
+	// records lost without a gap; spoolErrors the failed spool writes.
+	memDropped, memDropGaps, lost, spoolErrors atomic.Uint64
 }
 
 // item is a record held in memory with its Kafka message.
@@ -163,12 +203,12 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 	}
 	if cfg.Spool.Dir != "" {
 		if w.spool, err = openSpool(cfg.Spool, cfg.Logger); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("sink: %w", err)
 		}
 		// A batch in flight stays in the spool until acknowledged, and a
 		// full spool cannot drop it: keep it a small part of the spool.
 		w.bt.maxTotal = cfg.Spool.MaxBytes / 8
-		if n := w.spool.len(); n > 0 {
+		if w.spool.len() > 0 {
 			w.progressAt = time.Now()
 		}
 	}
@@ -180,51 +220,155 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 
 // Write accepts r for delivery and returns at once: it never waits for
 // Kafka, and ctx is not used. It returns an error wrapping schema.ErrSchema or
-// ErrTooLarge for a record it refuses, ErrClosed after Close, ErrBufferFull
-// when memory is full and there is no spool, or the spool's disk error. The
-// writer keeps r.PCM until the record is delivered: the caller must not
-// modify it after Write returns nil. Records of a stream must be written in
-// order, from one goroutine at a time.
+// ErrTooLarge for a record it refuses, ErrClosed after Close, or
+// ErrBufferFull when memory is full and there is no spool. When the spool
+// cannot write (disk full or failing), r is held in memory instead, the
+// oldest records making room for it (see WriterStats.Dropped). The writer
+// keeps r.PCM until the record is delivered: the caller must not modify it
+// after Write returns nil. Records of a stream must be written in order,
+// from one goroutine at a time.
 func (w *Writer) Write(_ context.Context, r schema.Record) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("sink: write: %w", err)
 	}
 	m := Message(r, w.cfg.Topic)
-	n := messageSize(&m)
+	it := item{rec: r, msg: m, size: messageSize(&m)}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if n > w.maxRecord {
-		return fmt.Errorf("sink: write stream %q seq %d: %w: %d bytes, %s allows %d", r.Stream, r.Seq, ErrTooLarge, n, w.limitBy, w.maxRecord)
+	if it.size > w.maxRecord {
+		return fmt.Errorf("sink: write stream %q seq %d: %w: %d bytes, %s allows %d", r.Stream, r.Seq, ErrTooLarge, it.size, w.limitBy, w.maxRecord)
 	}
 	if w.closed {
-		return ErrClosed
+		return fmt.Errorf("sink: write stream %q seq %d: %w", r.Stream, r.Seq, ErrClosed)
 	}
 	spooled := 0
 	if w.spool != nil {
 		spooled = w.spool.len()
 	}
-	if len(w.mem) == 0 && spooled == 0 {
+	if len(w.mem) == 0 && len(w.over) == 0 && spooled == 0 {
+		w.hmu.Lock()
 		w.progressAt = time.Now()
+		w.hmu.Unlock()
 	}
+	full := w.memBytes+it.size > w.cfg.BufferBytes
 	switch {
-	case w.spool != nil && (spooled > 0 || w.degraded || w.memBytes+n > w.cfg.BufferBytes):
-		if err := w.spool.append(&r); err != nil {
-			w.failed.Add(1)
-			return fmt.Errorf("sink: write stream %q seq %d: %w", r.Stream, r.Seq, err)
-		}
-		w.spooled.Add(1)
-	case w.memBytes+n > w.cfg.BufferBytes:
+	case w.spool == nil && full:
 		w.failed.Add(1)
 		return fmt.Errorf("sink: write stream %q seq %d: %w (%d bytes)", r.Stream, r.Seq, ErrBufferFull, w.cfg.BufferBytes)
+	case w.spool == nil:
+		w.push(&w.mem, &w.memBytes, it)
+	case len(w.over) > 0:
+		w.overflow(it)
+	case spooled > 0 || w.degraded || full:
+		if err := w.spool.append(&r); err != nil {
+			w.spoolFailed(err)
+			w.overflow(it)
+			break
+		}
+		w.spooled.Add(1)
 	default:
-		w.mem = append(w.mem, item{rec: r, msg: m, size: n})
-		w.memBytes += n
+		w.push(&w.mem, &w.memBytes, it)
 	}
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// push appends it to a queue; mu is held.
+func (w *Writer) push(q *[]item, bytes *int64, it item) {
+	*q = append(*q, it)
+	*bytes += it.size
+	w.held.Add(1)
+	w.heldBytes.Add(it.size)
+}
+
+// overflow holds it in memory after the records the spool could not take,
+// dropping the oldest records held to make room if needed; mu is held.
+func (w *Writer) overflow(it item) {
+	if w.memBytes+w.overBytes+it.size > w.cfg.BufferBytes {
+		w.shed(it.size)
+	}
+	w.push(&w.over, &w.overBytes, it)
+}
+
+// spoolFailed records that the spool could not write: Health reports it
+// until the records held instead have been delivered.
+func (w *Writer) spoolFailed(err error) {
+	w.spoolErrors.Add(1)
+	w.hmu.Lock()
+	first := w.spoolErr == ""
+	w.spoolErr = err.Error()
+	w.hmu.Unlock()
+	if first {
+		w.log.Error("sink: the spool cannot write; records are held in memory, and the oldest replaced by sink_drop gaps when it is full",
+			"topic", w.cfg.Topic, "buffer_bytes", w.cfg.BufferBytes, "error", err)
+	}
+}
+
+// shed drops the oldest records held in memory that are not in flight,
+// those of mem before those of over, until n more bytes fit in BufferBytes
+// with a sixteenth of it to spare, and puts sink_drop gap records covering
+// exactly their audio in their place (as a full spool does: see dropGaps).
+// mu is held.
+func (w *Writer) shed(n int64) {
+	need := w.memBytes + w.overBytes + n - (w.cfg.BufferBytes - w.cfg.BufferBytes/16)
+	var drops []Drop
+	var gaps int
+	for _, q := range [...]struct {
+		items  *[]item
+		bytes  *int64
+		pinned int
+	}{{&w.mem, &w.memBytes, w.memPinned}, {&w.over, &w.overBytes, w.overPinned}} {
+		if need <= 0 {
+			break
+		}
+		items := *q.items
+		end := q.pinned
+		var freed int64
+		for end < len(items) && freed < need {
+			freed += items[end].size
+			end++
+		}
+		if end == q.pinned {
+			continue
+		}
+		dropped := make([]schema.Record, 0, end-q.pinned)
+		for i := q.pinned; i < end; i++ {
+			dropped = append(dropped, items[i].rec)
+		}
+		gapRecs, d := dropGaps(dropped)
+		repl := make([]item, 0, len(gapRecs))
+		var added int64
+		for _, g := range gapRecs {
+			m := Message(g, w.cfg.Topic)
+			repl = append(repl, item{rec: g, msg: m, size: messageSize(&m)})
+			added += repl[len(repl)-1].size
+		}
+		*q.items = slices.Replace(items, q.pinned, end, repl...)
+		*q.bytes += added - freed
+		w.held.Add(int64(len(repl) - (end - q.pinned)))
+		w.heldBytes.Add(added - freed)
+		need -= freed - added
+		drops = append(drops, d...)
+		gaps += len(gapRecs)
+	}
+	var lost int
+	var audio time.Duration
+	for _, d := range drops {
+		lost, audio = lost+d.Records, audio+d.Audio
+	}
+	total := w.memDropped.Add(uint64(lost))
+	w.memDropGaps.Add(uint64(gaps))
+	w.drops = append(w.drops, drops...)
+	// Rounds follow each other every BufferBytes/16 while the spool cannot
+	// write: logged at powers of two.
+	w.shedRounds++
+	if n := w.shedRounds; len(drops) > 0 && n&(n-1) == 0 {
+		w.log.Warn("sink: spool cannot write and memory is full: dropped the oldest records, replaced by sink_drop gaps",
+			"records", lost, "audio", audio, "records_dropped_so_far", total, "rounds", n, "buffer_bytes", w.cfg.BufferBytes)
+	}
 }
 
 // Close stops accepting records, keeps delivering what is held for up to
@@ -253,7 +397,7 @@ func (w *Writer) Close() error {
 func (w *Writer) Ping(ctx context.Context) error {
 	select {
 	case <-w.closing:
-		return ErrClosed
+		return fmt.Errorf("sink: ping: %w", ErrClosed)
 	default:
 	}
 	transport, _, stop := newTransport(&w.cfg, w.sec)
@@ -269,9 +413,9 @@ func (w *Writer) Ping(ctx context.Context) error {
 		w.log.Debug("sink: cannot read the topic's max.message.bytes; records are limited by BatchBytes", "topic", w.cfg.Topic, "error", err)
 		return nil
 	}
-	if max := limit - recordBatchOverhead; max < w.cfg.BatchBytes {
+	if largest := limit - recordBatchOverhead; largest < w.cfg.BatchBytes {
 		w.mu.Lock()
-		w.maxRecord = max
+		w.maxRecord = largest
 		w.limitBy = fmt.Sprintf("topic %q max.message.bytes (%d)", w.cfg.Topic, limit)
 		w.mu.Unlock()
 		w.log.Info("sink: records limited by the topic's max.message.bytes", "topic", w.cfg.Topic, "max_message_bytes", limit, "batch_bytes", w.cfg.BatchBytes)
@@ -279,34 +423,48 @@ func (w *Writer) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Stats returns the writer's counters and gauges.
+// Stats returns the writer's counters and gauges. It never waits for disk
+// I/O or Kafka.
 func (w *Writer) Stats() WriterStats {
-	w.mu.Lock()
-	st := WriterStats{MemoryRecords: len(w.mem), MemoryBytes: w.memBytes}
-	w.mu.Unlock()
-	st.Delivered = w.delivered.Load()
-	st.Failed = w.failed.Load()
-	st.Spooled = w.spooled.Load()
-	st.Retries = w.retries.Load()
-	st.Stalls = w.stalls.Load()
-	st.Batches = w.batches.Load()
+	st := WriterStats{
+		MemoryRecords:    int(w.held.Load()),
+		MemoryBytes:      w.heldBytes.Load(),
+		Delivered:        w.delivered.Load(),
+		Failed:           w.failed.Load(),
+		Spooled:          w.spooled.Load(),
+		Retries:          w.retries.Load(),
+		Stalls:           w.stalls.Load(),
+		Batches:          w.batches.Load(),
+		Dropped:          w.memDropped.Load(),
+		DropGaps:         w.memDropGaps.Load(),
+		Lost:             w.lost.Load(),
+		SpoolWriteErrors: w.spoolErrors.Load(),
+	}
 	if w.spool != nil {
 		ss := w.spool.stats()
 		st.SpoolRecords, st.SpoolBytes = ss.records, ss.bytes
-		st.Dropped, st.DropGaps, st.CorruptTails = ss.dropped, ss.dropGaps, ss.corruptTails
+		st.Dropped += ss.dropped
+		st.DropGaps += ss.dropGaps
+		st.Lost += ss.unreadable
+		st.CorruptTails, st.CorruptSkips = ss.corruptTails, ss.corruptSkips
 	}
+	w.hmu.Lock()
+	st.SpoolFailing = w.spoolErr != ""
+	w.hmu.Unlock()
 	return st
 }
 
-// Health returns a snapshot of delivery progress, for a watchdog.
+// Health returns a snapshot of delivery progress, for a watchdog. It never
+// waits for disk I/O or Kafka.
 func (w *Writer) Health() Health {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
 	return w.healthLocked(time.Now())
 }
 
+// healthLocked returns the health at now; hmu is held.
 func (w *Writer) healthLocked(now time.Time) Health {
-	h := Health{Pending: len(w.mem), LastAck: w.lastAck}
+	h := Health{Pending: int(w.held.Load()), LastAck: w.lastAck, SpoolError: w.spoolErr}
 	if w.spool != nil {
 		h.Pending += w.spool.len()
 	}
@@ -324,14 +482,23 @@ func (w *Writer) healthLocked(now time.Time) Health {
 	return h
 }
 
+// source is where a batch's records are held, pinned, until acknowledged.
+type source int
+
+const (
+	srcMem   source = iota // the front of Writer.mem
+	srcSpool               // the spool
+	srcOver                // the front of Writer.over
+)
+
 // batch is the records of one produce call, oldest first.
 type batch struct {
-	fromSpool bool // the records are pinned in the spool, else at the front of mem
-	recs      []schema.Record
-	msgs      []kafka.Message
-	acked     []bool
-	left      int   // records not acknowledged yet
-	sent      []int // indexes of the records of the attempt in flight
+	src   source
+	recs  []schema.Record
+	msgs  []kafka.Message
+	acked []bool
+	left  int   // records not acknowledged yet
+	sent  []int // indexes of the records of the attempt in flight
 	// single sends one record per attempt, after the broker refused the
 	// batch as too large.
 	single bool
@@ -403,44 +570,57 @@ func (w *Writer) nextBatch() *batch {
 	}
 }
 
-// takeBatch returns a batch of the oldest records, from memory if it holds
-// any (they are older than anything spooled), else from the spool; nil if
-// there are none.
+// takeBatch returns a batch of the oldest records: from memory if it holds
+// any (they are older than anything spooled), else from the spool, else
+// from the records the spool could not take; nil if there are none.
 func (w *Writer) takeBatch() *batch {
 	parts := w.partitionCount()
 	w.mu.Lock()
 	w.bt.reset(parts, w.maxRecord)
 	if len(w.mem) > 0 {
-		b := &batch{}
-		for i := range w.mem {
-			it := &w.mem[i]
-			if !w.bt.add(&it.msg) {
-				break
-			}
-			b.add(it.rec, it.msg)
-		}
+		b := w.batchOf(w.mem, srcMem)
+		w.memPinned = len(b.recs)
 		w.mu.Unlock()
 		return b
 	}
 	w.mu.Unlock()
-	if w.spool == nil {
-		return nil
-	}
-	b := &batch{fromSpool: true}
-	recs, _ := w.spool.peek(w.cfg.BatchSize, func(r *schema.Record) bool {
-		m := Message(*r, w.cfg.Topic)
-		if !w.bt.add(&m) {
-			return false
+	if w.spool != nil {
+		b := &batch{src: srcSpool}
+		recs, _ := w.spool.peek(w.cfg.BatchSize, func(r *schema.Record) bool {
+			m := Message(*r, w.cfg.Topic)
+			if !w.bt.add(&m) {
+				return false
+			}
+			b.msgs = append(b.msgs, m)
+			return true
+		})
+		if len(recs) > 0 {
+			b.recs = recs
+			b.acked = make([]bool, len(recs))
+			b.left = len(recs)
+			return b
 		}
-		b.msgs = append(b.msgs, m)
-		return true
-	})
-	if len(recs) == 0 {
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.over) == 0 {
 		return nil
 	}
-	b.recs = recs
-	b.acked = make([]bool, len(recs))
-	b.left = len(recs)
+	b := w.batchOf(w.over, srcOver)
+	w.overPinned = len(b.recs)
+	return b
+}
+
+// batchOf returns a batch of the first records of q; mu is held.
+func (w *Writer) batchOf(q []item, src source) *batch {
+	b := &batch{src: src}
+	for i := range q {
+		it := &q[i]
+		if !w.bt.add(&it.msg) {
+			break
+		}
+		b.add(it.rec, it.msg)
+	}
 	return b
 }
 
@@ -450,9 +630,9 @@ func (w *Writer) partitionCount() int {
 	if time.Since(w.partitionAt) < metadataTTL {
 		return w.partitions
 	}
-	w.mu.Lock()
+	w.hmu.Lock()
 	failing := w.reason != ""
-	w.mu.Unlock()
+	w.hmu.Unlock()
 	if failing && w.partitions > 0 {
 		return w.partitions
 	}
@@ -523,9 +703,9 @@ func (w *Writer) acked(b *batch, msgs []kafka.Message, err error) {
 	}
 	w.delivered.Add(uint64(len(w.arrivals)))
 	now := time.Now()
-	w.mu.Lock()
+	w.hmu.Lock()
 	w.lastAck, w.progressAt = now, now
-	w.mu.Unlock()
+	w.hmu.Unlock()
 	if w.cfg.Observer != nil {
 		w.cfg.Observer.Acknowledged(w.arrivals)
 	}
@@ -554,16 +734,17 @@ func (w *Writer) refused(b *batch, err error) bool {
 			"stream", r.Stream, "epoch", r.Epoch, "seq", r.Seq, "bytes", messageSize(&b.msgs[i]), "refused", n)
 	}
 	w.failed.Add(1)
+	w.lost.Add(1)
 	return true
 }
 
 // succeeded records a produce call that delivered the rest of its batch.
 func (w *Writer) succeeded(attempt int) {
 	w.batches.Add(1)
-	w.mu.Lock()
+	w.hmu.Lock()
 	wasStalled := w.stallNoted
 	w.reason, w.unreachable, w.stallNoted = "", false, false
-	w.mu.Unlock()
+	w.hmu.Unlock()
 	if attempt > 1 || wasStalled {
 		w.log.Info("sink: kafka write recovered", "topic", w.cfg.Topic, "attempts", attempt)
 	}
@@ -579,17 +760,21 @@ func (w *Writer) failedAttempt(b *batch, attempt int, err error) time.Duration {
 		w.prod.retire(&w.retired)
 		w.prod = newProducer(&w.cfg, w.sec)
 	}
-	w.mu.Lock()
+	w.hmu.Lock()
 	w.reason, w.unreachable = reason, unreachable
+	w.hmu.Unlock()
+	w.mu.Lock()
 	if !w.degraded && w.spool != nil {
 		w.log.Warn("sink: kafka is failing; records go to the spool until it has caught up", "topic", w.cfg.Topic, "reason", reason)
 	}
 	w.degraded = true
+	w.mu.Unlock()
 	w.evacuate(b)
+	w.hmu.Lock()
 	h := w.healthLocked(time.Now())
 	newStall := h.Stalled && !w.stallNoted
 	w.stallNoted = w.stallNoted || h.Stalled
-	w.mu.Unlock()
+	w.hmu.Unlock()
 	if newStall {
 		w.stalls.Add(1)
 		w.log.Error("sink: stalled: kafka is not acknowledging records", "topic", w.cfg.Topic,
@@ -601,13 +786,17 @@ func (w *Writer) failedAttempt(b *batch, attempt int, err error) time.Duration {
 	return pause
 }
 
-// evacuate moves the records held in memory to the front of the spool, b's
+// evacuate moves the records held in mem to the front of the spool, b's
 // unacknowledged records first, so that they survive a crash and keep their
 // place before everything spooled after them; b then counts as a batch from
-// the spool. Without a spool, or on a disk error, they stay in memory. It is
-// called with mu held.
+// the spool. Without a spool, or on a disk error, they stay in memory. It
+// writes to the spool without holding mu: Write, degraded or closed by now,
+// adds nothing to mem meanwhile, and shed leaves mem alone (all of it is
+// pinned).
 func (w *Writer) evacuate(b *batch) {
-	if w.spool == nil || len(w.mem) == 0 || b.fromSpool {
+	w.mu.Lock()
+	if w.spool == nil || len(w.mem) == 0 || b.src != srcMem {
+		w.mu.Unlock()
 		return
 	}
 	recs := make([]schema.Record, 0, len(w.mem))
@@ -620,58 +809,113 @@ func (w *Writer) evacuate(b *batch) {
 	for _, it := range w.mem[len(b.recs):] {
 		recs = append(recs, it.rec)
 	}
-	if err := w.spool.prepend(recs, pinned); err != nil {
+	w.memPinned = len(w.mem)
+	w.mu.Unlock()
+
+	err := w.spool.prepend(recs, pinned)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.memPinned = len(b.recs)
 		w.log.Error("sink: cannot move records to the spool; they stay in memory", "records", len(recs), "error", err)
+		w.spoolFailed(err)
 		return
 	}
 	w.spooled.Add(uint64(len(recs)))
+	w.held.Add(-int64(len(w.mem)))
+	w.heldBytes.Add(-w.memBytes)
 	clear(w.mem)
-	w.mem, w.memBytes = w.mem[:0], 0
-	*b = batch{fromSpool: true, recs: b.recs[:0], msgs: b.msgs[:0], acked: b.acked[:0]}
+	w.mem, w.memBytes, w.memPinned = w.mem[:0], 0, 0
+	*b = batch{src: srcSpool, recs: b.recs[:0], msgs: b.msgs[:0], acked: b.acked[:0]}
 	for _, r := range recs[:pinned] {
 		b.add(r, Message(r, w.cfg.Topic))
 	}
 }
 
-// acknowledge removes a delivered batch from memory or the spool, and goes
+// acknowledge removes a delivered batch from where it is held, and goes
 // back to memory once the spool has drained.
 func (w *Writer) acknowledge(b *batch) {
-	if b.fromSpool {
+	if b.src == srcSpool {
 		w.spool.ack(len(b.recs))
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !b.fromSpool {
-		for _, it := range w.mem[:len(b.recs)] {
-			w.memBytes -= it.size
+	switch b.src {
+	case srcMem:
+		w.dequeue(&w.mem, &w.memBytes, len(b.recs))
+		w.memPinned = 0
+	case srcOver:
+		w.dequeue(&w.over, &w.overBytes, len(b.recs))
+		w.overPinned = 0
+		if len(w.over) == 0 {
+			w.hmu.Lock()
+			failing := w.spoolErr != ""
+			w.spoolErr = ""
+			w.hmu.Unlock()
+			if failing {
+				w.log.Info("sink: records held while the spool could not write are delivered; the spool is tried again", "topic", w.cfg.Topic)
+			}
 		}
-		clear(w.mem[:len(b.recs)])
-		w.mem = w.mem[len(b.recs):]
 	}
-	if w.degraded && (w.spool == nil || w.spool.len() == 0) {
+	if w.degraded && (w.spool == nil || w.spool.len() == 0) && len(w.over) == 0 {
 		w.degraded = false
 		w.log.Info("sink: spool drained; records go through memory again", "topic", w.cfg.Topic)
 	}
 }
 
+// dequeue removes the first n records of a queue; mu is held.
+func (w *Writer) dequeue(q *[]item, bytes *int64, n int) {
+	var size int64
+	for _, it := range (*q)[:n] {
+		size += it.size
+	}
+	clear((*q)[:n])
+	*q = (*q)[n:]
+	*bytes -= size
+	w.held.Add(-int64(n))
+	w.heldBytes.Add(-size)
+}
+
 // finish runs once deliveries stop: it moves what memory holds to the
-// spool, closes the producers and the spool, and sets closeErr.
+// spool (mem to its head, over to its tail), closes the producers and the
+// spool, and sets closeErr.
 func (w *Writer) finish(b *batch) {
-	w.mu.Lock()
 	if b == nil {
 		b = &batch{}
 	}
-	lost := 0
-	if len(w.mem) > 0 {
-		if w.spool != nil && !b.fromSpool {
-			w.evacuate(b)
+	w.evacuate(b)
+	w.mu.Lock()
+	lost := len(w.mem) // no spool, or it failed; b's acknowledged records are not lost
+	if b.src == srcMem {
+		for i := range min(len(b.acked), len(w.mem)) {
+			if b.acked[i] {
+				lost--
+			}
 		}
-		lost = len(w.mem)
-		clear(w.mem)
-		w.mem, w.memBytes = nil, 0
 	}
-	reason := w.reason
+	var over []schema.Record
+	for i, it := range w.over {
+		if b.src == srcOver && i < len(b.acked) && b.acked[i] {
+			continue
+		}
+		over = append(over, it.rec)
+	}
+	w.held.Store(0)
+	w.heldBytes.Store(0)
+	w.mem, w.memBytes, w.over, w.overBytes = nil, 0, nil, 0
 	w.mu.Unlock()
+	for i := range over {
+		if err := w.spool.append(&over[i]); err != nil {
+			lost += len(over) - i
+			w.log.Error("sink: cannot move records to the spool at close; they are lost", "records", len(over)-i, "error", err)
+			break
+		}
+		w.spooled.Add(1)
+	}
+	w.hmu.Lock()
+	reason := w.reason
+	w.hmu.Unlock()
 	w.reportDrops()
 
 	w.prod.retire(&w.retired)
@@ -694,18 +938,28 @@ func (w *Writer) finish(b *batch) {
 		w.spool.close()
 	}
 	w.failed.Add(uint64(lost))
-	if lost > 0 || left > 0 {
+	w.lost.Add(uint64(lost))
+	st := w.Stats()
+	if st.Lost > 0 || st.Dropped > 0 || left > 0 {
 		w.closeErr = &UndeliveredError{Topic: w.cfg.Topic, Spooled: left, SpooledBytes: leftBytes, Dir: w.cfg.Spool.Dir,
-			Lost: lost, LastError: reason, Timeout: w.cfg.CloseTimeout}
+			Dropped: int(st.Dropped), Lost: int(st.Lost), LastError: reason, Timeout: w.cfg.CloseTimeout}
 	}
 }
 
-// reportDrops passes the spool's drops to the observer.
+// reportDrops passes the drops of the spool and of memory to the observer.
 func (w *Writer) reportDrops() {
-	if w.spool == nil || w.cfg.Observer == nil {
+	if w.cfg.Observer == nil {
 		return
 	}
-	for _, d := range w.spool.takeDrops() {
+	var drops []Drop
+	if w.spool != nil {
+		drops = w.spool.takeDrops()
+	}
+	w.mu.Lock()
+	drops = append(drops, w.drops...)
+	w.drops = nil
+	w.mu.Unlock()
+	for _, d := range drops {
 		w.cfg.Observer.Dropped(d)
 	}
 }

@@ -54,14 +54,17 @@ type WriterConfig struct {
 
 	// BufferBytes bounds the records held in memory (counted as Kafka
 	// message bytes). Beyond it, and while Kafka is failing, records go to
-	// the spool. It defaults to 32 MiB: about a second of 1000 streams.
+	// the spool; while the spool cannot write, the oldest records held are
+	// replaced by sink_drop gap records to stay within it. It defaults to
+	// 32 MiB: about a second of 1000 streams.
 	BufferBytes int64
 
 	// CloseTimeout is how long Close keeps delivering what is held before
 	// it moves the rest to the spool. It defaults to 10 seconds.
 	CloseTimeout time.Duration
 
-	// Spool configures the on-disk spool. Without Spool.Dir there is none.
+	// Spool configures the on-disk spool; see SpoolConfig for the
+	// defaults of its fields. It defaults to no spool (Spool.Dir empty).
 	Spool SpoolConfig
 
 	// Security configures TLS and SASL. It defaults to plaintext.
@@ -76,8 +79,7 @@ type WriterConfig struct {
 	Compression string
 
 	// Logger receives a line per failed produce attempt, per recovery, per
-	// stall and per spool event.
-	// It defaults to slog.Default().
+	// stall and per spool event. It defaults to slog.Default().
 	Logger *slog.Logger
 
 	// Dial opens connections to brokers; tests use it to inject failures.
@@ -123,7 +125,18 @@ func (c WriterConfig) WithDefaults() WriterConfig {
 	if c.BufferBytes == 0 {
 		c.BufferBytes = DefaultBufferBytes
 	}
-	c.Spool = c.Spool.withDefaults()
+	if c.Spool.MaxBytes == 0 {
+		c.Spool.MaxBytes = DefaultSpoolMaxBytes
+	}
+	if c.Spool.SegmentBytes == 0 {
+		c.Spool.SegmentBytes = DefaultSpoolSegmentBytes
+	}
+	if c.Spool.Fsync == "" {
+		c.Spool.Fsync = DefaultSpoolFsync
+	}
+	if c.Spool.FsyncInterval == 0 {
+		c.Spool.FsyncInterval = DefaultSpoolFsyncInterval
+	}
 	if c.CloseTimeout == 0 {
 		c.CloseTimeout = DefaultCloseTimeout
 	}

@@ -74,7 +74,7 @@ func TestWriteNeverWaitsForKafka(t *testing.T) {
 
 		start := time.Now()
 		err = w.Close()
-		if !errors.Is(err, ErrUndelivered) || !strings.Contains(err.Error(), `3 records to topic "audio" were lost`) {
+		if !errors.Is(err, ErrUndelivered) || !strings.Contains(err.Error(), `topic "audio": 3 records were lost without a gap record`) {
 			t.Errorf("Close: %v", err)
 		}
 		if d := time.Since(start); d != time.Minute {
@@ -165,7 +165,7 @@ func TestWriterMissingTopic(t *testing.T) {
 	}
 	err = w.Close()
 	if !errors.Is(err, ErrUndelivered) || !strings.Contains(err.Error(), "Unknown Topic Or Partition") ||
-		!strings.Contains(err.Error(), `1 records to topic "missing"`) {
+		!strings.Contains(err.Error(), `topic "missing": 1 records were lost`) {
 		t.Errorf("Close: %v, want ErrUndelivered naming the topic and the error", err)
 	}
 	if !strings.Contains(log.String(), "kafka write failed; retrying") || !strings.Contains(log.String(), "topic=missing") {
@@ -366,4 +366,37 @@ func BenchmarkWriteToSpool(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Health and Stats, called by the watchdog, /metrics and /readyz, answer
+// while a spool write is in progress: it holds the writer's queue lock and
+// the spool's lock, which they never take.
+func TestHealthAndStatsDoNotWaitForTheSpool(t *testing.T) {
+	w, err := NewWriter(WriterConfig{Brokers: []string{"127.0.0.1:1"}, Topic: testTopic, Dial: downDial, Logger: discardLogger,
+		CloseTimeout: time.Millisecond, Spool: SpoolConfig{Dir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(context.Background(), schematest.Audio("cam-1", 0)); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	w.spool.mu.Lock()
+	answered := make(chan Health)
+	go func() {
+		w.Stats()
+		answered <- w.Health()
+	}()
+	select {
+	case h := <-answered:
+		if h.Pending != 1 {
+			t.Errorf("health %+v, want 1 pending", h)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Health and Stats wait for the spool's locks")
+		defer func() { <-answered }()
+	}
+	w.spool.mu.Unlock()
+	w.mu.Unlock()
+	w.Close()
 }

@@ -78,7 +78,7 @@ var (
 		"Duration of produce attempts to Kafka, failed ones included.",
 		prometheus.ExponentialBuckets(1e-3, 2, 16)) // 1 ms .. 33 s
 	metricKafkaRecords = newMetric("earshot_kafka_records_total", prometheus.CounterValue, []string{"result"},
-		"Records by outcome: delivered (acknowledged by Kafka), spooled (written to the spool), failed (lost: no room without a spool, or too large for the broker), dropped (from a full spool).")
+		"Records by outcome: delivered (acknowledged by Kafka), spooled (written to the spool), failed (given up: no room without a spool, or too large for the broker), dropped (replaced by sink_drop gaps: spool full, memory full while the spool could not write, or damaged in the spool), lost (lost without a gap record).")
 	metricKafkaErrors = newMetric("earshot_kafka_produce_errors_total", prometheus.CounterValue, nil,
 		"Produce attempts that failed; each is retried.")
 	metricKafkaStalled = newMetric("earshot_kafka_stalled", prometheus.GaugeValue, nil,
@@ -87,6 +87,8 @@ var (
 		"Records accepted and not yet acknowledged by Kafka, in memory and in the spool.")
 	metricSpoolBytes = newMetric("earshot_spool_bytes", prometheus.GaugeValue, nil,
 		"Bytes of records waiting in the on-disk spool.")
+	metricSpoolFailing = newMetric("earshot_spool_failing", prometheus.GaugeValue, nil,
+		"1 while the spool cannot write (disk full, quota, I/O error): records are held in memory, the oldest replaced by sink_drop gaps when it is full.")
 	metricPipelineLatency = newHistogram("earshot_pipeline_latency_seconds",
 		"From the RTP arrival of an audio record's first packet to Kafka's acknowledgement of the record; includes the chunk's own duration.",
 		prometheus.ExponentialBuckets(0.01, 2, 17)) // 10 ms .. 11 min
@@ -102,7 +104,7 @@ var metrics = []*metric{
 	metricChunks, metricAudioSeconds, metricGaps,
 	metricStalls, metricReconnects, metricClockDrift,
 	metricProduceSeconds, metricKafkaRecords, metricKafkaErrors, metricKafkaStalled, metricKafkaPending,
-	metricSpoolBytes, metricPipelineLatency,
+	metricSpoolBytes, metricSpoolFailing, metricPipelineLatency,
 }
 
 // typeName is the metric's type as Prometheus names it.

@@ -52,11 +52,18 @@ func (r *readiness) check(ctx context.Context) error {
 	if r.streams() == 0 {
 		return errors.New("no stream configured")
 	}
-	if h := r.broker.Health(); h.Stalled {
+	h := r.broker.Health()
+	if h.Stalled {
 		if r.terse {
 			return fmt.Errorf("kafka stalled since %s", h.StalledSince.Format(time.RFC3339))
 		}
 		return fmt.Errorf("kafka stalled since %s: %s", h.StalledSince.Format(time.RFC3339), h.Reason)
+	}
+	if h.SpoolError != "" {
+		if r.terse {
+			return errors.New("spool cannot write")
+		}
+		return fmt.Errorf("spool cannot write: %s", h.SpoolError)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -17,7 +17,7 @@ import (
 // Exit statuses of `earshot run`.
 const (
 	exitDelivered = 0 // stopped with everything delivered
-	exitFailed    = 1 // records lost, or another failure
+	exitFailed    = 1 // records lost (with or without sink_drop gaps), or another failure
 	exitConfig    = 2 // bad configuration (or a missing topic): nothing ran
 	exitSpooled   = 3 // stopped with records left in the spool, delivered at the next start
 )
@@ -62,12 +62,17 @@ func exitStatus(err error, log *slog.Logger) int {
 	case errors.Is(err, errTopicMissing):
 		log.Error("earshot cannot start", "err", err)
 		return exitConfig
-	case errors.As(err, &undelivered) && undelivered.Lost == 0:
+	case errors.As(err, &undelivered) && undelivered.Lost == 0 && undelivered.Dropped == 0:
 		log.Error("earshot stopped with records left in the spool; they are delivered at the next start",
 			"records", undelivered.Spooled, "bytes", undelivered.SpooledBytes, "spool", undelivered.Dir, "err", err)
 		return exitSpooled
 	}
-	log.Error("earshot stopped with undelivered records", "err", err)
+	if undelivered != nil {
+		log.Error("earshot stopped; records were lost", "dropped_with_gaps", undelivered.Dropped, "lost_without_gaps", undelivered.Lost,
+			"left_in_spool", undelivered.Spooled, "err", err)
+		return exitFailed
+	}
+	log.Error("earshot stopped with an error", "err", err)
 	return exitFailed
 }
 

@@ -130,10 +130,12 @@ func (t *telemetry) Collect(ch chan<- prometheus.Metric) {
 	metricKafkaRecords.emit(ch, float64(ws.Spooled), "spooled")
 	metricKafkaRecords.emit(ch, float64(ws.Failed), "failed")
 	metricKafkaRecords.emit(ch, float64(ws.Dropped), "dropped")
+	metricKafkaRecords.emit(ch, float64(ws.Lost), "lost")
 	metricKafkaErrors.emit(ch, float64(ws.Retries))
 	metricKafkaStalled.emit(ch, bool01(h.Stalled))
 	metricKafkaPending.emit(ch, float64(h.Pending))
 	metricSpoolBytes.emit(ch, float64(ws.SpoolBytes))
+	metricSpoolFailing.emit(ch, bool01(ws.SpoolFailing))
 }
 
 // collectStream emits one stream's metrics; sinkDrops is its count of
