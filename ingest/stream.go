@@ -29,6 +29,13 @@ const (
 	ReasonDiscontinuity = "discontinuity"
 	ReasonShutdown      = "shutdown"
 	ReasonRemoved       = "removed"
+	// ReasonClockTooFast: the source's RTP clock ran ahead of the arrival
+	// clock by more than 2 s, or by more than 5 % over 10 s or more; the
+	// session ends and the stream reconnects.
+	ReasonClockTooFast = "clock_too_fast"
+	// ReasonOutputCeiling: audio beyond the stream's output ceiling (1.1x
+	// real time after a 5 s burst) was not written.
+	ReasonOutputCeiling = "output_ceiling"
 )
 
 // errRemoved is the cancel cause of a stream removed while the supervisor
@@ -64,10 +71,8 @@ type stream struct {
 	handle       atomic.Int64
 	sessionStart atomic.Int64
 	lastPacket   atomic.Int64 // the worker took a packet
-	lastAdvance  atomic.Int64 // the timeline moved forward
 	busySince    atomic.Int64 // the worker's current step began; 0 while it waits
 	writeSince   atomic.Int64 // the sink write in progress began; 0 when none
-	driftPPM     atomic.Int64 // clock drift estimate, in millionths of ppm
 
 	// pprof labels of the worker: stream and stage (decode or sink),
 	// precomputed so that switching allocates nothing.
@@ -91,7 +96,7 @@ type stream struct {
 	wd Stall
 
 	// Owned by the run goroutine.
-	tl timeline
+	tl *timeline
 }
 
 func newStream(sup *Supervisor, cfg StreamConfig) *stream {
@@ -109,7 +114,12 @@ func newStream(sup *Supervisor, cfg StreamConfig) *stream {
 		stall: make(chan Stall, 1),
 		state: StateConnecting,
 	}
-	st.tl.st = st
+	st.tl = newTimeline(timelineConfig{
+		stream:     cfg.ID,
+		sampleRate: sup.cfg.SampleRate,
+		chunk:      sup.cfg.Chunk,
+		emit:       st.emit,
+	}, &st.c)
 	st.decodeLabels = pprof.WithLabels(context.Background(), pprof.Labels("stream", cfg.ID, "stage", "decode"))
 	st.sinkLabels = pprof.WithLabels(context.Background(), pprof.Labels("stream", cfg.ID, "stage", "sink"))
 	return st
@@ -243,7 +253,7 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	}
 	codec, err := st.sup.sdk.Codec(h)
 	if err == nil {
-		err = st.tl.begin(codec)
+		err = st.tl.begin(codec, st.newEpoch())
 	}
 	if err != nil {
 		st.sup.sdk.Close(h)
@@ -289,9 +299,19 @@ func (st *stream) stream(ctx context.Context, h sdk.Handle) (reason string, caus
 			}
 			return s.Reason, &StallError{Stall: s}
 		case p := <-st.hand.frames:
-			st.step(p)
+			if err := st.step(p); err != nil {
+				return ReasonClockTooFast, err
+			}
 		}
 	}
+}
+
+// newEpoch numbers the epoch a new session begins.
+func (st *stream) newEpoch() uint64 {
+	e := st.sup.epochs.Add(1)
+	st.c.epoch.Store(e)
+	st.c.epochs.Add(1)
+	return e
 }
 
 func endReason(ctx context.Context) string {
@@ -301,8 +321,9 @@ func endReason(ctx context.Context) string {
 	return ReasonShutdown
 }
 
-// step processes one packet, telling the watchdog how long it takes.
-func (st *stream) step(p *packet) {
+// step processes one packet, telling the watchdog how long it takes. An
+// error (ErrClockTooFast) ends the session.
+func (st *stream) step(p *packet) error {
 	start := time.Now()
 	st.busySince.Store(start.UnixNano())
 	st.lastPacket.Store(start.UnixNano())
@@ -310,12 +331,13 @@ func (st *stream) step(p *packet) {
 	if st.sup.stepHook != nil {
 		st.sup.stepHook(st.cfg.ID)
 	}
-	st.tl.process(p)
+	err := st.tl.process(p)
 	st.hand.release(p)
 	st.busySince.Store(0)
 	if time.Since(start) > st.sup.cfg.StallTimeout {
-		st.tl.late(ReasonWorkerStuck)
+		st.tl.late(ReasonWorkerStuck, cap(st.hand.frames)+1)
 	}
+	return err
 }
 
 // drain processes the frames still queued once the handle is closed, so a
@@ -324,7 +346,7 @@ func (st *stream) drain() {
 	for {
 		select {
 		case p := <-st.hand.frames:
-			st.step(p)
+			_ = st.step(p) // the session is over: a too fast clock changes nothing
 		default:
 			return
 		}
@@ -340,6 +362,18 @@ func (st *stream) endIdle(ctx context.Context) {
 	st.tl.control(sink.KindEnd, endReason(ctx), 0)
 }
 
+// emit counts r and sends it. The timeline calls it on the run goroutine.
+func (st *stream) emit(r sink.Record) {
+	switch r.Kind {
+	case sink.KindAudio:
+		st.c.chunks.Add(1)
+		st.c.audioSamples.Add(uint64(len(r.PCM) / 2))
+	case sink.KindGap:
+		st.countGap(r.Reason)
+	}
+	st.send(r)
+}
+
 // send writes r to the sink, telling the watchdog while it waits.
 func (st *stream) send(r sink.Record) {
 	start := time.Now()
@@ -349,7 +383,7 @@ func (st *stream) send(r sink.Record) {
 	pprof.SetGoroutineLabels(st.decodeLabels)
 	st.writeSince.Store(0)
 	if time.Since(start) > st.sup.cfg.StallTimeout {
-		st.tl.late(ReasonSinkStalled)
+		st.tl.late(ReasonSinkStalled, cap(st.hand.frames)+1)
 	}
 	if err != nil {
 		// Logged at powers of two, so a dead sink costs a few lines, not one per record.
@@ -436,6 +470,11 @@ func (st *stream) stats() StreamStats {
 	s.DecodeErrors = st.c.decodeErrors.Load()
 	s.Late = st.c.late.Load()
 	s.Concealed = st.c.concealed.Load()
+	s.Trimmed = st.c.trimmed.Load()
+	s.TrimmedSamples = st.c.trimmedSamples.Load()
+	s.Discontinuities = st.c.discontinuities.Load()
+	s.ClockTooFast = st.c.clockTooFast.Load()
+	s.CeilingSamples = st.c.ceilingSamples.Load()
 	s.Chunks = st.c.chunks.Load()
 	s.AudioSamples = st.c.audioSamples.Load()
 	s.AudioSeconds = float64(s.AudioSamples) / float64(st.sup.cfg.SampleRate)
@@ -445,7 +484,7 @@ func (st *stream) stats() StreamStats {
 	s.Overruns = st.c.overruns.Load()
 	s.Stalls = st.c.stalls.Load()
 	s.LastPacket = unixTime(st.lastPacket.Load())
-	s.ClockDriftPPM = float64(st.driftPPM.Load()) / 1e6
+	s.ClockDriftPPM = float64(st.tl.driftPPM.Load()) / 1e6
 	return s
 }
 

@@ -134,7 +134,7 @@ func (st *stream) diagnose(now time.Time) Stall {
 		}
 		return Stall{Stage: StageSource, Reason: reason, Since: lastRTP, handle: h}
 	}
-	if adv := later(unixTime(st.lastAdvance.Load()), start); now.Sub(adv) > cfg.LivenessTimeout {
+	if adv := later(unixTime(st.tl.lastAdvance.Load()), start); now.Sub(adv) > cfg.LivenessTimeout {
 		return Stall{Stage: StageSource, Reason: ReasonTimestampsFrozen, Since: adv, handle: h}
 	}
 	return Stall{}
