@@ -175,7 +175,8 @@ func (st *stream) onStatus(_ sdk.Handle, s sdk.Status) {
 // back off exponentially with jitter up to ReconnectMax; after a session
 // that was established (the source answered and played) the pause starts
 // over from ReconnectMin, so a source that recovers is followed within a
-// second or two; permanent failures wait PermanentRetry.
+// second or two; permanent failures wait PermanentRetry; a source whose
+// clock ran too fast waits at least as long as it ran ahead.
 func (st *stream) run(ctx context.Context) {
 	defer st.setState(StateStopped, nil)
 	defer st.tl.closeDecoder()
@@ -203,6 +204,12 @@ func (st *stream) run(ctx context.Context) {
 			wait = jitter(pause)
 			pause = min(2*pause, cfg.ReconnectMax)
 			st.setFailure(StateBackoff, kind, err)
+		}
+		// A source whose clock ran ahead sent that much audio early: it
+		// waits as long, so that its output stays at real time.
+		var fast *clockTooFastError
+		if errors.As(err, &fast) {
+			wait = max(wait, fast.ahead())
 		}
 		// One line when the kind of failure changes; repeats go to debug,
 		// so a dead camera costs a line, not one per attempt.

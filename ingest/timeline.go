@@ -47,6 +47,22 @@ const (
 // real time beyond the timeline's bounds.
 var ErrClockTooFast = errors.New("source RTP clock runs faster than real time")
 
+// clockTooFastError is the ErrClockTooFast of one timeline: media of RTP
+// time arrived in wall of arrival time.
+type clockTooFastError struct {
+	media, wall time.Duration
+}
+
+func (e *clockTooFastError) Error() string {
+	return fmt.Sprintf("%v: %s of RTP time in %s", ErrClockTooFast, e.media.Round(time.Millisecond), e.wall.Round(time.Millisecond))
+}
+
+func (e *clockTooFastError) Unwrap() error { return ErrClockTooFast }
+
+// ahead is how far the source's clock got ahead of real time: waiting as
+// long before reconnecting keeps the stream's output at real time.
+func (e *clockTooFastError) ahead() time.Duration { return e.media - e.wall }
+
 // timelineLimits are a timeline's protections against a source that sends
 // more audio than real time. The zero value means the defaults.
 type timelineLimits struct {
@@ -295,7 +311,7 @@ func (tl *timeline) checkClock(p *packet, advance int64) error {
 		return nil
 	}
 	tl.c.clockTooFast.Add(1)
-	return fmt.Errorf("%w: %s of RTP time in %s", ErrClockTooFast, media.Round(time.Millisecond), wall.Round(time.Millisecond))
+	return &clockTooFastError{media: media, wall: wall}
 }
 
 // noteDrops names the reason of the hole frames dropped before p leave:

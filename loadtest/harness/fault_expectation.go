@@ -46,6 +46,14 @@ var faultExpectations = map[loadtest.FaultKind]faultExpectation{
 	loadtest.FaultSSRCChange:       {required: ingest.ReasonDiscontinuity, allowed: append(reconnecting, ingest.ReasonDisconnected)},
 	loadtest.FaultSDPChange:        {required: ingest.ReasonDisconnected, allowed: reconnecting},
 	loadtest.FaultSlowDescribe:     {required: ingest.ReasonDisconnected, allowed: reconnecting},
+	// Payloads longer than their slot are trimmed, silently but counted;
+	// codecs other than PCM may not decode them.
+	loadtest.FaultOversizedPayload: {allowed: []string{ingest.ReasonDecodeError, ingest.ReasonRTPLoss}},
+	// The session ends as the clock gets ahead; a packet flood may
+	// overrun the queues on its way, and the output ceiling may refuse
+	// some audio.
+	loadtest.FaultFastClock: {required: ingest.ReasonClockTooFast, allowed: append(reconnecting,
+		ingest.ReasonOutputCeiling, ingest.ReasonHandoffDrop, ingest.ReasonCallbackBlocked, ingest.ReasonRTPLoss)},
 }
 
 // explains reports whether a gap with reason may come from a fault of this
