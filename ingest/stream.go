@@ -62,17 +62,15 @@ type stream struct {
 	// the SDK worker serving this stream's handle touches it, but handles
 	// change between sessions, so it is atomic.
 	pendingDrops atomic.Uint64
-	disc         chan error // disconnection reported by the status callback
-	stall        chan Stall // source stalls found by the watchdog
 	c            counters
 
-	// Progress for the watchdog, in Unix nanoseconds (0: none). handle is
-	// the sdk.Handle of the session streaming, 0 between sessions.
-	handle       atomic.Int64
-	sessionStart atomic.Int64
-	lastPacket   atomic.Int64 // the worker took a packet
-	busySince    atomic.Int64 // the worker's current step began; 0 while it waits
-	writeSince   atomic.Int64 // the sink write in progress began; 0 when none
+	// cur is the connection streaming, nil between sessions.
+	cur atomic.Pointer[conn]
+
+	// Progress for the watchdog, in Unix nanoseconds (0: none).
+	lastPacket atomic.Int64 // the worker took a packet
+	busySince  atomic.Int64 // the worker's current step began; 0 while it waits
+	writeSince atomic.Int64 // the sink write in progress began; 0 when none
 
 	// pprof labels of the worker: stream and stage (decode or sink),
 	// precomputed so that switching allocates nothing.
@@ -110,8 +108,6 @@ func newStream(sup *Supervisor, cfg StreamConfig) *stream {
 		url:   sdk.Redact(cfg.URL),
 		tr:    tr,
 		hand:  newHandoff(sup.cfg.HandoffLen),
-		disc:  make(chan error, 1),
-		stall: make(chan Stall, 1),
 		state: StateConnecting,
 	}
 	st.tl = newTimeline(timelineConfig{
@@ -155,20 +151,6 @@ func (st *stream) onData(_ sdk.Handle, f *sdk.Frame) {
 	}
 	st.pendingDrops.Add(1)
 	st.c.handoffDropped.Add(1)
-}
-
-// onStatus is the SDK status callback. It runs on an SDK callback worker and
-// never blocks.
-func (st *stream) onStatus(_ sdk.Handle, s sdk.Status) {
-	switch s.Kind {
-	case sdk.StatusDisconnected:
-		select {
-		case st.disc <- s.Err:
-		default:
-		}
-	case sdk.StatusCallbackOverrun:
-		st.c.overruns.Add(s.Overruns)
-	}
 }
 
 // run connects, streams and reconnects until ctx is done. Failed attempts
@@ -239,10 +221,7 @@ func jitter(d time.Duration) time.Duration {
 // whether the source played.
 func (st *stream) session(ctx context.Context) (established bool, err error) {
 	st.setState(StateConnecting, nil)
-	select { // a disconnection of the previous handle is stale
-	case <-st.disc:
-	default:
-	}
+	c := newConn(&st.c)
 	h, err := st.sup.sdk.OpenContext(ctx, st.cfg.URL, sdk.OpenOptions{
 		Transport: st.tr,
 		TLSConfig: st.tls,
@@ -252,7 +231,7 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 		// than as a bare disconnection.
 		ReadTimeout:   2 * st.sup.cfg.LivenessTimeout,
 		OnData:        st.onData,
-		OnStatus:      st.onStatus,
+		OnStatus:      c.onStatus,
 		ProfileLabels: []string{"stream", st.cfg.ID},
 	})
 	if err != nil {
@@ -266,12 +245,12 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 		st.sup.sdk.Close(h)
 		return false, err
 	}
-	st.sessionStart.Store(time.Now().UnixNano())
-	st.handle.Store(int64(h))
+	c.h, c.start = h, time.Now()
+	st.cur.Store(c)
 	st.setState(StateStreaming, nil)
 	st.log.Info("stream connected", "codec", codec.Name, "rate", codec.SampleRate, "channels", codec.Channels, "epoch", st.tl.epoch)
 
-	reason, cause := st.stream(ctx, h)
+	reason, cause := st.stream(ctx, c)
 	st.endSession(h)
 	st.sup.sdk.Close(h) // no callback runs after this
 	st.drain()
@@ -286,13 +265,13 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	return true, cause
 }
 
-// stream processes packets until the session ends, and says why.
-func (st *stream) stream(ctx context.Context, h sdk.Handle) (reason string, cause error) {
+// stream processes packets until c's session ends, and says why.
+func (st *stream) stream(ctx context.Context, c *conn) (reason string, cause error) {
 	for {
 		select {
 		case <-ctx.Done():
 			return endReason(ctx), nil
-		case err := <-st.disc:
+		case err := <-c.disc:
 			if errors.Is(err, sdk.ErrSSRCChanged) {
 				return ReasonDiscontinuity, err
 			}
@@ -300,10 +279,7 @@ func (st *stream) stream(ctx context.Context, h sdk.Handle) (reason string, caus
 				err = errors.New("connection ended")
 			}
 			return ReasonDisconnected, err
-		case s := <-st.stall:
-			if s.handle != h {
-				continue // found on an earlier session
-			}
+		case s := <-c.stall:
 			return s.Reason, &StallError{Stall: s}
 		case p := <-st.hand.frames:
 			if err := st.step(p); err != nil {
@@ -410,7 +386,7 @@ func (st *stream) endSession(h sdk.Handle) {
 	if hs, err := st.sup.sdk.Stats(h); err == nil {
 		st.rtp.add(hs)
 	}
-	st.handle.Store(0)
+	st.cur.Store(nil)
 }
 
 // countGap counts a gap record. Gaps are rare: a map under mu will do.
@@ -460,9 +436,9 @@ func (st *stream) stats() StreamStats {
 	}
 	s.GapReasons = maps.Clone(st.gapReasons)
 	rtp := st.rtp
-	// A handle is stored only once the SDK is set: reading it is safe.
-	if h := sdk.Handle(st.handle.Load()); h != 0 {
-		if hs, err := st.sup.sdk.Stats(h); err == nil {
+	// A conn is stored only once the SDK is set: reading it is safe.
+	if c := st.cur.Load(); c != nil {
+		if hs, err := st.sup.sdk.Stats(c.h); err == nil {
 			rtp.add(hs)
 		}
 	}
