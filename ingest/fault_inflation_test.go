@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -40,33 +39,10 @@ var inflationCases = []struct {
 func TestFaultsThatInflateAudio(t *testing.T) {
 	for _, c := range inflationCases {
 		t.Run(c.name, func(t *testing.T) {
-			srv, err := loadtest.NewServer(loadtest.ServerConfig{
-				Streams:            []loadtest.StreamSpec{{Name: "cam", Codec: "pcma"}, {Name: "control", Codec: "pcmu"}},
-				SenderReportPeriod: 500 * time.Millisecond,
-				Logger:             slog.New(slog.DiscardHandler),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv := startFaultCameras(t, loadtest.StreamSpec{Name: "cam", Codec: "pcma"}, false)
 			logs := &syncBuffer{}
 			ms := newMemSink()
-			sup, err := ingest.New(ingest.Config{
-				Streams: []ingest.StreamConfig{
-					{ID: "cam", URL: srv.URL("cam"), Transport: "tcp"},
-					{ID: "control", URL: srv.URL("control"), Transport: "tcp"},
-				},
-				Chunk:           faultChunk,
-				Timeout:         faultTimeout,
-				LivenessTimeout: faultLiveness,
-				ReconnectMin:    200 * time.Millisecond,
-				ReconnectMax:    faultReconnectMax,
-				PermanentRetry:  faultPermanent,
-				Logger:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			}, ms)
+			sup, err := ingest.New(faultConfig(srv.URL("cam"), "tcp", srv.URL("control"), logs), ms)
 			if err != nil {
 				t.Fatal(err)
 			}

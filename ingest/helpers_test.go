@@ -133,7 +133,14 @@ func startCameras(t *testing.T, names ...string) *loadtest.Server {
 	for _, n := range names {
 		specs = append(specs, loadtest.StreamSpec{Name: n, Codec: codecOfName(n)})
 	}
-	srv, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
+	return startServer(t, loadtest.ServerConfig{Streams: specs})
+}
+
+// startServer starts synthetic cameras as cfg says; they close when the
+// test ends.
+func startServer(t *testing.T, cfg loadtest.ServerConfig) *loadtest.Server {
+	t.Helper()
+	srv, err := loadtest.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,8 +47,9 @@ var errRemoved = errors.New("stream removed")
 const maxTimestampJump = 10
 
 // stream pulls one source. Its run goroutine owns the connection loop and
-// all decoding state; the adapter (onData, onStatus) runs on SDK workers;
-// the watchdog reads the progress atomics.
+// the timeline; each connection is a conn, created by session and dropped
+// with it; the callbacks (onData, conn.onStatus) run on SDK workers; the
+// watchdog reads the progress atomics and the current conn.
 type stream struct {
 	cfg  StreamConfig
 	sup  *Supervisor

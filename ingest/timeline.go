@@ -17,8 +17,7 @@ import (
 // shorter windows network jitter dominates.
 const driftMinWindow = 10 * time.Second
 
-// The protections against a source whose RTP timeline runs ahead of real
-// time (see timelineLimits).
+// The protections against a source that sends more audio than real time.
 const (
 	// maxClockAhead is how far a source's RTP clock may run ahead of the
 	// arrival clock, since the timeline began, before the source is
@@ -63,40 +62,11 @@ func (e *clockTooFastError) Unwrap() error { return ErrClockTooFast }
 // long before reconnecting keeps the stream's output at real time.
 func (e *clockTooFastError) ahead() time.Duration { return e.media - e.wall }
 
-// timelineLimits are a timeline's protections against a source that sends
-// more audio than real time. The zero value means the defaults.
-type timelineLimits struct {
-	maxAhead   time.Duration // maxClockAhead
-	maxRate    float64       // maxClockRate
-	rateWindow time.Duration // driftMinWindow
-	ceiling    float64       // outputCeiling
-	burst      time.Duration // ceilingBurst
-}
-
-func (l *timelineLimits) setDefaults() {
-	if l.maxAhead == 0 {
-		l.maxAhead = maxClockAhead
-	}
-	if l.maxRate == 0 {
-		l.maxRate = maxClockRate
-	}
-	if l.rateWindow == 0 {
-		l.rateWindow = driftMinWindow
-	}
-	if l.ceiling == 0 {
-		l.ceiling = outputCeiling
-	}
-	if l.burst == 0 {
-		l.burst = ceilingBurst
-	}
-}
-
 // timelineConfig is what a timeline needs to know of its stream.
 type timelineConfig struct {
 	stream     string
 	sampleRate int
 	chunk      time.Duration
-	limits     timelineLimits
 	// now is the wall clock; it defaults to time.Now.
 	now func() time.Time
 	// emit writes a record; it is called on the timeline's goroutine and
@@ -161,7 +131,6 @@ type timeline struct {
 }
 
 func newTimeline(cfg timelineConfig, c *counters) *timeline {
-	cfg.limits.setDefaults()
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
@@ -240,9 +209,9 @@ func (tl *timeline) process(p *packet) error {
 		// longer than its slot. What overlaps is cut from this one.
 		overlap, delta = -delta, 0
 	case delta > int64(maxTimestampJump*tl.codec.ClockRate) || delta < -int64(tl.codec.ClockRate),
-		delta > 0 && tl.clockDuration(delta)-p.arrival.Sub(tl.lastArrival) > tl.cfg.limits.maxAhead:
+		delta > 0 && tl.clockDuration(delta)-p.arrival.Sub(tl.lastArrival) > maxClockAhead:
 		// A jump of the source clock, not time that passed: the hole is
-		// longer than the arrival clock says by more than maxAhead.
+		// longer than the arrival clock says by more than maxClockAhead.
 		tl.discontinuity(p, capture)
 		delta = 0
 	case delta < 0:
@@ -295,16 +264,14 @@ func (tl *timeline) process(p *packet) error {
 }
 
 // checkClock reports ErrClockTooFast when p, advance clock units after the
-// previous packet, puts the RTP clock more than maxAhead ahead of the
-// arrival clock since the timeline began, or, over rateWindow or more,
-// makes it run faster than maxRate.
+// previous packet, puts the RTP clock more than maxClockAhead ahead of the
+// arrival clock since the timeline began, or, over driftMinWindow or more,
+// makes it run faster than maxClockRate.
 func (tl *timeline) checkClock(p *packet, advance int64) error {
-	lim := &tl.cfg.limits
 	media := tl.clockDuration(tl.driftMedia + advance)
 	wall := p.arrival.Sub(tl.driftT0)
-	ahead := media - wall
-	tooFast := ahead > lim.maxAhead
-	if wall >= lim.rateWindow && float64(media) > lim.maxRate*float64(wall) {
+	tooFast := media-wall > maxClockAhead
+	if wall >= driftMinWindow && float64(media) > maxClockRate*float64(wall) {
 		tooFast = true
 	}
 	if !tooFast {
@@ -419,9 +386,8 @@ func (tl *timeline) write(samples []int16, capture time.Time) {
 // admit takes n output samples from the ceiling's tokens, refilled for
 // the arrival time elapsed, if there are enough.
 func (tl *timeline) admit(n int64) bool {
-	lim := &tl.cfg.limits
-	rate := lim.ceiling * float64(tl.cfg.sampleRate)
-	capacity := lim.burst.Seconds() * float64(tl.cfg.sampleRate)
+	rate := outputCeiling * float64(tl.cfg.sampleRate)
+	capacity := ceilingBurst.Seconds() * float64(tl.cfg.sampleRate)
 	switch {
 	case tl.refilled.IsZero():
 		tl.tokens, tl.refilled = capacity, tl.at
