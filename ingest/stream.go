@@ -284,6 +284,7 @@ func (st *stream) stream(ctx context.Context, c *conn) (reason string, cause err
 			return s.Reason, &StallError{Stall: s}
 		case p := <-st.hand.frames:
 			if err := st.step(p); err != nil {
+				st.c.clockTooFast.Add(1)
 				return ReasonClockTooFast, err
 			}
 		}

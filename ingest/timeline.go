@@ -105,6 +105,7 @@ type timeline struct {
 	ssrc        uint32
 	lastArrival time.Time
 	lastDur     time.Duration // of the last packet decoded
+	lastTicks   int64         // its duration in RTP clock units
 	nextCapture time.Time     // capture time of the next expected sample
 	arrivalLag  time.Duration // arrival minus capture time of the last packet
 	clock       string
@@ -161,7 +162,7 @@ func (tl *timeline) begin(codec sdk.Codec, epoch uint64) error {
 	tl.pending, tl.lateReason, tl.lateLeft = "", "", 0
 	tl.clock = sink.ClockArrival
 	tl.nextCapture = tl.cfg.now()
-	tl.lastArrival = time.Time{}
+	tl.lastArrival, tl.lastTicks = time.Time{}, 0
 	tl.driftT0 = time.Time{}
 	tl.held = 0
 	tl.control(sink.KindStart, "", 0)
@@ -196,7 +197,7 @@ func (tl *timeline) process(p *packet) error {
 		tl.nextCapture = capture
 		tl.resetDrift(p)
 	}
-	if step := int16(p.seq - tl.highSeq); p.ssrc != tl.ssrc || step > reorderWindow || step < -reorderWindow {
+	if step := int16(p.seq - tl.highSeq); p.ssrc != tl.ssrc || tl.seqJump(p, step) {
 		tl.discontinuity(p, capture)
 	} else if step > 0 {
 		tl.highSeq = p.seq
@@ -259,8 +260,20 @@ func (tl *timeline) process(p *packet) error {
 	tl.write(samples, capture.Add(tl.outDuration(lo)))
 	tl.lastDur = tl.outDuration(int64(len(samples)))
 	tl.nextTS = p.ts + uint32(end)
+	tl.lastTicks = end
 	tl.lastAdvance.Store(p.arrival.UnixNano())
 	return nil
+}
+
+// seqJump reports whether p, step sequence numbers after the highest seen,
+// jumped beyond the reorder window without its timestamp saying that the
+// packets between were lost: at least half a packet's duration each.
+func (tl *timeline) seqJump(p *packet, step int16) bool {
+	if step >= -reorderWindow && step <= reorderWindow {
+		return false
+	}
+	lost := int64(step) - 1
+	return step < 0 || tl.lastTicks == 0 || int64(int32(p.ts-tl.nextTS)) < lost*tl.lastTicks/2
 }
 
 // checkClock reports ErrClockTooFast when p, advance clock units after the
@@ -277,7 +290,6 @@ func (tl *timeline) checkClock(p *packet, advance int64) error {
 	if !tooFast {
 		return nil
 	}
-	tl.c.clockTooFast.Add(1)
 	return &clockTooFastError{media: media, wall: wall}
 }
 
