@@ -111,9 +111,9 @@ var timelineCases = []struct {
 		packets: join(steady(10, 0, 0, 160, 0, ms20), with(steady(10, 5000, 777, 160, 10*ms20+500*time.Millisecond, ms20), func(p *tlPacket) { p.ssrc = 9 })),
 		audio:   400, gaps: map[string]int64{ReasonDiscontinuity: 500}, discontinuities: 1, tooFast: -1},
 	{name: "60000-byte L16 payloads every 20 ms are trimmed to their slots", codec: l16_8k,
-		packets: steady(50, 0, 0, 60000, 0, ms20),
+		packets: steady(20, 0, 0, 60000, 0, ms20),
 		// The first is cut at 300 ms, the others to their 20 ms.
-		audio: 300 + 49*20, trimmed: 50, tooFast: -1},
+		audio: 300 + 19*20, trimmed: 20, tooFast: -1},
 	{name: "payloads twice their slot are trimmed to it", codec: pcma8k,
 		packets: steady(50, 0, 0, 320, 0, ms20), audio: 40 + 49*20, trimmed: 49, tooFast: -1},
 	{name: "a clock 33 times too fast is refused once 2 s ahead", codec: pcma8k,
@@ -123,10 +123,10 @@ var timelineCases = []struct {
 	{name: "a clock 1 % fast plays on", codec: pcma8k,
 		packets: steady(600, 0, 0, 160, 0, ms20*100/101), audio: 600 * 20, tooFast: -1},
 	{name: "a discontinuity on every packet meets the output ceiling", codec: l16_8k,
-		packets: with(steady(100, 0, 0, 60000, 0, ms20), func(p *tlPacket) { p.ssrc = uint32(p.seq) }),
-		// 300 ms each (30 s in 2 s); the ceiling passes a 5 s burst, then a
-		// 300 ms packet each time 1.1x real time has refilled it.
-		audio: 23 * 300, gaps: map[string]int64{ReasonOutputCeiling: 77 * 300}, trimmed: 100, discontinuities: 99, tooFast: -1},
+		packets: with(steady(100, 0, 0, 4000, 0, ms20), func(p *tlPacket) { p.ssrc = uint32(p.seq) }),
+		// 250 ms each (25 s in 2 s); the ceiling passes a 5 s burst, then a
+		// 250 ms packet each time 1.1x real time has refilled it.
+		audio: 28 * 250, gaps: map[string]int64{ReasonOutputCeiling: 72 * 250}, discontinuities: 99, tooFast: -1},
 }
 
 // tlRun drives a timeline with no socket: a fake clock at the last
