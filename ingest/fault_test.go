@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -107,12 +108,7 @@ func TestFaults(t *testing.T) {
 			// time, and an overloaded host makes it skip some.
 			spec := c.spec
 			spec.Name, spec.Codec, spec.User, spec.Password = "cam", "pcma", "viewer", faultSecret
-			srv := loadtesttest.NewServer(t, loadtest.ServerConfig{
-				Streams:            []loadtest.StreamSpec{spec, {Name: "control", Codec: "pcmu"}},
-				UDP:                c.udp,
-				SenderReportPeriod: 500 * time.Millisecond,
-			})
-
+			srv := startFaultCameras(t, spec, c.udp)
 			transport := "tcp"
 			if c.udp {
 				transport = "udp"
@@ -121,21 +117,10 @@ func TestFaults(t *testing.T) {
 			stalls := make(chan ingest.Stall, 64)
 			diag := t.TempDir()
 			ms := newMemSink()
-			sup, err := ingest.New(ingest.Config{
-				Streams: []ingest.StreamConfig{
-					{ID: "cam", URL: srv.URLWithCredentials("cam"), Transport: transport},
-					{ID: "control", URL: srv.URL("control"), Transport: "tcp"},
-				},
-				Chunk:           faultChunk,
-				Timeout:         faultTimeout,
-				LivenessTimeout: faultLiveness,
-				ReconnectMin:    200 * time.Millisecond,
-				ReconnectMax:    faultReconnectMax,
-				PermanentRetry:  faultPermanent,
-				Diagnostics:     ingest.DiagnosticsConfig{Dir: diag, MinInterval: time.Nanosecond},
-				OnStall:         func(s ingest.Stall) { stalls <- s },
-				Logger:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			}, ms)
+			cfg := faultConfig(srv.URLWithCredentials("cam"), transport, srv.URL("control"), logs)
+			cfg.Diagnostics = ingest.DiagnosticsConfig{Dir: diag, MinInterval: time.Nanosecond}
+			cfg.OnStall = func(s ingest.Stall) { stalls <- s }
+			sup, err := ingest.New(cfg, ms)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,6 +193,37 @@ func TestFaults(t *testing.T) {
 			}
 			checkNoSecret(t, logs.String(), diag, ms, sup)
 		})
+	}
+}
+
+// startFaultCameras starts the synthetic cameras of the fault tests: cam
+// (spec, which faults act on) and control (PCMU, never faulted), over UDP
+// too if udp. The server closes when the test ends.
+func startFaultCameras(t *testing.T, spec loadtest.StreamSpec, udp bool) *loadtest.Server {
+	t.Helper()
+	return loadtesttest.NewServer(t, loadtest.ServerConfig{
+		Streams:            []loadtest.StreamSpec{spec, {Name: "control", Codec: "pcmu"}},
+		UDP:                udp,
+		SenderReportPeriod: 500 * time.Millisecond,
+		Logger:             slog.New(slog.DiscardHandler),
+	})
+}
+
+// faultConfig is the supervisor configuration of the fault tests: cam over
+// transport, control over TCP, debug logs to logs.
+func faultConfig(camURL, transport, controlURL string, logs io.Writer) ingest.Config {
+	return ingest.Config{
+		Streams: []ingest.StreamConfig{
+			{ID: "cam", URL: camURL, Transport: transport},
+			{ID: "control", URL: controlURL, Transport: "tcp"},
+		},
+		Chunk:           faultChunk,
+		Timeout:         faultTimeout,
+		LivenessTimeout: faultLiveness,
+		ReconnectMin:    200 * time.Millisecond,
+		ReconnectMax:    faultReconnectMax,
+		PermanentRetry:  faultPermanent,
+		Logger:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
 

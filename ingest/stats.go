@@ -53,6 +53,20 @@ type StreamStats struct {
 	DecodeErrors   uint64 `json:"decode_errors"`
 	Late           uint64 `json:"late"`      // late or duplicate packets discarded
 	Concealed      uint64 `json:"concealed"` // lost packets concealed by the decoder
+	// Trimmed counts packets whose audio was cut: the previous payload
+	// was longer than its RTP slot and overlapped them, or they decoded
+	// to more than 300 ms. TrimmedSamples is the output samples cut.
+	Trimmed        uint64 `json:"trimmed"`
+	TrimmedSamples uint64 `json:"trimmed_samples"`
+	// Discontinuities counts timeline restarts: SSRC changes, timestamp
+	// jumps, sequence jumps beyond the reorder window.
+	Discontinuities uint64 `json:"discontinuities"`
+	// ClockTooFast counts sessions ended because the source's RTP clock ran
+	// ahead of real time (gap reason clock_too_fast).
+	ClockTooFast uint64 `json:"clock_too_fast"`
+	// CeilingSamples counts output samples refused by the output ceiling
+	// (gap reason output_ceiling).
+	CeilingSamples uint64 `json:"ceiling_samples"`
 	Chunks         uint64 `json:"chunks"`
 	AudioSamples   uint64 `json:"audio_samples"` // samples at the output rate written in audio records
 	Gaps           uint64 `json:"gaps"`
@@ -90,4 +104,6 @@ type counters struct {
 	packets, handoffDropped, sdkDropped, decodeErrors, late, concealed atomic.Uint64
 	chunks, audioSamples, gaps, reconnects, sinkErrors                 atomic.Uint64
 	overruns, epoch, epochs, stalls                                    atomic.Uint64
+	trimmed, trimmedSamples, discontinuities, clockTooFast             atomic.Uint64
+	ceilingSamples                                                     atomic.Uint64
 }

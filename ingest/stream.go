@@ -27,8 +27,9 @@ var errRemoved = errors.New("stream removed")
 const maxTimestampJump = 10
 
 // stream pulls one source. Its run goroutine owns the connection loop and
-// all decoding state; the adapter (onData, onStatus) runs on SDK workers;
-// the watchdog reads the progress atomics.
+// the timeline; each connection is a conn, created by session and dropped
+// with it; the callbacks (onData, conn.onStatus) run on SDK workers; the
+// watchdog reads the progress atomics and the current conn.
 type stream struct {
 	cfg  StreamConfig
 	sup  *Supervisor
@@ -42,19 +43,15 @@ type stream struct {
 	// the SDK worker serving this stream's handle touches it, but handles
 	// change between sessions, so it is atomic.
 	pendingDrops atomic.Uint64
-	disc         chan error // disconnection reported by the status callback
-	stall        chan Stall // source stalls found by the watchdog
 	c            counters
 
-	// Progress for the watchdog, in Unix nanoseconds (0: none). handle is
-	// the sdk.Handle of the session streaming, 0 between sessions.
-	handle       atomic.Int64
-	sessionStart atomic.Int64
-	lastPacket   atomic.Int64 // the worker took a packet
-	lastAdvance  atomic.Int64 // the timeline moved forward
-	busySince    atomic.Int64 // the worker's current step began; 0 while it waits
-	writeSince   atomic.Int64 // the sink write in progress began; 0 when none
-	driftPPM     atomic.Int64 // clock drift estimate, in millionths of ppm
+	// cur is the connection streaming, nil between sessions.
+	cur atomic.Pointer[conn]
+
+	// Progress for the watchdog, in Unix nanoseconds (0: none).
+	lastPacket atomic.Int64 // the worker took a packet
+	busySince  atomic.Int64 // the worker's current step began; 0 while it waits
+	writeSince atomic.Int64 // the sink write in progress began; 0 when none
 
 	// pprof labels of the worker: stream and stage (decode or sink),
 	// precomputed so that switching allocates nothing.
@@ -78,7 +75,7 @@ type stream struct {
 	wd Stall
 
 	// Owned by the run goroutine.
-	tl timeline
+	tl *timeline
 }
 
 func newStream(sup *Supervisor, cfg StreamConfig) *stream {
@@ -92,11 +89,14 @@ func newStream(sup *Supervisor, cfg StreamConfig) *stream {
 		url:   sdk.Redact(cfg.URL),
 		tr:    tr,
 		hand:  newHandoff(sup.cfg.HandoffLen),
-		disc:  make(chan error, 1),
-		stall: make(chan Stall, 1),
 		state: StateConnecting,
 	}
-	st.tl.st = st
+	st.tl = newTimeline(timelineConfig{
+		stream:     cfg.ID,
+		sampleRate: sup.cfg.SampleRate,
+		chunk:      sup.cfg.Chunk,
+		emit:       st.emit,
+	}, &st.c)
 	st.decodeLabels = pprof.WithLabels(context.Background(), pprof.Labels("stream", cfg.ID, "stage", "decode"))
 	st.sinkLabels = pprof.WithLabels(context.Background(), pprof.Labels("stream", cfg.ID, "stage", "sink"))
 	return st
@@ -128,25 +128,12 @@ func (st *stream) onData(_ sdk.Handle, f *sdk.Frame) {
 	st.c.handoffDropped.Add(1)
 }
 
-// onStatus is the SDK status callback. It runs on an SDK callback worker and
-// never blocks.
-func (st *stream) onStatus(_ sdk.Handle, s sdk.Status) {
-	switch s.Kind {
-	case sdk.StatusDisconnected:
-		select {
-		case st.disc <- s.Err:
-		default:
-		}
-	case sdk.StatusCallbackOverrun:
-		st.c.overruns.Add(s.Overruns)
-	}
-}
-
 // run connects, streams and reconnects until ctx is done. Failed attempts
 // back off exponentially with jitter up to ReconnectMax; after a session
 // that was established (the source answered and played) the pause starts
 // over from ReconnectMin, so a source that recovers is followed within a
-// second or two; permanent failures wait PermanentRetry.
+// second or two; permanent failures wait PermanentRetry; a source whose
+// clock ran too fast waits at least as long as it ran ahead.
 func (st *stream) run(ctx context.Context) {
 	defer st.setState(StateStopped, nil)
 	defer st.tl.closeDecoder()
@@ -174,6 +161,12 @@ func (st *stream) run(ctx context.Context) {
 			wait = jitter(pause)
 			pause = min(2*pause, cfg.ReconnectMax)
 			st.setFailure(StateBackoff, kind, err)
+		}
+		// A source whose clock ran ahead sent that much audio early: it
+		// waits as long, so that its output stays at real time.
+		var fast *clockTooFastError
+		if errors.As(err, &fast) {
+			wait = max(wait, fast.ahead())
 		}
 		// One line when the kind of failure changes; repeats go to debug,
 		// so a dead camera costs a line, not one per attempt.
@@ -203,10 +196,7 @@ func jitter(d time.Duration) time.Duration {
 // whether the source played.
 func (st *stream) session(ctx context.Context) (established bool, err error) {
 	st.setState(StateConnecting, nil)
-	select { // a disconnection of the previous handle is stale
-	case <-st.disc:
-	default:
-	}
+	c := newConn(&st.c)
 	h, err := st.sup.sdk.OpenContext(ctx, st.cfg.URL, sdk.OpenOptions{
 		Transport: st.tr,
 		TLSConfig: st.tls,
@@ -216,7 +206,7 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 		// than as a bare disconnection.
 		ReadTimeout:   2 * st.sup.cfg.LivenessTimeout,
 		OnData:        st.onData,
-		OnStatus:      st.onStatus,
+		OnStatus:      c.onStatus,
 		ProfileLabels: []string{"stream", st.cfg.ID},
 	})
 	if err != nil {
@@ -224,18 +214,18 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	}
 	codec, err := st.sup.sdk.Codec(h)
 	if err == nil {
-		err = st.tl.begin(codec)
+		err = st.tl.begin(codec, st.newEpoch())
 	}
 	if err != nil {
 		st.sup.sdk.Close(h)
 		return false, err
 	}
-	st.sessionStart.Store(time.Now().UnixNano())
-	st.handle.Store(int64(h))
+	c.h, c.start = h, time.Now()
+	st.cur.Store(c)
 	st.setState(StateStreaming, nil)
 	st.log.Info("stream connected", "codec", codec.Name, "rate", codec.SampleRate, "channels", codec.Channels, "epoch", st.tl.epoch)
 
-	reason, cause := st.stream(ctx, h)
+	reason, cause := st.stream(ctx, c)
 	st.endSession(h)
 	st.sup.sdk.Close(h) // no callback runs after this
 	st.drain()
@@ -250,13 +240,13 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	return true, cause
 }
 
-// stream processes packets until the session ends, and says why.
-func (st *stream) stream(ctx context.Context, h sdk.Handle) (reason string, cause error) {
+// stream processes packets until c's session ends, and says why.
+func (st *stream) stream(ctx context.Context, c *conn) (reason string, cause error) {
 	for {
 		select {
 		case <-ctx.Done():
 			return endReason(ctx), nil
-		case err := <-st.disc:
+		case err := <-c.disc:
 			if errors.Is(err, sdk.ErrSSRCChanged) {
 				return schema.ReasonDiscontinuity, err
 			}
@@ -264,15 +254,23 @@ func (st *stream) stream(ctx context.Context, h sdk.Handle) (reason string, caus
 				err = errors.New("connection ended")
 			}
 			return schema.ReasonDisconnected, err
-		case s := <-st.stall:
-			if s.handle != h {
-				continue // found on an earlier session
-			}
+		case s := <-c.stall:
 			return s.Reason, &StallError{Stall: s}
 		case p := <-st.hand.frames:
-			st.step(p)
+			if err := st.step(p); err != nil {
+				st.c.clockTooFast.Add(1)
+				return schema.ReasonClockTooFast, err
+			}
 		}
 	}
+}
+
+// newEpoch numbers the epoch a new session begins.
+func (st *stream) newEpoch() uint64 {
+	e := st.sup.epochs.Add(1)
+	st.c.epoch.Store(e)
+	st.c.epochs.Add(1)
+	return e
 }
 
 func endReason(ctx context.Context) string {
@@ -282,8 +280,9 @@ func endReason(ctx context.Context) string {
 	return schema.ReasonShutdown
 }
 
-// step processes one packet, telling the watchdog how long it takes.
-func (st *stream) step(p *packet) {
+// step processes one packet, telling the watchdog how long it takes. An
+// error (ErrClockTooFast) ends the session.
+func (st *stream) step(p *packet) error {
 	start := time.Now()
 	st.busySince.Store(start.UnixNano())
 	st.lastPacket.Store(start.UnixNano())
@@ -291,12 +290,13 @@ func (st *stream) step(p *packet) {
 	if st.sup.stepHook != nil {
 		st.sup.stepHook(st.cfg.ID)
 	}
-	st.tl.process(p)
+	err := st.tl.process(p)
 	st.hand.release(p)
 	st.busySince.Store(0)
 	if time.Since(start) > st.sup.cfg.StallTimeout {
-		st.tl.late(schema.ReasonWorkerStuck)
+		st.tl.late(schema.ReasonWorkerStuck, cap(st.hand.frames)+1)
 	}
+	return err
 }
 
 // drain processes the frames still queued once the handle is closed, so a
@@ -305,7 +305,7 @@ func (st *stream) drain() {
 	for {
 		select {
 		case p := <-st.hand.frames:
-			st.step(p)
+			_ = st.step(p) // the session is over: a too fast clock changes nothing
 		default:
 			return
 		}
@@ -321,6 +321,18 @@ func (st *stream) endIdle(ctx context.Context) {
 	st.tl.control(schema.KindEnd, endReason(ctx), 0)
 }
 
+// emit counts r and sends it. The timeline calls it on the run goroutine.
+func (st *stream) emit(r schema.Record) {
+	switch r.Kind {
+	case schema.KindAudio:
+		st.c.chunks.Add(1)
+		st.c.audioSamples.Add(uint64(len(r.PCM) / 2))
+	case schema.KindGap:
+		st.countGap(r.Reason)
+	}
+	st.send(r)
+}
+
 // send writes r to the sink, telling the watchdog while it waits.
 func (st *stream) send(r schema.Record) {
 	start := time.Now()
@@ -330,7 +342,7 @@ func (st *stream) send(r schema.Record) {
 	pprof.SetGoroutineLabels(st.decodeLabels)
 	st.writeSince.Store(0)
 	if time.Since(start) > st.sup.cfg.StallTimeout {
-		st.tl.late(schema.ReasonSinkStalled)
+		st.tl.late(schema.ReasonSinkStalled, cap(st.hand.frames)+1)
 	}
 	if err != nil {
 		// Logged at powers of two, so a dead sink costs a few lines, not one per record.
@@ -350,7 +362,7 @@ func (st *stream) endSession(h sdk.Handle) {
 	if hs, err := st.sup.sdk.Stats(h); err == nil {
 		st.rtp.add(hs)
 	}
-	st.handle.Store(0)
+	st.cur.Store(nil)
 }
 
 // countGap counts a gap record. Gaps are rare: a map under mu will do.
@@ -400,9 +412,9 @@ func (st *stream) stats() StreamStats {
 	}
 	s.GapReasons = maps.Clone(st.gapReasons)
 	rtp := st.rtp
-	// A handle is stored only once the SDK is set: reading it is safe.
-	if h := sdk.Handle(st.handle.Load()); h != 0 {
-		if hs, err := st.sup.sdk.Stats(h); err == nil {
+	// A conn is stored only once the SDK is set: reading it is safe.
+	if c := st.cur.Load(); c != nil {
+		if hs, err := st.sup.sdk.Stats(c.h); err == nil {
 			rtp.add(hs)
 		}
 	}
@@ -417,6 +429,11 @@ func (st *stream) stats() StreamStats {
 	s.DecodeErrors = st.c.decodeErrors.Load()
 	s.Late = st.c.late.Load()
 	s.Concealed = st.c.concealed.Load()
+	s.Trimmed = st.c.trimmed.Load()
+	s.TrimmedSamples = st.c.trimmedSamples.Load()
+	s.Discontinuities = st.c.discontinuities.Load()
+	s.ClockTooFast = st.c.clockTooFast.Load()
+	s.CeilingSamples = st.c.ceilingSamples.Load()
 	s.Chunks = st.c.chunks.Load()
 	s.AudioSamples = st.c.audioSamples.Load()
 	s.AudioSeconds = float64(s.AudioSamples) / float64(st.sup.cfg.SampleRate)
@@ -426,7 +443,7 @@ func (st *stream) stats() StreamStats {
 	s.Overruns = st.c.overruns.Load()
 	s.Stalls = st.c.stalls.Load()
 	s.LastPacket = unixTime(st.lastPacket.Load())
-	s.ClockDriftPPM = float64(st.driftPPM.Load()) / 1e6
+	s.ClockDriftPPM = float64(st.tl.driftPPM.Load()) / 1e6
 	return s
 }
 

@@ -58,7 +58,7 @@ func BenchmarkPacketPath(b *testing.B) {
 			}
 			sup.writeCtx = context.Background()
 			st := sup.streams["bench"]
-			if err := st.tl.begin(c.codec); err != nil {
+			if err := st.tl.begin(c.codec, 1); err != nil {
 				b.Fatal(err)
 			}
 			payload := c.frame(b)
@@ -70,6 +70,7 @@ func BenchmarkPacketPath(b *testing.B) {
 				st.step(<-st.hand.frames)
 				f.Seq++
 				f.Timestamp += step
+				f.Arrival = f.Arrival.Add(20 * time.Millisecond)
 			}
 		})
 	}

@@ -1,8 +1,10 @@
 package ingest
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/earshot/earshot/audio"
@@ -12,16 +14,82 @@ import (
 )
 
 // driftMinWindow is how much arrival time a timeline needs before its clock
-// drift estimate is published: over shorter windows network jitter
-// dominates.
+// drift estimate is published, and before its clock rate is judged: over
+// shorter windows network jitter dominates.
 const driftMinWindow = 10 * time.Second
 
-// timeline is a stream's decoding state for one epoch: it maps RTP packets
-// onto a continuous sample offset, turns holes into concealment or gap
-// records, and cuts the audio into chunks. It is owned by the stream's run
-// goroutine.
+// The protections against a source that sends more audio than real time.
+const (
+	// maxClockAhead is how far a source's RTP clock may run ahead of the
+	// arrival clock, since the timeline began, before the source is
+	// declared too fast.
+	maxClockAhead = 2 * time.Second
+	// maxClockRate is how much faster than real time a source's RTP clock
+	// may run over driftMinWindow or more.
+	maxClockRate = 1.05
+	// outputCeiling is the most audio a stream produces per second of wall
+	// clock, across its sessions, after a burst of ceilingBurst.
+	outputCeiling = 1.1
+	// ceilingBurst is the audio a stream may produce beyond outputCeiling:
+	// the catch-up after a network stall, which a live source cannot make
+	// longer than the liveness timeout.
+	ceilingBurst = 5 * time.Second
+	// maxPacketDuration is the most audio one packet yields; the rest of
+	// a longer payload is trimmed. It covers 120 ms Opus packets and two
+	// AAC access units at 8 kHz.
+	maxPacketDuration = 300 * time.Millisecond
+	// reorderWindow is the largest RTP sequence step, either way, still
+	// taken as loss or reordering; a larger one is a discontinuity.
+	reorderWindow = 100
+)
+
+// ErrClockTooFast ends a session whose source's RTP clock runs ahead of
+// real time beyond the timeline's bounds.
+var ErrClockTooFast = errors.New("source RTP clock runs faster than real time")
+
+// clockTooFastError is the ErrClockTooFast of one timeline: media of RTP
+// time arrived in wall of arrival time.
+type clockTooFastError struct {
+	media, wall time.Duration
+}
+
+func (e *clockTooFastError) Error() string {
+	return fmt.Sprintf("%v: %s of RTP time in %s", ErrClockTooFast, e.media.Round(time.Millisecond), e.wall.Round(time.Millisecond))
+}
+
+func (e *clockTooFastError) Unwrap() error { return ErrClockTooFast }
+
+// ahead is how far the source's clock got ahead of real time: waiting as
+// long before reconnecting keeps the stream's output at real time.
+func (e *clockTooFastError) ahead() time.Duration { return e.media - e.wall }
+
+// timelineConfig is what a timeline needs to know of its stream.
+type timelineConfig struct {
+	stream     string
+	sampleRate int
+	chunk      time.Duration
+	// now is the wall clock; it defaults to time.Now.
+	now func() time.Time
+	// emit writes a record; it is called on the timeline's goroutine and
+	// may block (the sink is slow).
+	emit func(schema.Record)
+}
+
+// timeline is a stream's decoding state: packets in, audio and gap
+// records out. For each epoch it maps RTP packets onto a continuous sample
+// offset, turns holes into concealment or gap records, trims payloads
+// longer than their slot, bounds how far the source's clock may run ahead
+// of the arrival clock, and cuts the audio into chunks. Across epochs it
+// caps the stream's output (outputCeiling). It touches no socket; it is
+// owned by the stream's run goroutine, and its counters and progress may
+// be read by anyone.
 type timeline struct {
-	st *stream
+	cfg timelineConfig
+	c   *counters
+
+	// Progress for the watchdog and stats, written by the owner.
+	lastAdvance atomic.Int64 // Unix ns: the timeline last moved forward
+	driftPPM    atomic.Int64 // clock drift estimate, in millionths of ppm
 
 	codec   sdk.Codec
 	dec     *decoder.Decoder
@@ -32,10 +100,13 @@ type timeline struct {
 
 	started     bool // a packet has been seen this epoch
 	nextTS      uint32
-	lastSeq     uint16
+	lastTS      uint32 // timestamp of the last packet decoded
+	lastSeq     uint16 // of the last packet decoded
+	highSeq     uint16 // the highest sequence number seen
 	ssrc        uint32
 	lastArrival time.Time
 	lastDur     time.Duration // of the last packet decoded
+	lastTicks   int64         // its duration in RTP clock units
 	nextCapture time.Time     // capture time of the next expected sample
 	arrivalLag  time.Duration // arrival minus capture time of the last packet
 	clock       string
@@ -47,22 +118,37 @@ type timeline struct {
 	lateReason string
 	lateLeft   int
 
-	// Clock drift: RTP clock units and arrival time elapsed since driftT0.
+	// RTP clock units and arrival time elapsed since driftT0: the clock
+	// drift estimate, and the clock_too_fast bound.
 	driftT0    time.Time
 	driftMedia int64
+
+	// The output ceiling, across epochs: tokens are the output samples the
+	// stream may still produce, refilled at ceiling times real time up to
+	// the burst; held are samples refused, not yet written as a gap.
+	tokens   float64
+	refilled time.Time
+	held     int64
+	at       time.Time // arrival of the packet being processed
 }
 
-// begin starts a new epoch for a freshly connected handle and writes its
+func newTimeline(cfg timelineConfig, c *counters) *timeline {
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	return &timeline{cfg: cfg, c: c}
+}
+
+// begin starts epoch for a freshly connected source of codec and writes its
 // start record.
-func (tl *timeline) begin(codec sdk.Codec) error {
-	cfg := &tl.st.sup.cfg
-	dec, err := decoderFor(tl.dec, codec, cfg.SampleRate)
+func (tl *timeline) begin(codec sdk.Codec, epoch uint64) error {
+	dec, err := decoderFor(tl.dec, codec, tl.cfg.sampleRate)
 	if err != nil {
 		return fmt.Errorf("decoder for %s: %w", codec.Name, err)
 	}
 	tl.dec = dec
 	if tl.chunker == nil {
-		ch, err := audio.NewChunker(cfg.SampleRate, cfg.Chunk)
+		ch, err := audio.NewChunker(tl.cfg.sampleRate, tl.cfg.chunk)
 		if err != nil {
 			return fmt.Errorf("chunker: %w", err)
 		}
@@ -70,35 +156,37 @@ func (tl *timeline) begin(codec sdk.Codec) error {
 	}
 	tl.chunker.Reset()
 	tl.codec = codec
-	tl.epoch = tl.st.sup.epochs.Add(1)
-	tl.st.c.epoch.Store(tl.epoch)
-	tl.st.c.epochs.Add(1)
+	tl.epoch = epoch
 	tl.seq = 0
 	tl.ended = false
 	tl.started = false
 	tl.pending, tl.lateReason, tl.lateLeft = "", "", 0
 	tl.clock = schema.ClockArrival
-	tl.nextCapture = time.Now()
-	tl.lastArrival = time.Time{}
+	tl.nextCapture = tl.cfg.now()
+	tl.lastArrival, tl.lastTicks = time.Time{}, 0
 	tl.driftT0 = time.Time{}
+	tl.held = 0
 	tl.control(schema.KindStart, "", 0)
 	return nil
 }
 
 // late records that the worker spent over StallTimeout on one step, so the
-// handoff drops that follow are attributed to reason.
-func (tl *timeline) late(reason string) {
+// handoff drops of the next window packets are attributed to reason.
+func (tl *timeline) late(reason string, window int) {
 	if tl.lateReason == "" {
 		tl.lateReason = reason
 	}
-	tl.lateLeft = cap(tl.st.hand.frames) + 1
+	tl.lateLeft = window
 }
 
 // process decodes one packet into the chunker, first accounting for any
-// hole between it and the previous packet.
-func (tl *timeline) process(p *packet) {
-	st := tl.st
-	st.c.packets.Add(1)
+// hole between it and the previous packet. It returns an error wrapping
+// ErrClockTooFast when the source's RTP clock runs ahead of the arrival
+// clock beyond the limits; the packet is then not written, and the epoch
+// should end.
+func (tl *timeline) process(p *packet) error {
+	tl.c.packets.Add(1)
+	tl.at = p.arrival
 	tl.noteDrops(p)
 	capture := p.arrival
 	if !p.ntp.IsZero() {
@@ -106,41 +194,104 @@ func (tl *timeline) process(p *packet) {
 	}
 	tl.arrivalLag = p.arrival.Sub(capture)
 	if !tl.started {
-		tl.started, tl.ssrc, tl.nextTS, tl.lastSeq = true, p.ssrc, p.ts, p.seq-1
+		tl.started, tl.ssrc, tl.nextTS, tl.lastTS, tl.lastSeq, tl.highSeq = true, p.ssrc, p.ts, p.ts, p.seq-1, p.seq-1
 		tl.nextCapture = capture
 		tl.resetDrift(p)
 	}
-	if p.ssrc != tl.ssrc {
+	if step := int16(p.seq - tl.highSeq); p.ssrc != tl.ssrc || tl.seqJump(p, step) {
 		tl.discontinuity(p, capture)
+	} else if step > 0 {
+		tl.highSeq = p.seq
 	}
 	delta := int64(int32(p.ts - tl.nextTS))
+	var overlap int64 // clock units of p already covered by the previous packet
 	switch {
-	case delta > int64(maxTimestampJump*tl.codec.ClockRate) || delta < -int64(tl.codec.ClockRate):
+	case delta < 0 && p.seq == tl.lastSeq+1 && int32(p.ts-tl.lastTS) > 0:
+		// The next packet begins inside the previous one: that payload was
+		// longer than its slot. What overlaps is cut from this one.
+		overlap, delta = -delta, 0
+	case delta > int64(maxTimestampJump*tl.codec.ClockRate) || delta < -int64(tl.codec.ClockRate),
+		delta > 0 && tl.clockDuration(delta)-p.arrival.Sub(tl.lastArrival) > maxClockAhead:
+		// A jump of the source clock, not time that passed: the hole is
+		// longer than the arrival clock says by more than maxClockAhead.
 		tl.discontinuity(p, capture)
 		delta = 0
 	case delta < 0:
-		st.c.late.Add(1) // late or duplicate: its place has been filled
-		return
-	case delta > 0:
+		tl.c.late.Add(1) // late or duplicate: its place has been filled
+		return nil
+	}
+	// The RTP clock advanced from the previous packet's start to p's.
+	advance := int64(int32(p.ts - tl.lastTS))
+	if err := tl.checkClock(p, advance); err != nil {
+		return err
+	}
+	if delta > 0 {
 		tl.hole(p, delta)
 	}
-	tl.lastSeq, tl.lastArrival = p.seq, p.arrival
+	tl.lastSeq, tl.lastArrival, tl.lastTS = p.seq, p.arrival, p.ts
+	tl.driftMedia += advance
+	tl.publishDrift(p)
 
 	samples, err := tl.dec.Decode(p.data, p.marker)
 	if err != nil {
-		st.c.decodeErrors.Add(1)
+		tl.c.decodeErrors.Add(1)
 		tl.pending = schema.ReasonDecodeError // its duration shows as a hole later
-		return
+		return nil
 	}
-	tl.write(samples, capture)
+	// p's audio is [overlap, end) of its ticks: what the previous packet
+	// overran is cut from its head, what exceeds maxPacketDuration from
+	// its tail.
+	ticks := int64(tl.dec.Ticks())
+	end := min(ticks, int64(maxPacketDuration.Seconds()*float64(tl.codec.ClockRate)))
+	lo, hi := int64(0), int64(len(samples))
+	if end < ticks {
+		hi = min(hi, tl.outSamples(end))
+	}
+	if overlap > 0 {
+		lo = min(hi, tl.outSamples(overlap))
+	}
+	if lo > 0 || hi < int64(len(samples)) {
+		tl.c.trimmed.Add(1)
+		tl.c.trimmedSamples.Add(uint64(int64(len(samples)) - (hi - lo)))
+	}
+	if overlap >= end {
+		return nil // wholly inside the previous packet's overrun
+	}
+	samples = samples[lo:hi]
+	tl.write(samples, capture.Add(tl.outDuration(lo)))
 	tl.lastDur = tl.outDuration(int64(len(samples)))
-	step := uint32(tl.dec.Ticks())
-	tl.nextTS = p.ts + step
-	if step > 0 {
-		st.lastAdvance.Store(p.arrival.UnixNano())
+	tl.nextTS = p.ts + uint32(end)
+	tl.lastTicks = end
+	tl.lastAdvance.Store(p.arrival.UnixNano())
+	return nil
+}
+
+// seqJump reports whether p, step sequence numbers after the highest seen,
+// jumped beyond the reorder window without its timestamp saying that the
+// packets between were lost: at least half a packet's duration each.
+func (tl *timeline) seqJump(p *packet, step int16) bool {
+	if step >= -reorderWindow && step <= reorderWindow {
+		return false
 	}
-	tl.drift(p, delta)
-	tl.driftMedia += int64(step)
+	lost := int64(step) - 1
+	return step < 0 || tl.lastTicks == 0 || int64(int32(p.ts-tl.nextTS)) < lost*tl.lastTicks/2
+}
+
+// checkClock reports ErrClockTooFast when p, advance clock units after the
+// previous packet, puts the RTP clock more than maxClockAhead ahead of the
+// arrival clock since the timeline began, or, over driftMinWindow or more,
+// makes it run faster than maxClockRate.
+func (tl *timeline) checkClock(p *packet, advance int64) error {
+	media := tl.clockDuration(tl.driftMedia + advance)
+	wall := p.arrival.Sub(tl.driftT0)
+	tooFast := media-wall > maxClockAhead
+	if wall >= driftMinWindow && float64(media) > maxClockRate*float64(wall) {
+		tooFast = true
+	}
+	if !tooFast {
+		return nil
+	}
+	return &clockTooFastError{media: media, wall: wall}
 }
 
 // noteDrops names the reason of the hole frames dropped before p leave:
@@ -150,7 +301,7 @@ func (tl *timeline) noteDrops(p *packet) {
 	reason := ""
 	switch {
 	case p.sdkDropped > 0:
-		tl.st.c.sdkDropped.Add(p.sdkDropped)
+		tl.c.sdkDropped.Add(p.sdkDropped)
 		reason = schema.ReasonCallbackBlocked
 	case p.dropped > 0:
 		reason = schema.ReasonHandoffDrop
@@ -173,7 +324,7 @@ func (tl *timeline) noteDrops(p *packet) {
 func (tl *timeline) hole(p *packet, delta int64) {
 	if p.seq-tl.lastSeq == 2 && tl.pending == "" {
 		if samples, ok := tl.dec.Conceal(p.data, int(delta)); ok {
-			tl.st.c.concealed.Add(1)
+			tl.c.concealed.Add(1)
 			tl.write(samples, tl.nextCapture)
 			return
 		}
@@ -182,14 +333,16 @@ func (tl *timeline) hole(p *packet, delta int64) {
 	if reason == "" {
 		reason = schema.ReasonRTPLoss
 	}
-	tl.gap(reason, delta*int64(tl.st.sup.cfg.SampleRate)/int64(tl.codec.ClockRate))
+	tl.gap(reason, tl.outSamples(delta))
 }
 
-// discontinuity restarts the timeline at p after an SSRC change or a
-// timestamp jump. The RTP clock cannot measure the hole, nor can capture
-// times derived from a sender report that predates the jump: the arrival
-// clock does, beyond the jitter of a packet or so.
+// discontinuity restarts the timeline at p after an SSRC change, a
+// timestamp jump or a sequence jump beyond the reorder window. The RTP
+// clock cannot measure the hole, nor can capture times derived from a
+// sender report that predates the jump: the arrival clock does, beyond the
+// jitter of a packet or so.
 func (tl *timeline) discontinuity(p *packet, capture time.Time) {
+	tl.c.discontinuities.Add(1)
 	var lost time.Duration
 	if !tl.lastArrival.IsZero() {
 		if silent := p.arrival.Sub(tl.lastArrival) - tl.lastDur; silent > tl.lastDur/2 {
@@ -197,17 +350,25 @@ func (tl *timeline) discontinuity(p *packet, capture time.Time) {
 		}
 	}
 	tl.gap(schema.ReasonDiscontinuity, tl.samples(lost))
-	tl.ssrc, tl.nextTS = p.ssrc, p.ts
+	tl.ssrc, tl.nextTS, tl.lastTS, tl.lastSeq, tl.highSeq = p.ssrc, p.ts, p.ts, p.seq-1, p.seq
 	tl.nextCapture = capture
 	tl.resetDrift(p)
 }
 
-// gap flushes the partial chunk, writes a gap record for n output samples
+// gap writes a gap record for n output samples (see skip) and resets the
+// decoder, whose state the hole invalidates.
+func (tl *timeline) gap(reason string, n int64) {
+	tl.skip(reason, n)
+	tl.dec.Reset()
+}
+
+// skip flushes the partial chunk, writes a gap record for n output samples
 // and moves the offset past them. n is rounded to whole milliseconds, the
 // unit of earshot.gap_ms, so that offsets stay continuous for consumers; a
 // hole under half a millisecond is no gap.
-func (tl *timeline) gap(reason string, n int64) {
-	perMS := int64(tl.st.sup.cfg.SampleRate / 1000)
+func (tl *timeline) skip(reason string, n int64) {
+	tl.settle()
+	perMS := int64(tl.cfg.sampleRate / 1000)
 	ms := (n + perMS/2) / perMS
 	tl.pending = ""
 	if ms <= 0 {
@@ -218,17 +379,60 @@ func (tl *timeline) gap(reason string, n int64) {
 	tl.control(schema.KindGap, reason, ms)
 	tl.chunker.Skip(n)
 	tl.nextCapture = tl.nextCapture.Add(tl.outDuration(n))
-	tl.dec.Reset()
 }
 
+// write chunks samples captured at capture, or, beyond the output ceiling,
+// holds their duration back for an output_ceiling gap.
 func (tl *timeline) write(samples []int16, capture time.Time) {
+	n := int64(len(samples))
+	if !tl.admit(n) {
+		tl.c.ceilingSamples.Add(uint64(n))
+		tl.held += n
+		tl.nextCapture = capture.Add(tl.outDuration(n))
+		return
+	}
+	tl.settle()
 	tl.chunker.Write(samples, capture, tl.emitChunk)
-	tl.nextCapture = capture.Add(tl.outDuration(int64(len(samples))))
+	tl.nextCapture = capture.Add(tl.outDuration(n))
+}
+
+// admit takes n output samples from the ceiling's tokens, refilled for
+// the arrival time elapsed, if there are enough.
+func (tl *timeline) admit(n int64) bool {
+	rate := outputCeiling * float64(tl.cfg.sampleRate)
+	capacity := ceilingBurst.Seconds() * float64(tl.cfg.sampleRate)
+	switch {
+	case tl.refilled.IsZero():
+		tl.tokens, tl.refilled = capacity, tl.at
+	case tl.at.After(tl.refilled):
+		tl.tokens = min(capacity, tl.tokens+tl.at.Sub(tl.refilled).Seconds()*rate)
+		tl.refilled = tl.at
+	}
+	if float64(n) > tl.tokens {
+		return false
+	}
+	tl.tokens -= float64(n)
+	return true
+}
+
+// settle writes the gap of the samples the ceiling held back, if any, at
+// their place: before whatever the timeline writes next.
+func (tl *timeline) settle() {
+	if tl.held == 0 {
+		return
+	}
+	n := tl.held
+	tl.held = 0
+	at := tl.nextCapture
+	tl.nextCapture = tl.nextCapture.Add(-tl.outDuration(n))
+	tl.skip(schema.ReasonOutputCeiling, n)
+	tl.nextCapture = at
 }
 
 // flush emits the partial chunk, if any.
 func (tl *timeline) flush() {
 	if tl.chunker != nil {
+		tl.settle()
 		tl.chunker.Flush(tl.emitChunk)
 	}
 }
@@ -238,16 +442,26 @@ func (tl *timeline) silence() time.Duration {
 	if tl.lastArrival.IsZero() {
 		return 0
 	}
-	return time.Since(tl.lastArrival)
+	return tl.cfg.now().Sub(tl.lastArrival)
 }
 
 // samples is d at the output rate.
 func (tl *timeline) samples(d time.Duration) int64 {
-	return int64(d) * int64(tl.st.sup.cfg.SampleRate) / int64(time.Second)
+	return int64(d) * int64(tl.cfg.sampleRate) / int64(time.Second)
+}
+
+// outSamples is n RTP clock units at the output rate.
+func (tl *timeline) outSamples(n int64) int64 {
+	return n * int64(tl.cfg.sampleRate) / int64(tl.codec.ClockRate)
+}
+
+// clockDuration is n RTP clock units as a duration.
+func (tl *timeline) clockDuration(n int64) time.Duration {
+	return time.Duration(float64(n) / float64(tl.codec.ClockRate) * float64(time.Second))
 }
 
 func (tl *timeline) outDuration(n int64) time.Duration {
-	return time.Duration(n) * time.Second / time.Duration(tl.st.sup.cfg.SampleRate)
+	return time.Duration(n) * time.Second / time.Duration(tl.cfg.sampleRate)
 }
 
 // closeDecoder frees the decoder's C memory (libavcodec codecs).
@@ -262,11 +476,9 @@ func (tl *timeline) resetDrift(p *packet) {
 	tl.driftT0, tl.driftMedia = p.arrival, 0
 }
 
-// drift places p on the RTP clock, delta units after the end of the
-// previous packet, and publishes how fast that clock runs against the
-// arrival clock, once the window is long enough to see past network jitter.
-func (tl *timeline) drift(p *packet, delta int64) {
-	tl.driftMedia += delta
+// publishDrift publishes how fast the RTP clock runs against the arrival
+// clock, once the window is long enough to see past network jitter.
+func (tl *timeline) publishDrift(p *packet) {
 	wall := p.arrival.Sub(tl.driftT0)
 	if wall < driftMinWindow {
 		return
@@ -276,39 +488,35 @@ func (tl *timeline) drift(p *packet, delta int64) {
 	if math.IsNaN(ppm) || math.IsInf(ppm, 0) {
 		return
 	}
-	tl.st.driftPPM.Store(int64(ppm * 1e6))
+	tl.driftPPM.Store(int64(ppm * 1e6))
 }
 
 // emitChunk writes one audio record. It is called by the chunker.
 func (tl *timeline) emitChunk(c audio.Chunk) {
-	tl.st.c.chunks.Add(1)
-	tl.st.c.audioSamples.Add(uint64(len(c.Samples)))
 	r := tl.record(schema.KindAudio, c.Offset, c.CaptureTime)
 	r.Arrival = c.CaptureTime.Add(tl.arrivalLag)
 	r.PCM = audio.AppendS16LE(make([]byte, 0, 2*len(c.Samples)), c.Samples)
-	tl.st.send(r)
+	tl.cfg.emit(r)
 }
 
 // control writes a start, gap or end record at the current offset.
 func (tl *timeline) control(kind schema.Kind, reason string, gapMS int64) {
-	switch kind {
-	case schema.KindGap:
-		tl.st.countGap(reason)
-	case schema.KindEnd:
+	if kind == schema.KindEnd {
+		tl.settle()
 		tl.ended = true
 	}
 	r := tl.record(kind, tl.chunker.Offset(), tl.nextCapture)
 	r.Reason, r.GapMS = reason, gapMS
-	tl.st.send(r)
+	tl.cfg.emit(r)
 }
 
 func (tl *timeline) record(kind schema.Kind, offset int64, capture time.Time) schema.Record {
 	r := schema.Record{
-		Stream:      tl.st.cfg.ID,
+		Stream:      tl.cfg.stream,
 		Kind:        kind,
 		Epoch:       tl.epoch,
 		Seq:         tl.seq,
-		SampleRate:  tl.st.sup.cfg.SampleRate,
+		SampleRate:  tl.cfg.sampleRate,
 		Channels:    1,
 		Codec:       tl.codec.Name,
 		Offset:      offset,

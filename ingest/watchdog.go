@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/sink/schema"
 )
 
@@ -51,7 +50,7 @@ type Stall struct {
 	// folder appears complete once it is (see DiagnosticsConfig).
 	Bundle string `json:"bundle,omitempty"`
 
-	handle sdk.Handle // the session found stalled
+	conn *conn // the connection found stalled, nil between sessions
 }
 
 // watch runs the watchdog until ctx is done.
@@ -99,28 +98,28 @@ func (s *Supervisor) check(streams []*stream, now time.Time) {
 // a stage waiting on the next one is not stalled itself.
 func (st *stream) diagnose(now time.Time) Stall {
 	cfg := &st.sup.cfg
-	h := sdk.Handle(st.handle.Load())
+	c := st.cur.Load()
 	if w := unixTime(st.writeSince.Load()); !w.IsZero() && now.Sub(w) > cfg.StallTimeout {
-		return Stall{Stage: StageSink, Reason: schema.ReasonSinkStalled, Since: w, handle: h}
+		return Stall{Stage: StageSink, Reason: schema.ReasonSinkStalled, Since: w, conn: c}
 	}
 	if b := unixTime(st.busySince.Load()); !b.IsZero() && now.Sub(b) > cfg.StallTimeout {
-		return Stall{Stage: StageWorker, Reason: schema.ReasonWorkerStuck, Since: b, handle: h}
+		return Stall{Stage: StageWorker, Reason: schema.ReasonWorkerStuck, Since: b, conn: c}
 	}
-	if h == 0 {
+	if c == nil {
 		return Stall{}
 	}
-	hs, err := st.sup.sdk.Stats(h)
+	hs, err := st.sup.sdk.Stats(c.h)
 	if err != nil {
 		return Stall{} // closed since
 	}
 	if cb := hs.CallbackStarted; !cb.IsZero() && now.Sub(cb) > cfg.StallTimeout {
-		return Stall{Stage: StageCallback, Reason: schema.ReasonCallbackBlocked, Since: cb, handle: h}
+		return Stall{Stage: StageCallback, Reason: schema.ReasonCallbackBlocked, Since: cb, conn: c}
 	}
-	start := unixTime(st.sessionStart.Load())
+	start := c.start
 	if last := later(hs.LastDelivered, start); hs.Queued > 0 && now.Sub(last) > cfg.StallTimeout {
 		// Frames wait, yet no worker has run a callback: the workers are
 		// all busy with other handles.
-		return Stall{Stage: StageCallback, Reason: schema.ReasonCallbackBlocked, Since: last, handle: h}
+		return Stall{Stage: StageCallback, Reason: schema.ReasonCallbackBlocked, Since: last, conn: c}
 	}
 	lastRTP := later(hs.LastRTP, start)
 	if now.Sub(lastRTP) > cfg.LivenessTimeout {
@@ -128,10 +127,10 @@ func (st *stream) diagnose(now time.Time) Stall {
 		if hs.LastRTCP.After(lastRTP) {
 			reason = schema.ReasonRTCPOnly
 		}
-		return Stall{Stage: StageSource, Reason: reason, Since: lastRTP, handle: h}
+		return Stall{Stage: StageSource, Reason: reason, Since: lastRTP, conn: c}
 	}
-	if adv := later(unixTime(st.lastAdvance.Load()), start); now.Sub(adv) > cfg.LivenessTimeout {
-		return Stall{Stage: StageSource, Reason: schema.ReasonTimestampsFrozen, Since: adv, handle: h}
+	if adv := later(unixTime(st.tl.lastAdvance.Load()), start); now.Sub(adv) > cfg.LivenessTimeout {
+		return Stall{Stage: StageSource, Reason: schema.ReasonTimestampsFrozen, Since: adv, conn: c}
 	}
 	return Stall{}
 }
@@ -161,9 +160,9 @@ func (s *Supervisor) transition(st *stream, found Stall, now time.Time) {
 		st.setStalled(nil)
 		return
 	case found.Reason == cur.Reason:
-		if found.Stage == StageSource && found.handle != cur.handle {
-			cur.handle = found.handle // the new session is as silent
-			st.signal(found)
+		if found.Stage == StageSource && found.conn != cur.conn {
+			cur.conn = found.conn // the new session is as silent
+			found.conn.signal(found)
 		}
 		return
 	}
@@ -176,19 +175,10 @@ func (s *Supervisor) transition(st *stream, found Stall, now time.Time) {
 	c := found
 	st.setStalled(&c)
 	if found.Stage == StageSource {
-		st.signal(found)
+		found.conn.signal(found)
 	}
 	if found.Reason != schema.ReasonSinkStalled {
 		s.notify(found)
-	}
-}
-
-// signal asks st's worker to end the stalled session. The worker ignores a
-// signal meant for an earlier session.
-func (st *stream) signal(s Stall) {
-	select {
-	case st.stall <- s:
-	default:
 	}
 }
 

@@ -94,6 +94,17 @@ const (
 	// every DESCRIBE of the stream unanswered until the fault ends (or the
 	// server closes).
 	FaultSlowDescribe FaultKind = "slow_describe"
+	// FaultOversizedPayload makes every audio payload Fault.Size bytes
+	// long (the round's payload repeated), while RTP timestamps advance
+	// as before: payloads longer than their slot, as from a camera that
+	// declares L16/8000/1 and sends far more. For the PCM codecs (pcma,
+	// pcmu, l16) the excess decodes as audio.
+	FaultOversizedPayload FaultKind = "oversized_payload"
+	// FaultFastClock sends Fault.Speed audio packets per packet duration
+	// instead of one: consecutive sequence numbers and timestamps, the RTP
+	// clock running Speed times faster than real time. When the fault
+	// ends the timestamps keep the lead they gained.
+	FaultFastClock FaultKind = "fast_clock"
 )
 
 // kindInfo is what the server needs to know about a fault kind.
@@ -133,6 +144,8 @@ var faultKinds = []struct {
 	{FaultSSRCChange, kindInfo{instant: true}},
 	{FaultSDPChange, kindInfo{}},
 	{FaultSlowDescribe, kindInfo{endsSessions: true}},
+	{FaultOversizedPayload, kindInfo{}},
+	{FaultFastClock, kindInfo{}},
 }
 
 // FaultKinds returns every fault kind the server implements.
@@ -158,6 +171,7 @@ const (
 	maxJitter = 2 * time.Second
 	minJump   = time.Millisecond
 	maxJump   = time.Hour
+	maxSpeed  = 100
 )
 
 // Fault is one fault, injected at run time with Server.Inject or scheduled
@@ -188,6 +202,13 @@ type Fault struct {
 	// Jump is how far FaultTimestampJump moves the RTP timestamp forward,
 	// from 1 ms to 1 h. Only for FaultTimestampJump.
 	Jump time.Duration
+	// Size is the audio payload length FaultOversizedPayload sends, from 1
+	// to 1460 bytes (a 1472-byte UDP payload less the RTP header). Only
+	// for FaultOversizedPayload.
+	Size int
+	// Speed is how many times faster than real time FaultFastClock sends
+	// audio, from 2 to 100. Only for FaultFastClock.
+	Speed int
 }
 
 // String describes f for logs, e.g. `udp_loss on "cam1" (Loss 0.5)`.
@@ -206,6 +227,10 @@ func (f Fault) String() string {
 		fmt.Fprintf(&b, " (Jitter %v)", f.Jitter)
 	case f.Jump != 0:
 		fmt.Fprintf(&b, " (Jump %v)", f.Jump)
+	case f.Size != 0:
+		fmt.Fprintf(&b, " (Size %d)", f.Size)
+	case f.Speed != 0:
+		fmt.Fprintf(&b, " (Speed %d)", f.Speed)
 	}
 	return b.String()
 }
@@ -275,6 +300,8 @@ func (f Fault) validateParams(packet time.Duration) error {
 		{"Reorder", FaultUDPReorder, f.Reorder != 0, checkFraction(f.Reorder)},
 		{"Jitter", FaultUDPJitter, f.Jitter != 0, checkRange(f.Jitter, packet, maxJitter)},
 		{"Jump", FaultTimestampJump, f.Jump != 0, checkRange(f.Jump, minJump, maxJump)},
+		{"Size", FaultOversizedPayload, f.Size != 0, checkRange(f.Size, 1, maxRTPPayload)},
+		{"Speed", FaultFastClock, f.Speed != 0, checkRange(f.Speed, 2, maxSpeed)},
 	}
 	for _, p := range params {
 		switch {
@@ -294,7 +321,7 @@ func checkFraction(v float64) error {
 	return nil
 }
 
-func checkRange(d, lo, hi time.Duration) error {
+func checkRange[T time.Duration | int](d, lo, hi T) error {
 	if d < lo || d > hi {
 		return fmt.Errorf("%v is not in [%v, %v]", d, lo, hi)
 	}

@@ -51,6 +51,13 @@ var faultExpectations = map[FaultKind]FaultExpectation{
 	FaultSSRCChange:       {Required: schema.ReasonDiscontinuity, Allowed: with(reconnecting, schema.ReasonDisconnected)},
 	FaultSDPChange:        {Required: schema.ReasonDisconnected, Allowed: reconnecting},
 	FaultSlowDescribe:     {Required: schema.ReasonDisconnected, Allowed: reconnecting},
+	// Payloads longer than their slot are trimmed, silently but counted;
+	// codecs other than PCM may not decode them.
+	FaultOversizedPayload: {Allowed: []string{schema.ReasonDecodeError, schema.ReasonRTPLoss}},
+	// The session ends as the clock gets ahead; a packet flood may overrun
+	// the queues on its way, and the output ceiling may refuse some audio.
+	FaultFastClock: {Required: schema.ReasonClockTooFast, Allowed: with(reconnecting,
+		schema.ReasonOutputCeiling, schema.ReasonHandoffDrop, schema.ReasonCallbackBlocked, schema.ReasonRTPLoss)},
 }
 
 // with returns a new slice of base followed by more.

@@ -93,6 +93,16 @@ var invalidFaultCases = []struct {
 		wantMsg: `Jump 2h0m0s is not in [1ms, 1h0m0s]`,
 	},
 	{
+		name:    "a payload size beyond one RTP packet is rejected",
+		fault:   Fault{Stream: "cam", Kind: FaultOversizedPayload, Size: 1461},
+		wantMsg: `oversized_payload on "cam" (Size 1461): Size 1461 is not in [1, 1460]`,
+	},
+	{
+		name:    "a fast clock without Speed is rejected",
+		fault:   Fault{Stream: "cam", Kind: FaultFastClock},
+		wantMsg: `Speed 0 is not in [2, 100]`,
+	},
+	{
 		name:    "a parameter of another kind is rejected",
 		fault:   Fault{Stream: "cam", Kind: FaultGarbage, Loss: 0.5},
 		wantMsg: `garbage on "cam" (Loss 0.5): Loss is only used by udp_loss`,

@@ -15,6 +15,8 @@ type faultSet struct {
 	loss     float64 // fraction of audio packets dropped
 	reorder  float64 // probability of swapping an audio packet with the next
 	jitter   int64   // largest delay of an audio packet, in rounds
+	size     int     // audio payload length, 0 for the clip's
+	speed    int64   // audio packets per round, 0 for one
 
 	// Read by the readers' connections.
 	garbage bool
@@ -54,6 +56,10 @@ func newFaultSet(active []*activeFault, packet time.Duration) *faultSet {
 			fs.reorder = max(fs.reorder, af.f.Reorder)
 		case FaultUDPJitter:
 			fs.jitter = max(fs.jitter, int64(af.f.Jitter/packet))
+		case FaultOversizedPayload:
+			fs.size = max(fs.size, af.f.Size)
+		case FaultFastClock:
+			fs.speed = max(fs.speed, int64(af.f.Speed))
 		case FaultSlowDescribe:
 			if fs.slow == nil {
 				fs.slow = af

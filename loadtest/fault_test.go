@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -416,6 +417,58 @@ var faultCases = []struct {
 			clear()
 			if res, err := raw.awaitResponse(waitBound); err != nil || res.StatusCode != base.StatusOK {
 				t.Fatalf("held DESCRIBE after the fault: %v %v, want 200", res, err)
+			}
+		},
+	},
+	{
+		name: "oversized_payload sends payloads longer than their slot, timestamps unchanged",
+		kind: FaultOversizedPayload,
+		spec: StreamSpec{Codec: audio.CodecPCMA},
+		run: func(t *testing.T, e *faultEnv) {
+			const size = 1400
+			p, pkts, clear := e.playDuring(t, Fault{Kind: FaultOversizedPayload, Size: size}, 20)
+			e.checkSteps(t, pkts, 160)
+			for i, a := range pkts {
+				b := a.pkt.Payload
+				if len(b) != size || !bytes.Equal(b[160:320], b[:160]) {
+					t.Fatalf("packet %d: %d bytes, want %d: the 160-byte payload repeated", i, len(b), size)
+				}
+			}
+			clear()
+			c := p.awaitAudio(t, p.counts(), 3) // those may predate the clear
+			p.awaitAudio(t, c, 10)
+			for _, a := range p.audioSince(c.audio)[:10] {
+				if len(a.pkt.Payload) != 160 {
+					t.Fatalf("a %d-byte payload after the fault, want 160", len(a.pkt.Payload))
+				}
+			}
+		},
+	},
+	{
+		name: "fast_clock sends Speed packets per round and keeps its lead",
+		kind: FaultFastClock,
+		spec: StreamSpec{Codec: audio.CodecPCMA, Video: true}, // video is the clock
+		run: func(t *testing.T, e *faultEnv) {
+			const speed, n = 4, 81
+			p := e.probe(t)
+			c0 := p.await(t, "audio and video", func(c probeCounts) bool { return c.audio >= 3 && c.video >= 2 })
+			clear := e.inject(t, Fault{Kind: FaultFastClock, Speed: speed})
+			c1 := p.awaitAudio(t, p.counts(), 3*speed) // those may predate the fault
+			p.awaitAudio(t, c1, n)
+			e.checkSteps(t, p.audioSince(c0.audio)[:c1.audio-c0.audio+n], 160)
+			// The audio clock gains speed-1 rounds on video every round.
+			lags := p.videoLag(c1.audio, 160)[:n]
+			want := (n - 1) * (speed - 1) / speed
+			if gained := lags[0] - lags[n-1]; gained < want-3 || gained > want+3 {
+				t.Fatalf("audio gained %d rounds on video over %d packets, want %d", gained, n, want)
+			}
+			clear()
+			c2 := p.awaitAudio(t, p.counts(), 3*speed)
+			p.awaitAudio(t, c2, 20)
+			e.checkSteps(t, p.audioSince(c1.audio), 160)
+			after := p.videoLag(c2.audio, 160)[:20]
+			if d := after[0] - after[19]; d < -2 || d > 2 {
+				t.Fatalf("audio gained %d rounds on video over 20 packets after the fault, want none", d)
 			}
 		},
 	},

@@ -81,6 +81,7 @@ type variant struct {
 	seq     uint16     // next audio sequence number, before seqJump
 	backlog bool       // holding, or packets queued: the slow path is needed
 	lastTS  uint32     // audio timestamp of the last round, sent or not
+	ahead   int64      // rounds FaultFastClock sent beyond real time
 	packets uint32     // audio packets sent, for sender reports
 	octets  uint32     // audio payload bytes sent
 	pkt     rtp.Packet // audio, reused for every packet
@@ -206,11 +207,21 @@ func (v *variant) nextAudio(payload []byte, ts uint32, seqJump uint16) *rtp.Pack
 	return p
 }
 
-// writeAudio sends the audio packet of round r, due at ntp, as e says.
+// writeAudio sends the audio of round r, due at ntp, as e says: one
+// packet, or under FaultFastClock several, each a round further ahead.
 // Pacer only; without faults it does not allocate (gortsplib marshals into
 // its own buffer) and does not block on readers (gortsplib queues to each
 // session).
 func (v *variant) writeAudio(st *stream, e *effects, r int64, ntp time.Time, rng *rand.Rand) {
+	v.writeRound(st, e, r+v.ahead, ntp, rng)
+	for range e.faults().speed - 1 {
+		v.ahead++
+		v.writeRound(st, e, r+v.ahead, ntp, rng)
+	}
+}
+
+// writeRound sends the audio packet of round r (of the RTP clock), at ntp.
+func (v *variant) writeRound(st *stream, e *effects, r int64, ntp time.Time, rng *rand.Rand) {
 	payload, ts, lead := v.clipPacket(r)
 	if payload == nil {
 		// No access unit starts in this round (AAC); sender reports still
@@ -241,6 +252,9 @@ func (v *variant) writeFaultedAudio(st *stream, e *effects, r int64, payload []b
 		seqJump = e.seqJump
 	}
 	f := e.faults() // without faults, only the backlog is left to send
+	if f.size > 0 {
+		payload = oversized(payload, f.size)
+	}
 	if f.frozen {
 		if !v.frozen {
 			v.frozen, v.frozenTS = true, ts
@@ -270,6 +284,19 @@ func (v *variant) writeFaultedAudio(st *stream, e *effects, r int64, payload []b
 		v.delay(st, p, r, f, ntp, rng)
 	}
 	v.release(st, r, ntp)
+}
+
+// oversized returns payload repeated to size bytes, in a new buffer:
+// FaultUDPReorder and FaultUDPJitter may keep the packet.
+func oversized(payload []byte, size int) []byte {
+	if len(payload) == 0 {
+		return payload
+	}
+	big := make([]byte, 0, size)
+	for len(big) < size {
+		big = append(big, payload[:min(len(payload), size-len(big))]...)
+	}
+	return big
 }
 
 // flushHeld passes on the packet FaultUDPReorder held back, if any.

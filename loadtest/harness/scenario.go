@@ -69,7 +69,8 @@ type Scenario struct {
 	// Churn adds and removes streams during the run.
 	Churn []Churn `yaml:"churn"`
 	// Faults are injected into the synthetic cameras, At after the start
-	// (keys: stream, kind, at, duration, loss, reorder, jitter, jump; see
+	// (keys: stream, kind, at, duration, loss, reorder, jitter, jump, size,
+	// speed; see
 	// loadtest.Fault).
 	Faults []loadtest.Fault `yaml:"faults"`
 	// Thresholds are what the build must meet.

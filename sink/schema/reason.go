@@ -21,6 +21,10 @@ const (
 	// ReasonSinkDrop: earshot's sink dropped records from its full spool;
 	// the gap replaces them.
 	ReasonSinkDrop = "sink_drop"
+	// ReasonOutputCeiling: audio beyond the stream's output ceiling (1.1x
+	// real time after a 5 s burst) was not written; the last line of
+	// defence against a source that sends more audio than real time.
+	ReasonOutputCeiling = "output_ceiling"
 )
 
 // Stall reasons: gap reasons of the watchdog, which found a stage that
@@ -32,6 +36,10 @@ const (
 	ReasonRTCPOnly = "rtcp_only"
 	// ReasonTimestampsFrozen: packets arrive, the timeline does not advance.
 	ReasonTimestampsFrozen = "timestamps_frozen"
+	// ReasonClockTooFast: the source's RTP clock ran ahead of the arrival
+	// clock by more than 2 s, or by more than 5 % over 10 s or more; the
+	// session ends and the stream reconnects after as long as it ran ahead.
+	ReasonClockTooFast = "clock_too_fast"
 	// ReasonCallbackBlocked: an SDK callback runs too long, or none runs
 	// while frames wait.
 	ReasonCallbackBlocked = "callback_blocked"
