@@ -53,6 +53,10 @@ var (
 		"RTP packets missing from the sequence (after reordering, on UDP).")
 	metricDecodeErrors = newMetric("earshot_decode_errors_total", prometheus.CounterValue, stream,
 		"RTP payloads the audio decoder rejected, and RTP or RTCP data that could not be parsed.")
+	metricTrimmed = newMetric("earshot_trimmed_packets_total", prometheus.CounterValue, stream,
+		"RTP packets whose audio was cut to their RTP slot: the payload was longer than the timestamps allow, or longer than 300 ms.")
+	metricDiscontinuities = newMetric("earshot_discontinuities_total", prometheus.CounterValue, stream,
+		"Timeline restarts: SSRC changes, RTP timestamp jumps, and sequence jumps the timestamps do not follow.")
 	metricCallbackSeconds = newHistogram("earshot_sdk_callback_seconds",
 		"Duration of the SDK's data callbacks (earshot's copy into the handoff), all streams.",
 		prometheus.ExponentialBuckets(1e-6, 2, 22)) // 1 µs .. 2.1 s
@@ -67,7 +71,7 @@ var (
 	metricAudioSeconds = newMetric("earshot_audio_seconds_total", prometheus.CounterValue, stream,
 		"Seconds of audio (at the output rate) written in audio records.")
 	metricGaps = newMetric("earshot_gaps_total", prometheus.CounterValue, []string{"stream", "reason"},
-		"Gap records, by reason: rtp_loss, handoff_drop, decode_error, discontinuity, disconnected, a stall reason, or sink_drop (spool full).")
+		"Gap records, by reason: rtp_loss, handoff_drop, decode_error, discontinuity, disconnected, a stall reason, clock_too_fast, output_ceiling, or sink_drop (spool full or failing).")
 	metricStalls = newMetric("earshot_stalls_total", prometheus.CounterValue, []string{"stage", "reason"},
 		"Stalls detected, by stage (source, sdk_callback, worker, sink) and reason.")
 	metricReconnects = newMetric("earshot_reconnects_total", prometheus.CounterValue, stream,
@@ -98,7 +102,7 @@ var (
 // process's come from client_golang's collectors).
 var metrics = []*metric{
 	metricStreamUp, metricStreamState, metricLastPacketAge,
-	metricRTPPackets, metricRTPLost, metricDecodeErrors,
+	metricRTPPackets, metricRTPLost, metricDecodeErrors, metricTrimmed, metricDiscontinuities,
 	metricCallbackSeconds, metricSDKDropped,
 	metricHandoffDepth, metricHandoffDropped,
 	metricChunks, metricAudioSeconds, metricGaps,

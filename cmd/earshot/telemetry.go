@@ -152,6 +152,8 @@ func collectStream(ch chan<- prometheus.Metric, s *ingest.StreamStats, sinkDrops
 	metricRTPPackets.emit(ch, float64(s.RTPReceived), id)
 	metricRTPLost.emit(ch, float64(s.RTPLost), id)
 	metricDecodeErrors.emit(ch, float64(s.DecodeErrors+s.RTPErrors), id)
+	metricTrimmed.emit(ch, float64(s.Trimmed), id)
+	metricDiscontinuities.emit(ch, float64(s.Discontinuities), id)
 	metricSDKDropped.emit(ch, float64(s.SDKDropped), id)
 	metricHandoffDepth.emit(ch, float64(s.HandoffQueued), id)
 	metricHandoffDropped.emit(ch, float64(s.HandoffDropped), id)
