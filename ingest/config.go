@@ -27,6 +27,11 @@ type StreamConfig struct {
 	// Transport is "auto" (UDP, falling back to TCP), "tcp" or "udp".
 	// It defaults to "auto".
 	Transport string
+	// FollowRedirects says which DESCRIBE redirects are followed:
+	// "same_host" (to the URL's host name only), "any" (to other hosts too,
+	// without the credentials) or "none". At most 3 are followed.
+	// It defaults to "same_host".
+	FollowRedirects string
 	// CAFile is a PEM file of certificate authorities that rtsps sources
 	// are verified against. It defaults to "" (the system roots).
 	CAFile string
@@ -195,6 +200,9 @@ func (s StreamConfig) validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := sdk.ParseTransport(s.Transport); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := sdk.ParseRedirectPolicy(s.FollowRedirects); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := s.tlsConfig(); err != nil {

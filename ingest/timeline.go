@@ -57,7 +57,9 @@ func (tl *timeline) begin(codec sdk.Codec) error {
 	cfg := &tl.st.sup.cfg
 	dec, err := decoderFor(tl.dec, codec, cfg.SampleRate)
 	if err != nil {
-		return fmt.Errorf("decoder for %s: %w", codec.Name, err)
+		// Only a change at the source fixes a configuration the decoder
+		// refuses: a permanent failure.
+		return fmt.Errorf("decoder for %s: %w: %w", codec.Name, sdk.ErrBadFormat, err)
 	}
 	tl.dec = dec
 	if tl.chunker == nil {

@@ -146,6 +146,9 @@ type StreamConfig struct {
 	ID        string `yaml:"id"`
 	URL       string `yaml:"url"`
 	Transport string `yaml:"transport"` // auto (default), tcp, udp
+	// DESCRIBE redirects followed (at most 3): same_host (default), any
+	// (other hosts too, without credentials) or none.
+	FollowRedirects string `yaml:"follow_redirects"`
 	// rtsps only: verify against this PEM CA file (default: system roots),
 	// or accept any certificate (self-signed cameras).
 	CAFile             string `yaml:"ca_file"`

@@ -180,6 +180,10 @@ type OpenOptions struct {
 	// OnStatus is the status callback, installed before any status is
 	// delivered. It can be replaced later with SetStatusCallback.
 	OnStatus StatusCallback
+	// FollowRedirects says which DESCRIBE redirects are followed (at most
+	// 3, credentials only to the URL's own host). It defaults to
+	// RedirectSameHost.
+	FollowRedirects RedirectPolicy
 	// ProfileLabels are pprof label pairs (key, value, key, value…) that
 	// the handle's reader goroutine and its callbacks carry, with "stage"
 	// set to "sdk_reader" or "sdk_callback", so that CPU profiles can be
@@ -257,29 +261,14 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	h.id = s.nextID
 	s.mu.Unlock()
 
-	c := s.newClient(u, o, h)
-	h.client = c
-	if err := c.Start2(); err != nil {
-		return 0, fmt.Errorf("open %s: %w", red, scrub(err, u))
-	}
-	stop := context.AfterFunc(ctx, c.Close)
-	err = s.play(c, u, h, cmp.Or(o.Timeout, defaultTimeout))
-	if !stop() && err == nil {
-		err = ctx.Err()
-	}
-	if err != nil {
-		c.Close()
-		h.closers.Wait()
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			err = ctxErr
-		}
+	if err := s.connect(ctx, u, o, h); err != nil {
 		return 0, fmt.Errorf("open %s: %w", red, scrub(err, u))
 	}
 
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
-		c.Close()
+		h.client.Close()
 		h.closers.Wait()
 		return 0, ErrShutdown
 	}
@@ -293,11 +282,52 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	return h.id, nil
 }
 
+// connect plays u on h, following DESCRIBE redirects as o allows: each on
+// a new connection, so that one attempt opens at most maxRedirects+1
+// connections. On success h.client is playing.
+func (s *SDK) connect(ctx context.Context, u *base.URL, o OpenOptions, h *handle) error {
+	timeout := cmp.Or(o.Timeout, defaultTimeout)
+	target := u
+	for hop := 1; ; hop++ {
+		var rc redirectCatcher
+		c := s.newClient(target, o, h, &rc)
+		h.client = c
+		if err := c.Start2(); err != nil {
+			return err
+		}
+		stop := context.AfterFunc(ctx, c.Close)
+		err := s.play(c, target, h, timeout, &rc)
+		if !stop() && err == nil {
+			err = ctx.Err()
+		}
+		if err == nil {
+			return nil
+		}
+		c.Close()
+		h.closers.Wait()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		var re *redirectError
+		if !errors.As(err, &re) {
+			return err
+		}
+		next, err := redirectTarget(u, target, re.location, hop, o.FollowRedirects)
+		if err != nil {
+			return err
+		}
+		s.opts.Logger.Info("sdk: following redirect", "url", h.url, "to", Redact(next.String()), "hop", hop)
+		target = next
+	}
+}
+
 // newClient configures a gortsplib client for h. gortsplib's own callbacks
 // for lost packets and undecodable data would log a line per event: they
 // count instead, and the counts reach the consumer through Stats.
-func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle) *gortsplib.Client {
+func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle, rc *redirectCatcher) *gortsplib.Client {
 	c := &gortsplib.Client{
+		OnRequest:    rc.onRequest,
+		OnResponse:   rc.onResponse,
 		Scheme:       u.Scheme,
 		Host:         u.Host,
 		ReadTimeout:  cmp.Or(o.ReadTimeout, o.Timeout),
@@ -336,7 +366,7 @@ func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle) *gortsplib.Client
 // by its ReadTimeout, which is also the stream's silence timeout, so a
 // source that accepts connections but never answers would otherwise hold
 // the handshake that long.
-func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle, timeout time.Duration) error {
+func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle, timeout time.Duration, rc *redirectCatcher) error {
 	var fired atomic.Bool
 	t := time.AfterFunc(timeout, func() {
 		fired.Store(true)
@@ -355,11 +385,17 @@ func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle, timeout time.Dur
 	}
 	desc, _, err := c.Describe(u)
 	if err := check("describe", err); err != nil {
+		if loc := rc.take(); loc != "" {
+			return &redirectError{location: loc, err: err}
+		}
 		return err
 	}
 	medi, forma, codec, err := pickAudio(desc)
 	if err != nil {
 		return err
+	}
+	if err := codec.Format().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadFormat, err)
 	}
 	h.codec = &codec
 	_, err = c.Setup(desc.BaseURL, medi, 0, 0)

@@ -155,6 +155,8 @@ func TestOpenRejectsSourcesWithoutUsableAudio(t *testing.T) {
 			Config: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 24000, ChannelCount: 2, ExtensionType: mpeg4audio.ObjectTypeSBR, ExtensionSampleRate: 48000}}}},
 			"MPEG-4 Audio (mpeg4-generic/48000/2)", audio.ErrUnsupportedCodec},
 		{"24-bit LPCM", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.LPCM{PayloadTyp: 97, BitDepth: 24, SampleRate: 48000, ChannelCount: 2}}}, "LPCM", audio.ErrUnsupportedCodec},
+		{"L16/48000/255", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.LPCM{PayloadTyp: 97, BitDepth: 16, SampleRate: 48000, ChannelCount: 255}}}, "channel count 255", sdk.ErrBadFormat},
+		{"L16/2000000000/1", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.LPCM{PayloadTyp: 97, BitDepth: 16, SampleRate: 2000000000, ChannelCount: 1}}}, "sample rate 2000000000", sdk.ErrBadFormat},
 	}
 	s := newSDK(t, sdk.Options{})
 	for _, tc := range cases {
@@ -163,6 +165,10 @@ func TestOpenRejectsSourcesWithoutUsableAudio(t *testing.T) {
 			_, err := s.Open(u, sdk.OpenOptions{Transport: sdk.TransportTCP})
 			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Open error = %v, want %v naming %q", err, tc.is, tc.want)
+			}
+			// What the source offers only changes at the source.
+			if kind, permanent := sdk.Classify(err); !permanent {
+				t.Fatalf("Classify(%v) = %s, transient; want permanent", err, kind)
 			}
 		})
 	}
@@ -195,6 +201,9 @@ var redactCases = []struct{ in, want string }{
 	{"rtsp://cam/s?user=a&password=b&ch=1", "rtsp://cam/s?ch=1&password=***&user=***"},
 	{"rtsp://a:b@[::1/x", "rtsp://<unparsable>"},
 	{"::::", "<unparsable url>"},
+	{"rtsp://cam/s;user=a;password=b;channel=1", "rtsp://cam/s;user=***;password=***;channel=1"},
+	{"rtsp://cam/user=a;PWD=b/stream?ch=1", "rtsp://cam/user=***;PWD=***/stream?ch=1"},
+	{"rtsp://cam:554/live;token=x%2Fy", "rtsp://cam:554/live;token=***"},
 }
 
 func TestRedact(t *testing.T) {
