@@ -22,8 +22,11 @@ import (
 // rtcp_only, timestamps_frozen, callback_blocked, worker_stuck,
 // sink_stalled) are gap reasons too.
 const (
-	ReasonRTPLoss       = "rtp_loss"
-	ReasonHandoffDrop   = "handoff_drop"
+	ReasonRTPLoss     = "rtp_loss"
+	ReasonHandoffDrop = "handoff_drop"
+	// ReasonSDKQueueFull: the SDK dropped frames when its queue reached
+	// its frame bound with less than its duration of audio queued.
+	ReasonSDKQueueFull  = "sdk_queue_full"
 	ReasonDecodeError   = "decode_error"
 	ReasonDisconnected  = "disconnected"
 	ReasonDiscontinuity = "discontinuity"

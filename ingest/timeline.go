@@ -145,14 +145,18 @@ func (tl *timeline) process(p *packet) {
 }
 
 // noteDrops names the reason of the hole frames dropped before p leave:
-// dropped by the SDK, its callbacks were behind; dropped at the handoff,
-// this worker was.
+// dropped by the SDK, its callbacks were behind (or its queue reached its
+// frame bound first: sdk_queue_full); dropped at the handoff, this worker
+// was.
 func (tl *timeline) noteDrops(p *packet) {
 	reason := ""
 	switch {
 	case p.sdkDropped > 0:
 		tl.st.c.sdkDropped.Add(p.sdkDropped)
 		reason = ReasonCallbackBlocked
+		if p.sdkDropReason != sdk.DropCallbacksBehind {
+			reason = ReasonSDKQueueFull
+		}
 	case p.dropped > 0:
 		reason = ReasonHandoffDrop
 		if tl.lateReason != "" {

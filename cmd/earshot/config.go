@@ -124,7 +124,8 @@ type IngestConfig struct {
 // SDKConfig maps to sdk.Options.
 type SDKConfig struct {
 	Workers        int           `yaml:"workers"`         // default 4
-	QueueLen       int           `yaml:"queue_len"`       // default 32 frames per stream
+	QueueDuration  time.Duration `yaml:"queue_duration"`  // default 2s of audio per stream (128 to 4096 frames)
+	QueueLen       int           `yaml:"queue_len"`       // default 0: sized by queue_duration
 	CallbackBudget time.Duration `yaml:"callback_budget"` // default 10ms
 }
 
@@ -324,6 +325,7 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 		},
 		SDK: sdk.Options{
 			Workers:        c.SDK.Workers,
+			QueueDuration:  c.SDK.QueueDuration,
 			QueueLen:       c.SDK.QueueLen,
 			CallbackBudget: c.SDK.CallbackBudget,
 		},

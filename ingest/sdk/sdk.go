@@ -48,6 +48,15 @@ const defaultTimeout = 10 * time.Second
 // lets the next ready handle have a turn.
 const deliverBatch = 16
 
+// minQueueFrames and maxQueueFrames bound a queue sized by
+// Options.QueueDuration. The minimum is twice gortsplib's UDP reorder
+// buffer (rtpreorderer's 64 packets), which it releases at once when a lost
+// packet is given up on.
+const (
+	minQueueFrames = 2 * 64
+	maxQueueFrames = 4096
+)
+
 // overrunReportPeriod coalesces StatusCallbackOverrun reports per handle.
 const overrunReportPeriod = time.Second
 
@@ -74,9 +83,15 @@ type Options struct {
 	// Workers is the number of callback workers shared by all handles.
 	// It defaults to 4.
 	Workers int
-	// QueueLen is the number of frames each handle buffers while its
-	// callbacks are behind; further frames are dropped and counted.
-	// It defaults to 32 (640 ms of 20 ms packets).
+	// QueueDuration is how much audio, in RTP time, each handle buffers
+	// while its callbacks are behind; further frames are dropped, counted
+	// and marked DropCallbacksBehind. Whatever the duration, a queue holds
+	// at least 128 frames (twice the 64 packets gortsplib's UDP reorder
+	// buffer releases at once after a loss) and at most 4096 (then
+	// DropQueueFrames). It defaults to 2 s.
+	QueueDuration time.Duration
+	// QueueLen, if set, bounds each handle's queue in frames instead of
+	// QueueDuration (for tests). It defaults to 0: sized by QueueDuration.
 	QueueLen int
 	// CallbackBudget is how long a data callback may take before it is
 	// counted as an overrun and reported through the status callback.
@@ -101,8 +116,8 @@ func (o *Options) setDefaults() {
 	if o.Workers == 0 {
 		o.Workers = 4
 	}
-	if o.QueueLen == 0 {
-		o.QueueLen = 32
+	if o.QueueDuration == 0 {
+		o.QueueDuration = 2 * time.Second
 	}
 	if o.CallbackBudget == 0 {
 		o.CallbackBudget = 10 * time.Millisecond
@@ -117,8 +132,11 @@ func (o *Options) validate() error {
 	if o.Workers < 1 || o.Workers > 1024 {
 		errs = append(errs, fmt.Errorf("Workers must be between 1 and 1024, got %d", o.Workers))
 	}
-	if o.QueueLen < 1 || o.QueueLen > 65536 {
-		errs = append(errs, fmt.Errorf("QueueLen must be between 1 and 65536, got %d", o.QueueLen))
+	if o.QueueLen < 0 || o.QueueLen > maxQueueFrames {
+		errs = append(errs, fmt.Errorf("QueueLen must be between 0 and %d, got %d", maxQueueFrames, o.QueueLen))
+	}
+	if o.QueueDuration < 0 || o.QueueDuration > time.Minute {
+		errs = append(errs, fmt.Errorf("QueueDuration must be between 0 and 1m, got %s", o.QueueDuration))
 	}
 	if o.CallbackBudget < 0 {
 		errs = append(errs, fmt.Errorf("CallbackBudget must not be negative, got %s", o.CallbackBudget))
@@ -242,7 +260,7 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 		return 0, fmt.Errorf("open %s: invalid url: no host", red)
 	}
 
-	h := &handle{url: red, slots: make([]slot, s.opts.QueueLen), done: make(chan struct{})}
+	h := &handle{url: red, done: make(chan struct{}), maxFrames: s.opts.QueueLen, queueDuration: s.opts.QueueDuration}
 	h.readerLabels = labelContext("sdk_reader", o.ProfileLabels)
 	h.callbackLabels = labelContext("sdk_callback", o.ProfileLabels)
 	if o.OnData != nil {
