@@ -46,6 +46,10 @@ var faultExpectations = map[loadtest.FaultKind]faultExpectation{
 	loadtest.FaultSSRCChange:       {required: ingest.ReasonDiscontinuity, allowed: append(reconnecting, ingest.ReasonDisconnected)},
 	loadtest.FaultSDPChange:        {required: ingest.ReasonDisconnected, allowed: reconnecting},
 	loadtest.FaultSlowDescribe:     {required: ingest.ReasonDisconnected, allowed: reconnecting},
+	// earshot refuses a redirect to another host by default, and gives up
+	// a redirect loop after 3: permanent failures either way.
+	loadtest.FaultRedirectOtherHost: {required: ingest.ReasonDisconnected, allowed: reconnecting, permanent: true},
+	loadtest.FaultRedirectLoop:      {required: ingest.ReasonDisconnected, allowed: reconnecting, permanent: true},
 }
 
 // explains reports whether a gap with reason may come from a fault of this
