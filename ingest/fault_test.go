@@ -55,6 +55,9 @@ var faultCases = []struct {
 	serverWide bool
 	// permanent failures are retried after PermanentRetry, not sooner.
 	permanent bool
+	// maxAccepts, if set, bounds the connections the server accepts from
+	// the fault's beginning until the failure is reported.
+	maxAccepts uint64
 }{
 	// The SDK sets up the audio track only: what goes on is its RTCP.
 	{name: "audio stopping while video goes on is rtcp_only", fault: loadtest.Fault{Kind: loadtest.FaultAudioStopVideo, Duration: 3 * time.Second},
@@ -96,6 +99,11 @@ var faultCases = []struct {
 		gap: ingest.ReasonDisconnected},
 	{name: "a server that never answers DESCRIBE times out", fault: loadtest.Fault{Kind: loadtest.FaultSlowDescribe, Duration: 2 * time.Second},
 		gap: ingest.ReasonDisconnected, failure: sdk.FailTimeout},
+	// The other host (127.0.0.2) is never contacted: checkNoSecretSent.
+	{name: "a redirect to another host is a permanent redirect failure", fault: loadtest.Fault{Kind: loadtest.FaultRedirectOtherHost, Duration: time.Second},
+		gap: ingest.ReasonDisconnected, failure: sdk.FailRedirect, permanent: true},
+	{name: "a redirect loop is given up after 3 redirects", fault: loadtest.Fault{Kind: loadtest.FaultRedirectLoop, Duration: time.Second},
+		gap: ingest.ReasonDisconnected, failure: sdk.FailRedirect, permanent: true, maxAccepts: 4},
 }
 
 func TestFaults(t *testing.T) {
@@ -159,6 +167,7 @@ func TestFaults(t *testing.T) {
 			if f.Kind != loadtest.FaultServerRestart {
 				f.Stream = "cam"
 			}
+			accepts := srv.Accepts()
 			if _, err := srv.Inject(f); err != nil {
 				t.Fatal(err)
 			}
@@ -189,6 +198,9 @@ func TestFaults(t *testing.T) {
 				if st, _ := sup.StreamStats("cam"); c.permanent != (st.State == ingest.StateError) {
 					t.Errorf("state %s for failure %s, permanent %v", st.State, st.Failure, c.permanent)
 				}
+				if n := srv.Accepts() - accepts; c.maxAccepts > 0 && n > c.maxAccepts {
+					t.Errorf("the server accepted %d connections until the failure, want at most %d", n, c.maxAccepts)
+				}
 			}
 			if ev.Ended.IsZero() {
 				ev = faultEvent(t, srv, waitTimeout)
@@ -213,7 +225,24 @@ func TestFaults(t *testing.T) {
 				t.Errorf("control stream stalled %d times", cs.Stalls)
 			}
 			checkNoSecret(t, logs.String(), diag, ms, sup)
+			checkNoSecretSent(t, srv)
 		})
+	}
+}
+
+// checkNoSecretSent checks that the other host of redirect_other_host, if
+// anyone went there, received no credentials.
+func checkNoSecretSent(t *testing.T, srv *loadtest.Server) {
+	t.Helper()
+	d := srv.Decoy()
+	if d == nil {
+		return
+	}
+	_, reqs := d.Seen()
+	for _, r := range reqs {
+		if r.Authorization != "" || strings.Contains(r.URL, faultSecret) {
+			t.Errorf("another host received credentials: %+v", r)
+		}
 	}
 }
 
