@@ -97,7 +97,7 @@ func TestConfigValidationNamesEveryProblem(t *testing.T) {
 		Streams: []ingest.StreamConfig{
 			{ID: "ok", URL: "rtsp://cam/1"},
 			{ID: "ok", URL: "rtsp://cam/2"},
-			{ID: "bad id!", URL: "http://u:secretpw@cam/3", Transport: "sctp"},
+			{ID: "bad id!", URL: "http://u:secretpw@cam/3", Transport: "sctp", FollowRedirects: "anywhere"},
 		},
 	}
 	_, err := ingest.New(cfg, newMemSink())
@@ -105,7 +105,7 @@ func TestConfigValidationNamesEveryProblem(t *testing.T) {
 		t.Fatal("invalid config accepted")
 	}
 	msg := err.Error()
-	for _, want := range []string{"sample rate 44100", "chunk 5ms", `duplicate id "ok"`, `id "bad id!"`, "scheme must be rtsp", `unknown transport "sctp"`} {
+	for _, want := range []string{"sample rate 44100", "chunk 5ms", `duplicate id "ok"`, `id "bad id!"`, "scheme must be rtsp", `unknown transport "sctp"`, `unknown redirect policy "anywhere"`} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
 		}

@@ -407,6 +407,9 @@ func TestOptionsValidation(t *testing.T) {
 	}{
 		{sdk.Options{Workers: -1}, "Workers"},
 		{sdk.Options{QueueLen: 1 << 20}, "QueueLen"},
+		{sdk.Options{QueueLen: -1}, "QueueLen"},
+		{sdk.Options{QueueDuration: -time.Second}, "QueueDuration"},
+		{sdk.Options{QueueDuration: time.Hour}, "QueueDuration"},
 		{sdk.Options{CallbackBudget: -time.Second}, "CallbackBudget"},
 	}
 	for _, tc := range cases {
