@@ -31,14 +31,7 @@ func TestBurstAfterUDPLoss(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, err := loadtest.NewServer(loadtest.ServerConfig{UDP: true, Streams: []loadtest.StreamSpec{{Name: "opus", Codec: "opus"}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(srv.Close)
+			srv := startServer(t, loadtest.ServerConfig{UDP: true, Streams: []loadtest.StreamSpec{{Name: "opus", Codec: "opus"}}})
 			tc.opts.Workers = 1
 			s := newSDK(t, tc.opts)
 			frames := make(chan burstFrame, 4096)

@@ -37,29 +37,16 @@ const (
 	RedirectNone
 )
 
+// redirectPolicyNames are the RedirectPolicies' names, by value.
+var redirectPolicyNames = []string{"same_host", "any", "none"}
+
 // ParseRedirectPolicy parses "same_host", "any" or "none"; "" means
 // same_host.
 func ParseRedirectPolicy(s string) (RedirectPolicy, error) {
-	switch strings.ToLower(s) {
-	case "", "same_host":
-		return RedirectSameHost, nil
-	case "any":
-		return RedirectAny, nil
-	case "none":
-		return RedirectNone, nil
-	}
-	return 0, fmt.Errorf("unknown redirect policy %q (want same_host, any or none)", s)
+	return parseEnum[RedirectPolicy](s, "redirect policy", redirectPolicyNames)
 }
 
-func (p RedirectPolicy) String() string {
-	switch p {
-	case RedirectAny:
-		return "any"
-	case RedirectNone:
-		return "none"
-	}
-	return "same_host"
-}
+func (p RedirectPolicy) String() string { return enumName(p, redirectPolicyNames) }
 
 // redirectCatcher keeps gortsplib from following DESCRIBE redirects itself
 // (it would copy the credentials onto any host and follow without limit):

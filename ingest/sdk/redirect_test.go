@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
@@ -25,36 +24,11 @@ func startRecordingServer(t *testing.T, host string, challenge bool, describe fu
 	return r
 }
 
-// lockedBuffer is a log destination safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 const redirectSecret = "s3cr3t-pass"
 
 func TestRedirects(t *testing.T) {
 	// A camera that wants the credentials, on the first server's host.
-	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: []loadtest.StreamSpec{{Name: "opus", Codec: "opus", User: "admin", Password: redirectSecret}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cams.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cams.Close)
+	cams := startServer(t, loadtest.ServerConfig{Streams: []loadtest.StreamSpec{{Name: "opus", Codec: "opus", User: "admin", Password: redirectSecret}}})
 	cases := []struct {
 		name   string
 		policy sdk.RedirectPolicy
@@ -104,7 +78,9 @@ func TestRedirects(t *testing.T) {
 			first = startRecordingServer(t, "127.0.0.1", false, func(*base.Request) *base.Response {
 				return &base.Response{StatusCode: base.StatusFound, Header: base.Header{"Location": base.HeaderValue{tc.to(decoy, first)}}}
 			})
-			var logs lockedBuffer
+			// Open logs the redirects it follows on its own goroutine: the
+			// buffer is read once it has returned.
+			var logs bytes.Buffer
 			s := newSDK(t, sdk.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			u := strings.Replace(first.URL("/cam"), "rtsp://", "rtsp://admin:"+redirectSecret+"@", 1)
 			h, err := s.Open(u, sdk.OpenOptions{Transport: sdk.TransportTCP, FollowRedirects: tc.policy, Timeout: waitTimeout})

@@ -155,27 +155,38 @@ const (
 	TransportUDP
 )
 
+// transportNames are the Transports' names, by value.
+var transportNames = []string{"auto", "tcp", "udp"}
+
 // ParseTransport parses "auto", "tcp" or "udp"; "" means auto.
 func ParseTransport(s string) (Transport, error) {
-	switch strings.ToLower(s) {
-	case "", "auto":
-		return TransportAuto, nil
-	case "tcp":
-		return TransportTCP, nil
-	case "udp":
-		return TransportUDP, nil
-	}
-	return 0, fmt.Errorf("unknown transport %q (want auto, tcp or udp)", s)
+	return parseEnum[Transport](s, "transport", transportNames)
 }
 
-func (t Transport) String() string {
-	switch t {
-	case TransportTCP:
-		return "tcp"
-	case TransportUDP:
-		return "udp"
+func (t Transport) String() string { return enumName(t, transportNames) }
+
+// parseEnum parses the name of a value of a small enum whose values are
+// the indexes of names; "" is the first, its default.
+func parseEnum[T ~int](s, what string, names []string) (T, error) {
+	if s == "" {
+		return 0, nil
 	}
-	return "auto"
+	for i, n := range names {
+		if strings.EqualFold(s, n) {
+			return T(i), nil
+		}
+	}
+	last := len(names) - 1
+	return 0, fmt.Errorf("unknown %s %q (want %s or %s)", what, s, strings.Join(names[:last], ", "), names[last])
+}
+
+// enumName returns the name of v, a value of a small enum whose values are
+// the indexes of names; the default's for a value out of range.
+func enumName[T ~int](v T, names []string) string {
+	if v < 0 || int(v) >= len(names) {
+		return names[0]
+	}
+	return names[v]
 }
 
 // OpenOptions configure one handle. The zero value is usable.

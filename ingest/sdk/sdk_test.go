@@ -51,7 +51,13 @@ func startCameras(t *testing.T, names ...string) *loadtest.Server {
 		}
 		specs = append(specs, loadtest.StreamSpec{Name: n, Codec: codec})
 	}
-	srv, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
+	return startServer(t, loadtest.ServerConfig{Streams: specs})
+}
+
+// startServer starts synthetic cameras, closed when the test ends.
+func startServer(t *testing.T, cfg loadtest.ServerConfig) *loadtest.Server {
+	t.Helper()
+	srv, err := loadtest.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
