@@ -51,7 +51,9 @@ type Config struct {
 	Chunk time.Duration
 	// HandoffLen is how many frames each stream buffers between the SDK
 	// callback and the stream worker; when full, new frames are dropped,
-	// counted and reported as a gap. It defaults to 50 (1 s of 20 ms frames).
+	// counted and reported as a gap. It defaults to 160 (3.2 s of 20 ms
+	// frames): at least twice the 64 packets gortsplib's UDP reorder buffer
+	// releases at once after a loss.
 	HandoffLen int
 	// Timeout bounds each RTSP request, and so how long a source that
 	// accepts connections but never answers takes to fail. It defaults to
@@ -103,7 +105,7 @@ func (c *Config) setDefaults() {
 		c.Chunk = 200 * time.Millisecond
 	}
 	if c.HandoffLen == 0 {
-		c.HandoffLen = 50
+		c.HandoffLen = 160
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second

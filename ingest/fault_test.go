@@ -302,9 +302,12 @@ func checkFaultRecords(t *testing.T, recs []sink.Record, gap string, sameEpoch b
 	if !sameEpoch && len(epochs) < 2 {
 		t.Errorf("%d epochs, want a reconnect", len(epochs))
 	}
-	if gap == "" {
+	// A fault ridden out leaves its own gaps only: UDP loss, for one, not
+	// the burst gortsplib's reorder buffer releases after it dropped on
+	// the way (callback_blocked, sdk_queue_full, handoff_drop).
+	if gap == "" || sameEpoch {
 		for _, r := range recs {
-			if r.Kind == sink.KindGap {
+			if r.Kind == sink.KindGap && r.Reason != gap {
 				t.Errorf("unexpected gap %q of %d ms", r.Reason, r.GapMS)
 			}
 		}

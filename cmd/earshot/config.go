@@ -110,7 +110,7 @@ type OutputConfig struct {
 
 // IngestConfig maps to ingest.Config.
 type IngestConfig struct {
-	HandoffLen   int           `yaml:"handoff_len"`   // default 50 frames
+	HandoffLen   int           `yaml:"handoff_len"`   // default 160 frames
 	Timeout      time.Duration `yaml:"timeout"`       // default 10s
 	ReconnectMin time.Duration `yaml:"reconnect_min"` // default 1s
 	ReconnectMax time.Duration `yaml:"reconnect_max"` // default 30s
