@@ -28,8 +28,11 @@ deps:
 build: deps
 	$(GO) build -o $(BIN) ./cmd/earshot
 
+# vet runs go vet and staticcheck (honnef.co/go/tools, pinned in go.mod as
+# a tool dependency).
 vet: deps
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 test: vet
 	$(GO) test -race -count=1 -timeout 20m ./...

@@ -55,7 +55,8 @@ func parseStreamMuxConfig(r *bitReader) (latmConfig, error) {
 	c.numSubFrames = int(head >> 7 & 0x3F)
 	start := r.pos
 	var asc mpeg4audio.AudioSpecificConfig
-	if err := asc.UnmarshalFromPos(r.buf, &r.pos); err != nil { //nolint:staticcheck // the only bit-positioned ASC parser
+	//lint:ignore SA1019 the only bit-positioned AudioSpecificConfig parser
+	if err := asc.UnmarshalFromPos(r.buf, &r.pos); err != nil {
 		return c, fmt.Errorf("StreamMuxConfig: AudioSpecificConfig: %w", err)
 	}
 	if err := checkAACLC(asc); err != nil {

@@ -1,8 +1,10 @@
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 )
@@ -15,11 +17,15 @@ const maxAPIBody = 64 << 10
 //	GET    /api/streams        every stream's state, last error and counters
 //	GET    /api/streams/{id}   one stream
 //	POST   /api/streams        add a stream: {"id": …, "url": …, "transport": …}
-//	DELETE /api/streams/{id}   remove a stream (its end record says "removed")
+//	DELETE /api/streams/{id}   remove a stream (its end record says "removed"):
+//	                           204 once the end record is written, 202 when
+//	                           the worker is still ending after RemoveTimeout
 //	GET    /api/stalls         stalls detected, by stage and reason
 //
 // Responses are JSON; errors are {"error": "…"}. URLs and errors never
-// carry credentials. Streams added here last until the process stops or
+// carry credentials. A POST body is one JSON object of at most 64 KiB
+// (413 beyond), with nothing after it (400); a stream beyond MaxStreams is
+// refused with 409 and the limit. Streams added here last until the process stops or
 // the configuration is reloaded, which makes the file's list current.
 func (s *Supervisor) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -36,11 +42,16 @@ func (s *Supervisor) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /api/streams", s.addHandler)
 	mux.HandleFunc("DELETE /api/streams/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Remove(r.PathValue("id")); err != nil {
+		err := s.Remove(r.Context(), r.PathValue("id"))
+		switch {
+		case errors.Is(err, ErrStillEnding):
+			// Removed: it is no longer listed, and cannot be removed again.
+			writeJSON(w, http.StatusAccepted, map[string]string{"error": err.Error()})
+		case err != nil:
 			writeError(w, err)
-			return
+		default:
+			w.WriteHeader(http.StatusNoContent)
 		}
-		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /api/stalls", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stalls())
@@ -59,16 +70,24 @@ type apiStream struct {
 }
 
 func (s *Supervisor) addHandler(w http.ResponseWriter, r *http.Request) {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxAPIBody))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	dec.DisallowUnknownFields()
 	var body apiStream
 	if err := dec.Decode(&body); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body exceeds %d bytes", maxAPIBody)})
+			return
+		}
 		// The decoder's message may quote the body, URL included: keep
 		// only its kind.
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body is not a stream object: {\"id\", \"url\", \"transport\"}"})
 		return
 	}
-	if err := s.Add(StreamConfig(body)); err != nil {
+	if _, err := dec.Token(); err != io.EOF {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body holds data after the stream object"})
+		return
+	}
+	if err := s.Add(r.Context(), StreamConfig(body)); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -87,9 +106,9 @@ func writeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrUnknownStream):
 		code = http.StatusNotFound
-	case errors.Is(err, ErrStreamExists):
+	case errors.Is(err, ErrStreamExists), errors.Is(err, ErrTooManyStreams):
 		code = http.StatusConflict
-	case errors.Is(err, ErrStopped):
+	case errors.Is(err, ErrStopped), errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, map[string]string{"error": err.Error()})

@@ -1,18 +1,22 @@
 package ingest_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/earshot/earshot/ingest"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 const apiSecret = "api-s3cret"
@@ -31,6 +35,11 @@ var apiCases = []struct {
 	{"adding it twice conflicts", "POST", "/api/streams", `{"id":"s2","url":"rtsp://admin:` + apiSecret + `@HOST/pcmu-2"}`, 409, []string{"already exists"}, ""},
 	{"a bad stream is refused with every problem", "POST", "/api/streams", `{"id":"bad id","url":"http://u:` + apiSecret + `@h/x","transport":"sctp"}`, 400, []string{"must match", "scheme must be rtsp", "unknown transport"}, ""},
 	{"a body that is not a stream is refused without echo", "POST", "/api/streams", `{"id":"s3","url":"rtsp://u:` + apiSecret + `@h/x","extra":1}`, 400, []string{"not a stream object"}, ""},
+	{"data after the stream object is refused", "POST", "/api/streams", `{"id":"s3","url":"rtsp://HOST/pcmu-2"} {"id":"s4"}`, 400, []string{"data after the stream object"}, ""},
+	{"a body beyond 64 KiB is refused as too large", "POST", "/api/streams", `{"id":"s3","url":"rtsp://HOST/pcmu-2","transport":"` + strings.Repeat("x", 70<<10) + `"}`, 413, []string{"body exceeds 65536 bytes"}, ""},
+	{"the id . is refused: no path could delete it", "POST", "/api/streams", `{"id":".","url":"rtsp://HOST/pcmu-2"}`, 400, []string{"is a path element"}, ""},
+	{"the id .. is refused: no path could delete it", "POST", "/api/streams", `{"id":"..","url":"rtsp://HOST/pcmu-2"}`, 400, []string{"is a path element"}, ""},
+	{"a stream beyond max streams is refused with the limit", "POST", "/api/streams", `{"id":"s3","url":"rtsp://HOST/pcmu-2"}`, 409, []string{"too many streams", "max streams is 2"}, ""},
 	{"one stream", "GET", "/api/streams/s2", "", 200, []string{`"id": "s2"`}, ""},
 	{"an unknown stream is 404", "GET", "/api/streams/nope", "", 404, []string{"unknown stream"}, ""},
 	{"removing a stream", "DELETE", "/api/streams/s2", "", 204, nil, ""},
@@ -39,10 +48,10 @@ var apiCases = []struct {
 }
 
 func TestStreamAPI(t *testing.T) {
-	srv := startCameras(t, "pcma-1", "pcmu-2")
+	srv := loadtesttest.Cameras(t, "pcma-1", "pcmu-2")
 	host := srv.Addr()
 	ms := newMemSink()
-	sup, err := ingest.New(ingest.Config{Streams: []ingest.StreamConfig{
+	sup, err := ingest.New(ingest.Config{MaxStreams: 2, Streams: []ingest.StreamConfig{
 		{ID: "s1", URL: "rtsp://admin:" + apiSecret + "@" + host + "/pcma-1", Transport: "tcp"},
 	}}, ms)
 	if err != nil {
@@ -72,12 +81,12 @@ func TestStreamAPI(t *testing.T) {
 			t.Errorf("%s: answer leaks the password: %s", c.name, b)
 		}
 		if c.connected != "" {
-			ms.await(t, c.connected+" connected", func(r sink.Record) bool { return r.Stream == c.connected && r.Kind == sink.KindStart })
+			ms.await(t, c.connected+" connected", func(r schema.Record) bool { return r.Stream == c.connected && r.Kind == schema.KindStart })
 		}
 	}
 	stop()
 	recs := ms.Records("s2")
-	if len(recs) == 0 || recs[len(recs)-1].Kind != sink.KindEnd || recs[len(recs)-1].Reason != ingest.ReasonRemoved {
+	if len(recs) == 0 || recs[len(recs)-1].Kind != schema.KindEnd || recs[len(recs)-1].Reason != schema.ReasonRemoved {
 		t.Errorf("removed stream's records end with %+v, want end/removed", recs[max(0, len(recs)-1):])
 	}
 	var list []ingest.StreamStats
@@ -93,7 +102,7 @@ func TestStreamAPI(t *testing.T) {
 // file descriptor behind, and every cycle's records end with end/removed.
 func TestAddRemoveCyclesLeaveNothingBehind(t *testing.T) {
 	const cycles = 1000
-	srv := startCameras(t, "pcma-1")
+	srv := loadtesttest.Cameras(t, "pcma-1")
 	ms := newMemSink()
 	sup, err := ingest.New(ingest.Config{}, ms)
 	if err != nil {
@@ -101,11 +110,11 @@ func TestAddRemoveCyclesLeaveNothingBehind(t *testing.T) {
 	}
 	stop := runSupervisor(t, sup)
 	cycle := func(i int) {
-		if err := sup.Add(ingest.StreamConfig{ID: "churn", URL: srv.URL("pcma-1"), Transport: "tcp"}); err != nil {
+		if err := sup.Add(context.Background(), ingest.StreamConfig{ID: "churn", URL: srv.URL("pcma-1"), Transport: "tcp"}); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
-		ms.await(t, "start record", func(r sink.Record) bool { return r.Stream == "churn" && r.Kind == sink.KindStart })
-		if err := sup.Remove("churn"); err != nil {
+		ms.await(t, "start record", func(r schema.Record) bool { return r.Stream == "churn" && r.Kind == schema.KindStart })
+		if err := sup.Remove(context.Background(), "churn"); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
 	}
@@ -113,7 +122,7 @@ func TestAddRemoveCyclesLeaveNothingBehind(t *testing.T) {
 	for i := range 10 {
 		cycle(i)
 	}
-	fds, goroutines := openFDs(t), runtime.NumGoroutine()
+	fds, before := openFDs(t), goleak.IgnoreCurrent()
 	deadline := time.Now().Add(5 * time.Minute)
 	for i := 10; i < cycles; i++ {
 		if time.Now().After(deadline) {
@@ -121,16 +130,19 @@ func TestAddRemoveCyclesLeaveNothingBehind(t *testing.T) {
 		}
 		cycle(i)
 	}
-	// Closed connections' goroutines may take a moment to go: the
-	// watchdog's tick is the only other activity.
-	waitFor(t, "goroutines to settle", func() bool { return runtime.NumGoroutine() <= goroutines+2 })
+	// Closed connections' goroutines may take a moment to go: every
+	// goroutine not running before the cycles must be gone by waitTimeout.
+	var leaked error
+	if !testkit.Poll(waitTimeout, func() bool { leaked = goleak.Find(before); return leaked == nil }) {
+		t.Errorf("after %d cycles: %v", cycles, leaked)
+	}
 	if n := openFDs(t); n > fds+2 {
 		t.Errorf("%d file descriptors open after %d cycles, %d before", n, cycles, fds)
 	}
 	stop()
 	ends := 0
 	for _, r := range ms.Records("churn") {
-		if r.Kind == sink.KindEnd && r.Reason == ingest.ReasonRemoved {
+		if r.Kind == schema.KindEnd && r.Reason == schema.ReasonRemoved {
 			ends++
 		}
 	}
@@ -146,17 +158,4 @@ func openFDs(t *testing.T) int {
 		t.Skipf("cannot count file descriptors: %v", err)
 	}
 	return len(entries)
-}
-
-// waitFor polls cond until it holds, for at most waitTimeout.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond)
-	}
 }

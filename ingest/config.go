@@ -20,7 +20,7 @@ import (
 // StreamConfig describes one source.
 type StreamConfig struct {
 	// ID names the stream in Kafka keys, headers, metrics and logs. It must
-	// match [A-Za-z0-9._-]{1,128}. Required.
+	// match [A-Za-z0-9._-]{1,128} and be neither "." nor "..". Required.
 	ID string
 	// URL is the rtsp:// or rtsps:// address, credentials included. Required.
 	URL string
@@ -57,7 +57,7 @@ type Config struct {
 	HandoffLen int
 	// Timeout bounds each RTSP request, and so how long a source that
 	// accepts connections but never answers takes to fail. It defaults to
-	// 5 s.
+	// 10 s.
 	Timeout time.Duration
 	// LivenessTimeout is how long a streaming audio track may go without
 	// an RTP audio packet, or without its timeline advancing, before it is
@@ -84,6 +84,16 @@ type Config struct {
 	// DrainTimeout bounds the final writes (flushed chunks, end records) at
 	// shutdown. It defaults to 5 s.
 	DrainTimeout time.Duration
+	// RemoveTimeout bounds how long Remove, Reload and the API's DELETE
+	// wait for a removed stream's worker to write its end record. A worker
+	// stuck longer (in a decoder, on the sink) still ends, and writes its
+	// end record, when it returns; the call returns ErrStillEnding. It
+	// defaults to 10 s.
+	RemoveTimeout time.Duration
+	// MaxStreams caps the streams of one supervisor: a configuration with
+	// more is refused, and so is an Add beyond it (ErrTooManyStreams). It
+	// defaults to 2000.
+	MaxStreams int
 	// Diagnostics configures the bundles written when a stall is detected.
 	Diagnostics DiagnosticsConfig
 	// SDK configures the callback SDK the supervisor creates.
@@ -108,7 +118,7 @@ func (c *Config) setDefaults() {
 		c.HandoffLen = 160
 	}
 	if c.Timeout == 0 {
-		c.Timeout = 5 * time.Second
+		c.Timeout = 10 * time.Second
 	}
 	if c.LivenessTimeout == 0 {
 		c.LivenessTimeout = 5 * time.Second
@@ -128,6 +138,12 @@ func (c *Config) setDefaults() {
 	c.Diagnostics.setDefaults()
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 5 * time.Second
+	}
+	if c.RemoveTimeout == 0 {
+		c.RemoveTimeout = 10 * time.Second
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = 2000
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -160,7 +176,7 @@ func (c *Config) validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"timeout", c.Timeout}, {"liveness timeout", c.LivenessTimeout}, {"stall timeout", c.StallTimeout}, {"drain timeout", c.DrainTimeout}} {
+	}{{"timeout", c.Timeout}, {"liveness timeout", c.LivenessTimeout}, {"stall timeout", c.StallTimeout}, {"drain timeout", c.DrainTimeout}, {"remove timeout", c.RemoveTimeout}} {
 		if d.v < 100*time.Millisecond {
 			errs = append(errs, fmt.Errorf("%s %s is below 100ms", d.name, d.v))
 		}
@@ -171,15 +187,22 @@ func (c *Config) validate() error {
 	if err := c.SDK.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("sdk: %w", err))
 	}
-	if err := validateStreams(c.Streams); err != nil {
+	if c.MaxStreams < 1 {
+		errs = append(errs, fmt.Errorf("max streams %d is below 1", c.MaxStreams))
+	}
+	if err := validateStreams(c.Streams, c.MaxStreams); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// validateStreams reports every problem of a list of streams.
-func validateStreams(streams []StreamConfig) error {
+// validateStreams reports every problem of a list of streams, at most
+// limit of them.
+func validateStreams(streams []StreamConfig, limit int) error {
 	var errs []error
+	if limit > 0 && len(streams) > limit {
+		errs = append(errs, fmt.Errorf("%w: %d streams configured, max streams is %d", ErrTooManyStreams, len(streams), limit))
+	}
 	seen := make(map[string]bool, len(streams))
 	for i, s := range streams {
 		if err := s.validate(); err != nil {
@@ -195,8 +218,13 @@ func validateStreams(streams []StreamConfig) error {
 
 func (s StreamConfig) validate() error {
 	var errs []error
-	if !streamIDPattern.MatchString(s.ID) {
+	switch {
+	case !streamIDPattern.MatchString(s.ID):
 		errs = append(errs, fmt.Errorf("id %q must match %s", s.ID, streamIDPattern))
+	case s.ID == "." || s.ID == "..":
+		// They match the pattern, yet /api/streams/.. is not a path a
+		// DELETE can name.
+		errs = append(errs, fmt.Errorf("id %q is a path element; name the stream otherwise", s.ID))
 	}
 	if err := ValidateURL(s.URL); err != nil {
 		errs = append(errs, err)
@@ -231,6 +259,12 @@ func (s StreamConfig) tlsConfig() (*tls.Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
 }
 
 // Validate reports every problem of c, with defaults applied to unset

@@ -12,12 +12,16 @@ import (
 	"runtime/trace"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
 // DiagnosticsConfig configures the bundles written when a stall is
 // detected: a goroutine dump and the last seconds of an execution trace, so
-// that the moment of a stall can be read after the fact.
+// that the moment of a stall can be read after the fact. Bundles are
+// written on a goroutine of their own, never by the watchdog; a stall
+// detected while a bundle is being written gets none (it is logged and
+// counted all the same).
 type DiagnosticsConfig struct {
 	// Dir is the folder bundles are written to, one sub-folder each. Empty
 	// disables bundles and the flight recorder; stalls are still logged and
@@ -70,98 +74,188 @@ func (c *DiagnosticsConfig) validate() error {
 // never deletes anything else in Dir.
 const bundlePrefix = "stall-"
 
-// diagnostics writes stall bundles. It is used by the watchdog goroutine
-// only, except start and stop, which the supervisor calls around it.
+// diagnostics writes stall bundles on a goroutine of its own, so that the
+// watchdog, which checks every stream, never waits on the disk. capture
+// runs on the watchdog goroutine: it applies MinInterval, names the bundle
+// and hands it to the writer through a one-slot queue; a bundle requested
+// while another is queued or being written is dropped and counted. start
+// and stop, called by the supervisor around the watchdog, own the writer
+// goroutine.
 type diagnostics struct {
 	cfg DiagnosticsConfig
 	log *slog.Logger
-	fr  *trace.FlightRecorder // nil when not recording
+	fr  *trace.FlightRecorder // nil when not recording; used by the writer only
 
-	last       time.Time // when the last bundle was written
-	written    uint64
-	suppressed uint64 // stalls that got no bundle because of MinInterval
-	failed     uint64
+	last time.Time // watchdog only: when the last bundle was requested
+
+	slot       chan bundleRequest // one slot, empty whenever busy is false
+	busy       atomic.Bool        // a bundle is queued or being written
+	quit, done chan struct{}      // nil when the writer does not run
+
+	written    atomic.Uint64
+	suppressed atomic.Uint64 // stalls that got no bundle because of MinInterval
+	dropped    atomic.Uint64 // stalls that got no bundle because one was being written
+	failed     atomic.Uint64
+
+	// beforeWrite, set only by tests before start, runs on the writer
+	// before each bundle.
+	beforeWrite func()
+}
+
+// DiagnosticsStats counts the stalls that asked for a bundle, by outcome.
+type DiagnosticsStats struct {
+	Written uint64 // bundles written
+	// Suppressed: stalls within MinInterval of the previous bundle.
+	Suppressed uint64
+	// Dropped: stalls detected while another bundle was being written.
+	Dropped uint64
+	Failed  uint64 // bundles that could not be written (see the log)
+}
+
+func (d *diagnostics) stats() DiagnosticsStats {
+	return DiagnosticsStats{Written: d.written.Load(), Suppressed: d.suppressed.Load(), Dropped: d.dropped.Load(), Failed: d.failed.Load()}
+}
+
+// bundleRequest is one bundle for the writer: the stall and its folder.
+type bundleRequest struct {
+	stall Stall
+	dir   string
+	at    time.Time
 }
 
 func newDiagnostics(cfg DiagnosticsConfig, log *slog.Logger) *diagnostics {
-	return &diagnostics{cfg: cfg, log: log}
+	return &diagnostics{cfg: cfg, log: log, slot: make(chan bundleRequest, 1)}
 }
 
-// start starts the flight recorder. Only one may run per process: if
-// another runs, bundles go without a trace and a warning says so.
+// start starts the flight recorder and the writer. Only one flight
+// recorder may run per process: if another runs, bundles go without a
+// trace and a warning says so.
 func (d *diagnostics) start() {
-	if d.cfg.Dir == "" || d.cfg.NoTrace {
+	if d.cfg.Dir == "" {
 		return
 	}
-	fr := trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: d.cfg.TraceWindow, MaxBytes: d.cfg.TraceMaxBytes})
-	if err := fr.Start(); err != nil {
-		d.log.Warn("diagnostics: flight recorder unavailable; stall bundles will hold no trace", "err", err)
-		return
+	if !d.cfg.NoTrace {
+		fr := trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: d.cfg.TraceWindow, MaxBytes: d.cfg.TraceMaxBytes})
+		if err := fr.Start(); err != nil {
+			d.log.Warn("diagnostics: flight recorder unavailable; stall bundles will hold no trace", "err", err)
+		} else {
+			d.fr = fr
+		}
 	}
-	d.fr = fr
+	d.quit, d.done = make(chan struct{}), make(chan struct{})
+	go d.run()
 }
 
+// stop ends the writer, after the bundle it writes and the one queued,
+// and then the flight recorder.
 func (d *diagnostics) stop() {
+	if d.done != nil {
+		close(d.quit)
+		<-d.done
+		d.quit, d.done = nil, nil
+	}
 	if d.fr != nil {
 		d.fr.Stop()
 		d.fr = nil
 	}
 }
 
-// capture writes a bundle for s unless one was written less than
-// MinInterval ago. It returns the bundle's folder, or "" if none was
-// written.
+// run is the writer goroutine.
+func (d *diagnostics) run() {
+	defer close(d.done)
+	for {
+		select {
+		case r := <-d.slot:
+			d.bundle(r)
+		case <-d.quit:
+			select {
+			case r := <-d.slot:
+				d.bundle(r)
+			default:
+			}
+			return
+		}
+	}
+}
+
+// capture asks the writer for a bundle for s unless one was requested less
+// than MinInterval ago, or one is being written. It returns the folder the
+// bundle appears in, complete, once written; "" if none will be. It never
+// touches the disk.
 func (d *diagnostics) capture(s Stall, now time.Time) string {
 	if d.cfg.Dir == "" {
 		return ""
 	}
 	if !d.last.IsZero() && now.Sub(d.last) < d.cfg.MinInterval {
-		d.suppressed++
+		d.suppressed.Add(1)
+		return ""
+	}
+	if !d.busy.CompareAndSwap(false, true) {
+		d.dropped.Add(1)
+		d.log.Debug("diagnostics: stall bundle dropped; another is being written", "stream", s.Stream, "reason", s.Reason)
 		return ""
 	}
 	d.last = now
-	dir, err := d.write(s, now)
-	if err != nil {
-		d.failed++
-		d.log.Error("diagnostics: cannot write stall bundle", "err", err)
-		return ""
+	name := fmt.Sprintf("%s%s-%s-%s", bundlePrefix, now.UTC().Format("20060102T150405.000Z"), s.Stream, s.Reason)
+	r := bundleRequest{stall: s, dir: filepath.Join(d.cfg.Dir, name), at: now}
+	r.stall.Bundle = r.dir
+	d.slot <- r // never blocks: busy was false, so the slot is empty
+	return r.dir
+}
+
+// bundle writes r, prunes old bundles, and frees the slot. It runs on the
+// writer goroutine.
+func (d *diagnostics) bundle(r bundleRequest) {
+	defer d.busy.Store(false)
+	if d.beforeWrite != nil {
+		d.beforeWrite()
 	}
-	d.written++
-	if err := d.prune(dir); err != nil {
+	if err := d.write(r); err != nil {
+		d.failed.Add(1)
+		d.log.Error("diagnostics: cannot write stall bundle", "bundle", r.dir, "err", err)
+		return
+	}
+	d.written.Add(1)
+	if err := d.prune(r.dir); err != nil {
 		d.log.Warn("diagnostics: cannot prune old bundles", "err", err)
 	}
-	return dir
 }
 
 // write creates the bundle folder: stall.json, goroutines.txt and, when the
-// flight recorder runs, trace.out (read it with `go tool trace`).
-func (d *diagnostics) write(s Stall, now time.Time) (string, error) {
-	name := fmt.Sprintf("%s%s-%s-%s", bundlePrefix, now.UTC().Format("20060102T150405.000Z"), s.Stream, s.Reason)
-	dir := filepath.Join(d.cfg.Dir, name)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", err
+// flight recorder runs, trace.out (read it with `go tool trace`). It fills
+// a temporary folder, which prune ignores, and renames it, so that a
+// bundle folder is always complete.
+func (d *diagnostics) write(r bundleRequest) (err error) {
+	tmp := filepath.Join(d.cfg.Dir, ".tmp-"+filepath.Base(r.dir))
+	if err := os.MkdirAll(tmp, 0o750); err != nil {
+		return err
 	}
-	meta, err := json.MarshalIndent(s, "", "  ")
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	meta, err := json.MarshalIndent(r.stall, "", "  ")
 	if err != nil {
-		return "", err
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "stall.json"), meta, 0o640); err != nil {
-		return "", err
+	if err := os.WriteFile(filepath.Join(tmp, "stall.json"), meta, 0o640); err != nil {
+		return err
 	}
-	if err := writeFile(filepath.Join(dir, "goroutines.txt"), func(f *os.File) error {
+	if err := writeFile(filepath.Join(tmp, "goroutines.txt"), func(f *os.File) error {
 		return pprof.Lookup("goroutine").WriteTo(f, 2)
 	}); err != nil {
-		return "", err
+		return err
 	}
 	if d.fr != nil {
-		if err := writeFile(filepath.Join(dir, "trace.out"), func(f *os.File) error {
+		if err := writeFile(filepath.Join(tmp, "trace.out"), func(f *os.File) error {
 			_, err := d.fr.WriteTo(f)
 			return err
 		}); err != nil {
-			return "", err
+			return err
 		}
 	}
-	return dir, nil
+	return os.Rename(tmp, r.dir)
 }
 
 func writeFile(path string, fill func(*os.File) error) error {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // TestDiagnosticsAreRateLimitedAndCapped: a bundle closer than MinInterval
@@ -22,11 +24,12 @@ func TestDiagnosticsAreRateLimitedAndCapped(t *testing.T) {
 	cfg.setDefaults()
 	d := newDiagnostics(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := Stall{Stream: "s1", Stage: StageSource, Reason: ReasonNoRTP}
+	s := Stall{Stream: "s1", Stage: StageSource, Reason: schema.ReasonNoRTP}
 
 	var kept []string
 	for i, at := range []time.Duration{0, 30 * time.Second, time.Minute, 3 * time.Minute} {
 		b := d.capture(s, t0.Add(at))
+		writeQueued(d)
 		if skip := i == 1; (b == "") != skip {
 			t.Fatalf("capture %d at +%s: bundle %q, want skipped %v", i, at, b, skip)
 		}
@@ -34,8 +37,8 @@ func TestDiagnosticsAreRateLimitedAndCapped(t *testing.T) {
 			kept = append(kept, b)
 		}
 	}
-	if d.written != 3 || d.suppressed != 1 {
-		t.Errorf("written %d suppressed %d, want 3 and 1", d.written, d.suppressed)
+	if d.written.Load() != 3 || d.suppressed.Load() != 1 {
+		t.Errorf("written %d suppressed %d, want 3 and 1", d.written.Load(), d.suppressed.Load())
 	}
 	entries, _ := os.ReadDir(dir)
 	var names []string
@@ -64,10 +67,66 @@ func TestDiagnosticsPruneDeletesOldestFirst(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var last string
 	for i := range 3 {
-		last = d.capture(Stall{Stream: "s1", Reason: ReasonNoRTP}, t0.Add(time.Duration(i)*time.Second))
+		last = d.capture(Stall{Stream: "s1", Reason: schema.ReasonNoRTP}, t0.Add(time.Duration(i)*time.Second))
+		writeQueued(d)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 || dir+"/"+entries[0].Name() != last {
 		t.Errorf("left %v, want only the newest %s", entries, last)
+	}
+}
+
+// writeQueued writes the bundle capture queued, if any, on the test's
+// goroutine: these tests run no writer.
+func writeQueued(d *diagnostics) {
+	select {
+	case r := <-d.slot:
+		d.bundle(r)
+	default:
+	}
+}
+
+// TestWatchdogNeverWaitsForABundle: while the writer is stuck on the disk,
+// capture returns at once; a bundle requested meanwhile is dropped and
+// counted, not queued behind; the one being written completes, whole.
+func TestWatchdogNeverWaitsForABundle(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DiagnosticsConfig{Dir: dir, MinInterval: time.Nanosecond, NoTrace: true}
+	cfg.setDefaults()
+	d := newDiagnostics(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	entered, release := make(chan struct{}), make(chan struct{})
+	d.beforeWrite = func() {
+		close(entered)
+		<-release
+	}
+	d.start()
+	defer d.stop()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	first := d.capture(Stall{Stream: "s1", Reason: schema.ReasonNoRTP}, t0)
+	if first == "" {
+		t.Fatal("no bundle requested for the first stall")
+	}
+	<-entered // the writer is now stuck
+	for i := 1; i <= 3; i++ {
+		if b := d.capture(Stall{Stream: "s2", Reason: schema.ReasonNoRTP}, t0.Add(time.Duration(i)*time.Second)); b != "" {
+			t.Errorf("stall %d got bundle %s while another was being written", i, b)
+		}
+	}
+	if got := d.dropped.Load(); got != 3 {
+		t.Errorf("%d bundles counted as dropped, want 3", got)
+	}
+	if _, err := os.Stat(first); err == nil {
+		t.Error("the bundle folder exists before it is complete")
+	}
+	close(release)
+	d.stop()
+	if _, err := os.Stat(first + "/goroutines.txt"); err != nil {
+		t.Errorf("the bundle being written was not completed: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("folder holds %d entries, want the one bundle", len(entries))
+	}
+	if got, want := d.stats(), (DiagnosticsStats{Written: 1, Dropped: 3}); got != want {
+		t.Errorf("stats %+v, want %+v", got, want)
 	}
 }

@@ -9,7 +9,8 @@ import (
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/ingest/sdk"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // The stall scenario shared by the two tests below: two SDK workers, two
@@ -28,7 +29,7 @@ const stallBudget = 200 * time.Millisecond
 // while the healthy stream sharing the SDK workers keeps flowing and no
 // callback waits on the sink.
 func TestSlowConsumerNeverBlocksSDKWorkers(t *testing.T) {
-	srv := startCameras(t, append(stuckStreams, healthyStream)...)
+	srv := loadtesttest.Cameras(t, append(stuckStreams, healthyStream)...)
 	ms := newMemSink()
 	var releases []func()
 	for _, s := range stuckStreams {
@@ -56,8 +57,8 @@ func TestSlowConsumerNeverBlocksSDKWorkers(t *testing.T) {
 
 	// 2 s of healthy audio while the others are stuck.
 	n := 0
-	ms.await(t, "healthy audio", func(r sink.Record) bool {
-		if r.Stream == healthyStream && r.Kind == sink.KindAudio {
+	ms.await(t, "healthy audio", func(r schema.Record) bool {
+		if r.Stream == healthyStream && r.Kind == schema.KindAudio {
 			n++
 		}
 		return n == 10
@@ -75,15 +76,15 @@ func TestSlowConsumerNeverBlocksSDKWorkers(t *testing.T) {
 	}
 
 	// The watchdog blames the sink, once for all the streams waiting on it.
-	if s := receive(t, stalls); s.Stage != ingest.StageSink || s.Reason != ingest.ReasonSinkStalled || s.Stream != "" {
+	if s := receive(t, stalls); s.Stage != ingest.StageSink || s.Reason != schema.ReasonSinkStalled || s.Stream != "" {
 		t.Errorf("stall %+v, want one sink_stalled at stage sink", s)
 	}
 	for _, release := range releases {
 		release()
 	}
 	gaps := map[string]bool{}
-	ms.await(t, "a gap of each stuck stream", func(r sink.Record) bool {
-		if r.Kind == sink.KindGap && r.Reason == ingest.ReasonSinkStalled && r.GapMS > 0 {
+	ms.await(t, "a gap of each stuck stream", func(r schema.Record) bool {
+		if r.Kind == schema.KindGap && r.Reason == schema.ReasonSinkStalled && r.GapMS > 0 {
 			gaps[r.Stream] = true
 		}
 		return len(gaps) == len(stuckStreams)
@@ -114,8 +115,8 @@ func (n *naiveAdapter) onData(_ sdk.Handle, f *sdk.Frame) {
 	if err != nil {
 		return
 	}
-	n.sink.Write(context.Background(), sink.Record{
-		Stream: n.id, Kind: sink.KindAudio, Epoch: 1, Seq: n.seq, SampleRate: 16000, Channels: 1,
+	n.sink.Write(context.Background(), schema.Record{
+		Stream: n.id, Kind: schema.KindAudio, Epoch: 1, Seq: n.seq, SampleRate: 16000, Channels: 1,
 		Codec: f.Codec.Name, CaptureTime: f.Arrival, Clock: "arrival", PCM: audio.AppendS16LE(nil, samples),
 	})
 	n.seq++
@@ -125,7 +126,7 @@ func (n *naiveAdapter) onData(_ sdk.Handle, f *sdk.Frame) {
 // slow work inside the callback, two stuck consumers occupy both SDK
 // workers and the healthy stream stops pulling.
 func TestNaiveAdapterStallsOtherStreams(t *testing.T) {
-	srv := startCameras(t, append(stuckStreams, healthyStream)...)
+	srv := loadtesttest.Cameras(t, append(stuckStreams, healthyStream)...)
 	ms := newMemSink()
 	var releases []func()
 	for _, s := range stuckStreams {

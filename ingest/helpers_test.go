@@ -2,34 +2,13 @@ package ingest_test
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest"
-	"github.com/earshot/earshot/loadtest"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
-
-// syncBuffer is a log destination tests read while the supervisor runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // waitTimeout bounds every wait; the tests finish far sooner.
 const waitTimeout = 15 * time.Second
@@ -38,15 +17,15 @@ const waitTimeout = 15 * time.Second
 // makes it the deliberately slow consumer of these tests.
 type memSink struct {
 	mu      sync.Mutex
-	records []sink.Record
+	records []schema.Record
 	hold    map[string]chan struct{}
-	feed    chan sink.Record
+	feed    chan schema.Record
 	// held receives the stream of each write that starts waiting on a hold.
 	held chan string
 }
 
 func newMemSink() *memSink {
-	return &memSink{hold: make(map[string]chan struct{}), feed: make(chan sink.Record, 1<<14), held: make(chan string, 1<<10)}
+	return &memSink{hold: make(map[string]chan struct{}), feed: make(chan schema.Record, 1<<14), held: make(chan string, 1<<10)}
 }
 
 // Hold makes writes of stream block until the returned function is called.
@@ -59,7 +38,7 @@ func (m *memSink) Hold(stream string) (release func()) {
 	return func() { once.Do(func() { close(ch) }) }
 }
 
-func (m *memSink) Write(ctx context.Context, r sink.Record) error {
+func (m *memSink) Write(ctx context.Context, r schema.Record) error {
 	m.mu.Lock()
 	ch := m.hold[r.Stream]
 	m.mu.Unlock()
@@ -87,10 +66,10 @@ func (m *memSink) Write(ctx context.Context, r sink.Record) error {
 	return nil
 }
 
-func (m *memSink) Records(stream string) []sink.Record {
+func (m *memSink) Records(stream string) []schema.Record {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []sink.Record
+	var out []schema.Record
 	for _, r := range m.records {
 		if r.Stream == stream {
 			out = append(out, r)
@@ -100,7 +79,7 @@ func (m *memSink) Records(stream string) []sink.Record {
 }
 
 // await reads the feed until pred accepts a record.
-func (m *memSink) await(t *testing.T, what string, pred func(sink.Record) bool) sink.Record {
+func (m *memSink) await(t *testing.T, what string, pred func(schema.Record) bool) schema.Record {
 	t.Helper()
 	timeout := time.After(waitTimeout)
 	for {
@@ -113,35 +92,6 @@ func (m *memSink) await(t *testing.T, what string, pred func(sink.Record) bool) 
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
-}
-
-// codecOfName returns the codec a test stream name starts with: the longest
-// codec name equal to it or followed by '-'.
-func codecOfName(name string) string {
-	var best string
-	for _, c := range audio.Codecs() {
-		if (name == c || strings.HasPrefix(name, c+"-")) && len(c) > len(best) {
-			best = c
-		}
-	}
-	return best
-}
-
-func startCameras(t *testing.T, names ...string) *loadtest.Server {
-	t.Helper()
-	var specs []loadtest.StreamSpec
-	for _, n := range names {
-		specs = append(specs, loadtest.StreamSpec{Name: n, Codec: codecOfName(n)})
-	}
-	srv, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 // runSupervisor runs sup until the test ends (or stop is called) and

@@ -6,7 +6,10 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // TestUnreachableBrokerIsSinkStalledNotASourceFault: with earshot's Kafka
@@ -15,7 +18,7 @@ import (
 // pulling into the spool without a gap, and everything arrives once the
 // broker is back.
 func TestUnreachableBrokerIsSinkStalledNotASourceFault(t *testing.T) {
-	srv := startCameras(t, "pcma-1", "pcmu-2")
+	srv := loadtesttest.Cameras(t, "pcma-1", "pcmu-2")
 	broker, err := sink.NewEmbeddedBroker("stall", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -44,17 +47,17 @@ func TestUnreachableBrokerIsSinkStalledNotASourceFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runSupervisor(t, sup)
-	waitFor(t, "records delivered", func() bool { return w.Stats().Delivered > 4 })
+	testkit.WaitFor(t, waitTimeout, "records delivered", func() bool { return w.Stats().Delivered > 4 })
 
 	broker.SetReachable(false)
 	s := receive(t, stalls)
-	if s.Stage != ingest.StageSink || s.Reason != ingest.ReasonSinkStalled || s.Stream != "" || s.Detail == "" {
+	if s.Stage != ingest.StageSink || s.Reason != schema.ReasonSinkStalled || s.Stream != "" || s.Detail == "" {
 		t.Fatalf("stall %+v, want one sink_stalled at stage sink with its cause", s)
 	}
 	spooled := w.Stats().Spooled
-	waitFor(t, "audio spooled while the broker is away", func() bool { return w.Stats().Spooled > spooled+10 })
+	testkit.WaitFor(t, waitTimeout, "audio spooled while the broker is away", func() bool { return w.Stats().Spooled > spooled+10 })
 	broker.SetReachable(true)
-	waitFor(t, "the spool drained", func() bool { h := w.Health(); return !h.Stalled && h.Pending < 4 })
+	testkit.WaitFor(t, waitTimeout, "the spool drained", func() bool { h := w.Health(); return !h.Stalled && h.Pending < 4 })
 	stop()
 	if err := w.Close(); err != nil {
 		t.Fatalf("Close: %v", err)

@@ -15,23 +15,7 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest/sdk"
-	"github.com/earshot/earshot/sink"
-)
-
-// Gap and end reasons carried in earshot.reason. Stall reasons (no_rtp,
-// rtcp_only, timestamps_frozen, callback_blocked, worker_stuck,
-// sink_stalled) are gap reasons too.
-const (
-	ReasonRTPLoss     = "rtp_loss"
-	ReasonHandoffDrop = "handoff_drop"
-	// ReasonSDKQueueFull: the SDK dropped frames when its queue reached
-	// its frame bound with less than its duration of audio queued.
-	ReasonSDKQueueFull  = "sdk_queue_full"
-	ReasonDecodeError   = "decode_error"
-	ReasonDisconnected  = "disconnected"
-	ReasonDiscontinuity = "discontinuity"
-	ReasonShutdown      = "shutdown"
-	ReasonRemoved       = "removed"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // errRemoved is the cancel cause of a stream removed while the supervisor
@@ -127,12 +111,6 @@ func (st *stream) start(ctx context.Context, wg *sync.WaitGroup) {
 		defer close(st.done)
 		st.run(ctx)
 	})
-}
-
-// stop ends the stream with cause and waits for its end record.
-func (st *stream) stop(cause error) {
-	st.cancel(cause)
-	<-st.done
 }
 
 // onData is the SDK data callback. It runs on an SDK callback worker and
@@ -264,8 +242,8 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	st.sup.sdk.Close(h) // no callback runs after this
 	st.drain()
 	st.tl.flush()
-	if reason == ReasonShutdown || reason == ReasonRemoved {
-		st.tl.control(sink.KindEnd, reason, 0)
+	if reason == schema.ReasonShutdown || reason == schema.ReasonRemoved {
+		st.tl.control(schema.KindEnd, reason, 0)
 		return true, nil
 	}
 	// The epoch ends here; the gap says why and how long the source had
@@ -282,12 +260,12 @@ func (st *stream) stream(ctx context.Context, h sdk.Handle) (reason string, caus
 			return endReason(ctx), nil
 		case err := <-st.disc:
 			if errors.Is(err, sdk.ErrSSRCChanged) {
-				return ReasonDiscontinuity, err
+				return schema.ReasonDiscontinuity, err
 			}
 			if err == nil {
 				err = errors.New("connection ended")
 			}
-			return ReasonDisconnected, err
+			return schema.ReasonDisconnected, err
 		case s := <-st.stall:
 			if s.handle != h {
 				continue // found on an earlier session
@@ -301,9 +279,9 @@ func (st *stream) stream(ctx context.Context, h sdk.Handle) (reason string, caus
 
 func endReason(ctx context.Context) string {
 	if errors.Is(context.Cause(ctx), errRemoved) {
-		return ReasonRemoved
+		return schema.ReasonRemoved
 	}
-	return ReasonShutdown
+	return schema.ReasonShutdown
 }
 
 // step processes one packet, telling the watchdog how long it takes.
@@ -319,7 +297,7 @@ func (st *stream) step(p *packet) {
 	st.hand.release(p)
 	st.busySince.Store(0)
 	if time.Since(start) > st.sup.cfg.StallTimeout {
-		st.tl.late(ReasonWorkerStuck)
+		st.tl.late(schema.ReasonWorkerStuck)
 	}
 }
 
@@ -342,11 +320,11 @@ func (st *stream) endIdle(ctx context.Context) {
 	if st.tl.epoch == 0 || st.tl.ended {
 		return
 	}
-	st.tl.control(sink.KindEnd, endReason(ctx), 0)
+	st.tl.control(schema.KindEnd, endReason(ctx), 0)
 }
 
 // send writes r to the sink, telling the watchdog while it waits.
-func (st *stream) send(r sink.Record) {
+func (st *stream) send(r schema.Record) {
 	start := time.Now()
 	st.writeSince.Store(start.UnixNano())
 	pprof.SetGoroutineLabels(st.sinkLabels)
@@ -354,7 +332,7 @@ func (st *stream) send(r sink.Record) {
 	pprof.SetGoroutineLabels(st.decodeLabels)
 	st.writeSince.Store(0)
 	if time.Since(start) > st.sup.cfg.StallTimeout {
-		st.tl.late(ReasonSinkStalled)
+		st.tl.late(schema.ReasonSinkStalled)
 	}
 	if err != nil {
 		// Logged at powers of two, so a dead sink costs a few lines, not one per record.

@@ -9,13 +9,13 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest/sdk"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // discardSink accepts every record.
 type discardSink struct{}
 
-func (discardSink) Write(context.Context, sink.Record) error { return nil }
+func (discardSink) Write(context.Context, schema.Record) error { return nil }
 
 // packetPathCases are the tracks the per-packet benchmark runs: one frame
 // of 20 ms each, as cameras send them.

@@ -12,13 +12,19 @@ import (
 
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // Sentinel errors of Add, Remove and Reload.
 var (
-	ErrStreamExists  = errors.New("stream already exists")
-	ErrUnknownStream = errors.New("unknown stream")
-	ErrStopped       = errors.New("supervisor stopped")
+	ErrStreamExists   = errors.New("stream already exists")
+	ErrUnknownStream  = errors.New("unknown stream")
+	ErrStopped        = errors.New("supervisor stopped")
+	ErrTooManyStreams = errors.New("too many streams")
+	// ErrStillEnding: the stream is removed, but its worker had not ended
+	// (written its end record) when the wait was over; it ends when the
+	// step it is stuck in returns.
+	ErrStillEnding = errors.New("stream removed but still ending")
 )
 
 // Sink receives records. Records of one stream are written in order by
@@ -27,7 +33,7 @@ var (
 // blocks longer than StallTimeout is reported as sink_stalled, and it
 // returns when ctx is done.
 type Sink interface {
-	Write(ctx context.Context, r sink.Record) error
+	Write(ctx context.Context, r schema.Record) error
 }
 
 // healthReporter is a Sink that reports its delivery progress, as
@@ -56,6 +62,11 @@ type Supervisor struct {
 	// deduplication by consumers.
 	epochs atomic.Uint64
 
+	// changing is held by Add, Remove and Reload while they change the set
+	// of streams, so that a reload's view of the streams stays true while
+	// it applies it. A channel, so that waiting for it honours a context.
+	changing chan struct{}
+
 	mu      sync.Mutex
 	streams map[string]*stream
 	runCtx  context.Context // nil until Run starts streams
@@ -82,7 +93,7 @@ func New(cfg Config, s Sink) (*Supervisor, error) {
 	if s == nil {
 		return nil, fmt.Errorf("ingest: nil sink")
 	}
-	sup := &Supervisor{cfg: cfg, sink: s, streams: make(map[string]*stream), stalls: make(map[[2]string]uint64), slowCallback: callbackDelay()}
+	sup := &Supervisor{cfg: cfg, sink: s, changing: make(chan struct{}, 1), streams: make(map[string]*stream), stalls: make(map[[2]string]uint64), slowCallback: callbackDelay()}
 	sup.diag = newDiagnostics(cfg.Diagnostics, cfg.Logger)
 	sup.epochs.Store(uint64(time.Now().UnixMilli()))
 	for _, sc := range cfg.Streams {
@@ -134,11 +145,22 @@ func (s *Supervisor) Run(ctx context.Context) error {
 }
 
 // Add validates sc and starts pulling it, or, before Run, adds it to the
-// streams Run starts.
-func (s *Supervisor) Add(sc StreamConfig) error {
+// streams Run starts. It waits for a Reload in progress, as long as ctx
+// allows.
+func (s *Supervisor) Add(ctx context.Context, sc StreamConfig) error {
 	if err := sc.validate(); err != nil {
 		return fmt.Errorf("stream %q: %w", sc.ID, err)
 	}
+	release, err := s.lockChanges(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.add(sc)
+}
+
+// add starts sc; the caller holds changing.
+func (s *Supervisor) add(sc StreamConfig) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
@@ -146,6 +168,9 @@ func (s *Supervisor) Add(sc StreamConfig) error {
 	}
 	if _, ok := s.streams[sc.ID]; ok {
 		return fmt.Errorf("%w: %q", ErrStreamExists, sc.ID)
+	}
+	if len(s.streams) >= s.cfg.MaxStreams {
+		return fmt.Errorf("%w: %d streams run, max streams is %d; remove one first", ErrTooManyStreams, len(s.streams), s.cfg.MaxStreams)
 	}
 	st := newStream(s, sc)
 	s.streams[sc.ID] = st
@@ -155,23 +180,76 @@ func (s *Supervisor) Add(sc StreamConfig) error {
 	return nil
 }
 
-// Remove stops pulling the stream id and returns once its end record (reason
-// removed) is written.
-func (s *Supervisor) Remove(id string) error {
+// Remove stops pulling the stream id and returns once its end record
+// (reason removed) is written, or, when ctx ends or RemoveTimeout passes
+// first, an error wrapping ErrStillEnding: the stream is gone from the
+// list, and its worker writes the end record when the step it is stuck in
+// returns (Run waits for it).
+func (s *Supervisor) Remove(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RemoveTimeout)
+	defer cancel()
+	release, err := s.lockChanges(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := s.detach(id)
+	release()
+	if err != nil {
+		return err
+	}
+	return awaitEnd(ctx, []*stream{st})
+}
+
+// lockChanges takes changing, or returns ctx's error.
+func (s *Supervisor) lockChanges(ctx context.Context) (release func(), err error) {
+	select {
+	case s.changing <- struct{}{}:
+		return func() { <-s.changing }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for another change of the streams: %w", context.Cause(ctx))
+	}
+}
+
+// detach removes the stream id from the list and cancels it; the caller
+// holds changing. It returns the stream to wait for, nil before Run.
+func (s *Supervisor) detach(id string) (*stream, error) {
 	s.mu.Lock()
 	st, ok := s.streams[id]
-	if ok {
-		delete(s.streams, id)
-	}
+	delete(s.streams, id)
 	running := s.runCtx != nil
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownStream, id)
+		return nil, fmt.Errorf("%w: %q", ErrUnknownStream, id)
 	}
-	if running {
-		st.stop(errRemoved)
+	if !running {
+		return nil, nil
 	}
-	return nil
+	st.cancel(errRemoved)
+	return st, nil
+}
+
+// awaitEnd waits until every stream of sts (nil ones skipped) has ended,
+// or ctx ends; then it names those still ending.
+func awaitEnd(ctx context.Context, sts []*stream) error {
+	var ending []string
+	for _, st := range sts {
+		if st == nil {
+			continue
+		}
+		select {
+		case <-st.done:
+		case <-ctx.Done():
+			select {
+			case <-st.done:
+			default:
+				ending = append(ending, st.cfg.ID)
+			}
+		}
+	}
+	if len(ending) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %q (%w); the end record follows when the worker returns", ErrStillEnding, ending, context.Cause(ctx))
 }
 
 // Changes says what Reload did, by stream id.
@@ -182,11 +260,22 @@ type Changes struct {
 // Reload makes the running streams those of want: streams not in want are
 // removed, new ones added, and streams whose URL or transport changed are
 // restarted; the others keep running untouched. want is validated as a
-// whole first: on error nothing changes.
-func (s *Supervisor) Reload(want []StreamConfig) (Changes, error) {
-	if err := validateStreams(want); err != nil {
+// whole first: on error nothing changes. Adds and removes wait while a
+// reload runs. Removed and restarted streams are all stopped at once, and
+// waited for as long as ctx and RemoveTimeout allow; a restarted stream
+// whose old worker is still ending is started again all the same (its new
+// epoch tells the two apart) and the error wraps ErrStillEnding.
+func (s *Supervisor) Reload(ctx context.Context, want []StreamConfig) (Changes, error) {
+	if err := validateStreams(want, s.cfg.MaxStreams); err != nil {
 		return Changes{}, fmt.Errorf("reload: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RemoveTimeout)
+	defer cancel()
+	release, err := s.lockChanges(ctx)
+	if err != nil {
+		return Changes{}, fmt.Errorf("reload: %w", err)
+	}
+	defer release()
 	s.mu.Lock()
 	have := make(map[string]StreamConfig, len(s.streams))
 	for id, st := range s.streams {
@@ -215,19 +304,28 @@ func (s *Supervisor) Reload(want []StreamConfig) (Changes, error) {
 	}
 	slices.Sort(ch.Removed)
 	var errs []error
+	var ending []*stream
 	for _, id := range slices.Concat(ch.Removed, ch.Restarted) {
-		if err := s.Remove(id); err != nil && !errors.Is(err, ErrUnknownStream) {
+		st, err := s.detach(id)
+		if err != nil {
 			errs = append(errs, err)
 		}
+		ending = append(ending, st)
+	}
+	if err := awaitEnd(ctx, ending); err != nil {
+		errs = append(errs, err)
 	}
 	for _, sc := range want {
 		if !slices.Contains(ch.Unchanged, sc.ID) {
-			if err := s.Add(sc); err != nil {
+			if err := s.add(sc); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	return ch, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return ch, fmt.Errorf("reload: %w", err)
+	}
+	return ch, nil
 }
 
 // Stats returns every stream's state and counters, sorted by id.
@@ -272,6 +370,11 @@ func (s *Supervisor) Stalls() []StallCount {
 	})
 	return out
 }
+
+// DiagnosticsStats returns how many diagnostics bundles were written,
+// suppressed by MinInterval, dropped because one was being written, or
+// failed.
+func (s *Supervisor) DiagnosticsStats() DiagnosticsStats { return s.diag.stats() }
 
 func (s *Supervisor) countStall(stage, reason string) {
 	s.mu.Lock()

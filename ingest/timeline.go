@@ -7,7 +7,7 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest/sdk"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // driftMinWindow is how much arrival time a timeline needs before its clock
@@ -78,11 +78,11 @@ func (tl *timeline) begin(codec sdk.Codec) error {
 	tl.ended = false
 	tl.started = false
 	tl.pending, tl.lateReason, tl.lateLeft = "", "", 0
-	tl.clock = sink.ClockArrival
+	tl.clock = schema.ClockArrival
 	tl.nextCapture = time.Now()
 	tl.lastArrival = time.Time{}
 	tl.driftT0 = time.Time{}
-	tl.control(sink.KindStart, "", 0)
+	tl.control(schema.KindStart, "", 0)
 	return nil
 }
 
@@ -103,7 +103,7 @@ func (tl *timeline) process(p *packet) {
 	tl.noteDrops(p)
 	capture := p.arrival
 	if !p.ntp.IsZero() {
-		capture, tl.clock = p.ntp, sink.ClockNTP
+		capture, tl.clock = p.ntp, schema.ClockNTP
 	}
 	tl.arrivalLag = p.arrival.Sub(capture)
 	if !tl.started {
@@ -130,7 +130,7 @@ func (tl *timeline) process(p *packet) {
 	samples, err := tl.dec.Decode(p.data, p.marker)
 	if err != nil {
 		st.c.decodeErrors.Add(1)
-		tl.pending = ReasonDecodeError // its duration shows as a hole later
+		tl.pending = schema.ReasonDecodeError // its duration shows as a hole later
 		return
 	}
 	tl.write(samples, capture)
@@ -153,12 +153,12 @@ func (tl *timeline) noteDrops(p *packet) {
 	switch {
 	case p.sdkDropped > 0:
 		tl.st.c.sdkDropped.Add(p.sdkDropped)
-		reason = ReasonCallbackBlocked
+		reason = schema.ReasonCallbackBlocked
 		if p.sdkDropReason != sdk.DropCallbacksBehind {
-			reason = ReasonSDKQueueFull
+			reason = schema.ReasonSDKQueueFull
 		}
 	case p.dropped > 0:
-		reason = ReasonHandoffDrop
+		reason = schema.ReasonHandoffDrop
 		if tl.lateReason != "" {
 			reason = tl.lateReason
 		}
@@ -185,7 +185,7 @@ func (tl *timeline) hole(p *packet, delta int64) {
 	}
 	reason := tl.pending
 	if reason == "" {
-		reason = ReasonRTPLoss
+		reason = schema.ReasonRTPLoss
 	}
 	tl.gap(reason, delta*int64(tl.st.sup.cfg.SampleRate)/int64(tl.codec.ClockRate))
 }
@@ -201,7 +201,7 @@ func (tl *timeline) discontinuity(p *packet, capture time.Time) {
 			lost = silent
 		}
 	}
-	tl.gap(ReasonDiscontinuity, tl.samples(lost))
+	tl.gap(schema.ReasonDiscontinuity, tl.samples(lost))
 	tl.ssrc, tl.nextTS = p.ssrc, p.ts
 	tl.nextCapture = capture
 	tl.resetDrift(p)
@@ -220,7 +220,7 @@ func (tl *timeline) gap(reason string, n int64) {
 	}
 	n = ms * perMS
 	tl.flush()
-	tl.control(sink.KindGap, reason, ms)
+	tl.control(schema.KindGap, reason, ms)
 	tl.chunker.Skip(n)
 	tl.nextCapture = tl.nextCapture.Add(tl.outDuration(n))
 	tl.dec.Reset()
@@ -288,18 +288,18 @@ func (tl *timeline) drift(p *packet, delta int64) {
 func (tl *timeline) emitChunk(c audio.Chunk) {
 	tl.st.c.chunks.Add(1)
 	tl.st.c.audioSamples.Add(uint64(len(c.Samples)))
-	r := tl.record(sink.KindAudio, c.Offset, c.CaptureTime)
+	r := tl.record(schema.KindAudio, c.Offset, c.CaptureTime)
 	r.Arrival = c.CaptureTime.Add(tl.arrivalLag)
 	r.PCM = audio.AppendS16LE(make([]byte, 0, 2*len(c.Samples)), c.Samples)
 	tl.st.send(r)
 }
 
 // control writes a start, gap or end record at the current offset.
-func (tl *timeline) control(kind sink.Kind, reason string, gapMS int64) {
+func (tl *timeline) control(kind schema.Kind, reason string, gapMS int64) {
 	switch kind {
-	case sink.KindGap:
+	case schema.KindGap:
 		tl.st.countGap(reason)
-	case sink.KindEnd:
+	case schema.KindEnd:
 		tl.ended = true
 	}
 	r := tl.record(kind, tl.chunker.Offset(), tl.nextCapture)
@@ -307,8 +307,8 @@ func (tl *timeline) control(kind sink.Kind, reason string, gapMS int64) {
 	tl.st.send(r)
 }
 
-func (tl *timeline) record(kind sink.Kind, offset int64, capture time.Time) sink.Record {
-	r := sink.Record{
+func (tl *timeline) record(kind schema.Kind, offset int64, capture time.Time) schema.Record {
+	r := schema.Record{
 		Stream:      tl.st.cfg.ID,
 		Kind:        kind,
 		Epoch:       tl.epoch,

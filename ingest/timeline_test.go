@@ -12,16 +12,16 @@ import (
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest/avenc"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // recordingSink keeps every record.
 type recordingSink struct {
 	mu      sync.Mutex
-	records []sink.Record
+	records []schema.Record
 }
 
-func (s *recordingSink) Write(_ context.Context, r sink.Record) error {
+func (s *recordingSink) Write(_ context.Context, r schema.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.records = append(s.records, r)
@@ -88,22 +88,22 @@ func TestStreamTurnsARejectedAccessUnitIntoAGap(t *testing.T) {
 	}
 	st.tl.flush()
 
-	var gaps []sink.Record
+	var gaps []schema.Record
 	var offset, audioSamples int64
 	for _, r := range rec.records {
 		if r.Offset != offset {
 			t.Fatalf("record %d (%s) at offset %d, want %d", r.Seq, r.Kind, r.Offset, offset)
 		}
 		switch r.Kind {
-		case sink.KindAudio:
+		case schema.KindAudio:
 			offset += int64(len(r.PCM) / 2)
 			audioSamples += int64(len(r.PCM) / 2)
-		case sink.KindGap:
+		case schema.KindGap:
 			gaps = append(gaps, r)
 			offset += r.GapMS * 16
 		}
 	}
-	if len(gaps) != 1 || gaps[0].Reason != ReasonDecodeError || gaps[0].GapMS != 64 {
+	if len(gaps) != 1 || gaps[0].Reason != schema.ReasonDecodeError || gaps[0].GapMS != 64 {
 		t.Fatalf("gaps %+v, want one decode_error gap of 64 ms", gaps)
 	}
 	if want := int64(19 * 1024); audioSamples != want {

@@ -12,7 +12,9 @@ import (
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // transportCases: how a source is reached. Each either plays, or fails
@@ -64,14 +66,7 @@ func TestTransportsAuthAndTLS(t *testing.T) {
 					sc.InsecureSkipVerify = true
 				}
 			}
-			srv, err := loadtest.NewServer(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv := loadtesttest.NewServer(t, cfg)
 			sc.URL = srv.URL("cam")
 			if c.user != "" {
 				sc.URL = withUserinfo(sc.URL, c.user, c.urlPass)
@@ -83,10 +78,10 @@ func TestTransportsAuthAndTLS(t *testing.T) {
 			}
 			runSupervisor(t, sup)
 			if c.failure == "" {
-				ms.await(t, "audio", func(r sink.Record) bool { return r.Kind == sink.KindAudio })
+				ms.await(t, "audio", func(r schema.Record) bool { return r.Kind == schema.KindAudio })
 				return
 			}
-			waitFor(t, "failure "+c.failure, func() bool {
+			testkit.WaitFor(t, waitTimeout, "failure "+c.failure, func() bool {
 				st, _ := sup.StreamStats("cam")
 				return st.Failure == c.failure
 			})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/ingest/sdk"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // Stages a stall is attributed to.
@@ -22,16 +23,6 @@ const (
 	StageSink = "sink"
 )
 
-// Stall reasons, carried by Stall.Reason and by gap records.
-const (
-	ReasonNoRTP            = "no_rtp"            // no RTP audio and no RTCP
-	ReasonRTCPOnly         = "rtcp_only"         // RTCP still arrives, RTP audio does not
-	ReasonTimestampsFrozen = "timestamps_frozen" // packets arrive, the timeline does not advance
-	ReasonCallbackBlocked  = "callback_blocked"  // an SDK callback runs too long, or none runs while frames wait
-	ReasonWorkerStuck      = "worker_stuck"      // one worker step takes too long
-	ReasonSinkStalled      = "sink_stalled"      // a sink write takes too long
-)
-
 // watchdogPeriod is how often the watchdog looks at every stream: one
 // goroutine for all of them, a handful of atomic loads each.
 const watchdogPeriod = 250 * time.Millisecond
@@ -41,8 +32,11 @@ type Stall struct {
 	// Stream is the stream id; empty for a stall of the shared sink.
 	Stream string `json:"stream,omitempty"`
 	// URL is the stream's URL, credentials redacted.
-	URL    string `json:"url,omitempty"`
-	Stage  string `json:"stage"`
+	URL   string `json:"url,omitempty"`
+	Stage string `json:"stage"`
+	// Reason is one of the stall reasons of package sink/schema
+	// (schema.ReasonNoRTP ... schema.ReasonSinkStalled); gap records of
+	// the stall carry it too.
 	Reason string `json:"reason"`
 	// Since is when the stage last made progress; For is how long it had
 	// not when the stall was detected, at Detected.
@@ -52,7 +46,9 @@ type Stall struct {
 	// Detail is the cause when the stage knows it (the sink's, such as
 	// "broker unreachable: …"); never credentials.
 	Detail string `json:"detail,omitempty"`
-	// Bundle is the diagnostics folder written for it, if any.
+	// Bundle is the folder of its diagnostics bundle, if one is written:
+	// it is written after the stall is reported, off the watchdog, and the
+	// folder appears complete once it is (see DiagnosticsConfig).
 	Bundle string `json:"bundle,omitempty"`
 
 	handle sdk.Handle // the session found stalled
@@ -83,7 +79,7 @@ func (s *Supervisor) check(streams []*stream, now time.Time) {
 	waiting := 0
 	for _, st := range streams {
 		found := st.diagnose(now)
-		if found.Reason == ReasonSinkStalled {
+		if found.Reason == schema.ReasonSinkStalled {
 			waiting++
 			if sinkStall.Since.IsZero() || found.Since.Before(sinkStall.Since) {
 				sinkStall = found
@@ -93,7 +89,7 @@ func (s *Supervisor) check(streams []*stream, now time.Time) {
 	}
 	if hr, ok := s.sink.(healthReporter); ok && sinkStall.Reason == "" {
 		if h := hr.Health(); h.Stalled {
-			sinkStall = Stall{Stage: StageSink, Reason: ReasonSinkStalled, Since: h.StalledSince, Detail: h.Reason}
+			sinkStall = Stall{Stage: StageSink, Reason: schema.ReasonSinkStalled, Since: h.StalledSince, Detail: h.Reason}
 		}
 	}
 	s.sinkTransition(sinkStall, waiting, now)
@@ -105,10 +101,10 @@ func (st *stream) diagnose(now time.Time) Stall {
 	cfg := &st.sup.cfg
 	h := sdk.Handle(st.handle.Load())
 	if w := unixTime(st.writeSince.Load()); !w.IsZero() && now.Sub(w) > cfg.StallTimeout {
-		return Stall{Stage: StageSink, Reason: ReasonSinkStalled, Since: w, handle: h}
+		return Stall{Stage: StageSink, Reason: schema.ReasonSinkStalled, Since: w, handle: h}
 	}
 	if b := unixTime(st.busySince.Load()); !b.IsZero() && now.Sub(b) > cfg.StallTimeout {
-		return Stall{Stage: StageWorker, Reason: ReasonWorkerStuck, Since: b, handle: h}
+		return Stall{Stage: StageWorker, Reason: schema.ReasonWorkerStuck, Since: b, handle: h}
 	}
 	if h == 0 {
 		return Stall{}
@@ -118,24 +114,24 @@ func (st *stream) diagnose(now time.Time) Stall {
 		return Stall{} // closed since
 	}
 	if cb := hs.CallbackStarted; !cb.IsZero() && now.Sub(cb) > cfg.StallTimeout {
-		return Stall{Stage: StageCallback, Reason: ReasonCallbackBlocked, Since: cb, handle: h}
+		return Stall{Stage: StageCallback, Reason: schema.ReasonCallbackBlocked, Since: cb, handle: h}
 	}
 	start := unixTime(st.sessionStart.Load())
 	if last := later(hs.LastDelivered, start); hs.Queued > 0 && now.Sub(last) > cfg.StallTimeout {
 		// Frames wait, yet no worker has run a callback: the workers are
 		// all busy with other handles.
-		return Stall{Stage: StageCallback, Reason: ReasonCallbackBlocked, Since: last, handle: h}
+		return Stall{Stage: StageCallback, Reason: schema.ReasonCallbackBlocked, Since: last, handle: h}
 	}
 	lastRTP := later(hs.LastRTP, start)
 	if now.Sub(lastRTP) > cfg.LivenessTimeout {
-		reason := ReasonNoRTP
+		reason := schema.ReasonNoRTP
 		if hs.LastRTCP.After(lastRTP) {
-			reason = ReasonRTCPOnly
+			reason = schema.ReasonRTCPOnly
 		}
 		return Stall{Stage: StageSource, Reason: reason, Since: lastRTP, handle: h}
 	}
 	if adv := later(unixTime(st.lastAdvance.Load()), start); now.Sub(adv) > cfg.LivenessTimeout {
-		return Stall{Stage: StageSource, Reason: ReasonTimestampsFrozen, Since: adv, handle: h}
+		return Stall{Stage: StageSource, Reason: schema.ReasonTimestampsFrozen, Since: adv, handle: h}
 	}
 	return Stall{}
 }
@@ -173,7 +169,7 @@ func (s *Supervisor) transition(st *stream, found Stall, now time.Time) {
 	}
 	found.Stream, found.URL, found.Detected, found.For = st.cfg.ID, st.url, now, now.Sub(found.Since)
 	st.c.stalls.Add(1)
-	if found.Reason != ReasonSinkStalled {
+	if found.Reason != schema.ReasonSinkStalled {
 		s.report(st.log, &found)
 	}
 	*cur = found
@@ -182,7 +178,7 @@ func (s *Supervisor) transition(st *stream, found Stall, now time.Time) {
 	if found.Stage == StageSource {
 		st.signal(found)
 	}
-	if found.Reason != ReasonSinkStalled {
+	if found.Reason != schema.ReasonSinkStalled {
 		s.notify(found)
 	}
 }
@@ -206,14 +202,14 @@ func (s *Supervisor) sinkTransition(found Stall, waiting int, now time.Time) {
 		s.cfg.Logger.Info("sink stall over", "lasted", now.Sub(cur.Since).Round(time.Millisecond))
 		*cur = Stall{}
 	case cur.Reason == "":
-		*cur = Stall{Stage: StageSink, Reason: ReasonSinkStalled, Since: found.Since, Detected: now, For: now.Sub(found.Since), Detail: found.Detail}
+		*cur = Stall{Stage: StageSink, Reason: schema.ReasonSinkStalled, Since: found.Since, Detected: now, For: now.Sub(found.Since), Detail: found.Detail}
 		s.report(s.cfg.Logger.With("streams_waiting", waiting), cur)
 		s.notify(*cur)
 	}
 }
 
-// report records a new stall: a diagnostics bundle, one log line and the
-// counter.
+// report records a new stall: one log line, the counter, and a request
+// for a diagnostics bundle, which is written on another goroutine.
 func (s *Supervisor) report(log *slog.Logger, st *Stall) {
 	s.countStall(st.Stage, st.Reason)
 	st.Bundle = s.diag.capture(*st, st.Detected)

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/ingest"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // testStallTimeout keeps the internal-stage tests short; a stall is held
@@ -70,7 +72,7 @@ var internalStallCases = []struct {
 	{
 		name:   "a callback worker that stops returning is callback_blocked",
 		stage:  ingest.StageCallback,
-		reason: ingest.ReasonCallbackBlocked,
+		reason: schema.ReasonCallbackBlocked,
 		configure: func(cfg *ingest.Config, g *gate) {
 			// The observer runs on the SDK worker after each callback:
 			// blocking it holds the only worker, as a blocked callback would.
@@ -81,7 +83,7 @@ var internalStallCases = []struct {
 	{
 		name:      "a stream worker stuck on one frame is worker_stuck",
 		stage:     ingest.StageWorker,
-		reason:    ingest.ReasonWorkerStuck,
+		reason:    schema.ReasonWorkerStuck,
 		configure: func(cfg *ingest.Config, _ *gate) { cfg.HandoffLen = 4 },
 		stepHook:  true,
 	},
@@ -90,7 +92,7 @@ var internalStallCases = []struct {
 func TestWatchdogNamesTheStuckStage(t *testing.T) {
 	for _, c := range internalStallCases {
 		t.Run(c.name, func(t *testing.T) {
-			srv := startCameras(t, "pcma-1")
+			srv := loadtesttest.Cameras(t, "pcma-1")
 			ms := newMemSink()
 			stalls := make(chan ingest.Stall, 16)
 			diag := t.TempDir()
@@ -111,7 +113,7 @@ func TestWatchdogNamesTheStuckStage(t *testing.T) {
 				ingest.SetStepHook(sup, func(string) { g.wait() })
 			}
 			stop := runSupervisor(t, sup)
-			ms.await(t, "audio", func(r sink.Record) bool { return r.Kind == sink.KindAudio })
+			ms.await(t, "audio", func(r schema.Record) bool { return r.Kind == schema.KindAudio })
 
 			g.close()
 			receive(t, g.entered)
@@ -128,11 +130,11 @@ func TestWatchdogNamesTheStuckStage(t *testing.T) {
 			}
 
 			g.open()
-			gap := ms.await(t, "gap", func(r sink.Record) bool { return r.Kind == sink.KindGap })
+			gap := ms.await(t, "gap", func(r schema.Record) bool { return r.Kind == schema.KindGap })
 			if gap.Reason != c.reason {
 				t.Errorf("gap reason %q, want %q", gap.Reason, c.reason)
 			}
-			ms.await(t, "audio after the gap", func(r sink.Record) bool { return r.Kind == sink.KindAudio && r.Seq > gap.Seq })
+			ms.await(t, "audio after the gap", func(r schema.Record) bool { return r.Kind == schema.KindAudio && r.Seq > gap.Seq })
 			stop()
 			recs := ms.Records("s1")
 			checkEpoch(t, recs[:len(recs)-1], "pcma")
@@ -147,8 +149,14 @@ func TestWatchdogNamesTheStuckStage(t *testing.T) {
 func checkBundle(t *testing.T, s ingest.Stall) {
 	t.Helper()
 	if s.Bundle == "" {
-		t.Fatal("no diagnostics bundle written")
+		t.Fatal("no diagnostics bundle requested")
 	}
+	// The bundle is written off the watchdog, after the stall is
+	// reported; its folder appears complete.
+	testkit.WaitFor(t, waitTimeout, "the diagnostics bundle", func() bool {
+		_, err := os.Stat(s.Bundle)
+		return err == nil
+	})
 	var meta ingest.Stall
 	b, err := os.ReadFile(filepath.Join(s.Bundle, "stall.json"))
 	if err != nil {

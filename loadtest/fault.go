@@ -85,7 +85,7 @@ const (
 	// FaultSSRCChange is instantaneous: the audio track continues with a
 	// new SSRC (in RTP packets and sender reports) and a new sequence
 	// number base. Over UDP only the sequence base changes (gortsplib
-	// stamps UDP packets with the SSRC it chose; see the README).
+	// stamps UDP packets with the SSRC it chose; see docs/faults.md).
 	FaultSSRCChange FaultKind = "ssrc_change"
 	// FaultSDPChange serves the stream in another codec: G.711 µ-law
 	// (PCMU), or A-law (PCMA) for a PCMU stream.

@@ -155,11 +155,14 @@ func (c ServerConfig) validate() error {
 func (c ServerConfig) validateCredentials(s StreamSpec) error {
 	switch {
 	case s.Password != "" && s.User == "":
+		//lint:ignore ST1005 the message begins with the field's name
 		return errors.New("Password without User")
 	case strings.Contains(s.User, ":"):
+		//lint:ignore ST1005 the message begins with the field's name
 		return errors.New("User contains ':'")
 	case strings.Contains(s.Password, ":") && len(c.AuthMethods) == 1 && c.AuthMethods[0] == AuthBasic:
 		// gortsplib v4.16.2 splits basic credentials at every ':'.
+		//lint:ignore ST1005 the message begins with the field's name
 		return errors.New("Password contains ':', which basic authentication cannot carry here (offer AuthDigest too)")
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/earshot/earshot/sink/schema/schematest"
 )
 
 func TestBatcherBoundsEachPartitionsShare(t *testing.T) {
@@ -14,7 +16,9 @@ func TestBatcherBoundsEachPartitionsShare(t *testing.T) {
 	if pa == pb {
 		t.Fatalf("test streams share partition %d", pa)
 	}
-	msg := func(stream string, seq uint64) *kafka.Message { return new(testRecord(stream, seq).Message(testTopic)) }
+	msg := func(stream string, seq uint64) *kafka.Message {
+		return new(Message(schematest.Audio(stream, seq), testTopic))
+	}
 	size := messageSize(msg(a, 0))
 
 	bt := batcher{maxRecords: 10}
@@ -42,7 +46,7 @@ func TestBatcherBoundsRecordCount(t *testing.T) {
 	bt.reset(0, 1<<30) // partition count unknown: one
 	n := 0
 	for seq := range uint64(7) {
-		if bt.add(new(testRecord("cam-a", seq).Message(testTopic))) {
+		if bt.add(new(Message(schematest.Audio("cam-a", seq), testTopic))) {
 			n++
 		}
 	}
@@ -52,7 +56,7 @@ func TestBatcherBoundsRecordCount(t *testing.T) {
 }
 
 func TestBatcherBoundsTheTotal(t *testing.T) {
-	m := new(testRecord("cam-a", 0).Message(testTopic))
+	m := new(Message(schematest.Audio("cam-a", 0), testTopic))
 	bt := batcher{maxRecords: 100, maxTotal: 3*messageSize(m) + 10}
 	bt.reset(3, 1<<30)
 	n := 0

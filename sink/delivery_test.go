@@ -11,14 +11,15 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/consumer"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 var discardLogger = slog.New(slog.DiscardHandler)
@@ -39,20 +40,20 @@ func newBroker(t *testing.T) *sink.EmbeddedBroker {
 
 // streamRecord is record seq of a synthetic stream: 200 ms of 16 kHz audio
 // per chunk, after a start record; kind end closes it.
-func streamRecord(stream string, kind sink.Kind, epoch, seq uint64, t0 time.Time) sink.Record {
+func streamRecord(stream string, kind schema.Kind, epoch, seq uint64, t0 time.Time) schema.Record {
 	offset := int64(0)
 	if seq > 0 {
 		offset = int64(seq-1) * 3200
 	}
 	capture := t0.Add(time.Duration(offset) * time.Second / 16000)
-	r := sink.Record{Stream: stream, Kind: kind, Epoch: epoch, Seq: seq, SampleRate: 16000, Channels: 1,
-		Codec: "opus", Offset: offset, CaptureTime: capture, Clock: sink.ClockArrival, Arrival: capture}
+	r := schema.Record{Stream: stream, Kind: kind, Epoch: epoch, Seq: seq, SampleRate: 16000, Channels: 1,
+		Codec: "opus", Offset: offset, CaptureTime: capture, Clock: schema.ClockArrival, Arrival: capture}
 	switch kind {
-	case sink.KindAudio:
+	case schema.KindAudio:
 		r.PCM = make([]byte, 6400)
 		r.PCM[0], r.PCM[1] = byte(seq), byte(seq>>8)
-	case sink.KindEnd:
-		r.Reason = "shutdown"
+	case schema.KindEnd:
+		r.Reason = schema.ReasonShutdown
 	}
 	return r
 }
@@ -64,15 +65,14 @@ type streamer struct {
 	w       *sink.Writer
 	streams int
 
-	mu       sync.Mutex
-	written  map[string][]sink.Record
-	durs     []time.Duration
-	errs     []error
-	maxWrite atomic.Int64
+	mu      sync.Mutex
+	written map[string][]schema.Record
+	durs    []time.Duration
+	errs    []error
 }
 
 func newStreamer(w *sink.Writer, streams int) *streamer {
-	return &streamer{w: w, streams: streams, written: make(map[string][]sink.Record)}
+	return &streamer{w: w, streams: streams, written: make(map[string][]schema.Record)}
 }
 
 // run streams until ctx is done; it returns when every end record is
@@ -84,17 +84,17 @@ func (s *streamer) run(ctx context.Context) {
 		stream := fmt.Sprintf("cam-%02d", i)
 		wg.Go(func() {
 			t0 := time.Now()
-			s.write(streamRecord(stream, sink.KindStart, epoch, 0, t0))
+			s.write(streamRecord(stream, schema.KindStart, epoch, 0, t0))
 			tick := time.NewTicker(200 * time.Millisecond)
 			defer tick.Stop()
 			seq := uint64(1)
 			for {
 				select {
 				case <-ctx.Done():
-					s.write(streamRecord(stream, sink.KindEnd, epoch, seq, t0))
+					s.write(streamRecord(stream, schema.KindEnd, epoch, seq, t0))
 					return
 				case <-tick.C:
-					s.write(streamRecord(stream, sink.KindAudio, epoch, seq, t0))
+					s.write(streamRecord(stream, schema.KindAudio, epoch, seq, t0))
 					seq++
 				}
 			}
@@ -103,7 +103,7 @@ func (s *streamer) run(ctx context.Context) {
 	wg.Wait()
 }
 
-func (s *streamer) write(r sink.Record) {
+func (s *streamer) write(r schema.Record) {
 	start := time.Now()
 	err := s.w.Write(context.Background(), r)
 	d := time.Since(start)
@@ -143,7 +143,7 @@ func (s *streamer) total() int {
 // readBack reads the topic until every record of want (by stream, epoch
 // and seq) arrived, failing after timeout. It returns each stream's
 // deduplicated records in arrival order and the duplicates count.
-func readBack(t *testing.T, addr string, want map[string][]sink.Record, timeout time.Duration) (map[string][]sink.Record, uint64) {
+func readBack(t *testing.T, addr string, want map[string][]schema.Record, timeout time.Duration) (map[string][]schema.Record, uint64) {
 	t.Helper()
 	missing := make(map[consumer.Key]bool)
 	for _, recs := range want {
@@ -154,9 +154,9 @@ func readBack(t *testing.T, addr string, want map[string][]sink.Record, timeout 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var dedup consumer.Deduplicator
-	got := make(map[string][]sink.Record)
+	got := make(map[string][]schema.Record)
 	errDone := errors.New("done")
-	err := sink.ReadTopic(ctx, []string{addr}, deliveryTopic, func(r sink.Record) error {
+	err := sink.ReadTopic(ctx, []string{addr}, deliveryTopic, func(r schema.Record) error {
 		k := consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq}
 		if !dedup.Fresh(k) {
 			return nil
@@ -176,7 +176,7 @@ func readBack(t *testing.T, addr string, want map[string][]sink.Record, timeout 
 
 // checkExactlyOnce asserts that got holds, per stream, exactly the records
 // written, in order, and no gap.
-func checkExactlyOnce(t *testing.T, written, got map[string][]sink.Record) {
+func checkExactlyOnce(t *testing.T, written, got map[string][]schema.Record) {
 	t.Helper()
 	for stream, want := range written {
 		recs := got[stream]
@@ -189,24 +189,10 @@ func checkExactlyOnce(t *testing.T, written, got map[string][]sink.Record) {
 				t.Errorf("%s: record %d is %s seq %d, want %s seq %d", stream, i, r.Kind, r.Seq, want[i].Kind, want[i].Seq)
 				break
 			}
-			if r.Kind == sink.KindGap {
+			if r.Kind == schema.KindGap {
 				t.Errorf("%s: gap record %q", stream, r.Reason)
 			}
 		}
-	}
-}
-
-// waitFor polls cond every 100 ms until it holds, failing after timeout.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
 	}
 }
 
@@ -232,13 +218,13 @@ func TestBrokerOutageOf60Seconds(t *testing.T) {
 	}()
 	defer func() { stop(); <-done }()
 
-	waitFor(t, "records delivered before the outage", 30*time.Second, func() bool { return w.Stats().Delivered >= 100 })
+	testkit.WaitFor(t, 30*time.Second, "records delivered before the outage", func() bool { return w.Stats().Delivered >= 100 })
 	if err := broker.SetReachable(false); err != nil {
 		t.Fatal(err)
 	}
 	outageStart := time.Now()
 	var stalled sink.Health
-	waitFor(t, "the writer to report the outage", 30*time.Second, func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the writer to report the outage", func() bool {
 		stalled = w.Health()
 		return stalled.Stalled
 	})
@@ -255,7 +241,7 @@ func TestBrokerOutageOf60Seconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	recovered := time.Now()
-	waitFor(t, "the backlog to drain", 2*time.Minute, func() bool { return w.Health().Pending == 0 })
+	testkit.WaitFor(t, 2*time.Minute, "the backlog to drain", func() bool { return w.Health().Pending == 0 })
 	t.Logf("backlog of %d records (%d bytes) drained %s after the broker came back",
 		mid.SpoolRecords, mid.SpoolBytes, time.Since(recovered).Round(time.Millisecond))
 	if h := w.Health(); h.Stalled || h.LastAck.Before(recovered) {
@@ -406,19 +392,19 @@ func TestFullSpoolDropsOldestWithGaps(t *testing.T) {
 	t0 := time.Now()
 	for seq := range uint64(chunks + 2) {
 		for i := range streams {
-			kind := sink.KindAudio
+			kind := schema.KindAudio
 			switch seq {
 			case 0:
-				kind = sink.KindStart
+				kind = schema.KindStart
 			case chunks + 1:
-				kind = sink.KindEnd
+				kind = schema.KindEnd
 			}
 			if err := w.Write(context.Background(), streamRecord(fmt.Sprintf("cam-%d", i), kind, epoch, seq, t0)); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	waitFor(t, "drops", 30*time.Second, func() bool { return w.Stats().Dropped > 0 && w.Stats().MemoryRecords == 0 })
+	testkit.WaitFor(t, 30*time.Second, "drops", func() bool { return w.Stats().Dropped > 0 && w.Stats().MemoryRecords == 0 })
 	if err := broker.SetReachable(true); err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +427,7 @@ func TestFullSpoolDropsOldestWithGaps(t *testing.T) {
 	errDone := errors.New("done")
 	place := func(p consumer.Piece) {
 		switch {
-		case p.Kind == consumer.PieceGap && p.Reason == sink.ReasonSinkDrop:
+		case p.Kind == consumer.PieceGap && p.Reason == schema.ReasonSinkDrop:
 			dropGaps++
 		case p.Kind == consumer.PieceGap:
 			t.Errorf("%s: unexpected gap %s of %d samples at %d", p.Stream, p.Reason, p.Samples, p.Offset)
@@ -454,16 +440,16 @@ func TestFullSpoolDropsOldestWithGaps(t *testing.T) {
 		}
 		end[p.Stream] = p.Offset + p.Samples
 	}
-	err = sink.ReadTopic(ctx, []string{broker.Addr()}, deliveryTopic, func(r sink.Record) error {
+	err = sink.ReadTopic(ctx, []string{broker.Addr()}, deliveryTopic, func(r schema.Record) error {
 		e := consumer.FromRecord(r, consumer.Position{})
 		if !dedup.Fresh(e.Key()) {
 			return nil
 		}
-		if r.Kind != sink.KindGap {
+		if r.Kind != schema.KindGap {
 			originals++
 		}
 		asm.Add(e, place)
-		if r.Kind == sink.KindEnd {
+		if r.Kind == schema.KindEnd {
 			if ended++; ended == streams {
 				return errDone
 			}

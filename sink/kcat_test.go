@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // TestRecordsReadableWithKcat reads what the Writer produced with an
@@ -25,14 +26,14 @@ func TestRecordsReadableWithKcat(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	var want []sink.Record
+	var want []schema.Record
 	for seq := range uint64(5) {
-		kind := sink.KindAudio
+		kind := schema.KindAudio
 		switch seq {
 		case 0:
-			kind = sink.KindStart
+			kind = schema.KindStart
 		case 4:
-			kind = sink.KindEnd
+			kind = schema.KindEnd
 		}
 		r := streamRecord("gate-north", kind, 7, seq, t0)
 		want = append(want, r)

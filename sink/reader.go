@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // Reader settings of ReadTopic.
@@ -27,7 +29,7 @@ const (
 // It returns ctx's error once ctx is done, fn's error as soon as fn returns
 // one, or an error naming the topic if it does not exist or a partition
 // cannot be read.
-func ReadTopic(ctx context.Context, brokers []string, topic string, fn func(Record) error) error {
+func ReadTopic(ctx context.Context, brokers []string, topic string, fn func(schema.Record) error) error {
 	return Read(ctx, ReadConfig{Brokers: brokers, Topic: topic}, fn)
 }
 
@@ -43,7 +45,7 @@ type ReadConfig struct {
 }
 
 // Read is ReadTopic over the connections c.Security describes.
-func Read(ctx context.Context, c ReadConfig, fn func(Record) error) error {
+func Read(ctx context.Context, c ReadConfig, fn func(schema.Record) error) error {
 	topic := c.Topic
 	var skipped int
 	defer func() {

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/earshot/earshot/sink/schema"
+	"github.com/earshot/earshot/sink/schema/schematest"
 )
 
 // errEnough stops a read once the test has what it wants.
@@ -37,25 +40,25 @@ func readAll(t *testing.T, addr, topic string, n int) []kafka.Message {
 
 // streamRecords returns the records one stream worker would write for
 // epoch: start, audio, a gap, more audio, end.
-func streamRecords(stream string, epoch uint64) []Record {
-	var recs []Record
-	next := func(r Record) {
+func streamRecords(stream string, epoch uint64) []schema.Record {
+	var recs []schema.Record
+	next := func(r schema.Record) {
 		r.Stream, r.Epoch, r.Seq = stream, epoch, uint64(len(recs))
 		recs = append(recs, r)
 	}
-	next(with(startRecord, func(r *Record) { r.Offset = 0 }))
+	next(schematest.With(schematest.StartRecord, func(r *schema.Record) { r.Offset = 0 }))
 	offset := int64(0)
 	for i := range 25 {
 		if i == 15 {
-			next(with(gapRecord, func(r *Record) { r.Offset, r.GapMS = offset, 400 }))
+			next(schematest.With(schematest.GapRecord, func(r *schema.Record) { r.Offset, r.GapMS = offset, 400 }))
 			offset += 6400
 		}
-		a := testRecord(stream, 0)
+		a := schematest.Audio(stream, 0)
 		a.Offset, a.PCM = offset, fmt.Appendf(nil, "%s/%d/%03d", stream, epoch, i) // 16 bytes
 		next(a)
 		offset += int64(len(a.PCM) / 2)
 	}
-	next(with(endRecord, func(r *Record) { r.Offset = offset }))
+	next(schematest.With(schematest.EndRecord, func(r *schema.Record) { r.Offset = offset }))
 	return recs
 }
 
@@ -68,11 +71,11 @@ func TestWriteAndReadTopic(t *testing.T) {
 
 	// One goroutine per stream, as the stream workers write; odd streams
 	// reconnect once.
-	want := map[string]Record{} // by stream/epoch/seq
-	var all [][]Record
+	want := map[string]schema.Record{} // by stream/epoch/seq
+	var all [][]schema.Record
 	for i := range 8 {
 		stream := fmt.Sprintf("site-%d/cam", i)
-		var recs []Record
+		var recs []schema.Record
 		for epoch := range uint64(1 + i%2) {
 			recs = append(recs, streamRecords(stream, epoch+1)...)
 		}
@@ -117,7 +120,7 @@ func TestWriteAndReadTopic(t *testing.T) {
 			t.Errorf("record %s arrived twice", id)
 		}
 		seen[id] = true
-		if !sameRecord(r, want[id]) {
+		if !schematest.Same(r, want[id]) {
 			t.Errorf("record %s =\n%+v\nwant\n%+v", id, r, want[id])
 		}
 		l, ok := last[r.Stream]
@@ -178,9 +181,9 @@ func TestReadTopicSkipsUnparseable(t *testing.T) {
 	transport := &kafka.Transport{}
 	defer transport.CloseIdleConnections()
 	kw := &kafka.Writer{Addr: kafka.TCP(addr), Topic: testTopic, Transport: transport, Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond}
-	good := []Record{testRecord("cam-1", 0), testRecord("cam-1", 1)}
+	good := []schema.Record{schematest.Audio("cam-1", 0), schematest.Audio("cam-1", 1)}
 	junk := kafka.Message{Key: []byte("cam-1"), Value: []byte("not audio")}
-	m0, m1 := good[0].Message(""), good[1].Message("")
+	m0, m1 := Message(good[0], ""), Message(good[1], "")
 	if err := kw.WriteMessages(context.Background(), m0, junk, m1); err != nil {
 		t.Fatal(err)
 	}
@@ -190,8 +193,8 @@ func TestReadTopicSkipsUnparseable(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var got []Record
-	err := ReadTopic(ctx, []string{addr}, testTopic, func(r Record) error {
+	var got []schema.Record
+	err := ReadTopic(ctx, []string{addr}, testTopic, func(r schema.Record) error {
 		got = append(got, r)
 		if len(got) == len(good) {
 			return errEnough
@@ -202,7 +205,7 @@ func TestReadTopicSkipsUnparseable(t *testing.T) {
 		t.Fatalf("ReadTopic: %v", err)
 	}
 	for i := range good {
-		if !sameRecord(got[i], good[i]) {
+		if !schematest.Same(got[i], good[i]) {
 			t.Errorf("record %d = %+v, want %+v", i, got[i], good[i])
 		}
 	}
@@ -213,7 +216,7 @@ func TestReadTopicStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- ReadTopic(ctx, []string{addr}, testTopic, func(Record) error { return nil })
+		done <- ReadTopic(ctx, []string{addr}, testTopic, func(schema.Record) error { return nil })
 	}()
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -223,7 +226,7 @@ func TestReadTopicStopsWithContext(t *testing.T) {
 
 func TestReadTopicMissingTopic(t *testing.T) {
 	addr := startBroker(t, testTopic)
-	err := ReadTopic(context.Background(), []string{addr}, "missing", func(Record) error { return nil })
+	err := ReadTopic(context.Background(), []string{addr}, "missing", func(schema.Record) error { return nil })
 	if !errors.Is(err, kafka.UnknownTopicOrPartition) || !errorContains(err, `topic "missing"`) {
 		t.Errorf("ReadTopic of a missing topic: %v", err)
 	}

@@ -20,7 +20,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // testPKI is a certificate authority with a broker and a client
@@ -96,21 +98,17 @@ func deliverOne(t *testing.T, broker *sink.EmbeddedBroker, sec sink.Security) (b
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // SCRAM is slow with -race on a loaded machine
 	defer cancel()
 	pingErr := w.Ping(ctx)
-	if err := w.Write(context.Background(), streamRecord("cam-1", sink.KindStart, 1, 0, time.Now())); err != nil {
+	if err := w.Write(context.Background(), streamRecord("cam-1", schema.KindStart, 1, 0, time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		h := w.Health()
-		if w.Stats().Delivered == 1 {
-			return true, h, pingErr
-		}
-		if h.Stalled && h.Reason != "" && !strings.Contains(h.Reason, "no produce completed") {
-			return false, h, pingErr
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-	return false, w.Health(), pingErr
+	var h sink.Health
+	delivered := false
+	testkit.Poll(30*time.Second, func() bool {
+		h = w.Health()
+		delivered = w.Stats().Delivered == 1
+		return delivered || h.Stalled && h.Reason != "" && !strings.Contains(h.Reason, "no produce completed")
+	})
+	return delivered, h, pingErr
 }
 
 func TestMutualTLS(t *testing.T) {
@@ -180,7 +178,7 @@ func readOne(t *testing.T, broker *sink.EmbeddedBroker, sec sink.Security) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	errGot := errors.New("got it")
-	err := sink.Read(ctx, sink.ReadConfig{Brokers: []string{broker.Addr()}, Topic: deliveryTopic, Security: sec}, func(r sink.Record) error {
+	err := sink.Read(ctx, sink.ReadConfig{Brokers: []string{broker.Addr()}, Topic: deliveryTopic, Security: sec}, func(r schema.Record) error {
 		if r.Stream == "cam-1" {
 			return errGot
 		}
@@ -209,7 +207,7 @@ func TestRecordLimitFollowsTheTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	big := streamRecord("cam-1", sink.KindAudio, 1, 1, time.Now()) // 6400 bytes of PCM
+	big := streamRecord("cam-1", schema.KindAudio, 1, 1, time.Now()) // 6400 bytes of PCM
 	if err := w.Ping(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +229,7 @@ func TestRecordLimitFollowsTheTopic(t *testing.T) {
 	}
 	next := small
 	next.Seq = 2
-	for _, r := range []sink.Record{big, next} {
+	for _, r := range []schema.Record{big, next} {
 		if err := w2.Write(context.Background(), r); err != nil {
 			t.Fatal(err)
 		}

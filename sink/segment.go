@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"time"
+
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // A spool segment is an append-only file: the 8-byte segmentMagic, then
@@ -31,10 +33,10 @@ var ErrCorrupt = errors.New("corrupt spool data")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// kindCodes are the spool encoding of Kind.
-var kindCodes = [...]Kind{KindAudio, KindStart, KindGap, KindEnd}
+// kindCodes are the spool encoding of schema.Kind.
+var kindCodes = [...]schema.Kind{schema.KindAudio, schema.KindStart, schema.KindGap, schema.KindEnd}
 
-func kindCode(k Kind) byte {
+func kindCode(k schema.Kind) byte {
 	for i, c := range kindCodes {
 		if c == k {
 			return byte(i)
@@ -44,7 +46,7 @@ func kindCode(k Kind) byte {
 }
 
 // appendFrame appends the frame of r, which must be valid, to buf.
-func appendFrame(buf []byte, r *Record) []byte {
+func appendFrame(buf []byte, r *schema.Record) []byte {
 	start := len(buf)
 	buf = append(buf, make([]byte, frameHeaderSize)...)
 	buf = appendSpoolRecord(buf, r)
@@ -57,7 +59,7 @@ func appendFrame(buf []byte, r *Record) []byte {
 // appendSpoolRecord appends the spool encoding of r: version, kind, numbers
 // as varints, times as seconds and nanoseconds, strings and PCM length
 // prefixed. Arrival is kept; it is not part of the Kafka message.
-func appendSpoolRecord(buf []byte, r *Record) []byte {
+func appendSpoolRecord(buf []byte, r *schema.Record) []byte {
 	buf = append(buf, spoolVersion, kindCode(r.Kind))
 	buf = binary.AppendUvarint(buf, r.Epoch)
 	buf = binary.AppendUvarint(buf, r.Seq)
@@ -164,12 +166,12 @@ func (d *spoolDecoder) time(what string) time.Time {
 
 // decodeSpoolRecord decodes a payload written by appendSpoolRecord and
 // validates the record. PCM aliases p.
-func decodeSpoolRecord(p []byte) (Record, error) {
+func decodeSpoolRecord(p []byte) (schema.Record, error) {
 	d := spoolDecoder{b: p}
 	if v := d.byte("version"); d.err == nil && v != spoolVersion {
-		return Record{}, fmt.Errorf("%w: record encoding version %d, want %d", ErrCorrupt, v, spoolVersion)
+		return schema.Record{}, fmt.Errorf("%w: record encoding version %d, want %d", ErrCorrupt, v, spoolVersion)
 	}
-	var r Record
+	var r schema.Record
 	if k := int(d.byte("kind")); k < len(kindCodes) {
 		r.Kind = kindCodes[k]
 	} else {
@@ -178,8 +180,8 @@ func decodeSpoolRecord(p []byte) (Record, error) {
 	r.Epoch = d.uvarint("epoch", math.MaxUint64)
 	r.Seq = d.uvarint("seq", math.MaxUint64)
 	r.Offset = d.varint("offset")
-	r.SampleRate = int(d.uvarint("sample rate", MaxSampleRate))
-	r.Channels = int(d.uvarint("channels", MaxChannels))
+	r.SampleRate = int(d.uvarint("sample rate", schema.MaxSampleRate))
+	r.Channels = int(d.uvarint("channels", schema.MaxChannels))
 	r.CaptureTime = d.time("capture time")
 	r.Arrival = d.time("arrival")
 	r.GapMS = d.varint("gap")
@@ -191,13 +193,13 @@ func decodeSpoolRecord(p []byte) (Record, error) {
 		r.PCM = pcm
 	}
 	if d.err != nil {
-		return Record{}, d.err
+		return schema.Record{}, d.err
 	}
 	if len(d.b) != 0 {
-		return Record{}, fmt.Errorf("%w: %d bytes after the record", ErrCorrupt, len(d.b))
+		return schema.Record{}, fmt.Errorf("%w: %d bytes after the record", ErrCorrupt, len(d.b))
 	}
 	if err := r.Validate(); err != nil {
-		return Record{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return schema.Record{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return r, nil
 }
@@ -227,27 +229,27 @@ func newSegmentReader(r io.Reader, size int64) (*segmentReader, error) {
 // at the clean end of the segment and an error wrapping ErrCorrupt for a
 // torn or damaged frame; off then still points after the last good frame.
 // The record's PCM is freshly allocated.
-func (s *segmentReader) next() (Record, int64, error) {
+func (s *segmentReader) next() (schema.Record, int64, error) {
 	if s.size == 0 {
-		return Record{}, 0, io.EOF
+		return schema.Record{}, 0, io.EOF
 	}
 	if s.size < frameHeaderSize {
-		return Record{}, 0, fmt.Errorf("%w: torn frame header at byte %d", ErrCorrupt, s.off)
+		return schema.Record{}, 0, fmt.Errorf("%w: torn frame header at byte %d", ErrCorrupt, s.off)
 	}
 	if _, err := io.ReadFull(s.r, s.hdr[:]); err != nil {
-		return Record{}, 0, fmt.Errorf("%w: frame header at byte %d: %w", ErrCorrupt, s.off, err)
+		return schema.Record{}, 0, fmt.Errorf("%w: frame header at byte %d: %w", ErrCorrupt, s.off, err)
 	}
 	n := int64(binary.LittleEndian.Uint32(s.hdr[:]))
 	if n > maxFramePayload || n > s.size-frameHeaderSize {
-		return Record{}, 0, fmt.Errorf("%w: frame at byte %d declares %d bytes, %d are left", ErrCorrupt, s.off, n, s.size-frameHeaderSize)
+		return schema.Record{}, 0, fmt.Errorf("%w: frame at byte %d declares %d bytes, %d are left", ErrCorrupt, s.off, n, s.size-frameHeaderSize)
 	}
 	payload := make([]byte, n)
 	if _, err := io.ReadFull(s.r, payload); err != nil {
-		return Record{}, 0, fmt.Errorf("%w: frame at byte %d: %w", ErrCorrupt, s.off, err)
+		return schema.Record{}, 0, fmt.Errorf("%w: frame at byte %d: %w", ErrCorrupt, s.off, err)
 	}
 	r, err := checkFrame(s.hdr[:], payload)
 	if err != nil {
-		return Record{}, 0, fmt.Errorf("frame at byte %d: %w", s.off, err)
+		return schema.Record{}, 0, fmt.Errorf("frame at byte %d: %w", s.off, err)
 	}
 	size := frameHeaderSize + n
 	s.off += size
@@ -257,9 +259,9 @@ func (s *segmentReader) next() (Record, int64, error) {
 
 // checkFrame checks payload against the checksum in its frame header and
 // decodes it. PCM aliases payload.
-func checkFrame(hdr, payload []byte) (Record, error) {
+func checkFrame(hdr, payload []byte) (schema.Record, error) {
 	if sum := crc32.Checksum(payload, castagnoli); sum != binary.LittleEndian.Uint32(hdr[4:]) {
-		return Record{}, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+		return schema.Record{}, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
 	return decodeSpoolRecord(payload)
 }

@@ -6,22 +6,25 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/earshot/earshot/sink/schema"
+	"github.com/earshot/earshot/sink/schema/schematest"
 )
 
-// spoolRecordCases are the records of recordCases with an arrival time, as
+// spoolRecordCases are the records of schematest.Valid with an arrival time, as
 // the spool keeps them.
-func spoolRecordCases() []Record {
-	var out []Record
-	for _, tc := range recordCases {
-		r := tc.rec
+func spoolRecordCases() []schema.Record {
+	var out []schema.Record
+	for _, tc := range schematest.Valid {
+		r := tc.Record
 		r.Arrival = r.CaptureTime.Add(7 * time.Millisecond)
 		out = append(out, r)
 	}
-	return append(out, startRecord) // without arrival
+	return append(out, schematest.StartRecord) // without arrival
 }
 
 // segmentOf returns a segment holding recs.
-func segmentOf(recs ...Record) []byte {
+func segmentOf(recs ...schema.Record) []byte {
 	b := []byte(segmentMagic)
 	for i := range recs {
 		b = appendFrame(b, &recs[i])
@@ -32,12 +35,12 @@ func segmentOf(recs ...Record) []byte {
 // readSegment reads every record of a segment until its end or the first
 // damaged frame, returning the records, the bytes they span and the error
 // that stopped it (io.EOF at a clean end).
-func readSegment(b []byte) ([]Record, int64, error) {
+func readSegment(b []byte) ([]schema.Record, int64, error) {
 	sr, err := newSegmentReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		return nil, 0, err
 	}
-	var recs []Record
+	var recs []schema.Record
 	for {
 		r, _, err := sr.next()
 		if err != nil {
@@ -55,7 +58,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 		t.Fatalf("read %d of %d records up to byte %d of %d: %v", len(got), len(want), off, len(seg), err)
 	}
 	for i := range want {
-		if !sameRecord(got[i], want[i]) || !got[i].Arrival.Equal(want[i].Arrival) {
+		if !schematest.Same(got[i], want[i]) || !got[i].Arrival.Equal(want[i].Arrival) {
 			t.Errorf("record %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
@@ -132,7 +135,7 @@ func FuzzSpoolRecord(f *testing.F) {
 			return
 		}
 		again, err := decodeSpoolRecord(appendSpoolRecord(nil, &r))
-		if err != nil || !sameRecord(again, r) || !again.Arrival.Equal(r.Arrival) {
+		if err != nil || !schematest.Same(again, r) || !again.Arrival.Equal(r.Arrival) {
 			t.Fatalf("round trip: %v\n%+v\n%+v", err, again, r)
 		}
 	})

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // ErrSpoolLocked is returned when another process uses the spool directory.
@@ -239,7 +241,7 @@ func (s *spool) len() int {
 }
 
 // append adds r at the tail, first making room if the spool is full.
-func (s *spool) append(r *Record) error {
+func (s *spool) append(r *schema.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -426,7 +428,7 @@ func (s *spool) syncDir() {
 // older than everything spooled. The first pinned of them are in flight:
 // they count as peeked. Nothing of the spool may be pinned when it is
 // called.
-func (s *spool) prepend(recs []Record, pinned int) error {
+func (s *spool) prepend(recs []schema.Record, pinned int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(recs) == 0 {
@@ -496,11 +498,11 @@ func (s *spool) insertHead(frames []byte, records int) error {
 
 // peek returns up to max records after those already pinned, oldest first,
 // stopping before the first record fits rejects, and pins them.
-func (s *spool) peek(max int, fits func(r *Record) bool) ([]Record, error) {
+func (s *spool) peek(max int, fits func(r *schema.Record) bool) ([]schema.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i, off := s.cursor()
-	var out []Record
+	var out []schema.Record
 	for len(out) < max && i < len(s.segs) {
 		g := s.segs[i]
 		if off >= g.size {
@@ -545,29 +547,29 @@ func (s *spool) cursor() (int, int64) {
 }
 
 // readFrame reads and checks the frame at off of g.
-func (s *spool) readFrame(g *segment, off int64) (Record, int64, error) {
+func (s *spool) readFrame(g *segment, off int64) (schema.Record, int64, error) {
 	if g.r == nil {
 		f, err := os.Open(g.path)
 		if err != nil {
-			return Record{}, 0, err
+			return schema.Record{}, 0, err
 		}
 		g.r = f
 	}
 	var hdr [frameHeaderSize]byte
 	if _, err := g.r.ReadAt(hdr[:], off); err != nil {
-		return Record{}, 0, err
+		return schema.Record{}, 0, err
 	}
 	n := int64(binary.LittleEndian.Uint32(hdr[:]))
 	if n > g.size-off-frameHeaderSize {
-		return Record{}, 0, fmt.Errorf("%w: frame at byte %d declares %d bytes", ErrCorrupt, off, n)
+		return schema.Record{}, 0, fmt.Errorf("%w: frame at byte %d declares %d bytes", ErrCorrupt, off, n)
 	}
 	payload := make([]byte, n)
 	if _, err := g.r.ReadAt(payload, off+frameHeaderSize); err != nil {
-		return Record{}, 0, err
+		return schema.Record{}, 0, err
 	}
 	r, err := checkFrame(hdr[:], payload)
 	if err != nil {
-		return Record{}, 0, fmt.Errorf("frame at byte %d: %w", off, err)
+		return schema.Record{}, 0, fmt.Errorf("frame at byte %d: %w", off, err)
 	}
 	return r, frameHeaderSize + n, nil
 }
@@ -678,7 +680,7 @@ func (s *spool) makeRoom(n int64) error {
 		return nil
 	}
 	var kept []byte
-	var dropped []Record
+	var dropped []schema.Record
 	pinned := len(s.pinned)
 	for _, g := range s.segs[:i] {
 		for off := g.ackedOff; off < g.size; {
@@ -792,7 +794,7 @@ func (s *spool) close() {
 // the spool directory dir, without changing it: for inspection while no
 // Writer uses the directory. A segment is read up to its first damaged
 // record. It returns fn's error, or the error of reading the directory.
-func ReadSpool(dir string, fn func(Record) error) error {
+func ReadSpool(dir string, fn func(schema.Record) error) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("sink: spool: %w", err)
@@ -820,7 +822,7 @@ func ReadSpool(dir string, fn func(Record) error) error {
 
 // readSegmentFile calls fn with the records of a segment file from byte
 // skipTo on (when skip is set).
-func readSegmentFile(path string, skip bool, skipTo int64, fn func(Record) error) error {
+func readSegmentFile(path string, skip bool, skipTo int64, fn func(schema.Record) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("sink: spool: %w", err)

@@ -32,7 +32,7 @@ type SpoolConfig struct {
 
 	// MaxBytes caps the spool. When a record does not fit, the oldest
 	// records are dropped and replaced by gap records with reason
-	// "sink_drop". It defaults to 1 GiB: at 32 KiB/s of 16 kHz audio per
+	// schema.ReasonSinkDrop. It defaults to 1 GiB: at 32 KiB/s of 16 kHz audio per
 	// stream, about 9 hours of one stream, or 30 seconds of 1000.
 	MaxBytes int64
 

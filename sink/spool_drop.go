@@ -1,10 +1,10 @@
 package sink
 
-import "time"
+import (
+	"time"
 
-// ReasonSinkDrop is the reason of the gap records that replace records the
-// Writer dropped from a full spool.
-const ReasonSinkDrop = "sink_drop"
+	"github.com/earshot/earshot/sink/schema"
+)
 
 // Drop describes records of one stream dropped from a full spool.
 type Drop struct {
@@ -19,17 +19,17 @@ type Drop struct {
 
 // dropSpan is the part of one stream's epoch covered by dropped records.
 type dropSpan struct {
-	first   Record // the oldest dropped record of the stream and epoch
-	end     int64  // sample offset after the last dropped audio or gap
+	first   schema.Record // the oldest dropped record of the stream and epoch
+	end     int64         // sample offset after the last dropped audio or gap
 	records int
 }
 
 // recordEnd is the sample offset just after r: after its audio or its gap.
-func recordEnd(r *Record) int64 {
+func recordEnd(r *schema.Record) int64 {
 	switch r.Kind {
-	case KindAudio:
+	case schema.KindAudio:
 		return r.Offset + int64(len(r.PCM)/(2*r.Channels))
-	case KindGap:
+	case schema.KindGap:
 		return r.Offset + gapSamples(r.GapMS, r.SampleRate)
 	}
 	return r.Offset
@@ -46,12 +46,12 @@ func gapSamples(ms int64, rate int) int64 {
 
 // dropGaps returns the gap records that replace dropped, consecutive records
 // taken from the front of the spool: for each stream and epoch, in order of
-// first appearance, one gap with reason ReasonSinkDrop that starts at the
+// first appearance, one gap with reason schema.ReasonSinkDrop that starts at the
 // offset of the oldest dropped record, takes its seq, and lasts until the
 // end of the last dropped audio or gap. The consumer then sees the stream's
 // timeline stay continuous. Records that covered no audio (start and end
 // records) need no gap. It also returns one Drop per stream.
-func dropGaps(dropped []Record) ([]Record, []Drop) {
+func dropGaps(dropped []schema.Record) ([]schema.Record, []Drop) {
 	type key struct {
 		stream string
 		epoch  uint64
@@ -81,7 +81,7 @@ func dropGaps(dropped []Record) ([]Record, []Drop) {
 			d.Records++
 		}
 	}
-	var gaps []Record
+	var gaps []schema.Record
 	for _, k := range order {
 		s := spans[k]
 		samples := s.end - s.first.Offset
@@ -91,11 +91,11 @@ func dropGaps(dropped []Record) ([]Record, []Drop) {
 		}
 		drops[k.stream].Audio += time.Duration(samples) * time.Second / time.Duration(s.first.SampleRate)
 		f := s.first
-		gaps = append(gaps, Record{
-			Stream: f.Stream, Kind: KindGap, Epoch: f.Epoch, Seq: f.Seq,
+		gaps = append(gaps, schema.Record{
+			Stream: f.Stream, Kind: schema.KindGap, Epoch: f.Epoch, Seq: f.Seq,
 			SampleRate: f.SampleRate, Channels: f.Channels, Codec: f.Codec,
 			Offset: f.Offset, CaptureTime: f.CaptureTime, Clock: f.Clock,
-			GapMS: ms, Reason: ReasonSinkDrop,
+			GapMS: ms, Reason: schema.ReasonSinkDrop,
 		})
 	}
 	out := make([]Drop, 0, len(streams))
@@ -106,6 +106,6 @@ func dropGaps(dropped []Record) ([]Record, []Drop) {
 }
 
 // isDropGap reports whether r is a gap record written by a spool drop.
-func isDropGap(r *Record) bool {
-	return r.Kind == KindGap && r.Reason == ReasonSinkDrop
+func isDropGap(r *schema.Record) bool {
+	return r.Kind == schema.KindGap && r.Reason == schema.ReasonSinkDrop
 }

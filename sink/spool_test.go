@@ -12,6 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/earshot/earshot/loadtest/testkit"
+	"github.com/earshot/earshot/sink/schema"
+	"github.com/earshot/earshot/sink/schema/schematest"
 )
 
 // testSpoolConfig is a spool of small segments in a fresh directory.
@@ -32,8 +36,8 @@ func openTestSpool(t *testing.T, cfg SpoolConfig) *spool {
 }
 
 // smallRecord is an audio record of stream with 100 samples per seq.
-func smallRecord(stream string, seq uint64) Record {
-	r := testRecord(stream, seq)
+func smallRecord(stream string, seq uint64) schema.Record {
+	r := schematest.Audio(stream, seq)
 	r.Offset = int64(seq) * 100
 	r.PCM = bytes.Repeat([]byte{byte(seq), 1}, 100)
 	r.Arrival = r.CaptureTime.Add(3 * time.Millisecond)
@@ -41,9 +45,9 @@ func smallRecord(stream string, seq uint64) Record {
 }
 
 // drain peeks and acknowledges everything in s, in order.
-func drain(t *testing.T, s *spool) []Record {
+func drain(t *testing.T, s *spool) []schema.Record {
 	t.Helper()
-	recs, err := s.peek(1<<30, func(*Record) bool { return true })
+	recs, err := s.peek(1<<30, func(*schema.Record) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +67,7 @@ func segmentFiles(t *testing.T, dir string) []string {
 func TestSpoolKeepsOrderAcrossSegmentsAndRestarts(t *testing.T) {
 	cfg := testSpoolConfig(t)
 	s := openTestSpool(t, cfg)
-	var want []Record
+	var want []schema.Record
 	for seq := range uint64(200) {
 		r := smallRecord(fmt.Sprintf("cam-%d", seq%3), seq)
 		if err := s.append(&r); err != nil {
@@ -76,8 +80,8 @@ func TestSpoolKeepsOrderAcrossSegmentsAndRestarts(t *testing.T) {
 	}
 	// Peek 50, acknowledge 30: the other 20 are pinned and come back after
 	// a restart, as do the 150 never read.
-	got, _ := s.peek(50, func(*Record) bool { return true })
-	if len(got) != 50 || !sameRecord(got[49], want[49]) {
+	got, _ := s.peek(50, func(*schema.Record) bool { return true })
+	if len(got) != 50 || !schematest.Same(got[49], want[49]) {
 		t.Fatalf("peeked %d records", len(got))
 	}
 	s.ack(30)
@@ -88,7 +92,7 @@ func TestSpoolKeepsOrderAcrossSegmentsAndRestarts(t *testing.T) {
 
 	// ReadSpool shows what a restart will deliver, without changing it.
 	var seen []uint64
-	if err := ReadSpool(cfg.Dir, func(r Record) error { seen = append(seen, r.Seq); return nil }); err != nil {
+	if err := ReadSpool(cfg.Dir, func(r schema.Record) error { seen = append(seen, r.Seq); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(seen) != 170 || seen[0] != 30 || seen[169] != 199 {
@@ -101,7 +105,7 @@ func TestSpoolKeepsOrderAcrossSegmentsAndRestarts(t *testing.T) {
 		t.Fatalf("replayed %d records after restart, want 170", len(got))
 	}
 	for i, r := range got {
-		if w := want[30+i]; !sameRecord(r, w) || !r.Arrival.Equal(w.Arrival) {
+		if w := want[30+i]; !schematest.Same(r, w) || !r.Arrival.Equal(w.Arrival) {
 			t.Fatalf("record %d after restart = seq %d, want seq %d", i, r.Seq, w.Seq)
 		}
 	}
@@ -120,7 +124,7 @@ func TestSpoolPrependGoesFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Prepending more than a segment's worth writes several segments.
-	var many []Record
+	var many []schema.Record
 	for seq := range uint64(100) {
 		many = append(many, smallRecord("cam-0", seq))
 	}
@@ -137,12 +141,12 @@ func TestSpoolPrependGoesFirst(t *testing.T) {
 	if err := s.append(&later); err != nil {
 		t.Fatal(err)
 	}
-	older := []Record{smallRecord("cam-1", 3), smallRecord("cam-1", 4)}
+	older := []schema.Record{smallRecord("cam-1", 3), smallRecord("cam-1", 4)}
 	if err := s.prepend(older, 1); err != nil {
 		t.Fatal(err)
 	}
 	// The first prepended record counts as in flight: peek skips it.
-	got, _ := s.peek(10, func(*Record) bool { return true })
+	got, _ := s.peek(10, func(*schema.Record) bool { return true })
 	if len(got) != 2 || got[0].Seq != 4 || got[1].Seq != 5 {
 		t.Fatalf("peek after prepend: %d records", len(got))
 	}
@@ -196,7 +200,7 @@ func TestSpoolTruncatesCorruptTail(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			var log syncBuffer
+			var log testkit.SyncBuffer
 			s, err := openSpool(cfg, slogTo(&log))
 			if err != nil {
 				t.Fatalf("open after corruption: %v", err)
@@ -240,7 +244,7 @@ func TestSpoolFullDropsOldestWithGaps(t *testing.T) {
 	}
 	appendN("cam-a", 0, 4)
 	// Two records are in flight: they must survive any drop.
-	inFlight, _ := s.peek(2, func(*Record) bool { return true })
+	inFlight, _ := s.peek(2, func(*schema.Record) bool { return true })
 	appendN("cam-b", 0, 20)
 	appendN("cam-a", 4, 60)
 
@@ -275,11 +279,11 @@ func TestSpoolFullDropsOldestWithGaps(t *testing.T) {
 		}
 		lastSeq[r.Stream] = r.Seq
 		next[r.Stream] = recordEnd(&r)
-		if r.Kind != KindGap {
+		if r.Kind != schema.KindGap {
 			originals++
 		} else {
 			gaps++
-			if r.Reason != ReasonSinkDrop || r.GapMS <= 0 {
+			if r.Reason != schema.ReasonSinkDrop || r.GapMS <= 0 {
 				t.Errorf("gap %+v", r)
 			}
 			// 100 samples per record at 16 kHz: the gap's duration is
@@ -302,20 +306,20 @@ func TestSpoolFullDropsOldestWithGaps(t *testing.T) {
 }
 
 func TestDropGapsCoverTheDroppedAudio(t *testing.T) {
-	recs := []Record{
-		with(startRecord, func(r *Record) { r.Stream, r.Seq, r.Offset = "x", 0, 0 }),
-		with(smallRecord("x", 1), func(r *Record) { r.Epoch, r.Offset = 2, 0 }),
-		with(gapRecord, func(r *Record) { r.Stream, r.Seq, r.Offset, r.GapMS = "x", 2, 100, 10 }),
+	recs := []schema.Record{
+		schematest.With(schematest.StartRecord, func(r *schema.Record) { r.Stream, r.Seq, r.Offset = "x", 0, 0 }),
+		schematest.With(smallRecord("x", 1), func(r *schema.Record) { r.Epoch, r.Offset = 2, 0 }),
+		schematest.With(schematest.GapRecord, func(r *schema.Record) { r.Stream, r.Seq, r.Offset, r.GapMS = "x", 2, 100, 10 }),
 		smallRecord("y", 7),
-		with(smallRecord("x", 3), func(r *Record) { r.Epoch, r.Offset = 2, 260 }),
-		with(endRecord, func(r *Record) { r.Stream, r.Seq, r.Offset = "z", 4, 0 }),
+		schematest.With(smallRecord("x", 3), func(r *schema.Record) { r.Epoch, r.Offset = 2, 260 }),
+		schematest.With(schematest.EndRecord, func(r *schema.Record) { r.Stream, r.Seq, r.Offset = "z", 4, 0 }),
 	}
 	gaps, drops := dropGaps(recs)
 	if len(gaps) != 2 {
 		t.Fatalf("%d gaps: %+v", len(gaps), gaps)
 	}
 	x := gaps[0]
-	if x.Stream != "x" || x.Epoch != 2 || x.Seq != 0 || x.Offset != 0 || x.GapMS != 22 || x.Codec != "pcma" || x.Reason != ReasonSinkDrop {
+	if x.Stream != "x" || x.Epoch != 2 || x.Seq != 0 || x.Offset != 0 || x.GapMS != 22 || x.Codec != "pcma" || x.Reason != schema.ReasonSinkDrop {
 		t.Errorf("gap of x: %+v", x)
 	}
 	if err := x.Validate(); err != nil {

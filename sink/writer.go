@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // ErrClosed is returned by Write and Ping after Close.
@@ -131,7 +133,7 @@ type Writer struct {
 
 // item is a record held in memory with its Kafka message.
 type item struct {
-	rec  Record
+	rec  schema.Record
 	msg  kafka.Message
 	size int64 // messageSize of msg
 }
@@ -177,17 +179,17 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 }
 
 // Write accepts r for delivery and returns at once: it never waits for
-// Kafka, and ctx is not used. It returns an error wrapping ErrSchema or
+// Kafka, and ctx is not used. It returns an error wrapping schema.ErrSchema or
 // ErrTooLarge for a record it refuses, ErrClosed after Close, ErrBufferFull
 // when memory is full and there is no spool, or the spool's disk error. The
 // writer keeps r.PCM until the record is delivered: the caller must not
 // modify it after Write returns nil. Records of a stream must be written in
 // order, from one goroutine at a time.
-func (w *Writer) Write(_ context.Context, r Record) error {
+func (w *Writer) Write(_ context.Context, r schema.Record) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("sink: write: %w", err)
 	}
-	m := r.Message(w.cfg.Topic)
+	m := Message(r, w.cfg.Topic)
 	n := messageSize(&m)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -325,7 +327,7 @@ func (w *Writer) healthLocked(now time.Time) Health {
 // batch is the records of one produce call, oldest first.
 type batch struct {
 	fromSpool bool // the records are pinned in the spool, else at the front of mem
-	recs      []Record
+	recs      []schema.Record
 	msgs      []kafka.Message
 	acked     []bool
 	left      int   // records not acknowledged yet
@@ -335,7 +337,7 @@ type batch struct {
 	single bool
 }
 
-func (b *batch) add(r Record, m kafka.Message) {
+func (b *batch) add(r schema.Record, m kafka.Message) {
 	b.recs = append(b.recs, r)
 	b.msgs = append(b.msgs, m)
 	b.acked = append(b.acked, false)
@@ -425,8 +427,8 @@ func (w *Writer) takeBatch() *batch {
 		return nil
 	}
 	b := &batch{fromSpool: true}
-	recs, _ := w.spool.peek(w.cfg.BatchSize, func(r *Record) bool {
-		m := r.Message(w.cfg.Topic)
+	recs, _ := w.spool.peek(w.cfg.BatchSize, func(r *schema.Record) bool {
+		m := Message(*r, w.cfg.Topic)
 		if !w.bt.add(&m) {
 			return false
 		}
@@ -608,7 +610,7 @@ func (w *Writer) evacuate(b *batch) {
 	if w.spool == nil || len(w.mem) == 0 || b.fromSpool {
 		return
 	}
-	recs := make([]Record, 0, len(w.mem))
+	recs := make([]schema.Record, 0, len(w.mem))
 	for i, r := range b.recs {
 		if !b.acked[i] {
 			recs = append(recs, r)
@@ -627,7 +629,7 @@ func (w *Writer) evacuate(b *batch) {
 	w.mem, w.memBytes = w.mem[:0], 0
 	*b = batch{fromSpool: true, recs: b.recs[:0], msgs: b.msgs[:0], acked: b.acked[:0]}
 	for _, r := range recs[:pinned] {
-		b.add(r, r.Message(w.cfg.Topic))
+		b.add(r, Message(r, w.cfg.Topic))
 	}
 }
 

@@ -14,6 +14,10 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/earshot/earshot/loadtest/testkit"
+	"github.com/earshot/earshot/sink/schema"
+	"github.com/earshot/earshot/sink/schema/schematest"
 )
 
 // errBrokerDown is what dialing a stopped broker gives.
@@ -41,8 +45,8 @@ func startBroker(t testing.TB, topic string) string {
 
 func TestWriteNeverWaitsForKafka(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rec := testRecord("cam-1", 0)
-		m := rec.Message(testTopic)
+		rec := schematest.Audio("cam-1", 0)
+		m := Message(rec, testTopic)
 		size := messageSize(&m)
 		w, err := NewWriter(WriterConfig{
 			Brokers: []string{"kafka:9092"}, Topic: testTopic, BufferBytes: 3*size + 100,
@@ -53,14 +57,14 @@ func TestWriteNeverWaitsForKafka(t *testing.T) {
 		}
 		ctx := context.Background()
 		for seq := range uint64(3) {
-			if err := w.Write(ctx, testRecord("cam-1", seq)); err != nil {
+			if err := w.Write(ctx, schematest.Audio("cam-1", seq)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		synctest.Wait() // the goroutine took a batch and keeps failing
 		// Without a spool, memory is all there is: the fourth record is
 		// refused at once rather than waited on.
-		if err := w.Write(ctx, testRecord("cam-1", 3)); !errors.Is(err, ErrBufferFull) {
+		if err := w.Write(ctx, schematest.Audio("cam-1", 3)); !errors.Is(err, ErrBufferFull) {
 			t.Fatalf("Write with memory full: %v, want ErrBufferFull", err)
 		}
 		h := w.Health()
@@ -80,7 +84,7 @@ func TestWriteNeverWaitsForKafka(t *testing.T) {
 		if st.Delivered != 0 || st.Failed != 4 || st.Retries == 0 || st.MemoryRecords != 0 || st.Stalls != 1 {
 			t.Errorf("stats %+v", st)
 		}
-		if err := w.Write(ctx, testRecord("cam-1", 4)); !errors.Is(err, ErrClosed) {
+		if err := w.Write(ctx, schematest.Audio("cam-1", 4)); !errors.Is(err, ErrClosed) {
 			t.Errorf("Write after Close: %v, want ErrClosed", err)
 		}
 		if err := w.Close(); !errors.Is(err, ErrUndelivered) {
@@ -97,12 +101,12 @@ func TestWriterRefusesRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, tc := range validateCases {
-		if err := w.Write(ctx, tc.rec); !errors.Is(err, ErrSchema) {
-			t.Errorf("%s: Write: %v, want ErrSchema", tc.name, err)
+	for _, tc := range schematest.Invalid {
+		if err := w.Write(ctx, tc.Record); !errors.Is(err, schema.ErrSchema) {
+			t.Errorf("%s: Write: %v, want ErrSchema", tc.Name, err)
 		}
 	}
-	big := testRecord("cam-1", 0)
+	big := schematest.Audio("cam-1", 0)
 	big.PCM = make([]byte, 8192)
 	if err := w.Write(ctx, big); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), `stream "cam-1" seq 0`) {
 		t.Errorf("Write of a record larger than BatchBytes: %v, want ErrTooLarge", err)
@@ -110,7 +114,7 @@ func TestWriterRefusesRecords(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Errorf("Close with nothing queued: %v", err)
 	}
-	if err := w.Write(ctx, testRecord("cam-1", 0)); !errors.Is(err, ErrClosed) {
+	if err := w.Write(ctx, schematest.Audio("cam-1", 0)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Write after Close: %v, want ErrClosed", err)
 	}
 	if err := w.Ping(ctx); !errors.Is(err, ErrClosed) {
@@ -126,7 +130,7 @@ func TestWriterCloseDeliversQueued(t *testing.T) {
 	}
 	const n = 200
 	for i := range n {
-		if err := w.Write(context.Background(), testRecord("cam-"+string(rune('a'+i%5)), uint64(i/5))); err != nil {
+		if err := w.Write(context.Background(), schematest.Audio("cam-"+string(rune('a'+i%5)), uint64(i/5))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -144,7 +148,7 @@ func TestWriterCloseDeliversQueued(t *testing.T) {
 
 func TestWriterMissingTopic(t *testing.T) {
 	addr := startBroker(t, testTopic)
-	var log syncBuffer
+	var log testkit.SyncBuffer
 	w, err := NewWriter(WriterConfig{
 		Brokers: []string{addr}, Topic: "missing", CloseTimeout: 300 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&log, nil)),
@@ -156,7 +160,7 @@ func TestWriterMissingTopic(t *testing.T) {
 	if !errors.Is(err, kafka.UnknownTopicOrPartition) || !strings.Contains(err.Error(), `topic "missing"`) {
 		t.Errorf("Ping: %v, want UnknownTopicOrPartition naming the topic", err)
 	}
-	if err := w.Write(context.Background(), testRecord("cam-1", 0)); err != nil {
+	if err := w.Write(context.Background(), schematest.Audio("cam-1", 0)); err != nil {
 		t.Fatal(err)
 	}
 	err = w.Close()
@@ -175,7 +179,7 @@ func TestWriterMissingTopic(t *testing.T) {
 func TestWriterRetriesUntilBrokerIsBack(t *testing.T) {
 	addr := startBroker(t, testTopic)
 	var failures atomic.Int32
-	var log syncBuffer
+	var log testkit.SyncBuffer
 	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
 		if failures.Add(1) <= 3 {
 			return nil, errBrokerDown
@@ -191,7 +195,7 @@ func TestWriterRetriesUntilBrokerIsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	for seq := range 10 {
-		if err := w.Write(context.Background(), testRecord("cam-1", uint64(seq))); err != nil {
+		if err := w.Write(context.Background(), schematest.Audio("cam-1", uint64(seq))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -269,7 +273,7 @@ func TestWriterCloseIsBoundedWhenBrokerHangs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write(context.Background(), testRecord("cam-1", 0)); err != nil {
+	if err := w.Write(context.Background(), schematest.Audio("cam-1", 0)); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -286,7 +290,7 @@ func TestWriterCloseIsBoundedWhenBrokerHangs(t *testing.T) {
 func TestHungBrokerIsReportedStalledAndRecordsSpooled(t *testing.T) {
 	addr := startBlackHole(t)
 	dir := t.TempDir()
-	var log syncBuffer
+	var log testkit.SyncBuffer
 	w, err := NewWriter(WriterConfig{
 		Brokers: []string{addr}, Topic: testTopic, WriteTimeout: 300 * time.Millisecond, StallTimeout: time.Second,
 		CloseTimeout: 200 * time.Millisecond, Logger: slogTo(&log), Spool: SpoolConfig{Dir: dir},
@@ -295,18 +299,14 @@ func TestHungBrokerIsReportedStalledAndRecordsSpooled(t *testing.T) {
 		t.Fatal(err)
 	}
 	for seq := range uint64(3) {
-		if err := w.Write(context.Background(), testRecord("cam-1", seq)); err != nil {
+		if err := w.Write(context.Background(), schematest.Audio("cam-1", seq)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Each attempt times out after WriteTimeout and is retried on a fresh
 	// kafka-go writer; after StallTimeout the writer reports the stall.
-	deadline := time.Now().Add(20 * time.Second)
-	h := w.Health()
-	for !h.Stalled && time.Now().Before(deadline) {
-		<-time.After(50 * time.Millisecond)
-		h = w.Health()
-	}
+	var h Health
+	testkit.Poll(20*time.Second, func() bool { h = w.Health(); return h.Stalled })
 	if !h.Stalled || h.Pending != 3 || !strings.Contains(h.Reason, "produce timed out after 300ms") {
 		t.Errorf("health %+v, want 3 pending, stalled: produce timed out", h)
 	}
@@ -337,7 +337,7 @@ func BenchmarkWrite(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer w.Close()
-	r := testRecord("cam-1", 1)
+	r := schematest.Audio("cam-1", 1)
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Seq++
@@ -358,7 +358,7 @@ func BenchmarkWriteToSpool(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer w.Close()
-	r := testRecord("cam-1", 1)
+	r := schematest.Audio("cam-1", 1)
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Seq++

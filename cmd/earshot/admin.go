@@ -34,19 +34,27 @@ type adminRoutes struct {
 	Ready   http.Handler // /readyz
 }
 
+// maxAdminBody bounds a request body on the admin listener; the stream
+// API bounds its own further.
+const maxAdminBody = 1 << 20
+
 // newAdminServer listens on c's address; it returns nil when the listener
-// is off.
+// is off. It refuses a listener reachable beyond loopback without a token
+// unless c.AllowInsecure.
 func newAdminServer(c AdminConfig, routes adminRoutes, log *slog.Logger) (*adminServer, error) {
 	addr := c.listen()
 	if addr == "" {
 		return nil, nil
 	}
+	if err := c.check(); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
-	if !isLoopback(ln.Addr()) && c.Token == "" {
-		log.Warn("admin listener is reachable beyond loopback without a token", "addr", ln.Addr().String())
+	if c.Token == "" && !isLoopback(ln.Addr()) {
+		log.Warn("admin listener is reachable beyond loopback without a token (admin.allow_insecure)", "addr", ln.Addr().String())
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -65,7 +73,15 @@ func newAdminServer(c AdminConfig, routes adminRoutes, log *slog.Logger) (*admin
 	return &adminServer{
 		ln:  ln,
 		log: log,
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		// No WriteTimeout: /debug/pprof/profile and trace answer after
+		// their duration. A client that sends slowly is cut off by the
+		// read timeouts, an idle one by IdleTimeout.
+		srv: &http.Server{
+			Handler:           http.MaxBytesHandler(mux, maxAdminBody),
+			ReadHeaderTimeout: c.readHeaderTimeout(),
+			ReadTimeout:       c.readTimeout(),
+			IdleTimeout:       c.idleTimeout(),
+		},
 	}, nil
 }
 
@@ -109,14 +125,16 @@ func (a *adminServer) Run(ctx context.Context) {
 // Close closes a listener that Run never served.
 func (a *adminServer) Close() { a.ln.Close() }
 
-// requireToken wraps h with a bearer-token check when token is set.
+// requireToken wraps h with a bearer-token check when token is set. The
+// scheme is matched case-insensitively (RFC 7235, section 2.1).
 func requireToken(token string, h http.Handler) http.Handler {
 	if token == "" {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		got = strings.TrimLeft(got, " ")
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="earshot"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return

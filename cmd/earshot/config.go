@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -21,8 +22,11 @@ import (
 )
 
 // Config is the YAML configuration of `earshot run`. Every field but
-// kafka.brokers, kafka.topic and streams has a default; see the field
-// comments of the ingest, sdk and sink configurations they map to.
+// kafka.brokers, kafka.topic and streams has a usable zero value: each
+// field's comment states its default. Defaults owned by earshot run are
+// applied by one accessor per field (AdminConfig.listen, DiagConfig.dir,
+// SpoolConfig.dir, LogConfig.summaryInterval); the others are left zero
+// and applied by the ingest, sdk and sink configurations they map to.
 type Config struct {
 	Kafka     KafkaConfig     `yaml:"kafka"`
 	Spool     SpoolConfig     `yaml:"spool"`
@@ -38,36 +42,70 @@ type Config struct {
 
 // AdminConfig is the admin HTTP listener: the stream API and health.
 type AdminConfig struct {
-	// Listen is host:port; default 127.0.0.1:9595, "off" disables it.
-	// Binding beyond loopback must be configured here explicitly.
+	// Listen is host:port, or "off" to disable the listener. It defaults
+	// to 127.0.0.1:9595.
 	Listen string `yaml:"listen"`
 	// Token, when set, is required as "Authorization: Bearer TOKEN" on
 	// everything but /healthz and /readyz; env EARSHOT_ADMIN_TOKEN
-	// overrides.
+	// overrides. A listener reachable beyond loopback needs one, or
+	// AllowInsecure. It defaults to "" (no token).
 	Token string `yaml:"token"`
+	// AllowInsecure accepts a listener reachable beyond loopback without a
+	// token: anyone who reaches it can add and remove streams. It defaults
+	// to false.
+	AllowInsecure bool `yaml:"allow_insecure"`
+	// ReadTimeout bounds reading one request, body included; reading its
+	// headers is bounded by the shorter of it and 5 s. It defaults to 10 s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// IdleTimeout closes a kept-alive connection that sends no request for
+	// this long. It defaults to 1 min.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // DiagConfig maps to ingest.DiagnosticsConfig: bundles written on stalls.
 type DiagConfig struct {
-	Dir         string        `yaml:"dir"`          // default $TMPDIR/earshot-diagnostics; "off" disables bundles
-	MaxBytes    int64         `yaml:"max_bytes"`    // default 256 MiB for all bundles
-	MinInterval time.Duration `yaml:"min_interval"` // default 1m between two bundles
-	TraceWindow time.Duration `yaml:"trace_window"` // default 10s of execution trace per bundle
-	NoTrace     bool          `yaml:"no_trace"`     // default false: the flight recorder runs
+	// Dir is the bundles' folder, or "off" to write none. It defaults to
+	// $TMPDIR/earshot-diagnostics.
+	Dir string `yaml:"dir"`
+	// MaxBytes caps all bundles together. It defaults to 256 MiB.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// MinInterval is the least time between two bundles. It defaults to
+	// 1 min.
+	MinInterval time.Duration `yaml:"min_interval"`
+	// TraceWindow is the execution trace kept for a bundle. It defaults to
+	// 10 s.
+	TraceWindow time.Duration `yaml:"trace_window"`
+	// NoTrace turns the flight recorder off. It defaults to false.
+	NoTrace bool `yaml:"no_trace"`
 }
 
 // KafkaConfig maps to sink.WriterConfig.
 type KafkaConfig struct {
-	Brokers      []string        `yaml:"brokers"`       // required; env EARSHOT_KAFKA_BROKERS (comma-separated) overrides
-	Topic        string          `yaml:"topic"`         // required; must exist
-	Acks         string          `yaml:"acks"`          // all (default), one, none
-	Compression  string          `yaml:"compression"`   // none (default), gzip, snappy, lz4, zstd
-	BatchTimeout time.Duration   `yaml:"batch_timeout"` // default 5ms
-	BatchBytes   int64           `yaml:"batch_bytes"`   // default 1 MiB; lowered to the topic's max.message.bytes
-	WriteTimeout time.Duration   `yaml:"write_timeout"` // default 10s: deadline of every produce
-	StallTimeout time.Duration   `yaml:"stall_timeout"` // default 20s
-	BufferBytes  int64           `yaml:"buffer_bytes"`  // default 32 MiB
-	CloseTimeout time.Duration   `yaml:"close_timeout"` // default 10s: delivering at shutdown before spooling the rest
+	// Brokers are host:port addresses; env EARSHOT_KAFKA_BROKERS
+	// (comma-separated) overrides. Required.
+	Brokers []string `yaml:"brokers"`
+	// Topic receives the records; it must exist. Required.
+	Topic string `yaml:"topic"`
+	// Acks is all, one or none. It defaults to all.
+	Acks string `yaml:"acks"`
+	// Compression is none, gzip, snappy, lz4 or zstd. It defaults to none.
+	Compression string `yaml:"compression"`
+	// BatchTimeout is the batching latency. It defaults to 5 ms.
+	BatchTimeout time.Duration `yaml:"batch_timeout"`
+	// BatchBytes is the largest produce per partition, lowered to the
+	// topic's max.message.bytes. It defaults to 1 MiB.
+	BatchBytes int64 `yaml:"batch_bytes"`
+	// WriteTimeout is the deadline of every produce. It defaults to 10 s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// StallTimeout: no produce completing this long while records wait is
+	// a sink stall. It defaults to 20 s.
+	StallTimeout time.Duration `yaml:"stall_timeout"`
+	// BufferBytes is what is held in memory before the spool. It defaults
+	// to 32 MiB.
+	BufferBytes int64 `yaml:"buffer_bytes"`
+	// CloseTimeout is how long delivery goes on at shutdown before the
+	// rest stays in the spool. It defaults to 10 s.
+	CloseTimeout time.Duration   `yaml:"close_timeout"`
 	TLS          KafkaTLSConfig  `yaml:"tls"`
 	SASL         KafkaSASLConfig `yaml:"sasl"`
 }
@@ -75,28 +113,48 @@ type KafkaConfig struct {
 // KafkaTLSConfig maps to the TLS fields of sink.Security. TLS is on when
 // enabled or any other field is set.
 type KafkaTLSConfig struct {
-	Enabled            bool   `yaml:"enabled"`              // default false
-	CAFile             string `yaml:"ca_file"`              // default: the system's roots
-	CertFile           string `yaml:"cert_file"`            // client certificate; with key_file
-	KeyFile            string `yaml:"key_file"`             //
-	ServerName         string `yaml:"server_name"`          // default: each broker's host
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"` // default false; tests only
+	// Enabled turns TLS on. It defaults to false.
+	Enabled bool `yaml:"enabled"`
+	// CAFile is a PEM CA bundle. It defaults to "" (the system's roots).
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate and its key, PEM.
+	// They default to "" (none).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name certificates are checked against. It defaults
+	// to "" (each broker's host).
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any certificate, for tests. It defaults
+	// to false.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // KafkaSASLConfig maps to the SASL fields of sink.Security.
 type KafkaSASLConfig struct {
-	Mechanism string `yaml:"mechanism"` // "" (none, default), plain, scram-sha-256, scram-sha-512
-	Username  string `yaml:"username"`  // env EARSHOT_KAFKA_SASL_USERNAME overrides
-	Password  string `yaml:"password"`  // env EARSHOT_KAFKA_SASL_PASSWORD overrides: keep it out of the file
+	// Mechanism is plain, scram-sha-256 or scram-sha-512. It defaults to
+	// "" (no SASL).
+	Mechanism string `yaml:"mechanism"`
+	// Username; env EARSHOT_KAFKA_SASL_USERNAME overrides. It defaults to
+	// "".
+	Username string `yaml:"username"`
+	// Password; env EARSHOT_KAFKA_SASL_PASSWORD overrides: keep it out of
+	// the file. It defaults to "".
+	Password string `yaml:"password"`
 }
 
 // SpoolConfig maps to sink.SpoolConfig.
 type SpoolConfig struct {
-	Dir           string        `yaml:"dir"`            // default /var/lib/earshot/spool
-	MaxBytes      int64         `yaml:"max_bytes"`      // default 1 GiB
-	SegmentBytes  int64         `yaml:"segment_bytes"`  // default 16 MiB
-	Fsync         string        `yaml:"fsync"`          // interval (default), always, none
-	FsyncInterval time.Duration `yaml:"fsync_interval"` // default 1s
+	// Dir holds records waiting for Kafka. It defaults to DefaultSpoolDir.
+	Dir string `yaml:"dir"`
+	// MaxBytes caps the spool. It defaults to 1 GiB.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// SegmentBytes is the size of one segment file. It defaults to 16 MiB.
+	SegmentBytes int64 `yaml:"segment_bytes"`
+	// Fsync is interval, always or none. It defaults to interval.
+	Fsync string `yaml:"fsync"`
+	// FsyncInterval is the pause between two fsyncs of the interval mode.
+	// It defaults to 1 s.
+	FsyncInterval time.Duration `yaml:"fsync_interval"`
 }
 
 // DefaultSpoolDir is where `earshot run` spools when spool.dir is not set.
@@ -104,38 +162,70 @@ const DefaultSpoolDir = "/var/lib/earshot/spool"
 
 // OutputConfig is the PCM produced.
 type OutputConfig struct {
-	SampleRate int           `yaml:"sample_rate"` // default 16000
-	Chunk      time.Duration `yaml:"chunk"`       // default 200ms, 20ms..2s
+	// SampleRate is 8000, 12000, 16000, 24000 or 48000 Hz. It defaults to
+	// 16000.
+	SampleRate int `yaml:"sample_rate"`
+	// Chunk is one record's audio, 20 ms to 2 s. It defaults to 200 ms.
+	Chunk time.Duration `yaml:"chunk"`
 }
 
 // IngestConfig maps to ingest.Config.
 type IngestConfig struct {
-	HandoffLen   int           `yaml:"handoff_len"`   // default 160 frames
-	Timeout      time.Duration `yaml:"timeout"`       // default 10s
-	ReconnectMin time.Duration `yaml:"reconnect_min"` // default 1s
-	ReconnectMax time.Duration `yaml:"reconnect_max"` // default 30s
-	DrainTimeout time.Duration `yaml:"drain_timeout"` // default 5s
-
-	LivenessTimeout time.Duration `yaml:"liveness_timeout"` // default 5s without RTP audio: stalled
-	StallTimeout    time.Duration `yaml:"stall_timeout"`    // default 2s on one item inside earshot: stalled
-	PermanentRetry  time.Duration `yaml:"permanent_retry"`  // default 2m after 401/404/no audio/unsupported codec
+	// HandoffLen is the frames buffered between the SDK callback and the
+	// stream worker. It defaults to 160.
+	HandoffLen int `yaml:"handoff_len"`
+	// Timeout bounds each RTSP request. It defaults to 10 s.
+	Timeout time.Duration `yaml:"timeout"`
+	// ReconnectMin is the first pause before reconnecting. It defaults to
+	// 1 s.
+	ReconnectMin time.Duration `yaml:"reconnect_min"`
+	// ReconnectMax caps the pause between failed attempts. It defaults to
+	// 30 s.
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// DrainTimeout bounds the final writes at shutdown. It defaults to 5 s.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// RemoveTimeout bounds how long a reload or an API DELETE waits for a
+	// removed stream's end record; a stream stuck longer ends later. It
+	// defaults to 10 s.
+	RemoveTimeout time.Duration `yaml:"remove_timeout"`
+	// MaxStreams caps the streams, configured and added through the API
+	// together. It defaults to 2000.
+	MaxStreams int `yaml:"max_streams"`
+	// LivenessTimeout: no RTP audio (RTCP does not count) or frozen
+	// timestamps this long is a stall. It defaults to 5 s.
+	LivenessTimeout time.Duration `yaml:"liveness_timeout"`
+	// StallTimeout: one item inside earshot taking this long is a stall.
+	// It defaults to 2 s.
+	StallTimeout time.Duration `yaml:"stall_timeout"`
+	// PermanentRetry is the pause after 401/403/404, no audio track or an
+	// unsupported codec. It defaults to 2 min.
+	PermanentRetry time.Duration `yaml:"permanent_retry"`
 }
 
 // SDKConfig maps to sdk.Options.
 type SDKConfig struct {
-	Workers        int           `yaml:"workers"`         // default 4
-	QueueDuration  time.Duration `yaml:"queue_duration"`  // default 2s of audio per stream (128 to 4096 frames)
-	QueueLen       int           `yaml:"queue_len"`       // default 0: sized by queue_duration
-	CallbackBudget time.Duration `yaml:"callback_budget"` // default 10ms
+	// Workers run the SDK callbacks of all streams. It defaults to 4.
+	Workers int `yaml:"workers"`
+	// QueueDuration is the audio queued per stream inside the SDK while
+	// its callbacks are behind (128 to 4096 frames). It defaults to 2 s.
+	QueueDuration time.Duration `yaml:"queue_duration"`
+	// QueueLen, if set, bounds that queue in frames instead. It defaults
+	// to 0 (sized by queue_duration).
+	QueueLen int `yaml:"queue_len"`
+	// CallbackBudget: slower callbacks are counted as overruns. It
+	// defaults to 10 ms.
+	CallbackBudget time.Duration `yaml:"callback_budget"`
 }
 
 // LogConfig selects the log output.
 type LogConfig struct {
-	Level  string `yaml:"level"`  // debug, info (default), warn, error
-	Format string `yaml:"format"` // text (default) or json
+	// Level is debug, info, warn or error. It defaults to info.
+	Level string `yaml:"level"`
+	// Format is text or json. It defaults to text.
+	Format string `yaml:"format"`
 	// SummaryInterval: per-packet problems (loss, decode errors, late
 	// packets, drops) are logged as one line per stream and interval with
-	// their counts; default 1m, at least 1s.
+	// their counts; at least 1 s. It defaults to 1 min.
 	SummaryInterval time.Duration `yaml:"summary_interval"`
 }
 
@@ -144,16 +234,23 @@ type LogConfig struct {
 // the stream id upper-cased with every other character than A-Z and 0-9
 // replaced by '_', override the URL's user info.
 type StreamConfig struct {
-	ID        string `yaml:"id"`
-	URL       string `yaml:"url"`
-	Transport string `yaml:"transport"` // auto (default), tcp, udp
-	// DESCRIBE redirects followed (at most 3): same_host (default), any
-	// (other hosts too, without credentials) or none.
+	// ID names the stream: [A-Za-z0-9._-]{1,128}, neither "." nor "..".
+	// Required.
+	ID string `yaml:"id"`
+	// URL is the rtsp:// or rtsps:// address. Required.
+	URL string `yaml:"url"`
+	// Transport is auto, tcp or udp. It defaults to auto.
+	Transport string `yaml:"transport"`
+	// FollowRedirects says which DESCRIBE redirects are followed, at most
+	// 3: same_host, any (other hosts too, without the credentials) or
+	// none. It defaults to same_host.
 	FollowRedirects string `yaml:"follow_redirects"`
-	// rtsps only: verify against this PEM CA file (default: system roots),
-	// or accept any certificate (self-signed cameras).
-	CAFile             string `yaml:"ca_file"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	// CAFile, rtsps only, is a PEM CA file the camera is verified against.
+	// It defaults to "" (the system's roots).
+	CAFile string `yaml:"ca_file"`
+	// InsecureSkipVerify, rtsps only, accepts any certificate
+	// (self-signed cameras). It defaults to false.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // LoadConfig reads and validates a YAML configuration, applying environment
@@ -168,6 +265,11 @@ func LoadConfig(r io.Reader, getenv func(string) string) (*Config, error) {
 	var c Config
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("parse config: %w", err)
+	}
+	// A second document would be ignored silently: refuse it.
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		return nil, errors.New("parse config: the file holds more than one YAML document (a second ---); earshot reads one")
 	}
 	if err := c.applyEnv(getenv); err != nil {
 		return nil, err
@@ -247,16 +349,14 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format %q is not text or json", c.Log.Format))
 	}
-	if d := c.Log.SummaryInterval; d != 0 && d < time.Second {
+	if d := c.Log.summaryInterval(); d < time.Second {
 		errs = append(errs, fmt.Errorf("log.summary_interval %s is below 1s", d))
 	}
 	if err := c.Profiling.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if l := c.Admin.listen(); l != "" {
-		if _, _, err := net.SplitHostPort(l); err != nil {
-			errs = append(errs, fmt.Errorf("admin.listen %q is not host:port or off", l))
-		}
+	if err := c.Admin.check(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid config:\n%w", errors.Join(errs...))
@@ -266,10 +366,6 @@ func (c *Config) Validate() error {
 
 func (c *Config) writerConfig(logger *slog.Logger) sink.WriterConfig {
 	k := c.Kafka
-	dir := c.Spool.Dir
-	if dir == "" {
-		dir = DefaultSpoolDir
-	}
 	return sink.WriterConfig{
 		Brokers:      k.Brokers,
 		Topic:        k.Topic,
@@ -282,7 +378,7 @@ func (c *Config) writerConfig(logger *slog.Logger) sink.WriterConfig {
 		BufferBytes:  k.BufferBytes,
 		CloseTimeout: k.CloseTimeout,
 		Spool: sink.SpoolConfig{
-			Dir:           dir,
+			Dir:           c.Spool.dir(),
 			MaxBytes:      c.Spool.MaxBytes,
 			SegmentBytes:  c.Spool.SegmentBytes,
 			Fsync:         c.Spool.Fsync,
@@ -313,6 +409,8 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 		ReconnectMax: c.Ingest.ReconnectMax,
 		DrainTimeout: c.Ingest.DrainTimeout,
 
+		RemoveTimeout:   c.Ingest.RemoveTimeout,
+		MaxStreams:      c.Ingest.MaxStreams,
 		LivenessTimeout: c.Ingest.LivenessTimeout,
 		StallTimeout:    c.Ingest.StallTimeout,
 		PermanentRetry:  c.Ingest.PermanentRetry,
@@ -337,8 +435,15 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 	return ic
 }
 
-// defaultAdminListen is the admin listener's address unless configured.
-const defaultAdminListen = "127.0.0.1:9595"
+// Defaults owned by earshot run; see the fields they apply to.
+const (
+	defaultAdminListen      = "127.0.0.1:9595"
+	defaultAdminReadTimeout = 10 * time.Second
+	defaultAdminIdleTimeout = time.Minute
+	// maxAdminHeaderTimeout bounds reading a request's headers when
+	// ReadTimeout is longer.
+	maxAdminHeaderTimeout = 5 * time.Second
+)
 
 // listen returns the admin address, "" when off.
 func (a AdminConfig) listen() string {
@@ -351,6 +456,59 @@ func (a AdminConfig) listen() string {
 	return a.Listen
 }
 
+func (a AdminConfig) readTimeout() time.Duration {
+	return cmp.Or(a.ReadTimeout, defaultAdminReadTimeout)
+}
+
+func (a AdminConfig) readHeaderTimeout() time.Duration {
+	return min(a.readTimeout(), maxAdminHeaderTimeout)
+}
+
+func (a AdminConfig) idleTimeout() time.Duration {
+	return cmp.Or(a.IdleTimeout, defaultAdminIdleTimeout)
+}
+
+// exposed reports whether the listener is reachable beyond loopback: any
+// address but a loopback IP or "localhost" (":9595" and "0.0.0.0:9595"
+// are every interface; a host name may resolve to any).
+func (a AdminConfig) exposed() bool {
+	l := a.listen()
+	if l == "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(l)
+	if err != nil {
+		return true
+	}
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
+}
+
+// check names every problem of a.
+func (a AdminConfig) check() error {
+	var errs []error
+	if l := a.listen(); l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			errs = append(errs, fmt.Errorf("admin.listen %q is not host:port or off", l))
+		}
+	}
+	if a.exposed() && a.Token == "" && !a.AllowInsecure {
+		errs = append(errs, fmt.Errorf("admin.listen %q is reachable beyond loopback without a token: set admin.token (or EARSHOT_ADMIN_TOKEN), or admin.allow_insecure: true to let anyone who reaches it add and remove streams", a.Listen))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"admin.read_timeout", a.ReadTimeout}, {"admin.idle_timeout", a.IdleTimeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %s is negative", d.name, d.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // dir returns the diagnostics folder, "" when off.
 func (d DiagConfig) dir() string {
 	switch d.Dir {
@@ -360,6 +518,14 @@ func (d DiagConfig) dir() string {
 		return ""
 	}
 	return d.Dir
+}
+
+// dir returns the spool folder.
+func (s SpoolConfig) dir() string { return cmp.Or(s.Dir, DefaultSpoolDir) }
+
+// summaryInterval returns log.summary_interval.
+func (l LogConfig) summaryInterval() time.Duration {
+	return cmp.Or(l.SummaryInterval, defaultSummaryInterval)
 }
 
 // loadConfigFile is LoadConfig on a file and the process environment.

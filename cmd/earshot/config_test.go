@@ -1,12 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -48,6 +51,17 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if got, want := withDefaults(wc), withDefaults(def); !reflect.DeepEqual(got, want) {
 		t.Errorf("example config\n%+v\ndiffers from the defaults\n%+v", got, want)
+	}
+	ingestDefaults := func(c *Config) ingest.Config {
+		ic := c.ingestConfig(nil).WithDefaults()
+		ic.Streams, ic.SDK = nil, sdk.Options{}
+		return ic
+	}
+	if got, want := ingestDefaults(c), ingestDefaults(&Config{}); !reflect.DeepEqual(got, want) {
+		t.Errorf("example ingest config\n%+v\ndiffers from the defaults\n%+v", got, want)
+	}
+	if a := c.Admin; a.listen() != defaultAdminListen || a.readTimeout() != defaultAdminReadTimeout || a.idleTimeout() != defaultAdminIdleTimeout || a.AllowInsecure {
+		t.Errorf("example admin %+v: not the defaults", a)
 	}
 	p := c.Profiling
 	if p.ServerAddress != "" || p.ApplicationName != defaultApplicationName || p.UploadRate != defaultUploadRate ||
@@ -113,6 +127,33 @@ profiling:
   upload_rate: 100ms
 streams: [{id: a, url: "rtsp://cam/1"}]
 `, []string{"log.summary_interval", "holds credentials", "application_name", `"bad key"`, "go together", "upload_rate"}},
+	{"a listener beyond loopback without a token", `
+kafka: {brokers: [a:1], topic: t}
+admin: {listen: "0.0.0.0:9595"}
+streams: [{id: a, url: "rtsp://cam/1"}]
+`, []string{`admin.listen "0.0.0.0:9595" is reachable beyond loopback without a token`, "admin.allow_insecure: true"}},
+	{"every interface is beyond loopback too", `
+kafka: {brokers: [a:1], topic: t}
+admin: {listen: ":9595", read_timeout: -1s}
+streams: [{id: a, url: "rtsp://cam/1"}]
+`, []string{`admin.listen ":9595" is reachable beyond loopback`, "admin.read_timeout -1s is negative"}},
+	{"a second YAML document, which would be ignored", `
+kafka: {brokers: [a:1], topic: t}
+streams: [{id: a, url: "rtsp://cam/1"}]
+---
+streams: [{id: b, url: "rtsp://cam/2"}]
+`, []string{"more than one YAML document"}},
+	{"stream ids that are path elements", `
+kafka: {brokers: [a:1], topic: t}
+streams: [{id: ".", url: "rtsp://cam/1"}, {id: "..", url: "rtsp://cam/2"}]
+`, []string{`id "." is a path element`, `id ".." is a path element`}},
+	{"more streams than ingest.max_streams", `
+kafka: {brokers: [a:1], topic: t}
+ingest: {max_streams: 1}
+streams: [{id: a, url: "rtsp://cam/1"}, {id: b, url: "rtsp://cam/2"}]
+`, []string{"too many streams: 2 streams configured, max streams is 1"}},
+	{"more streams than the default max of 2000", "kafka: {brokers: [a:1], topic: t}\nstreams:\n" + manyStreams(2001),
+		[]string{"too many streams: 2001 streams configured, max streams is 2000"}},
 	{"a profiling address that is no URL", `
 kafka: {brokers: [a:1], topic: t}
 profiling: {server_address: "pyro:4040"}
@@ -136,5 +177,40 @@ func TestBadConfigNamesEveryProblem(t *testing.T) {
 				t.Errorf("error leaks a password:\n%v", err)
 			}
 		})
+	}
+}
+
+// manyStreams returns n stream entries of a YAML list.
+func manyStreams(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "  - {id: s%d, url: \"rtsp://cam/%d\"}\n", i, i)
+	}
+	return b.String()
+}
+
+// goodAdminConfigs: listeners that are accepted, with what /readyz may
+// reveal.
+var goodAdminConfigs = []struct {
+	name    string
+	admin   AdminConfig
+	exposed bool
+}{
+	{"the default is loopback", AdminConfig{}, false},
+	{"localhost is loopback", AdminConfig{Listen: "localhost:9595"}, false},
+	{"an IPv6 loopback", AdminConfig{Listen: "[::1]:9595"}, false},
+	{"off", AdminConfig{Listen: "off"}, false},
+	{"beyond loopback with a token", AdminConfig{Listen: "0.0.0.0:9595", Token: "t"}, true},
+	{"beyond loopback, insecure by choice", AdminConfig{Listen: "192.0.2.1:9595", AllowInsecure: true}, true},
+}
+
+func TestAdminListenersAccepted(t *testing.T) {
+	for _, c := range goodAdminConfigs {
+		if err := c.admin.check(); err != nil {
+			t.Errorf("%s: refused: %v", c.name, err)
+		}
+		if got := c.admin.exposed(); got != c.exposed {
+			t.Errorf("%s: exposed %v, want %v", c.name, got, c.exposed)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/earshot/earshot/loadtest"
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/consumer"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // demoTopic is the topic of the embedded broker.
@@ -144,8 +145,8 @@ func readBack(ctx context.Context, brokers []string, topic string, streams int, 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ended := make(map[string]bool)
-	return tap(ctx, sink.ReadConfig{Brokers: brokers, Topic: topic}, out, func(r sink.Record) bool {
-		if r.Kind == sink.KindEnd {
+	return tap(ctx, sink.ReadConfig{Brokers: brokers, Topic: topic}, out, func(r schema.Record) bool {
+		if r.Kind == schema.KindEnd {
 			ended[r.Stream] = true
 		}
 		return len(ended) == streams

@@ -1,20 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // e2eSecret is in every stream URL; it must appear nowhere else.
@@ -44,24 +45,6 @@ var fidelityCases = []struct {
 	{"aal2-g726-40", 0.93},
 }
 
-// syncBuffer is a log destination the test can read while the service runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestEndToEnd: synthetic cameras → earshot → embedded Kafka over TCP →
 // consumer. Per codec: one epoch, records in order with consecutive seq,
 // continuous offsets, schema-1 headers, and audio that matches the clip.
@@ -70,14 +53,7 @@ func TestEndToEnd(t *testing.T) {
 	for _, c := range fidelityCases {
 		specs = append(specs, loadtest.StreamSpec{Name: "cam-" + c.codec, Codec: c.codec})
 	}
-	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cams.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cams.Close()
+	cams := loadtesttest.NewServer(t, loadtest.ServerConfig{Streams: specs})
 	broker, stopBroker, err := sink.StartEmbeddedBroker("e2e", 3)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +69,7 @@ func TestEndToEnd(t *testing.T) {
 	for _, s := range specs {
 		cfg.Streams = append(cfg.Streams, StreamConfig{ID: s.Name, URL: "rtsp://user:" + e2eSecret + "@" + cams.Addr() + "/" + s.Name, Transport: "tcp"})
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	svc, err := newService(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
@@ -130,16 +106,16 @@ func TestEndToEnd(t *testing.T) {
 }
 
 // readAll consumes the topic until every stream's end record is in.
-func readAll(t *testing.T, broker, topic string, streams int) map[string][]sink.Record {
+func readAll(t *testing.T, broker, topic string, streams int) map[string][]schema.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out := make(map[string][]sink.Record)
+	out := make(map[string][]schema.Record)
 	ended := 0
 	errDone := errors.New("done")
-	err := sink.ReadTopic(ctx, []string{broker}, topic, func(r sink.Record) error {
+	err := sink.ReadTopic(ctx, []string{broker}, topic, func(r schema.Record) error {
 		out[r.Stream] = append(out[r.Stream], r)
-		if r.Kind == sink.KindEnd {
+		if r.Kind == schema.KindEnd {
 			ended++
 		}
 		if ended == streams {
@@ -155,9 +131,9 @@ func readAll(t *testing.T, broker, topic string, streams int) map[string][]sink.
 
 // checkStream asserts the schema invariants of one stream's records and
 // returns its audio.
-func checkStream(t *testing.T, recs []sink.Record, codec string) []int16 {
+func checkStream(t *testing.T, recs []schema.Record, codec string) []int16 {
 	t.Helper()
-	if len(recs) < 3 || recs[0].Kind != sink.KindStart || recs[len(recs)-1].Kind != sink.KindEnd {
+	if len(recs) < 3 || recs[0].Kind != schema.KindStart || recs[len(recs)-1].Kind != schema.KindEnd {
 		t.Fatalf("want start, audio…, end; got %d records", len(recs))
 	}
 	var pcm []int16
@@ -172,19 +148,19 @@ func checkStream(t *testing.T, recs []sink.Record, codec string) []int16 {
 			t.Fatalf("%s: offset %d, want %d", where, r.Offset, offset)
 		case r.SampleRate != 16000 || r.Channels != 1 || r.Codec != codec:
 			t.Fatalf("%s: %d Hz, %d channels, codec %q", where, r.SampleRate, r.Channels, r.Codec)
-		case r.Clock != sink.ClockArrival && r.Clock != sink.ClockNTP:
+		case r.Clock != schema.ClockArrival && r.Clock != schema.ClockNTP:
 			t.Fatalf("%s: clock %q", where, r.Clock)
 		case r.CaptureTime.Before(prev.Add(-50 * time.Millisecond)):
 			t.Fatalf("%s: capture time %s goes back from %s", where, r.CaptureTime, prev)
-		case r.Kind == sink.KindGap:
+		case r.Kind == schema.KindGap:
 			t.Fatalf("%s: unexpected gap %q of %d ms", where, r.Reason, r.GapMS)
-		case r.Kind == sink.KindEnd && r.Reason != "shutdown":
+		case r.Kind == schema.KindEnd && r.Reason != schema.ReasonShutdown:
 			t.Fatalf("%s: reason %q", where, r.Reason)
 		case strings.Contains(fmt.Sprint(r.Stream, r.Codec, r.Reason), e2eSecret):
 			t.Fatalf("%s: carries the password", where)
 		}
 		prev = r.CaptureTime
-		if r.Kind == sink.KindAudio {
+		if r.Kind == schema.KindAudio {
 			for j := 0; j+1 < len(r.PCM); j += 2 {
 				pcm = append(pcm, int16(binary.LittleEndian.Uint16(r.PCM[j:])))
 			}

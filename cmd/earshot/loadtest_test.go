@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/earshot/earshot/loadtest/harness"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // runLoadtest runs `earshot loadtest args...` into a temporary directory,
@@ -18,7 +20,7 @@ import (
 func runLoadtest(t *testing.T, args ...string) (harness.Report, string) {
 	t.Helper()
 	out := t.TempDir()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	code := cli(append([]string{"loadtest", "--out", out, "--progress", "plain"}, args...), stdout, stderr)
 	var r harness.Report
 	data, err := os.ReadFile(filepath.Join(out, "report.json"))
@@ -56,9 +58,9 @@ func TestLoadtestSmoke(t *testing.T) {
 		t.Errorf("earshot exit status %v", r.Earshot.ExitCode)
 	}
 	for _, s := range r.PerStream {
-		end := "shutdown"
+		end := schema.ReasonShutdown
 		if s.Stream == "s0005" {
-			end = "removed"
+			end = schema.ReasonRemoved
 		}
 		if s.Fidelity == nil || s.EndReason != end || s.Epochs != 1 {
 			t.Errorf("%s: fidelity %v, end %q, %d epochs; want a fidelity, end %q, 1 epoch", s.Stream, s.Fidelity, s.EndReason, s.Epochs, end)
@@ -97,7 +99,7 @@ func TestLoadtestBlackBox(t *testing.T) {
 		t.Errorf("mode %s, %d streams delivered, latency from %s, resources measured %v", r.Mode, r.Streams.Delivered, r.Latency.Source, r.Resources.Measured)
 	}
 	for _, s := range r.PerStream {
-		if s.EndReason != "removed" { // the harness removes what it added
+		if s.EndReason != schema.ReasonRemoved { // the harness removes what it added
 			t.Errorf("%s ends with %q, want removed", s.Stream, s.EndReason)
 		}
 	}

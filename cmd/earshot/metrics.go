@@ -9,9 +9,9 @@ import (
 
 // metric is one metric earshot exports at /metrics. Every metric is named,
 // typed and documented here, once: the collector and the histograms are
-// built from these definitions, the README's table is checked against
-// metricsTable (TestREADMEListsEveryMetric), and so are the dashboard's
-// queries (TestDashboardQueriesExist).
+// built from these definitions, the table in docs/metrics.md is checked
+// against metricsTable (TestMetricsDocListsEveryMetric), and the
+// dashboard's queries against a live scrape (TestMetricsDuringARun).
 type metric struct {
 	Name string
 	Type prometheus.ValueType // GaugeValue, CounterValue or UntypedValue for a histogram
@@ -39,7 +39,7 @@ func newHistogram(name, help string, buckets []float64) *metric {
 
 var stream = []string{"stream"}
 
-// The metrics, in the order of the README's table.
+// The metrics, in the order of the table in docs/metrics.md.
 var (
 	metricStreamUp = newMetric("earshot_stream_up", prometheus.GaugeValue, stream,
 		"1 while RTP audio flows: the stream is in state streaming and not stalled; else 0.")
@@ -126,7 +126,7 @@ func (m *metric) emit(ch chan<- prometheus.Metric, v float64, labels ...string) 
 	ch <- prometheus.MustNewConstMetric(m.desc, m.Type, v, labels...)
 }
 
-// metricsTable renders the README's table of metrics.
+// metricsTable renders the table of metrics in docs/metrics.md.
 func metricsTable() string {
 	var b strings.Builder
 	b.WriteString("| metric | type | labels | meaning |\n|---|---|---|---|\n")

@@ -19,37 +19,39 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
-var updateREADME = flag.Bool("update-readme", false, "rewrite the README's table of metrics from metrics.go")
+var updateMetricsDoc = flag.Bool("update-metrics-doc", false, "rewrite the table of metrics in docs/metrics.md from metrics.go")
 
-// The README's table of metrics sits between these lines.
+// The table of metrics in docs/metrics.md sits between these lines.
 const (
-	readmeMetricsBegin = "<!-- metrics table: generated from cmd/earshot/metrics.go; go test ./cmd/earshot -run TestREADMEListsEveryMetric -update-readme -->\n"
-	readmeMetricsEnd   = "<!-- end of metrics table -->\n"
+	metricsDocBegin = "<!-- metrics table: generated from cmd/earshot/metrics.go; go test ./cmd/earshot -run TestMetricsDocListsEveryMetric -update-metrics-doc -->\n"
+	metricsDocEnd   = "<!-- end of metrics table -->\n"
 )
 
-func TestREADMEListsEveryMetric(t *testing.T) {
-	const path = "../../README.md"
+func TestMetricsDocListsEveryMetric(t *testing.T) {
+	const path = "../../docs/metrics.md"
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(b)
-	before, rest, ok1 := strings.Cut(readme, readmeMetricsBegin)
-	table, after, ok2 := strings.Cut(rest, readmeMetricsEnd)
+	before, rest, ok1 := strings.Cut(string(b), metricsDocBegin)
+	table, after, ok2 := strings.Cut(rest, metricsDocEnd)
 	if !ok1 || !ok2 {
-		t.Fatalf("README.md has no metrics table between %q and %q", readmeMetricsBegin, readmeMetricsEnd)
+		t.Fatalf("%s has no metrics table between %q and %q", path, metricsDocBegin, metricsDocEnd)
 	}
 	if want := metricsTable(); table != want {
-		if *updateREADME {
-			if err := os.WriteFile(path, []byte(before+readmeMetricsBegin+want+readmeMetricsEnd+after), 0o644); err != nil {
+		if *updateMetricsDoc {
+			if err := os.WriteFile(path, []byte(before+metricsDocBegin+want+metricsDocEnd+after), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			return
 		}
-		t.Errorf("README's metrics table is not metricsTable(); run with -update-readme. Want:\n%s", want)
+		t.Errorf("the table of metrics in %s is not metricsTable(); run with -update-metrics-doc. Want:\n%s", path, want)
 	}
 }
 
@@ -69,7 +71,7 @@ func TestMetricsDuringARun(t *testing.T) {
 	for _, c := range metricsCodecs {
 		specs = append(specs, loadtest.StreamSpec{Name: "cam-" + c, Codec: c})
 	}
-	cams := startCameras(t, specs)
+	cams := loadtesttest.NewServer(t, loadtest.ServerConfig{Streams: specs})
 	broker, err := sink.NewEmbeddedBroker("metrics", 3)
 	if err != nil {
 		t.Fatal(err)
@@ -190,9 +192,9 @@ func TestMetricsDuringARun(t *testing.T) {
 		t.Fatal(err)
 	}
 	stalled := sc.await("the stall of "+victim, func(m metricSet) bool {
-		return m.value("earshot_stalls_total", "stage", "source", "reason", "rtcp_only") == 1 &&
+		return m.value("earshot_stalls_total", "stage", "source", "reason", schema.ReasonRTCPOnly) == 1 &&
 			m.value("earshot_stream_up", "stream", victim) == 0 &&
-			m.value("earshot_gaps_total", "stream", victim, "reason", "rtcp_only") >= 1
+			m.value("earshot_gaps_total", "stream", victim, "reason", schema.ReasonRTCPOnly) >= 1
 	})
 	if v := stalled.value("earshot_stream_up", "stream", specs[1].Name); v != 1 {
 		t.Errorf("%s: up %g while another camera stalled", specs[1].Name, v)
@@ -222,7 +224,7 @@ func TestMetricsDuringARun(t *testing.T) {
 	}
 	sc.awaitStatus("/readyz", http.StatusOK)
 	for _, s := range specs {
-		if err := svc.sup.Remove(s.Name); err != nil {
+		if err := svc.sup.Remove(context.Background(), s.Name); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -231,25 +233,11 @@ func TestMetricsDuringARun(t *testing.T) {
 	}
 }
 
-// startCameras serves specs until the test ends.
-func startCameras(t *testing.T, specs []loadtest.StreamSpec) *loadtest.Server {
-	t.Helper()
-	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cams.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cams.Close)
-	return cams
-}
-
 // runService runs the service of cfg until stop, which waits for Run to
 // return, and returns its logs.
-func runService(t *testing.T, cfg *Config) (svc *service, logs *syncBuffer, stop func()) {
+func runService(t *testing.T, cfg *Config) (svc *service, logs *testkit.SyncBuffer, stop func()) {
 	t.Helper()
-	logs = &syncBuffer{}
+	logs = &testkit.SyncBuffer{}
 	svc, err := newService(cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -392,31 +380,19 @@ func (sc *scraper) scrape() metricSet {
 // await scrapes until ok holds, for at most 20 s, and returns that scrape.
 func (sc *scraper) await(what string, ok func(metricSet) bool) metricSet {
 	sc.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		m := sc.scrape()
-		if ok(m) {
-			return m
-		}
-		if time.Now().After(deadline) {
-			sc.t.Fatalf("no %s in /metrics after 20 s", what)
-		}
-		<-time.After(100 * time.Millisecond)
+	var m metricSet
+	if !testkit.Poll(20*time.Second, func() bool { m = sc.scrape(); return ok(m) }) {
+		sc.t.Fatalf("no %s in /metrics after 20 s", what)
 	}
+	return m
 }
 
 // awaitStatus polls path until it answers code, for at most 20 s.
 func (sc *scraper) awaitStatus(path string, code int) {
 	sc.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		body, got := sc.do(path, false)
-		if got == code {
-			return
-		}
-		if time.Now().After(deadline) {
-			sc.t.Fatalf("%s: status %d (%s) after 20 s, want %d", path, got, strings.TrimSpace(body), code)
-		}
-		<-time.After(100 * time.Millisecond)
+	var body string
+	var got int
+	if !testkit.Poll(20*time.Second, func() bool { body, got = sc.do(path, false); return got == code }) {
+		sc.t.Fatalf("%s: status %d (%s) after 20 s, want %d", path, got, strings.TrimSpace(body), code)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/loadtest/testkit"
 )
 
 // TestProblemSummaryLogsCountsPerInterval: a stream whose problem counters
@@ -17,7 +18,7 @@ func TestProblemSummaryLogsCountsPerInterval(t *testing.T) {
 		{ID: "lossy", RTPLost: 100, DecodeErrors: 2},
 		{ID: "clean", Packets: 5000},
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	p := &problemSummary{
 		stats:    func() []ingest.StreamStats { return stats },
 		interval: time.Minute,

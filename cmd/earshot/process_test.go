@@ -18,8 +18,11 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/consumer"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 const processTopic = "earshot.audio"
@@ -48,14 +51,7 @@ func newProcessEnv(t *testing.T, closeTimeout time.Duration) *processEnv {
 // extra appended to its top-level settings.
 func newProcessEnvFor(t testing.TB, closeTimeout time.Duration, specs []loadtest.StreamSpec, extra string) *processEnv {
 	t.Helper()
-	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cams.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cams.Close)
+	cams := loadtesttest.NewServer(t, loadtest.ServerConfig{Streams: specs})
 	broker, err := sink.NewEmbeddedBroker(processTopic, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -79,14 +75,14 @@ func newProcessEnvFor(t testing.TB, closeTimeout time.Duration, specs []loadtest
 // child is a running `earshot run`.
 type child struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 	done chan struct{}
 	err  error
 }
 
 func (e *processEnv) start(t testing.TB) *child {
 	t.Helper()
-	c := &child{logs: &syncBuffer{}, done: make(chan struct{})}
+	c := &child{logs: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	c.cmd.Env = append(os.Environ(), childConfigEnv+"="+e.config)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
@@ -136,24 +132,28 @@ func (e *processEnv) streamAndTerminate(t *testing.T, d time.Duration) (*child, 
 // waitLog waits until the child's logs contain s n times.
 func (c *child) waitLog(t testing.TB, s string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(c.logs.String(), s) < n {
+	logged := func() bool { return strings.Count(c.logs.String(), s) >= n }
+	exited := func() bool {
 		select {
 		case <-c.done:
-			t.Fatalf("earshot exited (%v) before logging %q; logs:\n%s", c.err, s, c.logs)
-		case <-time.After(50 * time.Millisecond):
+			return true
+		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %d× %q in the logs after 30 s:\n%s", n, s, c.logs)
-		}
+	}
+	if !testkit.Poll(30*time.Second, func() bool { return logged() || exited() }) {
+		t.Fatalf("no %d× %q in the logs after 30 s:\n%s", n, s, c.logs)
+	}
+	if !logged() {
+		t.Fatalf("earshot exited (%v) before logging %q; logs:\n%s", c.err, s, c.logs)
 	}
 }
 
 // spooled returns the records in the spool directory.
-func (e *processEnv) spooled(t *testing.T) []sink.Record {
+func (e *processEnv) spooled(t *testing.T) []schema.Record {
 	t.Helper()
-	var recs []sink.Record
-	if err := sink.ReadSpool(e.spool, func(r sink.Record) error { recs = append(recs, r); return nil }); err != nil {
+	var recs []schema.Record
+	if err := sink.ReadSpool(e.spool, func(r schema.Record) error { recs = append(recs, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return recs
@@ -161,20 +161,20 @@ func (e *processEnv) spooled(t *testing.T) []sink.Record {
 
 // readStreams reads the topic, deduplicated with the consumer package,
 // until ends end records arrived, and returns each stream's records.
-func readStreams(t *testing.T, broker string, ends int) map[string][]sink.Record {
+func readStreams(t *testing.T, broker string, ends int) map[string][]schema.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var dedup consumer.Deduplicator
-	out := make(map[string][]sink.Record)
+	out := make(map[string][]schema.Record)
 	ended := 0
 	errDone := errors.New("done")
-	err := sink.ReadTopic(ctx, []string{broker}, processTopic, func(r sink.Record) error {
+	err := sink.ReadTopic(ctx, []string{broker}, processTopic, func(r schema.Record) error {
 		if !dedup.Fresh(consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq}) {
 			return nil
 		}
 		out[r.Stream] = append(out[r.Stream], r)
-		if r.Kind == sink.KindEnd {
+		if r.Kind == schema.KindEnd {
 			if ended++; ended == ends {
 				return errDone
 			}
@@ -221,7 +221,7 @@ func TestSIGTERMWithKafkaDownLeavesTheRestInTheSpool(t *testing.T) {
 	left := e.spooled(t)
 	ends := 0
 	for _, r := range left {
-		if r.Kind == sink.KindEnd {
+		if r.Kind == schema.KindEnd {
 			ends++
 		}
 	}
@@ -240,12 +240,8 @@ func TestSIGKILLWhileSpoolingLosesNothingSpooled(t *testing.T) {
 	first := e.start(t)
 	first.waitLog(t, "stream connected", len(processCodecs))
 	// Spool a few seconds of every stream, then kill earshot mid-write.
-	deadline := time.Now().Add(30 * time.Second)
-	for len(e.spooled(t)) < 40 {
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing spooled; logs:\n%s", first.logs)
-		}
-		<-time.After(100 * time.Millisecond)
+	if !testkit.Poll(30*time.Second, func() bool { return len(e.spooled(t)) >= 40 }) {
+		t.Fatalf("nothing spooled; logs:\n%s", first.logs)
 	}
 	first.stop(t, syscall.SIGKILL)
 	spooled := e.spooled(t)
@@ -264,7 +260,7 @@ func TestSIGKILLWhileSpoolingLosesNothingSpooled(t *testing.T) {
 
 	// Only the second run ends its streams; the first was killed.
 	got := readStreams(t, e.broker.Addr(), len(processCodecs))
-	byKey := make(map[consumer.Key]sink.Record)
+	byKey := make(map[consumer.Key]schema.Record)
 	for _, recs := range got {
 		for _, r := range recs {
 			byKey[consumer.Key{Stream: r.Stream, Epoch: r.Epoch, Seq: r.Seq}] = r
@@ -287,12 +283,12 @@ func TestSIGKILLWhileSpoolingLosesNothingSpooled(t *testing.T) {
 			}
 			epochs[r.Epoch]++
 			asm.Add(consumer.FromRecord(r, consumer.Position{}), func(p consumer.Piece) {
-				if p.Kind == consumer.PieceGap && p.Reason == consumer.ReasonMissing {
+				if p.Kind == consumer.PieceGap && p.Reason == schema.ReasonMissing {
 					t.Errorf("%s: %d samples missing at epoch %d offset %d", stream, p.Samples, p.Epoch, p.Offset)
 				}
 			})
 		}
-		if len(epochs) != 2 || recs[0].Kind != sink.KindStart || recs[len(recs)-1].Kind != sink.KindEnd {
+		if len(epochs) != 2 || recs[0].Kind != schema.KindStart || recs[len(recs)-1].Kind != schema.KindEnd {
 			t.Errorf("%s: %d epochs, first %s, last %s", stream, len(epochs), recs[0].Kind, recs[len(recs)-1].Kind)
 		}
 	}

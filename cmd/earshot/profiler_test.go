@@ -16,6 +16,7 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -138,7 +139,7 @@ func TestProfilesCarryStreamAndStageLabels(t *testing.T) {
 	for i := range 8 {
 		specs = append(specs, loadtest.StreamSpec{Name: "cam-" + string(rune('a'+i)), Codec: audio.CodecAACLATM})
 	}
-	cams := startCameras(t, specs)
+	cams := loadtesttest.NewServer(t, loadtest.ServerConfig{Streams: specs})
 	broker, stopBroker, err := sink.StartEmbeddedBroker("prof", 1)
 	if err != nil {
 		t.Fatal(err)

@@ -26,10 +26,14 @@ type broker interface {
 
 // readiness serves /readyz: 200 when at least one stream is configured
 // and the broker is reachable (the writer is not stalled, and a metadata
-// request is answered); otherwise 503 with the reason.
+// request is answered); otherwise 503 with the reason. /readyz needs no
+// token, so when the listener is reachable beyond loopback the reason
+// leaves out the broker's error, which names its addresses.
 type readiness struct {
 	streams func() int
 	broker  broker
+	// terse leaves the broker's errors out of the answers.
+	terse bool
 
 	mu      sync.Mutex // held during a check: concurrent probes share it
 	checked time.Time
@@ -49,6 +53,9 @@ func (r *readiness) check(ctx context.Context) error {
 		return errors.New("no stream configured")
 	}
 	if h := r.broker.Health(); h.Stalled {
+		if r.terse {
+			return fmt.Errorf("kafka stalled since %s", h.StalledSince.Format(time.RFC3339))
+		}
 		return fmt.Errorf("kafka stalled since %s: %s", h.StalledSince.Format(time.RFC3339), h.Reason)
 	}
 	r.mu.Lock()
@@ -59,7 +66,10 @@ func (r *readiness) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	r.err = r.broker.Ping(ctx)
-	if r.err != nil {
+	switch {
+	case r.err != nil && r.terse:
+		r.err = errors.New("kafka not reachable")
+	case r.err != nil:
 		r.err = fmt.Errorf("kafka: %w", r.err)
 	}
 	r.checked = time.Now()

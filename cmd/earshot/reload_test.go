@@ -17,7 +17,7 @@ import (
 
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/loadtest"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // jsonChild is earshot running as a child process, with its JSON log lines.
@@ -124,21 +124,8 @@ func writeConfig(t *testing.T, path, broker, topic, cams string, streams map[str
 // unchanged one keeps its epoch. A file that does not load changes
 // nothing; SIGTERM then drains and exits 0.
 func TestSIGHUPReloadsOnlyChangedStreams(t *testing.T) {
-	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: []loadtest.StreamSpec{
-		{Name: "p1", Codec: "pcma"}, {Name: "p2", Codec: "pcmu"}, {Name: "p3", Codec: "pcma"},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cams.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cams.Close()
-	broker, stopBroker, err := sink.StartEmbeddedBroker("hup", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopBroker()
+	cams, broker := startCamerasAndBroker(t, "hup",
+		loadtest.StreamSpec{Name: "p1", Codec: "pcma"}, loadtest.StreamSpec{Name: "p2", Codec: "pcmu"}, loadtest.StreamSpec{Name: "p3", Codec: "pcma"})
 
 	path := filepath.Join(t.TempDir(), "earshot.yaml")
 	writeConfig(t, path, broker, "hup", cams.Addr(), map[string]string{"keep": "p1", "change": "p2", "drop": "p3"})
@@ -183,9 +170,9 @@ func TestSIGHUPReloadsOnlyChangedStreams(t *testing.T) {
 	for id, rs := range recs {
 		for _, r := range rs {
 			switch r.Kind {
-			case sink.KindStart:
+			case schema.KindStart:
 				ends[id] = append(ends[id], "start")
-			case sink.KindEnd:
+			case schema.KindEnd:
 				ends[id] = append(ends[id], "end/"+r.Reason)
 			}
 		}

@@ -88,7 +88,7 @@ func reloadOnHUP(ctx context.Context, path string, cfg *Config, svc *service, lo
 			log.Error("reload refused; keeping the running configuration", "err", err)
 			continue
 		}
-		ch, err := svc.Reload(cfg, next)
+		ch, err := svc.Reload(ctx, cfg, next)
 		log.Info("configuration reloaded", "added", ch.Added, "removed", ch.Removed, "restarted", ch.Restarted, "unchanged", len(ch.Unchanged), "err", err)
 		cfg = next
 	}

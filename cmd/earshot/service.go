@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,13 +59,13 @@ func newService(c *Config, log *slog.Logger) (*service, error) {
 	admin, err := newAdminServer(c.Admin, adminRoutes{
 		API:     sup.Handler(),
 		Metrics: tel.Handler(),
-		Ready:   &readiness{streams: streams, broker: w},
+		Ready:   &readiness{streams: streams, broker: w, terse: c.Admin.exposed()},
 	}, log)
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
-	problems := &problemSummary{stats: sup.Stats, interval: cmp.Or(c.Log.SummaryInterval, defaultSummaryInterval), log: log}
+	problems := &problemSummary{stats: sup.Stats, interval: c.Log.summaryInterval(), log: log}
 	return &service{log: log, writer: w, sup: sup, admin: admin, problems: problems, prof: newProfiler(c.Profiling, log)}, nil
 }
 
@@ -119,9 +118,11 @@ func (s *service) Run(ctx context.Context) error {
 }
 
 // Reload applies the streams of c: only streams added, removed or changed
-// are touched. Other settings need a restart; a change to them is logged.
-func (s *service) Reload(old, c *Config) (ingest.Changes, error) {
-	ch, err := s.sup.Reload(c.ingestConfig(nil).Streams)
+// are touched; it waits for removed streams as long as ctx and
+// ingest.remove_timeout allow. Other settings need a restart; a change to
+// them is logged.
+func (s *service) Reload(ctx context.Context, old, c *Config) (ingest.Changes, error) {
+	ch, err := s.sup.Reload(ctx, c.ingestConfig(nil).Streams)
 	o, n := *old, *c
 	o.Streams, n.Streams = nil, nil
 	if !reflect.DeepEqual(o, n) {

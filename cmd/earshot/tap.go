@@ -13,6 +13,7 @@ import (
 
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/consumer"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 func tapCmd(args []string, stdout, stderr io.Writer) int {
@@ -72,10 +73,10 @@ var errTapDone = errors.New("tap done")
 
 // tap consumes topic until ctx is done or done(record) reports true, and
 // writes the WAVs. done may be nil.
-func tap(ctx context.Context, rc sink.ReadConfig, out string, done func(sink.Record) bool) ([]consumer.TapFile, error) {
+func tap(ctx context.Context, rc sink.ReadConfig, out string, done func(schema.Record) bool) ([]consumer.TapFile, error) {
 	var t consumer.Tap
 	rejected := 0
-	err := sink.Read(ctx, rc, func(r sink.Record) error {
+	err := sink.Read(ctx, rc, func(r schema.Record) error {
 		if err := t.Add(r); err != nil {
 			if rejected++; rejected == 1 {
 				slog.Warn("tap: record rejected", "stream", r.Stream, "epoch", r.Epoch, "seq", r.Seq, "err", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // TestTapTakesTheKafkaSectionOfAConfig: `earshot tap --config` reads the
@@ -28,15 +29,15 @@ func TestTapTakesTheKafkaSectionOfAConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	base := sink.Record{Stream: "cam", Epoch: 7, SampleRate: 16000, Channels: 1, Codec: "pcma", CaptureTime: t0, Clock: sink.ClockArrival}
-	for i, kind := range []sink.Kind{sink.KindStart, sink.KindAudio, sink.KindEnd} {
+	base := schema.Record{Stream: "cam", Epoch: 7, SampleRate: 16000, Channels: 1, Codec: "pcma", CaptureTime: t0, Clock: schema.ClockArrival}
+	for i, kind := range []schema.Kind{schema.KindStart, schema.KindAudio, schema.KindEnd} {
 		r := base
 		r.Kind, r.Seq = kind, uint64(i)
 		switch kind {
-		case sink.KindAudio:
+		case schema.KindAudio:
 			r.PCM = make([]byte, 3200)
-		case sink.KindEnd:
-			r.Offset, r.Reason = 1600, "shutdown"
+		case schema.KindEnd:
+			r.Offset, r.Reason = 1600, schema.ReasonShutdown
 		}
 		if err := w.Write(context.Background(), r); err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // telemetry is earshot's Prometheus registry. Counters and gauges are read
@@ -38,12 +39,12 @@ var streamStates = []ingest.State{ingest.StateConnecting, ingest.StateStreaming,
 // stallKinds are the stage and reason pairs of earshot_stalls_total, all
 // exported from the start so that rate() sees the first stall.
 var stallKinds = [][2]string{
-	{ingest.StageSource, ingest.ReasonNoRTP},
-	{ingest.StageSource, ingest.ReasonRTCPOnly},
-	{ingest.StageSource, ingest.ReasonTimestampsFrozen},
-	{ingest.StageCallback, ingest.ReasonCallbackBlocked},
-	{ingest.StageWorker, ingest.ReasonWorkerStuck},
-	{ingest.StageSink, ingest.ReasonSinkStalled},
+	{ingest.StageSource, schema.ReasonNoRTP},
+	{ingest.StageSource, schema.ReasonRTCPOnly},
+	{ingest.StageSource, schema.ReasonTimestampsFrozen},
+	{ingest.StageCallback, schema.ReasonCallbackBlocked},
+	{ingest.StageWorker, schema.ReasonWorkerStuck},
+	{ingest.StageSink, schema.ReasonSinkStalled},
 }
 
 func newTelemetry() *telemetry {
@@ -158,7 +159,7 @@ func collectStream(ch chan<- prometheus.Metric, s *ingest.StreamStats, sinkDrops
 		metricGaps.emit(ch, float64(n), id, reason)
 	}
 	if sinkDrops > 0 {
-		metricGaps.emit(ch, float64(sinkDrops), id, sink.ReasonSinkDrop)
+		metricGaps.emit(ch, float64(sinkDrops), id, schema.ReasonSinkDrop)
 	}
 	metricReconnects.emit(ch, float64(s.Reconnects), id)
 	metricClockDrift.emit(ch, s.ClockDriftPPM, id)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
 )
 
 // burstFrame is what the burst test keeps of a frame.
@@ -31,7 +32,7 @@ func TestBurstAfterUDPLoss(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startServer(t, loadtest.ServerConfig{UDP: true, Streams: []loadtest.StreamSpec{{Name: "opus", Codec: "opus"}}})
+			srv := loadtesttest.NewServer(t, loadtest.ServerConfig{UDP: true, Streams: []loadtest.StreamSpec{{Name: "opus", Codec: "opus"}}})
 			tc.opts.Workers = 1
 			s := newSDK(t, tc.opts)
 			frames := make(chan burstFrame, 4096)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
 )
 
 // startRecordingServer starts a loadtest.RecordingServer on host.
@@ -28,7 +29,7 @@ const redirectSecret = "s3cr3t-pass"
 
 func TestRedirects(t *testing.T) {
 	// A camera that wants the credentials, on the first server's host.
-	cams := startServer(t, loadtest.ServerConfig{Streams: []loadtest.StreamSpec{{Name: "opus", Codec: "opus", User: "admin", Password: redirectSecret}}})
+	cams := loadtesttest.NewServer(t, loadtest.ServerConfig{Streams: []loadtest.StreamSpec{{Name: "opus", Codec: "opus", User: "admin", Password: redirectSecret}}})
 	cases := []struct {
 		name   string
 		policy sdk.RedirectPolicy

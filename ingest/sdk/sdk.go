@@ -130,6 +130,7 @@ func (o *Options) setDefaults() {
 func (o *Options) validate() error {
 	var errs []error
 	if o.Workers < 1 || o.Workers > 1024 {
+		//lint:ignore ST1005 the message begins with the option's name
 		errs = append(errs, fmt.Errorf("Workers must be between 1 and 1024, got %d", o.Workers))
 	}
 	if o.QueueLen < 0 || o.QueueLen > maxQueueFrames {
@@ -557,6 +558,7 @@ func (s *SDK) closeHandle(hd *handle) {
 	<-hd.done
 	hd.closers.Wait()
 	hd.busy.Lock() // wait for an in-flight callback
+	//lint:ignore SA2001 the lock is taken only to wait for an in-flight callback
 	hd.busy.Unlock()
 }
 

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // ABOptions configure RunAB: Options with the two builds of a gray
@@ -240,8 +240,8 @@ func stallReasons(reports []*Report) []string {
 
 // stallGapReasons are the gap reasons that name a stall.
 var stallGapReasons = []string{
-	ingest.ReasonNoRTP, ingest.ReasonRTCPOnly, ingest.ReasonTimestampsFrozen,
-	ingest.ReasonCallbackBlocked, ingest.ReasonWorkerStuck, ingest.ReasonSinkStalled,
+	schema.ReasonNoRTP, schema.ReasonRTCPOnly, schema.ReasonTimestampsFrozen,
+	schema.ReasonCallbackBlocked, schema.ReasonWorkerStuck, schema.ReasonSinkStalled,
 }
 
 func listOrNone(l []string) string {

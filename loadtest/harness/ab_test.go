@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // report returns a passing report with the given figures.
@@ -54,7 +56,7 @@ func TestCompare(t *testing.T) {
 func TestCanaryThatLosesAudioFails(t *testing.T) {
 	c := report(0.01, 1e6, 200, nil)
 	c.Loss.UnexplainedMs = 400
-	c.Loss.GapsByReasonMs = map[string]float64{"callback_blocked": 400, "rtp_loss": 20}
+	c.Loss.GapsByReasonMs = map[string]float64{schema.ReasonCallbackBlocked: 400, schema.ReasonRTPLoss: 20}
 	c.Failures = []string{"unexplained loss 400 ms in 2 gaps (max 0.0 ms)"}
 	v := compare([]*Report{report(0.01, 1e6, 200, nil)}, []*Report{c}, Thresholds{})
 	if why := strings.Join(v.Reasons, ";"); v.Pass || !strings.Contains(why, "round 1: unexplained loss 400 ms") ||
@@ -67,7 +69,7 @@ func TestReportsAreWritten(t *testing.T) {
 	dir := t.TempDir()
 	b, c := report(0.01, 1e6, 200, nil), report(0.02, 1e6, 200, nil)
 	c.Series = Series{T: []float64{1, 2}, CPUCores: []float64{0.1, 0.2}, StreamsUp: []int{1, 2}, RSSMB: []float64{1, 2}, RecordsPerS: []float64{5, 5}, LatencyP99Ms: []float64{1, 1}}
-	c.PerStream = []StreamResult{{Stream: "s0001", Timeline: []GapResult{{AtS: 1, Ms: 300, Reason: "handoff_drop"}}}}
+	c.PerStream = []StreamResult{{Stream: "s0001", Timeline: []GapResult{{AtS: 1, Ms: 300, Reason: schema.ReasonHandoffDrop}}}}
 	ab := &ABReport{Scenario: "s", Mode: "side-by-side", Rounds: 1, Baseline: []*Report{b}, Canary: []*Report{c}}
 	ab.Verdict = compare(ab.Baseline, ab.Canary, Thresholds{CPURatio: 1.1})
 	if err := ab.WriteFiles(dir); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // Tolerances of the end-to-end checks.
@@ -19,12 +20,6 @@ const (
 	tailSlack = 2 * time.Second
 	// maxTimeline bounds the gaps kept per stream for the report.
 	maxTimeline = 200
-)
-
-// Reasons the analysis gives to what no record says.
-const (
-	reasonStoppedEarly = "stopped_early" // the timeline ends before the stream was stopped
-	reasonNoAudio      = "no_audio"      // the stream delivered no audio at all
 )
 
 // minFidelity is the lowest correlation with the source clip each codec
@@ -65,7 +60,7 @@ type analysis struct {
 // faultWindow is when a fault's gaps may be.
 type faultWindow struct {
 	ev       loadtest.FaultEvent
-	exp      faultExpectation
+	exp      loadtest.FaultExpectation
 	from, to time.Time
 	end      time.Time // of the fault; the stop for one still active
 }
@@ -73,13 +68,13 @@ type faultWindow struct {
 func (a *analysis) windows() []faultWindow {
 	out := make([]faultWindow, len(a.faults))
 	for i, ev := range a.faults {
-		exp := faultExpectations[ev.Kind]
+		exp, _ := ev.Kind.Expectation()
 		end := ev.Ended
 		if end.IsZero() || end.After(a.stop) {
 			end = a.stop
 		}
 		allow := a.recovery
-		if exp.permanent {
+		if exp.Permanent {
 			allow += a.permanentRetry
 		}
 		out[i] = faultWindow{ev: ev, exp: exp, from: ev.Began.Add(-faultLead), to: end.Add(allow), end: end}
@@ -149,9 +144,9 @@ func (a *analysis) classify(l streamLife, sc *streamCheck, wins []faultWindow) [
 	}
 	switch {
 	case sc.firstAudio.IsZero():
-		gaps = append(gaps, gapPiece{Reason: reasonNoAudio, Start: l.Added, Length: until.Sub(l.Added)})
+		gaps = append(gaps, gapPiece{Reason: schema.ReasonNoAudio, Start: l.Added, Length: until.Sub(l.Added)})
 	case sc.end.Before(until.Add(-tailSlack)):
-		gaps = append(gaps, gapPiece{Reason: reasonStoppedEarly, Start: sc.end, Length: until.Sub(sc.end)})
+		gaps = append(gaps, gapPiece{Reason: schema.ReasonStoppedEarly, Start: sc.end, Length: until.Sub(sc.end)})
 	}
 	out := make([]attributed, len(gaps))
 	for gi, g := range gaps {
@@ -161,7 +156,7 @@ func (a *analysis) classify(l streamLife, sc *streamCheck, wins []faultWindow) [
 			if !w.hits(l) || !w.overlaps(g) {
 				continue
 			}
-			if w.exp.explains(g.Reason) || (g.Reason == reasonStoppedEarly && !g.Start.Before(w.from)) {
+			if w.exp.Explains(g.Reason) || (g.Reason == schema.ReasonStoppedEarly && !g.Start.Before(w.from)) {
 				out[gi].fault, out[gi].note = i, ""
 				break
 			}
@@ -246,7 +241,7 @@ func (a *analysis) faultResult(i int, w *faultWindow, hit []streamGaps) FaultRes
 	r := FaultResult{
 		Fault: ev.Fault.String(), Kind: string(ev.Kind), Stream: ev.Stream,
 		AtS: ev.Began.Sub(a.t0).Seconds(), DurationS: w.end.Sub(ev.Began).Seconds(),
-		Began: ev.Began, Ended: ev.Ended, Expected: w.exp.required, Streams: len(hit), Error: ev.Error,
+		Began: ev.Began, Ended: ev.Ended, Expected: w.exp.Required, Streams: len(hit), Error: ev.Error,
 	}
 	var detect, recover []time.Duration
 	for _, sg := range hit {
@@ -257,7 +252,7 @@ func (a *analysis) faultResult(i int, w *faultWindow, hit []streamGaps) FaultRes
 				r.GapMs += ms(g.gap.Length)
 			}
 		}
-		if k := slices.IndexFunc(mine, func(g gapPiece) bool { return g.Reason == w.exp.required }); k >= 0 {
+		if k := slices.IndexFunc(mine, func(g gapPiece) bool { return g.Reason == w.exp.Required }); k >= 0 {
 			r.Detected++
 			detect = append(detect, max(0, mine[k].End().Sub(ev.Began)))
 		}
@@ -276,8 +271,8 @@ func (a *analysis) faultResult(i int, w *faultWindow, hit []streamGaps) FaultRes
 	switch {
 	case ev.Error != "":
 		r.Problem = "the cameras could not carry the fault out: " + ev.Error
-	case w.exp.required != "" && r.Detected < r.Streams:
-		r.Problem = fmt.Sprintf("%d of %d streams show no %s gap", r.Streams-r.Detected, r.Streams, w.exp.required)
+	case w.exp.Required != "" && r.Detected < r.Streams:
+		r.Problem = fmt.Sprintf("%d of %d streams show no %s gap", r.Streams-r.Detected, r.Streams, w.exp.Required)
 	case !stillOn && r.Recovered < r.Streams:
 		r.Problem = fmt.Sprintf("%d of %d streams did not recover", r.Streams-r.Recovered, r.Streams)
 	}

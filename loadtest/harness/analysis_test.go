@@ -11,6 +11,7 @@ import (
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/loadtest"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // recGen writes the records earshot would write for one stream into a
@@ -27,12 +28,12 @@ type recGen struct {
 	msgs   int64
 }
 
-func (g *recGen) put(r sink.Record) {
-	r.Stream, r.Epoch, r.Seq, r.SampleRate, r.Channels, r.Codec, r.Clock = g.stream, g.epoch, g.seq, 16000, 1, "pcma", sink.ClockNTP
+func (g *recGen) put(r schema.Record) {
+	r.Stream, r.Epoch, r.Seq, r.SampleRate, r.Channels, r.Codec, r.Clock = g.stream, g.epoch, g.seq, 16000, 1, "pcma", schema.ClockNTP
 	if err := r.Validate(); err != nil {
 		panic(err)
 	}
-	m := r.Message("t")
+	m := sink.Message(r, "t")
 	m.Partition, m.Offset = 0, g.msgs
 	g.v.add(kafka.Message(m), r.CaptureTime.Add(200*time.Millisecond))
 	g.seq++
@@ -43,7 +44,7 @@ func (g *recGen) put(r sink.Record) {
 func (g *recGen) start(at time.Time) {
 	g.epoch++
 	g.seq, g.offset, g.t = 0, 0, at
-	g.put(sink.Record{Kind: sink.KindStart, CaptureTime: at})
+	g.put(schema.Record{Kind: schema.KindStart, CaptureTime: at})
 }
 
 // audio writes d of audio captured from at (zero: where the last ended).
@@ -58,20 +59,20 @@ func (g *recGen) audio(at time.Time, d time.Duration) {
 			pcm[i] = g.clip[(g.pos+i)%len(g.clip)]
 		}
 		g.pos += k
-		g.put(sink.Record{Kind: sink.KindAudio, Offset: g.offset, CaptureTime: g.t, PCM: audio.AppendS16LE(nil, pcm)})
+		g.put(schema.Record{Kind: schema.KindAudio, Offset: g.offset, CaptureTime: g.t, PCM: audio.AppendS16LE(nil, pcm)})
 		g.offset += int64(k)
 		g.t = g.t.Add(time.Duration(k) * time.Second / 16000)
 	}
 }
 
 func (g *recGen) gap(reason string, d time.Duration) {
-	g.put(sink.Record{Kind: sink.KindGap, Offset: g.offset, CaptureTime: g.t, GapMS: d.Milliseconds(), Reason: reason})
+	g.put(schema.Record{Kind: schema.KindGap, Offset: g.offset, CaptureTime: g.t, GapMS: d.Milliseconds(), Reason: reason})
 	g.offset += int64(samplesIn(d, 16000))
 	g.t = g.t.Add(d)
 }
 
 func (g *recGen) end(reason string) {
-	g.put(sink.Record{Kind: sink.KindEnd, Offset: g.offset, CaptureTime: g.t, Reason: reason})
+	g.put(schema.Record{Kind: schema.KindEnd, Offset: g.offset, CaptureTime: g.t, Reason: reason})
 }
 
 func TestAnalysisExplainsGapsByFaults(t *testing.T) {
@@ -93,18 +94,18 @@ func TestAnalysisExplainsGapsByFaults(t *testing.T) {
 	a := gen("a")
 	a.start(at(0))
 	a.audio(at(0), 3*time.Second)
-	a.gap("no_rtp", 3200*time.Millisecond)
+	a.gap(schema.ReasonNoRTP, 3200*time.Millisecond)
 	a.start(at(6.5))
 	a.audio(at(7), 3*time.Second)
-	a.end("shutdown")
+	a.end(schema.ReasonShutdown)
 	// b: no fault, but a handoff drop, and a record lost.
 	b := gen("b")
 	b.start(at(0))
 	b.audio(at(0), 4*time.Second)
-	b.gap("handoff_drop", 100*time.Millisecond)
+	b.gap(schema.ReasonHandoffDrop, 100*time.Millisecond)
 	b.seq++
 	b.audio(time.Time{}, 5900*time.Millisecond)
-	b.end("shutdown")
+	b.end(schema.ReasonShutdown)
 	// c: stops delivering at 5 s.
 	c := gen("c")
 	c.start(at(0))
@@ -113,14 +114,14 @@ func TestAnalysisExplainsGapsByFaults(t *testing.T) {
 	e := gen("e")
 	e.start(at(0))
 	e.audio(at(0), 2*time.Second)
-	e.gap("callback_blocked", 300*time.Millisecond)
+	e.gap(schema.ReasonCallbackBlocked, 300*time.Millisecond)
 	e.audio(time.Time{}, 7700*time.Millisecond)
-	e.end("shutdown")
+	e.end(schema.ReasonShutdown)
 	v.flush()
 
 	var lives []streamLife
 	for _, s := range []string{"a", "b", "c", "d", "e"} {
-		lives = append(lives, streamLife{Name: s, Codec: "pcma", Added: t0, WantEnd: "shutdown"})
+		lives = append(lives, streamLife{Name: s, Codec: "pcma", Added: t0, WantEnd: schema.ReasonShutdown})
 	}
 	an := &analysis{
 		t0: t0, stop: at(10), lives: lives, recovery: 10 * time.Second, permanentRetry: time.Minute, clip: clip,
@@ -140,8 +141,8 @@ func TestAnalysisExplainsGapsByFaults(t *testing.T) {
 		t.Errorf("a: unexplained %v explained %v problems %q epochs %d; want 0, 4000 (no_rtp, between epochs, unreported), none, 2",
 			s.UnexplainedMs, s.ExplainedMs, s.Problems, s.Epochs)
 	}
-	if s := byName["a"]; s.Fidelity == nil || *s.Fidelity < 0.99 || !near(s.GapsMs[reasonUnreported], 500) {
-		t.Errorf("a: fidelity %v, unreported %v ms", s.Fidelity, s.GapsMs[reasonUnreported])
+	if s := byName["a"]; s.Fidelity == nil || *s.Fidelity < 0.99 || !near(s.GapsMs[schema.ReasonUnreported], 500) {
+		t.Errorf("a: fidelity %v, unreported %v ms", s.Fidelity, s.GapsMs[schema.ReasonUnreported])
 	}
 	if s := byName["b"]; !near(s.UnexplainedMs, 100) || s.SeqErrors != 1 {
 		t.Errorf("b: unexplained %v, seq errors %d; want 100 and 1", s.UnexplainedMs, s.SeqErrors)
@@ -149,7 +150,7 @@ func TestAnalysisExplainsGapsByFaults(t *testing.T) {
 	if s := byName["c"]; !near(s.UnexplainedMs, 5000) || !strings.Contains(strings.Join(s.Problems, ";"), "no end record") {
 		t.Errorf("c: unexplained %v, problems %q; want 5000 (stopped early) and no end record", s.UnexplainedMs, s.Problems)
 	}
-	if s := byName["d"]; !near(s.UnexplainedMs, 10000) || s.GapsMs[reasonNoAudio] == 0 {
+	if s := byName["d"]; !near(s.UnexplainedMs, 10000) || s.GapsMs[schema.ReasonNoAudio] == 0 {
 		t.Errorf("d: unexplained %v %v; want 10000 of no_audio", s.UnexplainedMs, s.GapsMs)
 	}
 	if s := byName["e"]; !near(s.UnexplainedMs, 300) || !strings.Contains(strings.Join(s.Problems, ";"), "does not give callback_blocked") {

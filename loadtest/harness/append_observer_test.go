@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // TestAppendObserverTimesAudioRecords writes records with earshot's Kafka
@@ -24,19 +25,19 @@ func TestAppendObserverTimesAudioRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	captured := time.Now().Add(-time.Second)
-	rec := func(kind sink.Kind, seq uint64, pcm []byte) sink.Record {
-		r := sink.Record{Stream: "s", Kind: kind, Epoch: 1, Seq: seq, SampleRate: 16000, Channels: 1, Codec: "pcma",
-			CaptureTime: captured, Clock: sink.ClockNTP, PCM: pcm}
-		if kind == sink.KindGap {
-			r.GapMS, r.Reason = 20, "rtp_loss"
+	rec := func(kind schema.Kind, seq uint64, pcm []byte) schema.Record {
+		r := schema.Record{Stream: "s", Kind: kind, Epoch: 1, Seq: seq, SampleRate: 16000, Channels: 1, Codec: "pcma",
+			CaptureTime: captured, Clock: schema.ClockNTP, PCM: pcm}
+		if kind == schema.KindGap {
+			r.GapMS, r.Reason = 20, schema.ReasonRTPLoss
 		}
 		return r
 	}
-	recs := []sink.Record{rec(sink.KindStart, 0, nil)}
+	recs := []schema.Record{rec(schema.KindStart, 0, nil)}
 	for i := range 10 {
-		recs = append(recs, rec(sink.KindAudio, uint64(1+i), make([]byte, 640)))
+		recs = append(recs, rec(schema.KindAudio, uint64(1+i), make([]byte, 640)))
 	}
-	recs = append(recs, rec(sink.KindGap, 11, nil))
+	recs = append(recs, rec(schema.KindGap, 11, nil))
 	for _, r := range recs {
 		if err := w.Write(context.Background(), r); err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // targetRun is one target during a session: its process (or deployment),
@@ -146,7 +147,7 @@ func (t *targetRun) start(ctx context.Context) error {
 		return err
 	}
 	for _, name := range t.s.plan.initial {
-		t.live(name, t.started, "shutdown")
+		t.live(name, t.started, schema.ReasonShutdown)
 	}
 	p, err := startProcess(t.Binary, []string{"run", "--config", cfg}, t.Env, filepath.Join(t.dir, "earshot.log"))
 	if err != nil {
@@ -291,9 +292,9 @@ func (t *targetRun) add(ctx context.Context, name string) {
 		t.warn(fmt.Sprintf("add %s: %v", name, err))
 		return
 	case t.blackBox():
-		t.live(name, at, "removed") // the harness removes it at the end
+		t.live(name, at, schema.ReasonRemoved) // the harness removes it at the end
 	default:
-		t.live(name, at, "shutdown")
+		t.live(name, at, schema.ReasonShutdown)
 		t.mu.Lock()
 		t.addedDuring++
 		t.mu.Unlock()
@@ -312,7 +313,7 @@ func (t *targetRun) remove(ctx context.Context, name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if l := t.lives[name]; l != nil {
-		l.Removed, l.WantEnd = time.Now(), "removed"
+		l.Removed, l.WantEnd = time.Now(), schema.ReasonRemoved
 	}
 	t.removedCount++
 }
@@ -440,7 +441,7 @@ func (t *targetRun) stop(ctx context.Context) {
 	t.mu.Lock()
 	var added []string
 	for _, name := range t.order {
-		if l := t.lives[name]; l.WantEnd == "removed" && l.Removed.IsZero() {
+		if l := t.lives[name]; l.WantEnd == schema.ReasonRemoved && l.Removed.IsZero() {
 			added = append(added, name)
 		}
 	}

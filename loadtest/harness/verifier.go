@@ -11,6 +11,7 @@ import (
 
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/consumer"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // Fidelity window: the audio compared with the source clip is the first
@@ -27,18 +28,13 @@ const maxSeqErrors = 5
 
 // Hole tolerances: audio whose capture time is later than where the
 // timeline had got to by more than this left a hole no record reports
-// (reasonUnreported). Capture times from sender reports (clock ntp) are
+// (schema.ReasonUnreported). Capture times from sender reports (clock ntp) are
 // exact; from the arrival clock (the first second of an epoch, before a
 // sender report) they jitter with the scheduling of the receiving host.
 const (
 	holeTolerance        = 300 * time.Millisecond
 	arrivalHoleTolerance = time.Second
 )
-
-// reasonUnreported is the reason the verifier gives to time that passed
-// without audio or a gap record: the samples' offsets go on, their capture
-// times jump. A new epoch whose source sends nothing yet leaves one.
-const reasonUnreported = "unreported"
 
 // verifier consumes one topic as an ASR consumer would (sink/consumer:
 // decode, deduplicate, reassemble) and checks every stream: records in
@@ -96,7 +92,7 @@ func (v *verifier) run(ctx context.Context) error {
 
 // add checks one message, consumed at now.
 func (v *verifier) add(m kafka.Message, now time.Time) {
-	e, err := consumer.Decode(m)
+	e, err := consumer.Decode(consumer.Message{Key: m.Key, Value: m.Value, Headers: consumer.Headers(m.Headers), Time: m.Time, Partition: m.Partition, Offset: m.Offset})
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.next[m.Partition] = m.Offset + 1
@@ -115,7 +111,7 @@ func (v *verifier) add(m kafka.Message, now time.Time) {
 	v.records++
 	sc := v.stream(r.Stream)
 	sc.record(r)
-	if r.Kind == sink.KindAudio {
+	if r.Kind == schema.KindAudio {
 		v.consumed.Add(now.Sub(r.CaptureTime))
 	}
 	v.asm.Add(e, v.place)
@@ -141,7 +137,7 @@ func (v *verifier) place(p consumer.Piece) {
 		v.gaps[p.Reason] += p.Duration()
 	}
 	if hole := sc.place(p); hole > 0 {
-		v.gaps[reasonUnreported] += hole
+		v.gaps[schema.ReasonUnreported] += hole
 	}
 }
 
@@ -181,17 +177,6 @@ func (v *verifier) ended(ids []string) bool {
 		}
 	}
 	return true
-}
-
-// offsets returns the next offset to consume of every partition seen.
-func (v *verifier) offsets() map[int]int64 {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	out := make(map[int]int64, len(v.next))
-	for p, o := range v.next {
-		out[p] = o
-	}
-	return out
 }
 
 // drain waits, after the build under test has stopped, until every stream
@@ -282,10 +267,10 @@ type gapPiece struct {
 func (g gapPiece) End() time.Time { return g.Start.Add(g.Length) }
 
 // record checks a record's place: epochs in order, seq continuous.
-func (sc *streamCheck) record(r *sink.Record) {
+func (sc *streamCheck) record(r *schema.Record) {
 	sc.records++
 	sc.codec, sc.clock = r.Codec, r.Clock
-	sc.ended = r.Kind == sink.KindEnd
+	sc.ended = r.Kind == schema.KindEnd
 	if sc.ended {
 		sc.endReason = r.Reason
 	}
@@ -306,7 +291,7 @@ func (sc *streamCheck) record(r *sink.Record) {
 		sc.seqError(fmt.Sprintf("epoch %d: seq %d after %d", r.Epoch, r.Seq, ep.nextSeq-1))
 	}
 	ep.nextSeq = r.Seq + 1
-	if r.Kind == sink.KindAudio {
+	if r.Kind == schema.KindAudio {
 		sc.audioRecords++
 		if ep.FirstAudio.IsZero() {
 			ep.FirstAudio = r.CaptureTime
@@ -330,12 +315,12 @@ func (sc *streamCheck) place(p consumer.Piece) (hole time.Duration) {
 			sc.firstAudio = p.CaptureTime
 		}
 		tolerance := holeTolerance
-		if sc.clock != sink.ClockNTP {
+		if sc.clock != schema.ClockNTP {
 			tolerance = arrivalHoleTolerance
 		}
 		if h := p.CaptureTime.Sub(sc.end); !sc.end.IsZero() && h > tolerance {
 			hole = h
-			sc.gaps = append(sc.gaps, gapPiece{Reason: reasonUnreported, Start: sc.end, Length: h})
+			sc.gaps = append(sc.gaps, gapPiece{Reason: schema.ReasonUnreported, Start: sc.end, Length: h})
 			sc.window = sc.window[:0]
 		}
 		sc.audio += p.Duration()

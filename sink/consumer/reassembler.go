@@ -3,7 +3,7 @@ package consumer
 import (
 	"time"
 
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // PieceKind says what a Piece is.
@@ -14,24 +14,13 @@ const (
 	PieceAudio PieceKind = "audio"
 	// PieceGap is a stretch without audio; Reason says why.
 	PieceGap PieceKind = "gap"
-	// PieceEnd says the epoch ended; Reason says why (e.g. "shutdown").
+	// PieceEnd says the epoch ended; Reason says why (e.g. schema.ReasonShutdown).
 	PieceEnd PieceKind = "end"
-)
-
-// Gap reasons the Reassembler adds to those of earshot's gap records.
-const (
-	// ReasonMissing is a hole no record explains: records were lost
-	// between earshot and the consumer.
-	ReasonMissing = "missing"
-	// ReasonBetweenEpochs is the time between the end of one epoch and the
-	// start of the next (a reconnection, or a restart of earshot), measured
-	// on the capture clock.
-	ReasonBetweenEpochs = "between_epochs"
 )
 
 // Piece is a part of a stream's timeline. Each piece of a stream starts
 // where the previous one ended: within an epoch at the previous piece's
-// Offset+Samples, and after a ReasonBetweenEpochs gap (which extends the
+// Offset+Samples, and after a schema.ReasonBetweenEpochs gap (which extends the
 // old epoch) at the new epoch's first sample.
 type Piece struct {
 	Kind   PieceKind
@@ -125,12 +114,12 @@ func (r *Reassembler) Add(e Event, yield func(Piece)) {
 	}
 	if o > t.next {
 		m := piece(PieceGap, t.next, o-t.next, t.endCapture)
-		m.Reason = ReasonMissing
+		m.Reason = schema.ReasonMissing
 		yield(m)
 		t.next = o
 	}
 	switch rec.Kind {
-	case sink.KindAudio:
+	case schema.KindAudio:
 		n := int64(len(rec.PCM) / (2 * rec.Channels))
 		pcm := rec.PCM
 		if o < t.next {
@@ -146,7 +135,7 @@ func (r *Reassembler) Add(e Event, yield func(Piece)) {
 		p.PCM = pcm
 		yield(p)
 		t.next, t.endCapture = o+n, p.CaptureTime.Add(sampleTime(n, t.rate))
-	case sink.KindGap:
+	case schema.KindGap:
 		n := rec.GapMS * int64(t.rate) / 1000
 		end := o + n
 		if end <= t.next {
@@ -158,11 +147,11 @@ func (r *Reassembler) Add(e Event, yield func(Piece)) {
 		g.Reason = rec.Reason
 		t.gap = &g
 		t.next, t.endCapture = end, rec.CaptureTime.Add(time.Duration(rec.GapMS)*time.Millisecond)
-	case sink.KindStart:
+	case schema.KindStart:
 		if t.endCapture.IsZero() {
 			t.endCapture = rec.CaptureTime
 		}
-	case sink.KindEnd:
+	case schema.KindEnd:
 		p := piece(PieceEnd, max(o, t.next), 0, rec.CaptureTime)
 		p.Reason = rec.Reason
 		yield(p)
@@ -170,9 +159,9 @@ func (r *Reassembler) Add(e Event, yield func(Piece)) {
 }
 
 // newEpoch closes t's epoch and starts rec's: the time between them, on
-// the capture clock, is a ReasonBetweenEpochs gap that extends the old
+// the capture clock, is a schema.ReasonBetweenEpochs gap that extends the old
 // epoch.
-func (r *Reassembler) newEpoch(t *timeline, rec *sink.Record, yield func(Piece)) {
+func (r *Reassembler) newEpoch(t *timeline, rec *schema.Record, yield func(Piece)) {
 	if g := t.gap; g != nil {
 		yield(*g)
 		t.gap = nil
@@ -181,7 +170,7 @@ func (r *Reassembler) newEpoch(t *timeline, rec *sink.Record, yield func(Piece))
 	if between := start.Sub(t.endCapture); !t.endCapture.IsZero() && between > 0 && t.rate > 0 {
 		yield(Piece{Kind: PieceGap, Stream: rec.Stream, Epoch: t.epoch, Offset: t.next,
 			Samples: int64(between) * int64(t.rate) / int64(time.Second), SampleRate: t.rate, Channels: t.channels,
-			CaptureTime: t.endCapture, Reason: ReasonBetweenEpochs})
+			CaptureTime: t.endCapture, Reason: schema.ReasonBetweenEpochs})
 	}
 	t.epoch, t.next, t.endCapture = rec.Epoch, 0, start
 }

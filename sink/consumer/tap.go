@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/earshot/earshot/audio"
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // Tap collects the timeline of every stream and epoch, through a
@@ -36,7 +36,7 @@ type tapStream struct {
 // Add validates r and adds it. A record seen before is counted as a
 // duplicate and otherwise ignored. It rejects a record whose sample rate or
 // channel count differs from earlier records of its stream and epoch.
-func (t *Tap) Add(r sink.Record) error {
+func (t *Tap) Add(r schema.Record) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("consumer: tap: %w", err)
 	}
@@ -52,9 +52,9 @@ func (t *Tap) Add(r sink.Record) error {
 	}
 	s.file.Records++
 	switch r.Kind {
-	case sink.KindAudio:
+	case schema.KindAudio:
 		s.file.AudioRecords++
-	case sink.KindEnd:
+	case schema.KindEnd:
 		s.file.Ended = true
 	}
 	t.asm.Add(e, t.place)
@@ -82,7 +82,7 @@ func (t *Tap) stream(id string, epoch uint64, rate, channels int) *tapStream {
 // place adds a piece of the reassembled timeline to its file. The time
 // between epochs is not part of either file.
 func (t *Tap) place(p Piece) {
-	if p.Kind == PieceEnd || p.Reason == ReasonBetweenEpochs {
+	if p.Kind == PieceEnd || p.Reason == schema.ReasonBetweenEpochs {
 		return
 	}
 	s := t.stream(p.Stream, p.Epoch, p.SampleRate, p.Channels)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // pcmOf returns n samples of value v as s16le.
@@ -40,26 +40,26 @@ func readWAVData(t *testing.T, path string) (int, []byte) {
 
 func TestTapPlacesAudioByOffset(t *testing.T) {
 	const stream = "site/cam 1"
-	rec := func(kind sink.Kind, seq uint64, offset int64, f func(*sink.Record)) sink.Record {
-		r := sink.Record{Stream: stream, Kind: kind, Epoch: 3, Seq: seq, SampleRate: 16000, Channels: 1,
-			Codec: "pcmu", Offset: offset, CaptureTime: testTime, Clock: sink.ClockArrival}
+	rec := func(kind schema.Kind, seq uint64, offset int64, f func(*schema.Record)) schema.Record {
+		r := schema.Record{Stream: stream, Kind: kind, Epoch: 3, Seq: seq, SampleRate: 16000, Channels: 1,
+			Codec: "pcmu", Offset: offset, CaptureTime: testTime, Clock: schema.ClockArrival}
 		if f != nil {
 			f(&r)
 		}
 		return r
 	}
-	records := []sink.Record{
-		rec(sink.KindStart, 0, 0, nil),
-		rec(sink.KindAudio, 1, 0, func(r *sink.Record) { r.PCM = pcmOf(1600, 1000) }),
+	records := []schema.Record{
+		rec(schema.KindStart, 0, 0, nil),
+		rec(schema.KindAudio, 1, 0, func(r *schema.Record) { r.PCM = pcmOf(1600, 1000) }),
 		// 200 ms (3200 samples) lost, announced by a gap record.
-		rec(sink.KindGap, 2, 1600, func(r *sink.Record) { r.GapMS, r.Reason = 200, "packet loss" }),
-		rec(sink.KindAudio, 3, 4800, func(r *sink.Record) { r.PCM = pcmOf(1600, 2000) }),
-		rec(sink.KindAudio, 3, 4800, func(r *sink.Record) { r.PCM = pcmOf(1600, 2000) }), // redelivered
+		rec(schema.KindGap, 2, 1600, func(r *schema.Record) { r.GapMS, r.Reason = 200, schema.ReasonRTPLoss }),
+		rec(schema.KindAudio, 3, 4800, func(r *schema.Record) { r.PCM = pcmOf(1600, 2000) }),
+		rec(schema.KindAudio, 3, 4800, func(r *schema.Record) { r.PCM = pcmOf(1600, 2000) }), // redelivered
 		// seq 4 never arrives: its 1600 samples stay silent.
-		rec(sink.KindAudio, 5, 8000, func(r *sink.Record) { r.PCM = pcmOf(800, -3) }),
-		rec(sink.KindEnd, 6, 8800, func(r *sink.Record) { r.Reason = "stopped" }),
+		rec(schema.KindAudio, 5, 8000, func(r *schema.Record) { r.PCM = pcmOf(800, -3) }),
+		rec(schema.KindEnd, 6, 8800, func(r *schema.Record) { r.Reason = schema.ReasonShutdown }),
 		// Another epoch of the same stream goes to its own file.
-		rec(sink.KindAudio, 0, 0, func(r *sink.Record) { r.Epoch, r.PCM = 4, pcmOf(160, 7) }),
+		rec(schema.KindAudio, 0, 0, func(r *schema.Record) { r.Epoch, r.PCM = 4, pcmOf(160, 7) }),
 	}
 	var tap Tap
 	for _, r := range records {
@@ -99,7 +99,7 @@ func TestTapPlacesAudioByOffset(t *testing.T) {
 
 func TestTapRejects(t *testing.T) {
 	var tap Tap
-	if err := tap.Add(sink.Record{}); err == nil {
+	if err := tap.Add(schema.Record{}); err == nil {
 		t.Error("Add accepted an invalid record")
 	}
 	a := chunk("cam-1", 1, 0, 0, 160)

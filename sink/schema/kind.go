@@ -1,4 +1,4 @@
-package sink
+package schema
 
 // Kind says what a Record carries: audio, or one of the control events that
 // frame a stream's epochs.
@@ -19,8 +19,8 @@ const (
 	KindEnd Kind = "end"
 )
 
-// known reports whether k is one of the Kind constants.
-func (k Kind) known() bool {
+// Known reports whether k is one of the Kind constants.
+func (k Kind) Known() bool {
 	switch k {
 	case KindAudio, KindStart, KindGap, KindEnd:
 		return true
@@ -28,7 +28,7 @@ func (k Kind) known() bool {
 	return false
 }
 
-// control reports whether k is a control kind, which carries no PCM.
-func (k Kind) control() bool {
+// Control reports whether k is a control kind, which carries no PCM.
+func (k Kind) Control() bool {
 	return k != KindAudio
 }
