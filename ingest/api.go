@@ -64,6 +64,7 @@ type apiStream struct {
 	ID                 string `json:"id"`
 	URL                string `json:"url"`
 	Transport          string `json:"transport"`
+	FollowRedirects    string `json:"follow_redirects"`
 	CAFile             string `json:"ca_file"`
 	InsecureSkipVerify bool   `json:"insecure_skip_verify"`
 }

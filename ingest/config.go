@@ -27,6 +27,11 @@ type StreamConfig struct {
 	// Transport is "auto" (UDP, falling back to TCP), "tcp" or "udp".
 	// It defaults to "auto".
 	Transport string
+	// FollowRedirects says which DESCRIBE redirects are followed:
+	// "same_host" (to the URL's host name only), "any" (to other hosts too,
+	// without the credentials) or "none". At most 3 are followed.
+	// It defaults to "same_host".
+	FollowRedirects string
 	// CAFile is a PEM file of certificate authorities that rtsps sources
 	// are verified against. It defaults to "" (the system roots).
 	CAFile string
@@ -46,7 +51,9 @@ type Config struct {
 	Chunk time.Duration
 	// HandoffLen is how many frames each stream buffers between the SDK
 	// callback and the stream worker; when full, new frames are dropped,
-	// counted and reported as a gap. It defaults to 50 (1 s of 20 ms frames).
+	// counted and reported as a gap. It defaults to 160 (3.2 s of 20 ms
+	// frames): at least twice the 64 packets gortsplib's UDP reorder buffer
+	// releases at once after a loss.
 	HandoffLen int
 	// Timeout bounds each RTSP request, and so how long a source that
 	// accepts connections but never answers takes to fail. It defaults to
@@ -108,7 +115,7 @@ func (c *Config) setDefaults() {
 		c.Chunk = 200 * time.Millisecond
 	}
 	if c.HandoffLen == 0 {
-		c.HandoffLen = 50
+		c.HandoffLen = 160
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 10 * time.Second
@@ -223,6 +230,9 @@ func (s StreamConfig) validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := sdk.ParseTransport(s.Transport); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := sdk.ParseRedirectPolicy(s.FollowRedirects); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := s.tlsConfig(); err != nil {

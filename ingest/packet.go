@@ -18,8 +18,10 @@ type packet struct {
 	arrival time.Time
 	ntp     time.Time
 	// dropped counts frames dropped at the handoff just before this one;
-	// sdkDropped those the SDK dropped from its own queue.
+	// sdkDropped those the SDK dropped from its own queue, for
+	// sdkDropReason.
 	dropped, sdkDropped uint64
+	sdkDropReason       string
 }
 
 // handoff is the bounded queue between a stream's SDK callback and its
@@ -53,7 +55,7 @@ func (h handoff) put(f *sdk.Frame, dropped uint64) bool {
 	p.data = append(p.data[:0], f.Data...)
 	p.ts, p.seq, p.marker, p.ssrc = f.Timestamp, f.Seq, f.Marker, f.SSRC
 	p.arrival, p.ntp = f.Arrival, f.NTP
-	p.dropped, p.sdkDropped = dropped, f.Dropped
+	p.dropped, p.sdkDropped, p.sdkDropReason = dropped, f.Dropped, f.DropReason
 	h.frames <- p // cannot block: frames has room for every packet
 	return true
 }

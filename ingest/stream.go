@@ -197,10 +197,12 @@ func jitter(d time.Duration) time.Duration {
 func (st *stream) session(ctx context.Context) (established bool, err error) {
 	st.setState(StateConnecting, nil)
 	c := newConn(&st.c)
+	redirects, _ := sdk.ParseRedirectPolicy(st.cfg.FollowRedirects) // validated
 	h, err := st.sup.sdk.OpenContext(ctx, st.cfg.URL, sdk.OpenOptions{
-		Transport: st.tr,
-		TLSConfig: st.tls,
-		Timeout:   st.sup.cfg.Timeout,
+		Transport:       st.tr,
+		FollowRedirects: redirects,
+		TLSConfig:       st.tls,
+		Timeout:         st.sup.cfg.Timeout,
 		// gortsplib's own silence timeout stays above the liveness timeout,
 		// so that silence is reported as a stall with its reason rather
 		// than as a bare disconnection.

@@ -106,7 +106,7 @@ func TestConfigValidationNamesEveryProblem(t *testing.T) {
 		Streams: []ingest.StreamConfig{
 			{ID: "ok", URL: "rtsp://cam/1"},
 			{ID: "ok", URL: "rtsp://cam/2"},
-			{ID: "bad id!", URL: "http://u:secretpw@cam/3", Transport: "sctp"},
+			{ID: "bad id!", URL: "http://u:secretpw@cam/3", Transport: "sctp", FollowRedirects: "anywhere"},
 			{ID: "..", URL: "rtsp://cam/4"},
 		},
 	}
@@ -115,7 +115,7 @@ func TestConfigValidationNamesEveryProblem(t *testing.T) {
 		t.Fatal("invalid config accepted")
 	}
 	msg := err.Error()
-	for _, want := range []string{"sample rate 44100", "chunk 5ms", `duplicate id "ok"`, `id "bad id!"`, "scheme must be rtsp", `unknown transport "sctp"`, `id ".." is a path element`, "too many streams: 4 streams configured, max streams is 2"} {
+	for _, want := range []string{"sample rate 44100", "chunk 5ms", `duplicate id "ok"`, `id "bad id!"`, "scheme must be rtsp", `unknown transport "sctp"`, `unknown redirect policy "anywhere"`, `id ".." is a path element`, "too many streams: 4 streams configured, max streams is 2"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
 		}

@@ -144,7 +144,9 @@ func newTimeline(cfg timelineConfig, c *counters) *timeline {
 func (tl *timeline) begin(codec sdk.Codec, epoch uint64) error {
 	dec, err := decoderFor(tl.dec, codec, tl.cfg.sampleRate)
 	if err != nil {
-		return fmt.Errorf("decoder for %s: %w", codec.Name, err)
+		// Only a change at the source fixes a configuration the decoder
+		// refuses: a permanent failure.
+		return fmt.Errorf("decoder for %s: %w: %w", codec.Name, sdk.ErrBadFormat, err)
 	}
 	tl.dec = dec
 	if tl.chunker == nil {
@@ -295,14 +297,18 @@ func (tl *timeline) checkClock(p *packet, advance int64) error {
 }
 
 // noteDrops names the reason of the hole frames dropped before p leave:
-// dropped by the SDK, its callbacks were behind; dropped at the handoff,
-// this worker was.
+// dropped by the SDK, its callbacks were behind (or its queue reached its
+// frame bound first: sdk_queue_full); dropped at the handoff, this worker
+// was.
 func (tl *timeline) noteDrops(p *packet) {
 	reason := ""
 	switch {
 	case p.sdkDropped > 0:
 		tl.c.sdkDropped.Add(p.sdkDropped)
 		reason = schema.ReasonCallbackBlocked
+		if p.sdkDropReason != sdk.DropCallbacksBehind {
+			reason = schema.ReasonSDKQueueFull
+		}
 	case p.dropped > 0:
 		reason = schema.ReasonHandoffDrop
 		if tl.lateReason != "" {

@@ -20,7 +20,7 @@ type FaultKind string
 // the moment it begins until it ends, and the stream is back to normal
 // afterwards. The kinds that change what a new connection meets
 // (tcp_reset, unauthorized, not_found, no_audio, unsupported_codec,
-// sdp_change, slow_describe) end the stream's sessions when they begin, so
+// sdp_change, slow_describe, redirect_other_host, redirect_loop) end the stream's sessions when they begin, so
 // that readers reconnect into the fault; the SDP ones end them again when
 // they end. The packet kinds act on the audio track only.
 const (
@@ -105,6 +105,16 @@ const (
 	// clock running Speed times faster than real time. When the fault
 	// ends the timestamps keep the lead they gained.
 	FaultFastClock FaultKind = "fast_clock"
+	// FaultRedirectOtherHost answers every DESCRIBE of the stream with 302
+	// Found to the same path on another host: a RecordingServer on
+	// 127.0.0.2 that asks for credentials and records every request it
+	// gets (Server.Decoy), so that a test can check that none carries the
+	// camera's credentials.
+	FaultRedirectOtherHost FaultKind = "redirect_other_host"
+	// FaultRedirectLoop answers every DESCRIBE of the stream with 302
+	// Found to the URL asked for, without end; Server.Accepts counts the
+	// connections a reader opens meanwhile.
+	FaultRedirectLoop FaultKind = "redirect_loop"
 )
 
 // kindInfo is what the server needs to know about a fault kind.
@@ -146,6 +156,8 @@ var faultKinds = []struct {
 	{FaultSlowDescribe, kindInfo{endsSessions: true}},
 	{FaultOversizedPayload, kindInfo{}},
 	{FaultFastClock, kindInfo{}},
+	{FaultRedirectOtherHost, kindInfo{endsSessions: true}},
+	{FaultRedirectLoop, kindInfo{endsSessions: true}},
 }
 
 // FaultKinds returns every fault kind the server implements.

@@ -16,7 +16,8 @@ import (
 // instead of gortsplib's SRTP).
 type faultListener struct {
 	net.Listener
-	tls *tls.Config // nil: plain RTSP
+	tls     *tls.Config    // nil: plain RTSP
+	accepts *atomic.Uint64 // counts accepted connections
 }
 
 // Accept implements net.Listener. The TLS handshake happens on the
@@ -26,6 +27,7 @@ func (l *faultListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.accepts.Add(1)
 	fc := &faultConn{Conn: c}
 	fc.raw, _ = c.(*net.TCPConn)
 	if l.tls != nil {

@@ -58,6 +58,10 @@ var faultExpectations = map[FaultKind]FaultExpectation{
 	// the queues on its way, and the output ceiling may refuse some audio.
 	FaultFastClock: {Required: schema.ReasonClockTooFast, Allowed: with(reconnecting,
 		schema.ReasonOutputCeiling, schema.ReasonHandoffDrop, schema.ReasonCallbackBlocked, schema.ReasonRTPLoss)},
+	// earshot refuses a redirect to another host by default, and gives up
+	// a redirect loop after 3 redirects: permanent failures either way.
+	FaultRedirectOtherHost: {Required: schema.ReasonDisconnected, Allowed: reconnecting, Permanent: true},
+	FaultRedirectLoop:      {Required: schema.ReasonDisconnected, Allowed: reconnecting, Permanent: true},
 }
 
 // with returns a new slice of base followed by more.

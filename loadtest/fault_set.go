@@ -25,6 +25,8 @@ type faultSet struct {
 	reset        bool         // reset connections that ask for the stream
 	unauthorized bool         // answer 401
 	notFound     bool         // answer 404
+	redirectAway bool         // answer DESCRIBE with 302 to Server.Decoy
+	redirectLoop bool         // answer DESCRIBE with 302 to itself
 	slow         *activeFault // hold DESCRIBE until this fault ends
 }
 
@@ -48,6 +50,10 @@ func newFaultSet(active []*activeFault, packet time.Duration) *faultSet {
 			fs.unauthorized = true
 		case FaultNotFound:
 			fs.notFound = true
+		case FaultRedirectOtherHost:
+			fs.redirectAway = true
+		case FaultRedirectLoop:
+			fs.redirectLoop = true
 		case FaultGarbage:
 			fs.garbage = true
 		case FaultUDPLoss:

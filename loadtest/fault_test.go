@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -470,6 +471,65 @@ var faultCases = []struct {
 			if d := after[0] - after[19]; d < -2 || d > 2 {
 				t.Fatalf("audio gained %d rounds on video over 20 packets after the fault, want none", d)
 			}
+		},
+	},
+	{
+		// What earshot must not do: gortsplib's own client follows the
+		// redirect with the credentials, and the other host gets them.
+		name: "redirect_other_host sends DESCRIBE to another host, which records the credentials a naive client sends",
+		kind: FaultRedirectOtherHost,
+		spec: StreamSpec{Codec: audio.CodecPCMA, User: "admin", Password: "hunter2"},
+		run: func(t *testing.T, e *faultEnv) {
+			clear := e.inject(t, Fault{Kind: FaultRedirectOtherHost})
+			_, err := dialProbe(e.s.URLWithCredentials("cam"), e.opts)
+			var bad liberrors.ErrClientBadStatusCode
+			if !errors.As(err, &bad) || bad.Code != base.StatusNotFound {
+				t.Fatalf("playing during the fault: %v, want 404 from the other host", err)
+			}
+			d := e.s.Decoy()
+			if d == nil {
+				t.Fatal("no other host started")
+			}
+			accepts, reqs := d.Seen()
+			if accepts != 1 || len(reqs) == 0 || !strings.HasPrefix(d.URL(""), "rtsp://127.0.0.2:") {
+				t.Fatalf("other host %s saw %d connections, requests %+v", d.URL(""), accepts, reqs)
+			}
+			if last := reqs[len(reqs)-1]; last.Method != base.Describe || last.Authorization == "" {
+				t.Fatalf("other host's last request %+v, want a DESCRIBE with the credentials", last)
+			}
+			clear()
+			p, err := dialProbe(e.s.URLWithCredentials("cam"), e.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.close)
+			p.awaitAudio(t, probeCounts{}, 5)
+		},
+	},
+	{
+		name: "redirect_loop answers DESCRIBE with a redirect to itself, one connection each",
+		kind: FaultRedirectLoop,
+		spec: StreamSpec{Codec: audio.CodecPCMA},
+		run: func(t *testing.T, e *faultEnv) {
+			clear := e.injectEndingSession(t, Fault{Kind: FaultRedirectLoop})
+			before := e.s.Accepts()
+			raw := dialRaw(t, e.s.URL("cam"), nil)
+			u, err := base.ParseURL(e.s.URL("cam"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := raw.send(base.Describe, u, nil); err != nil {
+				t.Fatal(err)
+			}
+			res, err := raw.awaitResponse(waitBound)
+			if err != nil || res.StatusCode != base.StatusFound || len(res.Header["Location"]) != 1 || res.Header["Location"][0] != e.s.URL("cam") {
+				t.Fatalf("DESCRIBE during the fault: %v %v, want 302 to %s", res, err, e.s.URL("cam"))
+			}
+			if got := e.s.Accepts() - before; got != 1 {
+				t.Fatalf("Accepts grew by %d for one connection", got)
+			}
+			clear()
+			e.probe(t).awaitAudio(t, probeCounts{}, 5)
 		},
 	},
 }

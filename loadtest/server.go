@@ -56,6 +56,8 @@ type Server struct {
 	srRounds int64 // rounds between two sender reports of a stream
 
 	skippedRounds atomic.Uint64
+	accepts       atomic.Uint64 // RTSP connections accepted
+	decoy         decoyHost     // FaultRedirectOtherHost's other host
 
 	mu      sync.Mutex // guards the fields below, and the streams' fault state
 	state   serverState
@@ -194,6 +196,7 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	s.faults.wait()
+	s.decoy.close()
 }
 
 // listen starts a gortsplib server on address, and a variant (so a
@@ -213,7 +216,7 @@ func (s *Server) listen(address string) error {
 				return nil, err
 			}
 			addr = ln.Addr().String()
-			return &faultListener{Listener: ln, tls: s.cfg.TLS}, nil
+			return &faultListener{Listener: ln, tls: s.cfg.TLS, accepts: &s.accepts}, nil
 		},
 	}
 	var udp []net.PacketConn
@@ -280,6 +283,14 @@ func (s *Server) hide(st *stream) *variant {
 	st.publish(s.cfg.PacketDuration)
 	return v
 }
+
+// Accepts returns how many RTSP connections the server has accepted since
+// Start, TLS or not.
+func (s *Server) Accepts() uint64 { return s.accepts.Load() }
+
+// Decoy returns the other host FaultRedirectOtherHost redirects to, with
+// the requests it received; nil until a reader has been redirected there.
+func (s *Server) Decoy() *RecordingServer { return s.decoy.get() }
 
 // Addr returns the host:port the server listens on, or "" before Start.
 func (s *Server) Addr() string {

@@ -77,6 +77,16 @@ func (h *serverHandler) lookup(conn *gortsplib.ServerConn, req *base.Request, pa
 			return nil, nil, &base.Response{StatusCode: base.StatusUnauthorized}, liberrors.ErrServerAuth{}
 		case f.notFound:
 			return nil, nil, &base.Response{StatusCode: base.StatusNotFound}, nil
+		case f.redirectLoop && req.Method == base.Describe:
+			loc := *req.URL
+			loc.User = nil
+			return nil, nil, redirect(loc.String()), nil
+		case f.redirectAway && req.Method == base.Describe:
+			d, err := h.s.decoy.start()
+			if err != nil {
+				return nil, nil, &base.Response{StatusCode: base.StatusInternalServerError}, err
+			}
+			return nil, nil, redirect(d.URL(path)), nil
 		}
 		return st, v, &base.Response{StatusCode: base.StatusOK}, nil
 	}
@@ -123,6 +133,11 @@ func (h *serverHandler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) 
 // OnSessionClose implements gortsplib.ServerHandlerOnSessionClose.
 func (h *serverHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	h.s.readers.untrackSession(ctx.Session)
+}
+
+// redirect is a 302 Found to location.
+func redirect(location string) *base.Response {
+	return &base.Response{StatusCode: base.StatusFound, Header: base.Header{"Location": base.HeaderValue{location}}}
 }
 
 // resetConn resets conn's TCP connection; see faultConn.reset.

@@ -172,7 +172,7 @@ type OutputConfig struct {
 // IngestConfig maps to ingest.Config.
 type IngestConfig struct {
 	// HandoffLen is the frames buffered between the SDK callback and the
-	// stream worker. It defaults to 50.
+	// stream worker. It defaults to 160.
 	HandoffLen int `yaml:"handoff_len"`
 	// Timeout bounds each RTSP request. It defaults to 10 s.
 	Timeout time.Duration `yaml:"timeout"`
@@ -206,8 +206,11 @@ type IngestConfig struct {
 type SDKConfig struct {
 	// Workers run the SDK callbacks of all streams. It defaults to 4.
 	Workers int `yaml:"workers"`
-	// QueueLen is the frames queued per stream inside the SDK. It defaults
-	// to 32.
+	// QueueDuration is the audio queued per stream inside the SDK while
+	// its callbacks are behind (128 to 4096 frames). It defaults to 2 s.
+	QueueDuration time.Duration `yaml:"queue_duration"`
+	// QueueLen, if set, bounds that queue in frames instead. It defaults
+	// to 0 (sized by queue_duration).
 	QueueLen int `yaml:"queue_len"`
 	// CallbackBudget: slower callbacks are counted as overruns. It
 	// defaults to 10 ms.
@@ -238,6 +241,10 @@ type StreamConfig struct {
 	URL string `yaml:"url"`
 	// Transport is auto, tcp or udp. It defaults to auto.
 	Transport string `yaml:"transport"`
+	// FollowRedirects says which DESCRIBE redirects are followed, at most
+	// 3: same_host, any (other hosts too, without the credentials) or
+	// none. It defaults to same_host.
+	FollowRedirects string `yaml:"follow_redirects"`
 	// CAFile, rtsps only, is a PEM CA file the camera is verified against.
 	// It defaults to "" (the system's roots).
 	CAFile string `yaml:"ca_file"`
@@ -416,6 +423,7 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 		},
 		SDK: sdk.Options{
 			Workers:        c.SDK.Workers,
+			QueueDuration:  c.SDK.QueueDuration,
 			QueueLen:       c.SDK.QueueLen,
 			CallbackBudget: c.SDK.CallbackBudget,
 		},

@@ -32,6 +32,18 @@ func (c *Codec) Format() audio.Format {
 	return audio.Format{Codec: c.Name, SampleRate: c.SampleRate, Channels: c.Channels, ClockRate: c.ClockRate, AAC: c.AAC}
 }
 
+// Why the SDK dropped frames (Frame.DropReason).
+const (
+	// DropCallbacksBehind: the handle's queue held Options.QueueDuration
+	// of audio (or Options.QueueLen frames): its callbacks, or the worker
+	// serving them, were that far behind.
+	DropCallbacksBehind = "callbacks_behind"
+	// DropQueueFrames: the queue reached its bound of 4096 frames while
+	// holding less than QueueDuration of audio, as with packets far
+	// shorter than usual or timestamps that do not advance.
+	DropQueueFrames = "queue_frames"
+)
+
 // Frame is one RTP audio packet delivered to a DataCallback.
 //
 // A Frame and the bytes of Data belong to the SDK and are valid only until
@@ -50,8 +62,11 @@ type Frame struct {
 	// SSRC is the RTP synchronization source.
 	SSRC uint32
 	// Dropped counts the frames the SDK dropped just before this one
-	// because the handle's queue was full: the callbacks were behind.
+	// because the handle's queue was full.
 	Dropped uint64
+	// DropReason says why the first of the Dropped frames was dropped:
+	// DropCallbacksBehind or DropQueueFrames; "" when Dropped is 0.
+	DropReason string
 	// Arrival is when the SDK's reader received the packet.
 	Arrival time.Time
 	// NTP is the capture time derived from RTCP sender reports; it is zero

@@ -49,14 +49,22 @@ type handle struct {
 	// Close can wait for an in-flight callback.
 	busy sync.Mutex
 
-	mu        sync.Mutex
+	// maxFrames, if not 0, bounds the queue in frames instead of
+	// queueDuration (Options.QueueLen and QueueDuration).
+	maxFrames     int
+	queueDuration time.Duration
+
+	mu sync.Mutex
+	// slots is a ring that grows on demand up to the queue's bound.
 	slots     []slot
 	head      int // index of the oldest queued frame
 	count     int // queued frames
 	scheduled bool
 	closed    bool
-	// droppedRun counts frames dropped since the last queued one.
+	// droppedRun counts frames dropped since the last queued one, and
+	// dropReason says why the first of them was.
 	droppedRun uint64
+	dropReason string
 	statuses   []Status
 	// overrun reports are coalesced: at most one per overrunReportPeriod.
 	overrunPending  uint64
@@ -90,18 +98,64 @@ func (h *handle) push(payload []byte, f *Frame) (schedule, dropped bool) {
 	if h.closed {
 		return false, false
 	}
-	if h.count == len(h.slots) {
+	if reason := h.full(f); reason != "" {
 		h.dropped.Add(1)
+		if h.droppedRun == 0 {
+			h.dropReason = reason
+		}
 		h.droppedRun++
 		return false, true
+	}
+	if h.count == len(h.slots) {
+		h.grow()
 	}
 	s := &h.slots[(h.head+h.count)%len(h.slots)]
 	s.buf = append(s.buf[:0], payload...)
 	s.frame = *f
 	s.frame.Data = s.buf
 	s.frame.Dropped, h.droppedRun = h.droppedRun, 0
+	s.frame.DropReason, h.dropReason = h.dropReason, ""
 	h.count++
 	return h.markScheduled(), false
+}
+
+// full reports why f cannot be queued, or "" if it can: the queue holds
+// QueueLen frames, or QueueDuration of audio from its oldest frame to f
+// (and at least minQueueFrames), or maxQueueFrames. It must be called with
+// h.mu held.
+func (h *handle) full(f *Frame) string {
+	switch {
+	case h.maxFrames > 0:
+		if h.count >= h.maxFrames {
+			return DropCallbacksBehind
+		}
+		return ""
+	case h.count < minQueueFrames:
+		return ""
+	case h.count >= maxQueueFrames:
+		return DropQueueFrames
+	}
+	oldest := h.slots[h.head].frame.Timestamp
+	// A timestamp behind the oldest one counts as no time.
+	span := max(int64(int32(f.Timestamp-oldest)), 0)
+	if time.Duration(span)*time.Second >= h.queueDuration*time.Duration(f.Codec.ClockRate) {
+		return DropCallbacksBehind
+	}
+	return ""
+}
+
+// grow doubles the ring, keeping the queued frames in order. It must be
+// called with h.mu held.
+func (h *handle) grow() {
+	n := max(16, 2*len(h.slots))
+	if h.maxFrames > 0 {
+		n = min(n, h.maxFrames)
+	}
+	grown := make([]slot, n)
+	for i := range h.count {
+		grown[i] = h.slots[(h.head+i)%len(h.slots)]
+	}
+	h.slots, h.head = grown, 0
 }
 
 // pushStatus queues a status for delivery; it reports whether the handle

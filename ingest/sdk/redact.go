@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -9,8 +10,14 @@ import (
 // (for example Dahua's "?user=admin&password=…"); their values are redacted.
 var secretQueryKeys = []string{"user", "username", "pass", "password", "pwd", "passwd", "token", "auth", "key", "secret"}
 
+// pathSecret matches a credential-like parameter in a URL's path, such as
+// ";password=…" or "/user=…" (cameras that take their credentials there):
+// the key with its separator, then the value.
+var pathSecret = regexp.MustCompile(`(?i)([;/&](?:` + strings.Join(secretQueryKeys, "|") + `)=)[^;/&?#]*`)
+
 // Redact returns rawURL without credentials: user info becomes "***" and the
-// values of credential-like query parameters become "***". It never fails:
+// values of credential-like query and path parameters (";password=…")
+// become "***". It never fails:
 // an unparsable URL is reduced to its scheme, so that a typo in a password
 // cannot leak through an error message.
 func Redact(rawURL string) string {
@@ -35,6 +42,11 @@ func Redact(rawURL string) string {
 		u.RawQuery = strings.ReplaceAll(q.Encode(), "%2A%2A%2A", "***")
 	}
 	s := u.String()
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = pathSecret.ReplaceAllString(s[:i], "${1}***") + s[i:]
+	} else {
+		s = pathSecret.ReplaceAllString(s, "${1}***")
+	}
 	if hadUser {
 		// url.User would escape the stars.
 		s = strings.Replace(s, "://", "://***@", 1)

@@ -48,6 +48,15 @@ const defaultTimeout = 10 * time.Second
 // lets the next ready handle have a turn.
 const deliverBatch = 16
 
+// minQueueFrames and maxQueueFrames bound a queue sized by
+// Options.QueueDuration. The minimum is twice gortsplib's UDP reorder
+// buffer (rtpreorderer's 64 packets), which it releases at once when a lost
+// packet is given up on.
+const (
+	minQueueFrames = 2 * 64
+	maxQueueFrames = 4096
+)
+
 // overrunReportPeriod coalesces StatusCallbackOverrun reports per handle.
 const overrunReportPeriod = time.Second
 
@@ -74,9 +83,15 @@ type Options struct {
 	// Workers is the number of callback workers shared by all handles.
 	// It defaults to 4.
 	Workers int
-	// QueueLen is the number of frames each handle buffers while its
-	// callbacks are behind; further frames are dropped and counted.
-	// It defaults to 32 (640 ms of 20 ms packets).
+	// QueueDuration is how much audio, in RTP time, each handle buffers
+	// while its callbacks are behind; further frames are dropped, counted
+	// and marked DropCallbacksBehind. Whatever the duration, a queue holds
+	// at least 128 frames (twice the 64 packets gortsplib's UDP reorder
+	// buffer releases at once after a loss) and at most 4096 (then
+	// DropQueueFrames). It defaults to 2 s.
+	QueueDuration time.Duration
+	// QueueLen, if set, bounds each handle's queue in frames instead of
+	// QueueDuration (for tests). It defaults to 0: sized by QueueDuration.
 	QueueLen int
 	// CallbackBudget is how long a data callback may take before it is
 	// counted as an overrun and reported through the status callback.
@@ -101,8 +116,8 @@ func (o *Options) setDefaults() {
 	if o.Workers == 0 {
 		o.Workers = 4
 	}
-	if o.QueueLen == 0 {
-		o.QueueLen = 32
+	if o.QueueDuration == 0 {
+		o.QueueDuration = 2 * time.Second
 	}
 	if o.CallbackBudget == 0 {
 		o.CallbackBudget = 10 * time.Millisecond
@@ -118,8 +133,11 @@ func (o *Options) validate() error {
 		//lint:ignore ST1005 the message begins with the option's name
 		errs = append(errs, fmt.Errorf("Workers must be between 1 and 1024, got %d", o.Workers))
 	}
-	if o.QueueLen < 1 || o.QueueLen > 65536 {
-		errs = append(errs, fmt.Errorf("QueueLen must be between 1 and 65536, got %d", o.QueueLen))
+	if o.QueueLen < 0 || o.QueueLen > maxQueueFrames {
+		errs = append(errs, fmt.Errorf("QueueLen must be between 0 and %d, got %d", maxQueueFrames, o.QueueLen))
+	}
+	if o.QueueDuration < 0 || o.QueueDuration > time.Minute {
+		errs = append(errs, fmt.Errorf("QueueDuration must be between 0 and 1m, got %s", o.QueueDuration))
 	}
 	if o.CallbackBudget < 0 {
 		errs = append(errs, fmt.Errorf("CallbackBudget must not be negative, got %s", o.CallbackBudget))
@@ -138,27 +156,38 @@ const (
 	TransportUDP
 )
 
+// transportNames are the Transports' names, by value.
+var transportNames = []string{"auto", "tcp", "udp"}
+
 // ParseTransport parses "auto", "tcp" or "udp"; "" means auto.
 func ParseTransport(s string) (Transport, error) {
-	switch strings.ToLower(s) {
-	case "", "auto":
-		return TransportAuto, nil
-	case "tcp":
-		return TransportTCP, nil
-	case "udp":
-		return TransportUDP, nil
-	}
-	return 0, fmt.Errorf("unknown transport %q (want auto, tcp or udp)", s)
+	return parseEnum[Transport](s, "transport", transportNames)
 }
 
-func (t Transport) String() string {
-	switch t {
-	case TransportTCP:
-		return "tcp"
-	case TransportUDP:
-		return "udp"
+func (t Transport) String() string { return enumName(t, transportNames) }
+
+// parseEnum parses the name of a value of a small enum whose values are
+// the indexes of names; "" is the first, its default.
+func parseEnum[T ~int](s, what string, names []string) (T, error) {
+	if s == "" {
+		return 0, nil
 	}
-	return "auto"
+	for i, n := range names {
+		if strings.EqualFold(s, n) {
+			return T(i), nil
+		}
+	}
+	last := len(names) - 1
+	return 0, fmt.Errorf("unknown %s %q (want %s or %s)", what, s, strings.Join(names[:last], ", "), names[last])
+}
+
+// enumName returns the name of v, a value of a small enum whose values are
+// the indexes of names; the default's for a value out of range.
+func enumName[T ~int](v T, names []string) string {
+	if v < 0 || int(v) >= len(names) {
+		return names[0]
+	}
+	return names[v]
 }
 
 // OpenOptions configure one handle. The zero value is usable.
@@ -181,6 +210,10 @@ type OpenOptions struct {
 	// OnStatus is the status callback, installed before any status is
 	// delivered. It can be replaced later with SetStatusCallback.
 	OnStatus StatusCallback
+	// FollowRedirects says which DESCRIBE redirects are followed (at most
+	// 3, credentials only to the URL's own host). It defaults to
+	// RedirectSameHost.
+	FollowRedirects RedirectPolicy
 	// ProfileLabels are pprof label pairs (key, value, key, value…) that
 	// the handle's reader goroutine and its callbacks carry, with "stage"
 	// set to "sdk_reader" or "sdk_callback", so that CPU profiles can be
@@ -239,7 +272,7 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 		return 0, fmt.Errorf("open %s: invalid url: no host", red)
 	}
 
-	h := &handle{url: red, slots: make([]slot, s.opts.QueueLen), done: make(chan struct{})}
+	h := &handle{url: red, done: make(chan struct{}), maxFrames: s.opts.QueueLen, queueDuration: s.opts.QueueDuration}
 	h.readerLabels = labelContext("sdk_reader", o.ProfileLabels)
 	h.callbackLabels = labelContext("sdk_callback", o.ProfileLabels)
 	if o.OnData != nil {
@@ -258,29 +291,14 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	h.id = s.nextID
 	s.mu.Unlock()
 
-	c := s.newClient(u, o, h)
-	h.client = c
-	if err := c.Start2(); err != nil {
-		return 0, fmt.Errorf("open %s: %w", red, scrub(err, u))
-	}
-	stop := context.AfterFunc(ctx, c.Close)
-	err = s.play(c, u, h, cmp.Or(o.Timeout, defaultTimeout))
-	if !stop() && err == nil {
-		err = ctx.Err()
-	}
-	if err != nil {
-		c.Close()
-		h.closers.Wait()
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			err = ctxErr
-		}
+	if err := s.connect(ctx, u, o, h); err != nil {
 		return 0, fmt.Errorf("open %s: %w", red, scrub(err, u))
 	}
 
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
-		c.Close()
+		h.client.Close()
 		h.closers.Wait()
 		return 0, ErrShutdown
 	}
@@ -294,11 +312,52 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	return h.id, nil
 }
 
+// connect plays u on h, following DESCRIBE redirects as o allows: each on
+// a new connection, so that one attempt opens at most maxRedirects+1
+// connections. On success h.client is playing.
+func (s *SDK) connect(ctx context.Context, u *base.URL, o OpenOptions, h *handle) error {
+	timeout := cmp.Or(o.Timeout, defaultTimeout)
+	target := u
+	for hop := 1; ; hop++ {
+		var rc redirectCatcher
+		c := s.newClient(target, o, h, &rc)
+		h.client = c
+		if err := c.Start2(); err != nil {
+			return err
+		}
+		stop := context.AfterFunc(ctx, c.Close)
+		err := s.play(c, target, h, timeout, &rc)
+		if !stop() && err == nil {
+			err = ctx.Err()
+		}
+		if err == nil {
+			return nil
+		}
+		c.Close()
+		h.closers.Wait()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		var re *redirectError
+		if !errors.As(err, &re) {
+			return err
+		}
+		next, err := redirectTarget(u, target, re.location, hop, o.FollowRedirects)
+		if err != nil {
+			return err
+		}
+		s.opts.Logger.Info("sdk: following redirect", "url", h.url, "to", Redact(next.String()), "hop", hop)
+		target = next
+	}
+}
+
 // newClient configures a gortsplib client for h. gortsplib's own callbacks
 // for lost packets and undecodable data would log a line per event: they
 // count instead, and the counts reach the consumer through Stats.
-func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle) *gortsplib.Client {
+func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle, rc *redirectCatcher) *gortsplib.Client {
 	c := &gortsplib.Client{
+		OnRequest:    rc.onRequest,
+		OnResponse:   rc.onResponse,
 		Scheme:       u.Scheme,
 		Host:         u.Host,
 		ReadTimeout:  cmp.Or(o.ReadTimeout, o.Timeout),
@@ -337,7 +396,7 @@ func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle) *gortsplib.Client
 // by its ReadTimeout, which is also the stream's silence timeout, so a
 // source that accepts connections but never answers would otherwise hold
 // the handshake that long.
-func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle, timeout time.Duration) error {
+func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle, timeout time.Duration, rc *redirectCatcher) error {
 	var fired atomic.Bool
 	t := time.AfterFunc(timeout, func() {
 		fired.Store(true)
@@ -356,11 +415,17 @@ func (s *SDK) play(c *gortsplib.Client, u *base.URL, h *handle, timeout time.Dur
 	}
 	desc, _, err := c.Describe(u)
 	if err := check("describe", err); err != nil {
+		if loc := rc.take(); loc != "" {
+			return &redirectError{location: loc, err: err}
+		}
 		return err
 	}
 	medi, forma, codec, err := pickAudio(desc)
 	if err != nil {
 		return err
+	}
+	if err := codec.Format().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadFormat, err)
 	}
 	h.codec = &codec
 	_, err = c.Setup(desc.BaseURL, medi, 0, 0)

@@ -12,6 +12,11 @@ const (
 	// ReasonHandoffDrop: earshot dropped frames because the stream's worker
 	// fell behind the SDK's callbacks.
 	ReasonHandoffDrop = "handoff_drop"
+	// ReasonSDKQueueFull: the SDK dropped frames because its queue reached
+	// its frame bound while holding less than its duration of audio
+	// (packets far shorter than usual, or timestamps that do not advance);
+	// callbacks that fall behind leave callback_blocked instead.
+	ReasonSDKQueueFull = "sdk_queue_full"
 	// ReasonDecodeError: the codec rejected a frame.
 	ReasonDecodeError = "decode_error"
 	// ReasonDiscontinuity: the source's clock jumped (a timestamp jump or a
