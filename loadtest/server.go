@@ -82,7 +82,7 @@ const (
 // wrap ErrInvalidConfig (and audio.ErrUnsupportedCodec for an unknown
 // codec).
 func NewServer(cfg ServerConfig) (*Server, error) {
-	cfg = cfg.withDefaults()
+	cfg.setDefaults()
 	cfg.Streams = append([]StreamSpec(nil), cfg.Streams...)
 	if err := cfg.validate(); err != nil {
 		return nil, err

@@ -77,8 +77,9 @@ const (
 	AuthDigest AuthMethod = "digest"
 )
 
-// withDefaults returns c with every zero field set to its default.
-func (c ServerConfig) withDefaults() ServerConfig {
+// setDefaults sets every zero field of c to its default. It is the only
+// place defaults are applied.
+func (c *ServerConfig) setDefaults() {
 	if c.Address == "" {
 		c.Address = "127.0.0.1:0"
 	}
@@ -94,7 +95,6 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return c
 }
 
 // verifyMethods returns AuthMethods as gortsplib's.

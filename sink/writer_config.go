@@ -101,9 +101,9 @@ const (
 	defaultDialTimeout  = 5 * time.Second
 )
 
-// WithDefaults returns c with every zero field set to its default, as
-// NewWriter uses it. It is the only place defaults are applied.
-func (c WriterConfig) WithDefaults() WriterConfig {
+// setDefaults sets every zero field of c to its default. It is the only
+// place defaults are applied.
+func (c *WriterConfig) setDefaults() {
 	if c.BatchTimeout == 0 {
 		c.BatchTimeout = DefaultBatchTimeout
 	}
@@ -149,6 +149,12 @@ func (c WriterConfig) WithDefaults() WriterConfig {
 	if c.Dial == nil {
 		c.Dial = (&net.Dialer{Timeout: defaultDialTimeout}).DialContext
 	}
+}
+
+// WithDefaults returns c with every zero field set to its default, as
+// NewWriter uses it.
+func (c WriterConfig) WithDefaults() WriterConfig {
+	c.setDefaults()
 	return c
 }
 

@@ -83,50 +83,64 @@ const (
 
 var labelRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-// withDefaults checks o and fills in its defaults.
-func (o Options) withDefaults() (Options, error) {
-	if o.Scenario == nil {
-		return o, errors.New("loadtest: no scenario")
-	}
+// setDefaults sets every zero field of o, and of its targets, to its
+// default. It is the only place defaults are applied.
+func (o *Options) setDefaults() {
 	if o.Out == "" {
 		o.Out = defaultOut
 	}
 	if o.Listen == "" {
 		o.Listen = defaultListen
 	}
-	if err := checkLoopback(o.Listen); err != nil {
-		return o, err
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if len(o.Targets) == 0 {
-		return o, errors.New("loadtest: no target")
-	}
-	seen := map[string]bool{}
 	o.Targets = append([]Target(nil), o.Targets...)
 	for i := range o.Targets {
-		t := &o.Targets[i]
-		if t.Label == "" {
-			t.Label = defaultLabel
+		if o.Targets[i].Label == "" {
+			o.Targets[i].Label = defaultLabel
 		}
+	}
+}
+
+// withDefaults returns o with its defaults set, or the first problem that
+// keeps it from running.
+func (o Options) withDefaults() (Options, error) {
+	o.setDefaults()
+	return o, o.validate()
+}
+
+// validate reports what keeps o from running.
+func (o *Options) validate() error {
+	if o.Scenario == nil {
+		return errors.New("loadtest: no scenario")
+	}
+	if err := checkLoopback(o.Listen); err != nil {
+		return err
+	}
+	if len(o.Targets) == 0 {
+		return errors.New("loadtest: no target")
+	}
+	seen := map[string]bool{}
+	for i := range o.Targets {
+		t := &o.Targets[i]
 		if !labelRE.MatchString(t.Label) || seen[t.Label] {
-			return o, fmt.Errorf("loadtest: target label %q is not unique letters, digits, '-', '_' and '.'", t.Label)
+			return fmt.Errorf("loadtest: target label %q is not unique letters, digits, '-', '_' and '.'", t.Label)
 		}
 		seen[t.Label] = true
 		if t.blackBox() && (len(t.Brokers) == 0 || t.Topic == "") {
-			return o, fmt.Errorf("loadtest: target %s: no binary to run, and no brokers and topic to observe", t.Label)
+			return fmt.Errorf("loadtest: target %s: no binary to run, and no brokers and topic to observe", t.Label)
 		}
 		if t.blackBox() && t.Admin == "" && len(o.Scenario.Churn) > 0 {
-			return o, fmt.Errorf("loadtest: target %s: churn needs the deployment's admin address", t.Label)
+			return fmt.Errorf("loadtest: target %s: churn needs the deployment's admin address", t.Label)
 		}
 		if t.Admin != "" {
 			if err := checkLoopback(t.Admin); err != nil {
-				return o, err
+				return err
 			}
 		}
 	}
-	return o, nil
+	return nil
 }
 
 // checkLoopback refuses an address beyond loopback: load goes to this
