@@ -110,21 +110,22 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		srRounds: max(1, int64(cfg.SenderReportPeriod/d)),
 	}
-	clips := make(map[string]*clip)
-	clipFor := func(codec string) (*clip, error) {
-		if c, ok := clips[codec]; ok {
+	clips := make(map[[2]string]*clip)
+	clipFor := func(codec, signal string) (*clip, error) {
+		if c, ok := clips[[2]string{codec, signal}]; ok {
 			return c, nil
 		}
-		c, err := newClip(codec, d, speech16k, speech8k)
-		clips[codec] = c
+		s16, s8 := signalSamples(signal, speech16k, speech8k)
+		c, err := newClip(codec, d, s16, s8)
+		clips[[2]string{codec, signal}] = c
 		return c, err
 	}
 	for i, spec := range cfg.Streams {
-		c, err := clipFor(spec.Codec)
+		c, err := clipFor(spec.Codec, spec.Signal)
 		if err != nil {
 			return nil, err
 		}
-		alt, err := clipFor(altCodec(spec.Codec))
+		alt, err := clipFor(altCodec(spec.Codec), spec.Signal)
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,11 @@ type StreamSpec struct {
 	// "g726-40" (RFC 3551 packing) and "aal2-g726-16" … "aal2-g726-40"
 	// (AAL2 packing). It has no default.
 	Codec string
+	// Signal is what the camera's microphone hears: SignalSpeech (the
+	// embedded speech clip), SignalTone (a 1 kHz sine at −20 dBFS RMS) or
+	// SignalSilence (digital zero, a muted microphone). It defaults to
+	// SignalSpeech.
+	Signal string
 	// Video adds an H.264 video track before the audio track in the SDP,
 	// sending a tiny dummy access unit every 40 ms; FaultAudioStopVideo
 	// needs it. It defaults to false: audio only.
@@ -40,6 +45,11 @@ func (s StreamSpec) validate(i int) error {
 	}
 	if _, _, err := cameraCodecOf(s.Codec); err != nil {
 		return fmt.Errorf("%w: Streams[%d] %q: %w", ErrInvalidConfig, i, s.Name, err)
+	}
+	switch s.Signal {
+	case SignalSpeech, SignalTone, SignalSilence:
+	default:
+		return fmt.Errorf("%w: Streams[%d] %q: signal %q is not %q, %q or %q", ErrInvalidConfig, i, s.Name, s.Signal, SignalSpeech, SignalTone, SignalSilence)
 	}
 	return nil
 }
