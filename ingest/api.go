@@ -20,6 +20,7 @@ const maxAPIBody = 64 << 10
 //	DELETE /api/streams/{id}   remove a stream (its end record says "removed"):
 //	                           204 once the end record is written, 202 when
 //	                           the worker is still ending after RemoveTimeout
+//	GET    /api/streams/{id}/events  its gaps and stalls of the last hour
 //	GET    /api/stalls         stalls detected, by stage and reason
 //
 // Responses are JSON; errors are {"error": "…"}. URLs and errors never
@@ -39,6 +40,14 @@ func (s *Supervisor) Handler() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("GET /api/streams/{id}/events", func(w http.ResponseWriter, r *http.Request) {
+		ev, err := s.Events(r.PathValue("id"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, ev)
 	})
 	mux.HandleFunc("POST /api/streams", s.addHandler)
 	mux.HandleFunc("DELETE /api/streams/{id}", func(w http.ResponseWriter, r *http.Request) {

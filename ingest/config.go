@@ -71,6 +71,15 @@ type Config struct {
 	// declared stalled (callback_blocked, worker_stuck, sink_stalled). It
 	// defaults to 2 s.
 	StallTimeout time.Duration
+	// SilenceTimeout is how long a streaming source's audio may stay below
+	// SilenceThresholdDBFS (or at digital zero) before it is flagged
+	// silent_audio: a stall of stage source that is logged once and counted,
+	// but neither reconnects nor writes a gap, and ends when sound returns.
+	// Negative turns the check off. It defaults to 5 min.
+	SilenceTimeout time.Duration
+	// SilenceThresholdDBFS is the RMS level, over 100 ms windows, below
+	// which audio counts as silence, in dBFS (−120..−1). It defaults to −70.
+	SilenceThresholdDBFS float64
 	// ReconnectMin is the first pause before reconnecting, and the pause
 	// after a session that was established. It defaults to 1 s.
 	ReconnectMin time.Duration
@@ -126,6 +135,12 @@ func (c *Config) setDefaults() {
 	if c.StallTimeout == 0 {
 		c.StallTimeout = 2 * time.Second
 	}
+	if c.SilenceTimeout == 0 {
+		c.SilenceTimeout = 5 * time.Minute
+	}
+	if c.SilenceThresholdDBFS == 0 {
+		c.SilenceThresholdDBFS = -70
+	}
 	if c.ReconnectMin == 0 {
 		c.ReconnectMin = time.Second
 	}
@@ -169,6 +184,12 @@ func (c *Config) validate() error {
 	}
 	if c.ReconnectMin <= 0 || c.ReconnectMax < c.ReconnectMin {
 		errs = append(errs, fmt.Errorf("reconnect pauses %s..%s are not a positive range", c.ReconnectMin, c.ReconnectMax))
+	}
+	if c.SilenceThresholdDBFS < LevelFloorDBFS || c.SilenceThresholdDBFS > -1 {
+		errs = append(errs, fmt.Errorf("silence threshold %g dBFS is outside -120..-1", c.SilenceThresholdDBFS))
+	}
+	if c.SilenceTimeout > 0 && c.SilenceTimeout < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("silence timeout %s is below 100ms", c.SilenceTimeout))
 	}
 	if c.PermanentRetry < c.ReconnectMin {
 		errs = append(errs, fmt.Errorf("permanent retry %s is shorter than reconnect min %s", c.PermanentRetry, c.ReconnectMin))

@@ -34,8 +34,21 @@ type StreamStats struct {
 	// Failure is the kind of the last error (sdk.Classify), empty while
 	// streaming.
 	Failure string `json:"failure,omitempty"`
+	// StateSince is when the stream entered State.
+	StateSince time.Time `json:"state_since"`
+	// Codec is the codec of the current (or last) session.
+	Codec string `json:"codec,omitempty"`
 	// Stall is the stall in progress, if any.
 	Stall *Stall `json:"stall,omitempty"`
+	// Silent is true while the stream is stalled with silent_audio: the
+	// microphone is muted or dead, audio still flows.
+	Silent bool `json:"silent"`
+	// Level is the audio level of the last 100 ms, while streaming.
+	Level *Level `json:"level,omitempty"`
+	// GapsLastHour and StallsLastHour count the gaps and stalls of the
+	// last hour (Supervisor.Events lists them).
+	GapsLastHour   int `json:"gaps_last_hour"`
+	StallsLastHour int `json:"stalls_last_hour"`
 	// LastPacket is when the worker last took an RTP audio packet.
 	LastPacket time.Time `json:"last_packet,omitzero"`
 	// ClockDriftPPM estimates how much faster than real time the source's

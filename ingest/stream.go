@@ -74,6 +74,13 @@ type stream struct {
 	// Owned by the watchdog goroutine.
 	wd Stall
 
+	// For the console: level, listen-in, events, codec of the session.
+	level      meter
+	listeners  listenerSet
+	events     eventLog
+	codec      atomic.Value // string
+	stateSince time.Time    // under mu
+
 	// Owned by the run goroutine.
 	tl *timeline
 }
@@ -96,7 +103,10 @@ func newStream(sup *Supervisor, cfg StreamConfig) *stream {
 		sampleRate: sup.cfg.SampleRate,
 		chunk:      sup.cfg.Chunk,
 		emit:       st.emit,
+		hear:       st.heard,
 	}, &st.c)
+	st.level.init(sup.cfg.SampleRate, sup.cfg.SilenceThresholdDBFS)
+	st.stateSince = time.Now()
 	st.decodeLabels = pprof.WithLabels(context.Background(), pprof.Labels("stream", cfg.ID, "stage", "decode"))
 	st.sinkLabels = pprof.WithLabels(context.Background(), pprof.Labels("stream", cfg.ID, "stage", "sink"))
 	return st
@@ -135,6 +145,7 @@ func (st *stream) onData(_ sdk.Handle, f *sdk.Frame) {
 // second or two; permanent failures wait PermanentRetry; a source whose
 // clock ran too fast waits at least as long as it ran ahead.
 func (st *stream) run(ctx context.Context) {
+	defer st.listeners.closeAll()
 	defer st.setState(StateStopped, nil)
 	defer st.tl.closeDecoder()
 	defer st.endIdle(ctx)
@@ -222,6 +233,8 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 		st.sup.sdk.Close(h)
 		return false, err
 	}
+	st.level.reset()
+	st.codec.Store(codec.Name)
 	c.h, c.start = h, time.Now()
 	st.cur.Store(c)
 	st.setState(StateStreaming, nil)
@@ -331,6 +344,7 @@ func (st *stream) emit(r schema.Record) {
 		st.c.audioSamples.Add(uint64(len(r.PCM) / 2))
 	case schema.KindGap:
 		st.countGap(r.Reason)
+		st.events.add(Event{Kind: EventGap, Reason: r.Reason, GapMS: r.GapMS})
 	}
 	st.send(r)
 }
@@ -381,6 +395,9 @@ func (st *stream) countGap(reason string) {
 func (st *stream) setState(s State, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.state != s {
+		st.stateSince = time.Now()
+	}
 	st.state = s
 	if s == StateStreaming {
 		st.failure = ""
@@ -393,6 +410,9 @@ func (st *stream) setState(s State, err error) {
 func (st *stream) setFailure(s State, kind string, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.state != s {
+		st.stateSince = time.Now()
+	}
 	st.state, st.failure = s, kind
 	if err != nil {
 		st.lastError = err.Error()
@@ -411,7 +431,9 @@ func (st *stream) stats() StreamStats {
 	if st.stalled != nil {
 		c := *st.stalled
 		s.Stall = &c
+		s.Silent = c.Reason == ReasonSilentAudio
 	}
+	s.StateSince = st.stateSince
 	s.GapReasons = maps.Clone(st.gapReasons)
 	rtp := st.rtp
 	// A conn is stored only once the SDK is set: reading it is safe.
@@ -446,6 +468,11 @@ func (st *stream) stats() StreamStats {
 	s.Stalls = st.c.stalls.Load()
 	s.LastPacket = unixTime(st.lastPacket.Load())
 	s.ClockDriftPPM = float64(st.tl.driftPPM.Load()) / 1e6
+	if l, ok := st.level.level(); ok && s.State == StateStreaming {
+		s.Level = &l
+	}
+	s.Codec, _ = st.codec.Load().(string)
+	s.GapsLastHour, s.StallsLastHour = st.events.recent(time.Now())
 	return s
 }
 

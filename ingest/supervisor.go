@@ -351,6 +351,17 @@ func (s *Supervisor) StreamStats(id string) (StreamStats, error) {
 	return st.stats(), nil
 }
 
+// lookup returns the stream id.
+func (s *Supervisor) lookup(id string) (*stream, error) {
+	s.mu.Lock()
+	st, ok := s.streams[id]
+	s.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownStream, id)
+	}
+	return st, nil
+}
+
 // StallCount is the number of stalls detected at one stage for one reason.
 type StallCount struct {
 	Stage, Reason string

@@ -73,6 +73,10 @@ type timelineConfig struct {
 	// emit writes a record; it is called on the timeline's goroutine and
 	// may block (the sink is slow).
 	emit func(schema.Record)
+	// hear, if set, gets every block of samples written to the chunker, and
+	// the arrival of the packet they were decoded from; it is called on the
+	// timeline's goroutine, must not block and must not keep samples.
+	hear func(samples []int16, arrival time.Time)
 }
 
 // timeline is a stream's decoding state: packets in, audio and gap
@@ -398,6 +402,9 @@ func (tl *timeline) write(samples []int16, capture time.Time) {
 		return
 	}
 	tl.settle()
+	if tl.cfg.hear != nil {
+		tl.cfg.hear(samples, tl.at)
+	}
 	tl.chunker.Write(samples, capture, tl.emitChunk)
 	tl.nextCapture = capture.Add(tl.outDuration(n))
 }

@@ -22,6 +22,13 @@ const (
 	StageSink = "sink"
 )
 
+// ReasonSilentAudio is the stall of a source whose audio flows but stays
+// below the silence threshold (or at digital zero) for SilenceTimeout: a
+// muted or dead microphone. Unlike the stall reasons of sink/schema it is
+// no gap reason: the stream is not reconnected, and the silence is written
+// as the data it is.
+const ReasonSilentAudio = "silent_audio"
+
 // watchdogPeriod is how often the watchdog looks at every stream: one
 // goroutine for all of them, a handful of atomic loads each.
 const watchdogPeriod = 250 * time.Millisecond
@@ -132,6 +139,9 @@ func (st *stream) diagnose(now time.Time) Stall {
 	if adv := later(unixTime(st.tl.lastAdvance.Load()), start); now.Sub(adv) > cfg.LivenessTimeout {
 		return Stall{Stage: StageSource, Reason: schema.ReasonTimestampsFrozen, Since: adv, conn: c}
 	}
+	if q := unixTime(st.level.quietSince.Load()); !q.IsZero() && cfg.SilenceTimeout > 0 && now.Sub(q) > cfg.SilenceTimeout {
+		return Stall{Stage: StageSource, Reason: ReasonSilentAudio, Since: q, conn: c}
+	}
 	return Stall{}
 }
 
@@ -155,12 +165,13 @@ func (s *Supervisor) transition(st *stream, found Stall, now time.Time) {
 		if cur.Stage == StageSource && st.lastPacket.Load() < cur.Detected.UnixNano() {
 			return
 		}
+		st.events.add(Event{Time: now, Kind: EventStallOver, Reason: cur.Reason, Stage: cur.Stage})
 		st.log.Info("stall over", "stage", cur.Stage, "reason", cur.Reason, "lasted", now.Sub(cur.Since).Round(time.Millisecond))
 		*cur = Stall{}
 		st.setStalled(nil)
 		return
 	case found.Reason == cur.Reason:
-		if found.Stage == StageSource && found.conn != cur.conn {
+		if found.Stage == StageSource && found.conn != cur.conn && reconnects(found) {
 			cur.conn = found.conn // the new session is as silent
 			found.conn.signal(found)
 		}
@@ -174,13 +185,18 @@ func (s *Supervisor) transition(st *stream, found Stall, now time.Time) {
 	*cur = found
 	c := found
 	st.setStalled(&c)
-	if found.Stage == StageSource {
+	st.events.add(Event{Time: now, Kind: EventStall, Reason: found.Reason, Stage: found.Stage})
+	if found.Stage == StageSource && reconnects(found) {
 		found.conn.signal(found)
 	}
 	if found.Reason != schema.ReasonSinkStalled {
 		s.notify(found)
 	}
 }
+
+// reconnects tells whether a source stall ends the session: all do but
+// silent_audio, which a reconnect cannot fix.
+func reconnects(s Stall) bool { return s.Reason != ReasonSilentAudio }
 
 // sinkTransition reports a stall of the shared sink once, however many
 // streams wait on it.
@@ -202,7 +218,9 @@ func (s *Supervisor) sinkTransition(found Stall, waiting int, now time.Time) {
 // for a diagnostics bundle, which is written on another goroutine.
 func (s *Supervisor) report(log *slog.Logger, st *Stall) {
 	s.countStall(st.Stage, st.Reason)
-	st.Bundle = s.diag.capture(*st, st.Detected)
+	if st.Reason != ReasonSilentAudio { // a muted microphone needs no goroutine dump
+		st.Bundle = s.diag.capture(*st, st.Detected)
+	}
 	log.Warn("stall detected", "url", st.URL, "stage", st.Stage, "reason", st.Reason,
 		"for", st.For.Round(time.Millisecond), "detail", st.Detail, "bundle", st.Bundle)
 }

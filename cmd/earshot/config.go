@@ -200,6 +200,13 @@ type IngestConfig struct {
 	// PermanentRetry is the pause after 401/403/404, no audio track or an
 	// unsupported codec. It defaults to 2 min.
 	PermanentRetry time.Duration `yaml:"permanent_retry"`
+	// SilenceTimeout: audio below SilenceThresholdDBFS (or at digital zero)
+	// this long is flagged silent_audio, without a reconnect or a gap;
+	// negative turns the check off. It defaults to 5 min.
+	SilenceTimeout time.Duration `yaml:"silence_timeout"`
+	// SilenceThresholdDBFS is the RMS level over 100 ms windows below which
+	// audio is silence. It defaults to -70.
+	SilenceThresholdDBFS float64 `yaml:"silence_threshold_dbfs"`
 }
 
 // SDKConfig maps to sdk.Options.
@@ -414,6 +421,9 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 		LivenessTimeout: c.Ingest.LivenessTimeout,
 		StallTimeout:    c.Ingest.StallTimeout,
 		PermanentRetry:  c.Ingest.PermanentRetry,
+
+		SilenceTimeout:       c.Ingest.SilenceTimeout,
+		SilenceThresholdDBFS: c.Ingest.SilenceThresholdDBFS,
 		Diagnostics: ingest.DiagnosticsConfig{
 			Dir:         c.Diag.dir(),
 			MaxBytes:    c.Diag.MaxBytes,

@@ -78,6 +78,8 @@ var (
 		"Sessions that ended or failed to open, and were retried.")
 	metricClockDrift = newMetric("earshot_clock_drift_ppm", prometheus.GaugeValue, stream,
 		"How much faster than real time the source's RTP clock runs, in parts per million; 0 until a timeline has lasted 10 s.")
+	metricLevel = newMetric("earshot_stream_level_dbfs", prometheus.GaugeValue, stream,
+		"RMS audio level of the stream's last 100 ms, in dBFS (-120: digital zero); absent while not streaming. silent_audio stalls flag a level below ingest.silence_threshold_dbfs.")
 	metricProduceSeconds = newHistogram("earshot_kafka_produce_seconds",
 		"Duration of produce attempts to Kafka, failed ones included.",
 		prometheus.ExponentialBuckets(1e-3, 2, 16)) // 1 ms .. 33 s
@@ -106,7 +108,7 @@ var metrics = []*metric{
 	metricCallbackSeconds, metricSDKDropped,
 	metricHandoffDepth, metricHandoffDropped,
 	metricChunks, metricAudioSeconds, metricGaps,
-	metricStalls, metricReconnects, metricClockDrift,
+	metricStalls, metricReconnects, metricClockDrift, metricLevel,
 	metricProduceSeconds, metricKafkaRecords, metricKafkaErrors, metricKafkaStalled, metricKafkaPending,
 	metricSpoolBytes, metricSpoolFailing, metricPipelineLatency,
 }

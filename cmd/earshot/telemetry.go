@@ -42,6 +42,7 @@ var stallKinds = [][2]string{
 	{ingest.StageSource, schema.ReasonNoRTP},
 	{ingest.StageSource, schema.ReasonRTCPOnly},
 	{ingest.StageSource, schema.ReasonTimestampsFrozen},
+	{ingest.StageSource, ingest.ReasonSilentAudio},
 	{ingest.StageCallback, schema.ReasonCallbackBlocked},
 	{ingest.StageWorker, schema.ReasonWorkerStuck},
 	{ingest.StageSink, schema.ReasonSinkStalled},
@@ -167,6 +168,9 @@ func collectStream(ch chan<- prometheus.Metric, s *ingest.StreamStats, sinkDrops
 	}
 	metricReconnects.emit(ch, float64(s.Reconnects), id)
 	metricClockDrift.emit(ch, s.ClockDriftPPM, id)
+	if s.Level != nil {
+		metricLevel.emit(ch, s.Level.RMS, id)
+	}
 }
 
 func bool01(b bool) float64 {

@@ -1,0 +1,102 @@
+package ingest
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// LevelFloorDBFS is the lowest level reported: digital zero. A 16-bit
+// signal's quietest non-zero RMS is about −90 dBFS.
+const LevelFloorDBFS = -120
+
+// levelWindow is how much audio one published level covers: 10 levels a
+// second, whatever the packet or chunk duration.
+const levelWindow = 100 * time.Millisecond
+
+// Level is a stream's audio level over its last 100 ms window, in dBFS
+// relative to a full-scale square wave (a full-scale sine is −3 dBFS), at
+// least LevelFloorDBFS.
+type Level struct {
+	RMS  float64   `json:"rms_dbfs"`
+	Peak float64   `json:"peak_dbfs"`
+	At   time.Time `json:"at"` // arrival of the window's last packet
+}
+
+// meter measures a stream's level in one pass over the samples the
+// timeline decodes. observe and reset run on the stream's run goroutine;
+// level and quietSince are read by anyone.
+type meter struct {
+	// Owned by the run goroutine: the window being summed.
+	sumSq  int64
+	peak   int32
+	n      int
+	window int     // samples per window
+	quiet  float64 // threshold, as a mean square; 0: digital zero only
+
+	rms, pk atomic.Uint64 // float64 bits, dBFS
+	at      atomic.Int64  // Unix ns of the last window; 0 before one
+	// quietSince is when the level last went below the threshold (Unix
+	// ns); 0 while it is above, or before a window.
+	quietSince atomic.Int64
+}
+
+func (m *meter) init(rate int, thresholdDBFS float64) {
+	m.window = rate * int(levelWindow/time.Millisecond) / 1000
+	m.quiet = math.Pow(10, thresholdDBFS/10) * 32768 * 32768
+}
+
+// reset forgets the level and the silence as a session begins.
+func (m *meter) reset() {
+	m.sumSq, m.peak, m.n = 0, 0, 0
+	m.at.Store(0)
+	m.quietSince.Store(0)
+}
+
+// observe adds samples that arrived at arrival.
+func (m *meter) observe(samples []int16, arrival time.Time) {
+	for len(samples) > 0 {
+		k := min(len(samples), m.window-m.n)
+		for _, v := range samples[:k] {
+			x := int32(v)
+			m.sumSq += int64(x * x)
+			m.peak = max(m.peak, x, -x)
+		}
+		m.n += k
+		samples = samples[k:]
+		if m.n == m.window {
+			m.publish(arrival)
+		}
+	}
+}
+
+func (m *meter) publish(arrival time.Time) {
+	ms := float64(m.sumSq) / float64(m.n)
+	m.rms.Store(math.Float64bits(dbfs(math.Sqrt(ms))))
+	m.pk.Store(math.Float64bits(dbfs(float64(m.peak))))
+	m.at.Store(arrival.UnixNano())
+	switch {
+	case ms > m.quiet && m.peak > 0:
+		m.quietSince.Store(0)
+	case m.quietSince.Load() == 0:
+		m.quietSince.Store(arrival.UnixNano())
+	}
+	m.sumSq, m.peak, m.n = 0, 0, 0
+}
+
+// level returns the last window's level; ok is false before the first.
+func (m *meter) level() (l Level, ok bool) {
+	at := m.at.Load()
+	if at == 0 {
+		return Level{}, false
+	}
+	return Level{RMS: math.Float64frombits(m.rms.Load()), Peak: math.Float64frombits(m.pk.Load()), At: time.Unix(0, at)}, true
+}
+
+// dbfs converts an amplitude on the int16 scale to dBFS, rounded to 0.1 dB.
+func dbfs(a float64) float64 {
+	if a <= 0 {
+		return LevelFloorDBFS
+	}
+	return max(LevelFloorDBFS, math.Round(200*math.Log10(a/32768))/10)
+}
