@@ -100,3 +100,19 @@ func dbfs(a float64) float64 {
 	}
 	return max(LevelFloorDBFS, math.Round(200*math.Log10(a/32768))/10)
 }
+
+// Level returns the stream id's level of the last 100 ms, and whether it
+// is flagged silent_audio; ok is false for an unknown stream, or one not
+// streaming yet.
+func (s *Supervisor) Level(id string) (l Level, silent, ok bool) {
+	st, err := s.lookup(id)
+	if err != nil {
+		return Level{}, false, false
+	}
+	l, ok = st.level.level()
+	st.mu.Lock()
+	silent = st.stalled != nil && st.stalled.Reason == ReasonSilentAudio
+	ok = ok && st.state == StateStreaming
+	st.mu.Unlock()
+	return l, silent, ok
+}

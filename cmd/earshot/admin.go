@@ -32,6 +32,9 @@ type adminRoutes struct {
 	API     http.Handler // /api/
 	Metrics http.Handler // /metrics
 	Ready   http.Handler // /readyz
+	// Console serves /console and /console/…, and checks the token itself:
+	// its page loads without one and asks for it.
+	Console http.Handler
 }
 
 // maxAdminBody bounds a request body on the admin listener; the stream
@@ -68,6 +71,10 @@ func newAdminServer(c AdminConfig, routes adminRoutes, log *slog.Logger) (*admin
 	}
 	if routes.API != nil {
 		mux.Handle("/api/", requireToken(c.Token, routes.API))
+	}
+	if routes.Console != nil {
+		mux.Handle("/console", routes.Console)
+		mux.Handle("/console/", routes.Console)
 	}
 	mux.Handle("/debug/pprof/", requireToken(c.Token, pprofHandler()))
 	return &adminServer{

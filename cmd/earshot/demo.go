@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,11 @@ type demoOptions struct {
 	Out      string        // directory for the WAV files
 	// ReadTimeout bounds reading the topic back after the run.
 	ReadTimeout time.Duration
+	// Admin is the admin listener's address, where the console is.
+	// It defaults to 127.0.0.1:0.
+	Admin string
+	// Stdout, if set, receives the console's URL as the run starts.
+	Stdout io.Writer
 }
 
 func demoCmd(args []string, stdout, stderr io.Writer) int {
@@ -42,6 +48,7 @@ func demoCmd(args []string, stdout, stderr io.Writer) int {
 	dur := fs.Duration("duration", 10*time.Second, "how long to pull the synthetic cameras")
 	out := fs.String("out", "demo-out", "`directory` for one WAV per stream")
 	codecs := fs.String("codecs", strings.Join(demoCodecs, ","), "comma-separated codecs, one synthetic camera each")
+	admin := fs.String("admin", "127.0.0.1:0", "`address` of the admin listener, which serves the console at /console")
 	verbose := fs.Bool("v", false, "log at debug level")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -53,7 +60,7 @@ func demoCmd(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(LogConfig{Level: level}, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	files, err := runDemo(ctx, demoOptions{Codecs: strings.Split(*codecs, ","), Duration: *dur, Out: *out}, log)
+	files, err := runDemo(ctx, demoOptions{Codecs: strings.Split(*codecs, ","), Duration: *dur, Out: *out, Admin: *admin, Stdout: stdout}, log)
 	printSummary(stdout, files)
 	if err != nil {
 		fmt.Fprintf(stderr, "earshot demo: %v\n", err)
@@ -101,7 +108,7 @@ func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]consumer.T
 	cfg := &Config{
 		Kafka: KafkaConfig{Brokers: []string{broker}, Topic: demoTopic},
 		Spool: SpoolConfig{Dir: spool},
-		Admin: AdminConfig{Listen: "127.0.0.1:0"},
+		Admin: AdminConfig{Listen: cmp.Or(o.Admin, "127.0.0.1:0")},
 		Diag:  DiagConfig{Dir: filepath.Join(o.Out, "diagnostics")},
 	}
 	for _, s := range specs {
@@ -119,6 +126,9 @@ func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]consumer.T
 		return nil, err
 	}
 	log.Info("demo: pulling synthetic cameras", "streams", len(specs), "duration", o.Duration, "broker", broker, "admin", svc.AdminAddr())
+	if o.Stdout != nil && svc.AdminAddr() != "" {
+		fmt.Fprintf(o.Stdout, "console: http://%s/console (for %s)\n", svc.AdminAddr(), o.Duration)
+	}
 	runCtx, cancel := context.WithTimeout(ctx, o.Duration)
 	runErr := svc.Run(runCtx)
 	cancel()

@@ -35,6 +35,7 @@ type service struct {
 	writer   *sink.Writer
 	sup      *ingest.Supervisor
 	admin    *adminServer // nil when off
+	console  *console
 	problems *problemSummary
 	prof     *profiler // nil when off
 }
@@ -56,17 +57,19 @@ func newService(c *Config, log *slog.Logger) (*service, error) {
 	}
 	tel.watch(sup, w)
 	streams := func() int { return len(sup.Stats()) }
+	con := newConsole(c.Admin.Token, sup, log)
 	admin, err := newAdminServer(c.Admin, adminRoutes{
 		API:     sup.Handler(),
 		Metrics: tel.Handler(),
 		Ready:   &readiness{streams: streams, broker: w, terse: c.Admin.exposed()},
+		Console: con.Handler(),
 	}, log)
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
 	problems := &problemSummary{stats: sup.Stats, interval: c.Log.summaryInterval(), log: log}
-	return &service{log: log, writer: w, sup: sup, admin: admin, problems: problems, prof: newProfiler(c.Profiling, log)}, nil
+	return &service{log: log, writer: w, sup: sup, admin: admin, console: con, problems: problems, prof: newProfiler(c.Profiling, log)}, nil
 }
 
 // AdminAddr returns the admin listener's address, "" when it is off.
@@ -96,6 +99,9 @@ func (s *service) Run(ctx context.Context) error {
 	wg.Go(func() { s.problems.run(bgCtx) })
 	defer wg.Wait()
 	defer stopBackground()
+	// The console's WebSockets are hijacked connections, which the admin
+	// listener's shutdown does not wait for: they end first.
+	defer s.console.Close()
 
 	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
 	err := s.writer.Ping(pingCtx)

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
+
+	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/sink"
+)
+
+// consoleToken is the admin token of the console test.
+const consoleToken = "console-test-token"
+
+// TestConsoleInChromium drives the console in headless Chromium against a
+// running earshot: a camera playing a −20 dBFS tone, one sending digital
+// silence and one speaking. It fails, not skips, without Chromium.
+func TestConsoleInChromium(t *testing.T) {
+	browser := newBrowser(t)
+
+	specs := []loadtest.StreamSpec{
+		{Name: "tone", Codec: "l16", Signal: loadtest.SignalTone},
+		{Name: "muted", Codec: "pcmu", Signal: loadtest.SignalSilence},
+		{Name: "speech", Codec: "opus"},
+	}
+	cams := loadtesttest.NewServer(t, loadtest.ServerConfig{Streams: specs})
+	broker, stopBroker, err := sink.StartEmbeddedBroker("console", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopBroker()
+	cfg := &Config{
+		Kafka:  KafkaConfig{Brokers: []string{broker}, Topic: "console"},
+		Spool:  SpoolConfig{Dir: t.TempDir()},
+		Admin:  AdminConfig{Listen: "127.0.0.1:0", Token: consoleToken},
+		Diag:   DiagConfig{Dir: t.TempDir()},
+		Ingest: IngestConfig{SilenceTimeout: 2 * time.Second},
+	}
+	for _, s := range specs {
+		cfg.Streams = append(cfg.Streams, StreamConfig{ID: s.Name, URL: "rtsp://" + cams.Addr() + "/" + s.Name, Transport: "tcp"})
+	}
+	svc, _, stop := runService(t, cfg)
+	defer stop()
+	base := "http://" + svc.AdminAddr()
+	sc := newScraper(t, base, consoleToken)
+	defer func() {
+		if t.Failed() { // what the page showed, for the failure's reader
+			t.Logf("page text: %s", eval[string](t, browser, `document.body.innerText`))
+			saveScreenshot(t, browser, "console-failed.png")
+		}
+	}()
+
+	// Without the token: nothing but the prompt, and no WebSocket.
+	do(t, browser, "open the console without a token",
+		chromedp.Navigate(base+"/console"),
+		chromedp.WaitVisible(chromedp.ID("login")),
+	)
+	appHidden := eval[bool](t, browser, `document.getElementById('app').hidden`)
+	body := eval[string](t, browser, `document.body.innerText`)
+	if !appHidden || strings.Contains(body, "tone") || !strings.Contains(body, "Admin token") {
+		t.Errorf("without a token the page shows %q (app hidden %t); want only the token prompt", body, appHidden)
+	}
+	wsResult := eval[string](t, browser, `new Promise((ok) => {
+		const ws = new WebSocket('ws://' + location.host + '/console/ws/levels', ['earshot.v1']);
+		ws.onopen = () => ok('open');
+		ws.onclose = (e) => ok('closed ' + e.code);
+	})`, chromedp.EvalAwaitPromise)
+	if wsResult == "open" {
+		t.Error("the browser opened a levels WebSocket without a ticket")
+	}
+	checkSocketRefused(t, svc.AdminAddr())
+	if code := sc.status("/console/api/streams", false); code != http.StatusUnauthorized {
+		t.Errorf("/console/api/streams without the token: %d, want 401", code)
+	}
+
+	// With the token: the table, levels as text, the silent badge.
+	do(t, browser, "log in",
+		chromedp.SendKeys(chromedp.ID("token"), consoleToken),
+		chromedp.Click(chromedp.CSS(`#login button`)),
+		chromedp.WaitVisible(chromedp.ID("app")),
+	)
+	for _, s := range specs {
+		do(t, browser, "row of "+s.Name, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`.row[data-id=%q]`, s.Name))))
+	}
+	toneText := poll[string](t, browser, "a level on the tone's row",
+		`(() => { const e = document.querySelector('.row[data-id="tone"] .leveltext'); return e && e.dataset.rms ? e.textContent : null })()`)
+	toneDB := parseDBFS(t, toneText)
+	if math.Abs(toneDB-loadtest.ToneDBFS) > 2 {
+		t.Errorf("tone shows %q, want %d ± 2 dBFS", toneText, loadtest.ToneDBFS)
+	}
+	states := eval[string](t, browser, `[...document.querySelectorAll('#rows .row')].map(r => r.dataset.id + ':' + r.children[2].firstChild.textContent).join(' ')`)
+	for _, s := range specs {
+		if !strings.Contains(states, s.Name+":streaming") {
+			t.Errorf("rows show %q; want %s streaming", states, s.Name)
+		}
+	}
+	do(t, browser, "the silent badge on the muted camera",
+		chromedp.WaitVisible(chromedp.CSS(`.row[data-id="muted"] .badge.silent`)))
+	m := sc.await("silent_audio stall", func(m metricSet) bool {
+		return m.value("earshot_stalls_total", "stage", ingest.StageSource, "reason", ingest.ReasonSilentAudio) == 1
+	})
+	if v := m.value("earshot_stream_level_dbfs", "stream", "tone"); math.Abs(v-loadtest.ToneDBFS) > 1 {
+		t.Errorf("earshot_stream_level_dbfs{stream=tone} = %g", v)
+	}
+	do(t, browser, "select the muted camera", chromedp.Click(chromedp.CSS(`.row[data-id="muted"] .c-id`)))
+	poll[string](t, browser, "the muted camera's timeline",
+		`(() => { const t = document.getElementById('events').innerText; return t.includes('silent_audio') ? t : null })()`)
+
+	// Listen-in: the worklet plays the tone at its level, in time.
+	type playerStats struct {
+		ContextState string   `json:"contextState"`
+		Frames       int      `json:"frames"`
+		LevelDBFS    *float64 `json:"levelDbfs"`
+		LatencyMS    *float64 `json:"latencyMs"`
+		BufferedMS   float64  `json:"bufferedMs"`
+		Underruns    int      `json:"underruns"`
+	}
+	do(t, browser, "listen to the tone", chromedp.Click(chromedp.CSS(`.row[data-id="tone"] .listen`)))
+	// 100 frames of 20 ms: 2 s of audio through the jitter buffer.
+	stats := poll[playerStats](t, browser, "listen-in statistics",
+		`(() => { const s = earshotConsole.playerStats('tone'); return s && s.frames >= 100 && s.levelDbfs !== null && s.latencyMs !== null ? s : null })()`)
+	t.Logf("listen-in: context %s, %d frames, level %.2f dBFS, latency %.0f ms, buffer %.0f ms, %d underruns",
+		stats.ContextState, stats.Frames, *stats.LevelDBFS, *stats.LatencyMS, stats.BufferedMS, stats.Underruns)
+	if stats.ContextState != "running" {
+		t.Errorf("AudioContext is %s, want running", stats.ContextState)
+	}
+	if math.Abs(*stats.LevelDBFS-toneDB) > 2 {
+		t.Errorf("the worklet hears %.2f dBFS, the server measures %.1f: want within 2 dB", *stats.LevelDBFS, toneDB)
+	}
+	if *stats.LatencyMS > 400 || *stats.LatencyMS <= 0 {
+		t.Errorf("latency %.0f ms, want 0..400", *stats.LatencyMS)
+	}
+
+	saveScreenshot(t, browser, "console.png")
+}
+
+// newBrowser starts headless Chromium for the test and stops it when the
+// test ends. A missing Chromium fails the test: `make deps` installs it.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium is not installed (make deps installs it): %v", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.NoSandbox, // tests may run as root, in containers
+		chromedp.WindowSize(1400, 800),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// browserTimeout bounds each step in the browser.
+const browserTimeout = 30 * time.Second
+
+// do runs actions, failing the test with what it did.
+func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, browserTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string, opts ...chromedp.EvaluateOption) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, browserTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// poll waits until expr is truthy and returns its value.
+func poll[T any](t *testing.T, ctx context.Context, what, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Poll[T](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(browserTimeout)))
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+	return v
+}
+
+// parseDBFS reads "−20.1 dBFS".
+func parseDBFS(t *testing.T, s string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.ReplaceAll(s, "\u2212", "-"), " dBFS"), 64)
+	if err != nil {
+		t.Fatalf("level text %q: %v", s, err)
+	}
+	return v
+}
+
+// checkSocketRefused dials the WebSockets without a ticket, with a wrong
+// one, and with the token instead of a ticket.
+func checkSocketRefused(t *testing.T, addr string) {
+	t.Helper()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	for _, protos := range [][]string{{wsProtocol}, {wsProtocol, ticketPrefix + "0123"}, {wsProtocol, ticketPrefix + consoleToken}} {
+		for _, path := range []string{"/console/ws/levels", "/console/ws/listen/tone"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			c, res, err := websocket.Dial(ctx, "ws://"+addr+path, &websocket.DialOptions{Subprotocols: protos, HTTPClient: &http.Client{Transport: tr}})
+			cancel()
+			if err == nil {
+				c.CloseNow()
+				t.Errorf("%s with %v: connected, want refused", path, protos)
+				continue
+			}
+			if res == nil || res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s with %v: %v, want 401", path, protos, err)
+			}
+		}
+	}
+}
+
+// saveScreenshot writes the page to $TEST_ARTIFACTS, or to the test's
+// temporary folder.
+func saveScreenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("TEST_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	sctx, cancel := context.WithTimeout(ctx, browserTimeout)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
