@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -264,4 +270,159 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+// fleetSource is a console source of n streams that exist only in
+// memory: the browser's side of a 2,000-camera site, without pulling
+// 2,000 cameras on a test machine. It records which streams' levels were
+// asked for.
+type fleetSource struct {
+	n     int
+	mu    sync.Mutex
+	asked map[string]bool
+}
+
+func fleetID(i int) string { return fmt.Sprintf("cam-%04d", i) }
+
+func (f *fleetSource) Stats() []ingest.StreamStats {
+	out := make([]ingest.StreamStats, f.n)
+	states := []ingest.State{ingest.StateStreaming, ingest.StateStreaming, ingest.StateStreaming, ingest.StateBackoff, ingest.StateError}
+	for i := range out {
+		out[i] = ingest.StreamStats{ID: fleetID(i), State: states[i%len(states)], StateSince: time.Now().Add(-time.Duration(i) * time.Second), Codec: "opus", GapsLastHour: i % 7}
+	}
+	return out
+}
+
+func (f *fleetSource) Events(string) ([]ingest.Event, error) { return nil, nil }
+
+func (f *fleetSource) Level(id string) (ingest.Level, bool, bool) {
+	f.mu.Lock()
+	f.asked[id] = true
+	f.mu.Unlock()
+	return ingest.Level{RMS: -30, Peak: -20, At: time.Now()}, false, true
+}
+
+func (f *fleetSource) Listen(id string) (*ingest.Listener, error) {
+	return nil, fmt.Errorf("%w: %q", ingest.ErrUnknownStream, id)
+}
+
+func (f *fleetSource) askedIDs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.asked))
+}
+
+// TestConsoleRendersTwoThousandStreams: with 2,000 streams the page keeps
+// a screenful of rows in the DOM, asks for the levels of those only, and
+// scrolls, filters and sorts the whole list.
+func TestConsoleRendersTwoThousandStreams(t *testing.T) {
+	browser := newBrowser(t)
+	src := &fleetSource{n: 2000, asked: make(map[string]bool)}
+	con := newConsole("", src, slog.New(slog.DiscardHandler))
+	srv := httptest.NewServer(con.Handler())
+	defer srv.Close()
+	defer con.Close()
+
+	do(t, browser, "open the console", chromedp.Navigate(srv.URL+"/console"), chromedp.WaitVisible(chromedp.CSS(`.row[data-id="cam-0000"]`)))
+	poll[string](t, browser, "levels on screen", `document.querySelector('.row[data-id="cam-0000"] .leveltext').dataset.rms`)
+	rows := eval[int](t, browser, `document.querySelectorAll('#rows .row').length`)
+	onScreen := eval[int](t, browser, `Math.ceil(document.getElementById('viewport').clientHeight / 28)`)
+	if rows > onScreen+21 || rows < onScreen {
+		t.Errorf("%d rows in the DOM for %d on screen: want the screenful and 10 more each side at most", rows, onScreen)
+	}
+	if asked := src.askedIDs(); len(asked) > onScreen+2 || asked[len(asked)-1] > fleetID(onScreen+1) {
+		t.Errorf("levels asked for %d streams up to %s, with %d on screen", len(asked), asked[len(asked)-1], onScreen)
+	}
+	if s := eval[string](t, browser, `document.getElementById('summary').textContent`); !strings.HasPrefix(s, "2000 streams") {
+		t.Errorf("summary %q", s)
+	}
+
+	eval[int](t, browser, `document.getElementById('viewport').scrollTop = 1e9`)
+	do(t, browser, "scroll to the last stream", chromedp.WaitVisible(chromedp.CSS(`.row[data-id="cam-1999"]`)))
+	poll[string](t, browser, "the last stream's level", `document.querySelector('.row[data-id="cam-1999"] .leveltext').dataset.rms`)
+	if rows := eval[int](t, browser, `document.querySelectorAll('#rows .row').length`); rows > onScreen+21 {
+		t.Errorf("%d rows in the DOM after scrolling", rows)
+	}
+
+	do(t, browser, "filter", chromedp.SendKeys(chromedp.ID("filter"), "cam-1234"))
+	poll[bool](t, browser, "one row", `document.querySelectorAll('#rows .row').length === 1 && document.querySelector('#rows .row').dataset.id === 'cam-1234'`)
+	eval[string](t, browser, `(() => { const f = document.getElementById('filter'); f.value = ''; f.dispatchEvent(new Event('input')); return '' })()`)
+	do(t, browser, "sort by id, descending", chromedp.Click(chromedp.CSS(`#head [data-sort="id"]`)))
+	eval[int](t, browser, `document.getElementById('viewport').scrollTop = 0`)
+	poll[bool](t, browser, "cam-1999 first", `document.querySelector('#rows .row').dataset.id === 'cam-1999'`)
+	saveScreenshot(t, browser, "console-2000.png")
+}
+
+// consoleAccessCases: who gets what from the console, without a browser.
+var consoleAccessCases = []struct {
+	name   string
+	token  string
+	remote string
+	method string
+	path   string
+	auth   string
+	want   int
+}{
+	{"the page loads without the token, to ask for it", consoleToken, "192.0.2.1:5000", "GET", "/console", "", http.StatusOK},
+	{"the stream list needs the token", consoleToken, "127.0.0.1:5000", "GET", "/console/api/streams", "", http.StatusUnauthorized},
+	{"the stream list with the token", consoleToken, "192.0.2.1:5000", "GET", "/console/api/streams", "Bearer " + consoleToken, http.StatusOK},
+	{"a ticket needs the token", consoleToken, "127.0.0.1:5000", "POST", "/console/api/ticket", "Bearer nope", http.StatusUnauthorized},
+	{"a ticket with the token", consoleToken, "127.0.0.1:5000", "POST", "/console/api/ticket", "Bearer " + consoleToken, http.StatusOK},
+	{"without a token, loopback clients get the list", "", "127.0.0.1:5000", "GET", "/console/api/streams", "", http.StatusOK},
+	{"without a token, other clients get nothing", "", "192.0.2.1:5000", "GET", "/console", "", http.StatusForbidden},
+	{"a WebSocket without a ticket is refused", "", "127.0.0.1:5000", "GET", "/console/ws/levels", "", http.StatusUnauthorized},
+	{"a script is served", "", "127.0.0.1:5000", "GET", "/console/static/app.js", "", http.StatusOK},
+}
+
+func TestConsoleAccess(t *testing.T) {
+	for _, c := range consoleAccessCases {
+		t.Run(c.name, func(t *testing.T) {
+			con := newConsole(c.token, &fleetSource{n: 3, asked: make(map[string]bool)}, slog.New(slog.DiscardHandler))
+			defer con.Close()
+			req := httptest.NewRequest(c.method, c.path, nil)
+			req.RemoteAddr = c.remote
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			rec := httptest.NewRecorder()
+			con.Handler().ServeHTTP(rec, req)
+			if rec.Code != c.want {
+				t.Errorf("%s %s: %d, want %d", c.method, c.path, rec.Code, c.want)
+			}
+			if csp := rec.Header().Get("Content-Security-Policy"); csp != consoleCSP {
+				t.Errorf("CSP %q", csp)
+			}
+			if c.token != "" && strings.Contains(rec.Body.String(), c.token) {
+				t.Error("the token is in the response")
+			}
+		})
+	}
+}
+
+func TestTicketsAreShortLivedAndSingleUse(t *testing.T) {
+	var tk tickets
+	tk.m = make(map[string]time.Time)
+	now := time.Unix(1000, 0)
+	a, err := tk.issue(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tk.redeem(a, now.Add(ticketTTL)) || tk.redeem(a, now) {
+		t.Error("a ticket must open exactly one socket")
+	}
+	b, _ := tk.issue(now)
+	if tk.redeem(b, now.Add(ticketTTL+time.Millisecond)) {
+		t.Error("an expired ticket opened a socket")
+	}
+	for range maxTickets {
+		if _, err := tk.issue(now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tk.issue(now); !errors.Is(err, errTooManyTickets) {
+		t.Errorf("ticket %d: %v, want errTooManyTickets", maxTickets+1, err)
+	}
+	if _, err := tk.issue(now.Add(2 * ticketTTL)); err != nil {
+		t.Errorf("expired tickets are not pruned: %v", err)
+	}
 }

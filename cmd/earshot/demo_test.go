@@ -4,17 +4,57 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/earshot/earshot/audio"
+	"github.com/earshot/earshot/sink/consumer"
 )
 
-// TestDemoWritesOneWAVPerStream runs what `make demo` runs, shorter.
+// lineWriter sends what is written to it, one Write a message.
+type lineWriter chan string
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	w <- string(p)
+	return len(p), nil
+}
+
+// TestDemoWritesOneWAVPerStream runs what `make demo` runs, shorter, and
+// opens the console whose URL it prints while it runs.
 func TestDemoWritesOneWAVPerStream(t *testing.T) {
 	out := t.TempDir()
-	files, err := runDemo(context.Background(), demoOptions{Codecs: demoCodecs, Duration: 2 * time.Second, Out: out}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	stdout := make(lineWriter, 1)
+	type result struct {
+		files []consumer.TapFile
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		files, err := runDemo(context.Background(), demoOptions{Codecs: demoCodecs, Duration: 2 * time.Second, Out: out, Stdout: stdout}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- result{files, err}
+	}()
+	line := <-stdout
+	url, _, ok := strings.Cut(strings.TrimPrefix(line, "console: "), " ")
+	if !strings.HasPrefix(line, "console: http://127.0.0.1:") || !ok || !strings.HasSuffix(url, "/console") {
+		t.Errorf("demo printed %q, want the console's URL", line)
+	} else {
+		tr := &http.Transport{}
+		res, err := (&http.Client{Transport: tr}).Get(url)
+		if err != nil {
+			t.Errorf("GET %s: %v", url, err)
+		} else {
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK || !strings.Contains(res.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+				t.Errorf("GET %s: %d, CSP %q", url, res.StatusCode, res.Header.Get("Content-Security-Policy"))
+			}
+		}
+		tr.CloseIdleConnections()
+	}
+	r := <-done
+	files, err := r.files, r.err
 	if err != nil {
 		t.Fatal(err)
 	}

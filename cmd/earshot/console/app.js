@@ -62,6 +62,7 @@ async function start() {
   $('login').hidden = true;
   $('app').hidden = false;
   setupTable();
+  render(); // now that the viewport has a height
   connectLevels();
   setInterval(() => refresh().catch((e) => { if (e.status === 401) location.reload(); }), POLL_MS);
 }
@@ -212,7 +213,7 @@ function fillRow(el, s) {
   else if (s.stall) c[2].insertAdjacentHTML('beforeend', '<span class="badge">stalled</span>');
   c[3].textContent = duration(Date.now() + state.clockOffset - s.since_ms);
   c[4].textContent = s.codec || '';
-  fillLevel(c[5], state.levels.get(s.id));
+  fillLevel(c[5], s.state === 'streaming' ? state.levels.get(s.id) : null);
   c[6].textContent = s.gaps_1h;
   c[7].textContent = s.stalls_1h;
   c[8].textContent = errorText(s);
@@ -260,8 +261,8 @@ async function connectLevels() {
     const m = JSON.parse(e.data);
     for (const [id, rms, peak, silent] of m.levels) state.levels.set(id, { rms, peak, silent });
     for (const el of $('rows').children) {
-      const s = state.levels.get(el.dataset.id);
-      if (s) fillLevel(el.children[5], s);
+      const l = state.levels.get(el.dataset.id);
+      if (l && el.children[2].classList.contains('state-streaming')) fillLevel(el.children[5], l);
     }
   };
   ws.onclose = () => {
