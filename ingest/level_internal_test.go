@@ -99,3 +99,33 @@ func BenchmarkMeter(b *testing.B) {
 		})
 	}
 }
+
+// FuzzMeter: any samples give levels between the floor and +0.1 dBFS (a
+// full-scale square's -32768 rounds up a hair), with the peak at least
+// the RMS.
+func FuzzMeter(f *testing.F) {
+	for _, c := range levelCases {
+		s := window(c.samples)
+		b := make([]byte, 2*len(s))
+		for i, v := range s {
+			b[2*i], b[2*i+1] = byte(v), byte(v>>8)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m meter
+		m.init(16000, -70)
+		s := make([]int16, len(b)/2)
+		for i := range s {
+			s[i] = int16(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
+		}
+		m.observe(s, time.Unix(1, 0))
+		l, ok := m.level()
+		if ok != (len(s) >= m.window) {
+			t.Fatalf("%d samples: level published %t", len(s), ok)
+		}
+		if ok && (l.RMS < LevelFloorDBFS || l.Peak > 0.1 || l.RMS > l.Peak) {
+			t.Fatalf("level %+v", l)
+		}
+	})
+}

@@ -111,9 +111,15 @@ func TestListenIn(t *testing.T) {
 	if stuck.Dropped() == 0 || len(stuck.Frames()) != cap(stuck.Frames()) || cap(stuck.Frames()) != 25 {
 		t.Errorf("stuck listener: %d dropped, %d/%d queued; want drops and a full queue of 25 (0.5 s)", stuck.Dropped(), len(stuck.Frames()), cap(stuck.Frames()))
 	}
+	if st, _ := sup.StreamStats("tone"); st.Listeners != 2 {
+		t.Errorf("%d listeners, want 2", st.Listeners)
+	}
 	l.Close()
 	l.Close()
 	receive(t, l.Done())
+	if st, _ := sup.StreamStats("tone"); st.Listeners != 1 {
+		t.Errorf("%d listeners after one closed, want 1", st.Listeners)
+	}
 	stop()
 	receive(t, stuck.Done()) // the stream stopped
 	stuck.Close()

@@ -100,6 +100,13 @@ func (ls *listenerSet) remove(l *Listener) {
 	ls.cur.Store(&next)
 }
 
+func (ls *listenerSet) count() int {
+	if p := ls.cur.Load(); p != nil {
+		return len(*p)
+	}
+	return 0
+}
+
 // closeAll ends every listener, as the stream stops.
 func (ls *listenerSet) closeAll() {
 	ls.mu.Lock()

@@ -49,6 +49,8 @@ type StreamStats struct {
 	// last hour (Supervisor.Events lists them).
 	GapsLastHour   int `json:"gaps_last_hour"`
 	StallsLastHour int `json:"stalls_last_hour"`
+	// Listeners is the number of listen-in listeners now.
+	Listeners int `json:"listeners"`
 	// LastPacket is when the worker last took an RTP audio packet.
 	LastPacket time.Time `json:"last_packet,omitzero"`
 	// ClockDriftPPM estimates how much faster than real time the source's

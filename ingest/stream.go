@@ -473,6 +473,7 @@ func (st *stream) stats() StreamStats {
 	}
 	s.Codec, _ = st.codec.Load().(string)
 	s.GapsLastHour, s.StallsLastHour = st.events.recent(time.Now())
+	s.Listeners = st.listeners.count()
 	return s
 }
 

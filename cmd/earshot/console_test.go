@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/earshot/earshot/ingest"
 	"github.com/earshot/earshot/loadtest"
 	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -150,7 +152,33 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("latency %.0f ms, want 0..400", *stats.LatencyMS)
 	}
 
+	// A burst of 0.5 s at once: the jitter buffer drops to catch up.
+	eval[bool](t, browser, `earshotConsole.state.players.get('tone').node.port.postMessage({pcm: new Int16Array(8000), transitMs: 0}) || true`)
+	poll[bool](t, browser, "the jitter buffer back under 300 ms", `(() => { const s = earshotConsole.playerStats('tone'); return s.droppedMs > 0 && s.bufferedMs <= 300 })()`)
+
+	// A second stream plays alongside; stopping both releases them.
+	do(t, browser, "listen to the speech too", chromedp.Click(chromedp.CSS(`.row[data-id="speech"] .listen`)))
+	poll[bool](t, browser, "speech playing", `(() => { const s = earshotConsole.playerStats('speech'); return !!s && s.frames >= 25 && !!earshotConsole.playerStats('tone') })()`)
+	if n := listeners(t, sc, "tone") + listeners(t, sc, "speech"); n != 2 {
+		t.Errorf("%d listeners on the server while two streams play, want 2", n)
+	}
 	saveScreenshot(t, browser, "console.png")
+	do(t, browser, "stop both",
+		chromedp.Click(chromedp.CSS(`.row[data-id="tone"] .listen`)),
+		chromedp.Click(chromedp.CSS(`.row[data-id="speech"] .listen`)))
+	if !testkit.Poll(10*time.Second, func() bool { return listeners(t, sc, "tone")+listeners(t, sc, "speech") == 0 }) {
+		t.Error("listeners left on the server after the page stopped listening")
+	}
+}
+
+// listeners reads a stream's listener count from the API.
+func listeners(t *testing.T, sc *scraper, id string) int {
+	t.Helper()
+	var st ingest.StreamStats
+	if err := json.Unmarshal([]byte(sc.get("/api/streams/"+id, true)), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Listeners
 }
 
 // newBrowser starts headless Chromium for the test and stops it when the

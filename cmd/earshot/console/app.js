@@ -128,7 +128,7 @@ function applyView() {
     return (x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : 1) * dir;
   });
   const silent = state.streams.filter((s) => s.silent).length;
-  const flowing = state.streams.filter((s) => s.state === 'streaming' && !s.stall).length;
+  const flowing = state.streams.filter((s) => s.state === 'streaming' && (!s.stall || s.silent)).length;
   $('summary').textContent = `${state.streams.length} streams · ${flowing} flowing · ${silent} silent` +
     (state.view.length !== state.streams.length ? ` · ${state.view.length} shown` : '');
   render();
