@@ -323,15 +323,23 @@ function showPlayerStats() {
 
 // ---- listen-in ----
 
-let audioCtx = null;
+// One AudioContext per sample rate (earshot's output rate, 16 kHz unless
+// configured otherwise), shared by the streams that play.
+const contexts = new Map();
 
-async function context() {
-  if (!audioCtx) {
-    audioCtx = new AudioContext({ sampleRate: 16000, latencyHint: 'interactive' });
-    await audioCtx.audioWorklet.addModule('/console/static/worklet.js');
+async function context(rate) {
+  let c = contexts.get(rate);
+  if (!c) {
+    c = (async () => {
+      const ctx = new AudioContext({ sampleRate: rate, latencyHint: 'interactive' });
+      await ctx.audioWorklet.addModule('/console/static/worklet.js');
+      return ctx;
+    })();
+    contexts.set(rate, c);
   }
-  if (audioCtx.state !== 'running') await audioCtx.resume();
-  return audioCtx;
+  const ctx = await c;
+  if (ctx.state !== 'running') await ctx.resume();
+  return ctx;
 }
 
 class Player {
@@ -343,7 +351,17 @@ class Player {
   }
 
   async start() {
-    const ctx = await context();
+    this.ws = await openSocket(`/console/ws/listen/${encodeURIComponent(this.id)}`);
+    this.ws.binaryType = 'arraybuffer';
+    this.ws.onclose = () => this.stop();
+    const hello = await new Promise((ok, fail) => {
+      // Audio that comes before the player is ready is not played.
+      this.ws.onmessage = (e) => { if (typeof e.data === 'string') ok(JSON.parse(e.data)); };
+      this.ws.onerror = () => fail(new Error('listen socket refused'));
+    });
+    const offset = hello.server_time_ms - Date.now();
+    const ctx = await context(hello.rate);
+    if (this.closed) return;
     const outMs = ((ctx.baseLatency || 0) + (ctx.outputLatency || 0)) * 1000;
     this.node = new AudioWorkletNode(ctx, 'earshot-player', { processorOptions: { targetMs: 150, maxMs: 300, outputLatencyMs: outMs } });
     this.node.connect(ctx.destination);
@@ -351,13 +369,9 @@ class Player {
       this.stats = { ...e.data, contextState: ctx.state };
       if (state.selected === this.id) showPlayerStats();
     };
-    this.ws = await openSocket(`/console/ws/listen/${encodeURIComponent(this.id)}`);
-    this.ws.binaryType = 'arraybuffer';
-    let offset = state.clockOffset;
     this.ws.onmessage = (e) => {
       if (typeof e.data === 'string') {
         const m = JSON.parse(e.data);
-        if (m.server_time_ms) offset = m.server_time_ms - Date.now();
         if (m.dropped !== undefined) this.serverDropped = m.dropped;
         return;
       }
@@ -365,7 +379,6 @@ class Player {
       const pcm = new Int16Array(e.data.slice(8));
       this.node.port.postMessage({ pcm, transitMs: Date.now() + offset - arrival }, [pcm.buffer]);
     };
-    this.ws.onclose = () => this.stop();
   }
 
   stop() {
