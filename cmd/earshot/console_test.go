@@ -312,11 +312,13 @@ type fleetSource struct {
 
 func fleetID(i int) string { return fmt.Sprintf("cam-%04d", i) }
 
+// fleetStates are the states of the fleet's streams, in turn.
+var fleetStates = []ingest.State{ingest.StateStreaming, ingest.StateStreaming, ingest.StateStreaming, ingest.StateBackoff, ingest.StateError}
+
 func (f *fleetSource) Stats() []ingest.StreamStats {
 	out := make([]ingest.StreamStats, f.n)
-	states := []ingest.State{ingest.StateStreaming, ingest.StateStreaming, ingest.StateStreaming, ingest.StateBackoff, ingest.StateError}
 	for i := range out {
-		out[i] = ingest.StreamStats{ID: fleetID(i), State: states[i%len(states)], StateSince: time.Now().Add(-time.Duration(i) * time.Second), Codec: "opus", GapsLastHour: i % 7}
+		out[i] = ingest.StreamStats{ID: fleetID(i), State: fleetStates[i%len(fleetStates)], StateSince: time.Now().Add(-time.Duration(i) * time.Second), Codec: "opus", GapsLastHour: i % 7}
 	}
 	return out
 }
@@ -327,7 +329,9 @@ func (f *fleetSource) Level(id string) (ingest.Level, bool, bool) {
 	f.mu.Lock()
 	f.asked[id] = true
 	f.mu.Unlock()
-	return ingest.Level{RMS: -30, Peak: -20, At: time.Now()}, false, true
+	var i int
+	fmt.Sscanf(id, "cam-%d", &i)
+	return ingest.Level{RMS: -30, Peak: -20, At: time.Now()}, false, fleetStates[i%len(fleetStates)] == ingest.StateStreaming
 }
 
 func (f *fleetSource) Listen(id string) (*ingest.Listener, error) {
@@ -367,7 +371,11 @@ func TestConsoleRendersTwoThousandStreams(t *testing.T) {
 
 	eval[int](t, browser, `document.getElementById('viewport').scrollTop = 1e9`)
 	do(t, browser, "scroll to the last stream", chromedp.WaitVisible(chromedp.CSS(`.row[data-id="cam-1999"]`)))
-	poll[string](t, browser, "the last stream's level", `document.querySelector('.row[data-id="cam-1999"] .leveltext').dataset.rms`)
+	// cam-1999 is in error, which shows no level; cam-1997 streams.
+	poll[string](t, browser, "a level at the end of the list", `document.querySelector('.row[data-id="cam-1997"] .leveltext').dataset.rms`)
+	if txt := eval[string](t, browser, `document.querySelector('.row[data-id="cam-1999"] .leveltext').textContent`); txt != "\u2014" {
+		t.Errorf("a stream in error shows level %q, want none", txt)
+	}
 	if rows := eval[int](t, browser, `document.querySelectorAll('#rows .row').length`); rows > onScreen+21 {
 		t.Errorf("%d rows in the DOM after scrolling", rows)
 	}
