@@ -204,9 +204,11 @@ func (t *tickets) redeem(id string, now time.Time) bool {
 	return ok && !now.After(exp)
 }
 
-// accept upgrades r to a WebSocket if it offers a valid ticket, and
-// registers the handler with Close; done must be called when it returns.
-func (c *console) accept(w http.ResponseWriter, r *http.Request) (conn *websocket.Conn, ctx context.Context, done func(), ok bool) {
+// admit redeems the ticket r offers as a subprotocol; without a valid one
+// it answers 401 and returns false. It runs before anything else a
+// WebSocket handler does, so that a client without a ticket learns
+// nothing, not even which streams exist.
+func (c *console) admit(w http.ResponseWriter, r *http.Request) bool {
 	ticket := ""
 	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
 		for p := range strings.SplitSeq(v, ",") {
@@ -217,8 +219,14 @@ func (c *console) accept(w http.ResponseWriter, r *http.Request) (conn *websocke
 	}
 	if ticket == "" || !c.tickets.redeem(ticket, time.Now()) {
 		http.Error(w, "a WebSocket needs a ticket from POST /console/api/ticket", http.StatusUnauthorized)
-		return nil, nil, nil, false
+		return false
 	}
+	return true
+}
+
+// accept upgrades an admitted request to a WebSocket and registers the
+// handler with Close; done must be called when it returns.
+func (c *console) accept(w http.ResponseWriter, r *http.Request) (conn *websocket.Conn, ctx context.Context, done func(), ok bool) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -246,6 +254,9 @@ func (c *console) accept(w http.ResponseWriter, r *http.Request) (conn *websocke
 // says are visible: {"t": ms, "levels": [[id, rms, peak, silent], …]}.
 // The page sends {"visible": [id, …]} whenever what it shows changes.
 func (c *console) levelsSocket(w http.ResponseWriter, r *http.Request) {
+	if !c.admit(w, r) {
+		return
+	}
 	conn, ctx, done, ok := c.accept(w, r)
 	if !ok {
 		return
@@ -319,6 +330,9 @@ func (c *console) levelsSocket(w http.ResponseWriter, r *http.Request) {
 // the socket backs up the listener's queue (0.5 s) fills and frames are
 // dropped, never queued further.
 func (c *console) listenSocket(w http.ResponseWriter, r *http.Request) {
+	if !c.admit(w, r) {
+		return
+	}
 	l, err := c.src.Listen(r.PathValue("id"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)

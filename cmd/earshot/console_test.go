@@ -407,6 +407,7 @@ var consoleAccessCases = []struct {
 	{"without a token, loopback clients get the list", "", "127.0.0.1:5000", "GET", "/console/api/streams", "", http.StatusOK},
 	{"without a token, other clients get nothing", "", "192.0.2.1:5000", "GET", "/console", "", http.StatusForbidden},
 	{"a WebSocket without a ticket is refused", "", "127.0.0.1:5000", "GET", "/console/ws/levels", "", http.StatusUnauthorized},
+	{"listen-in without a ticket does not say which streams exist", "", "127.0.0.1:5000", "GET", "/console/ws/listen/nope", "", http.StatusUnauthorized},
 	{"a script is served", "", "127.0.0.1:5000", "GET", "/console/static/app.js", "", http.StatusOK},
 }
 
