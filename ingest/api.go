@@ -33,22 +33,8 @@ func (s *Supervisor) Handler() http.Handler {
 	mux.HandleFunc("GET /api/streams", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
-	mux.HandleFunc("GET /api/streams/{id}", func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.StreamStats(r.PathValue("id"))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, st)
-	})
-	mux.HandleFunc("GET /api/streams/{id}/events", func(w http.ResponseWriter, r *http.Request) {
-		ev, err := s.Events(r.PathValue("id"))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, ev)
-	})
+	mux.HandleFunc("GET /api/streams/{id}", byID(s.StreamStats))
+	mux.HandleFunc("GET /api/streams/{id}/events", byID(s.Events))
 	mux.HandleFunc("POST /api/streams", s.addHandler)
 	mux.HandleFunc("DELETE /api/streams/{id}", func(w http.ResponseWriter, r *http.Request) {
 		err := s.Remove(r.Context(), r.PathValue("id"))
@@ -66,6 +52,18 @@ func (s *Supervisor) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, s.Stalls())
 	})
 	return mux
+}
+
+// byID serves what get returns for the request's stream id.
+func byID[T any](get func(id string) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := get(r.PathValue("id"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
 }
 
 // apiStream is the body of POST /api/streams.

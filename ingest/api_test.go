@@ -42,6 +42,8 @@ var apiCases = []struct {
 	{"a stream beyond max streams is refused with the limit", "POST", "/api/streams", `{"id":"s3","url":"rtsp://HOST/pcmu-2"}`, 409, []string{"too many streams", "max streams is 2"}, ""},
 	{"one stream", "GET", "/api/streams/s2", "", 200, []string{`"id": "s2"`}, ""},
 	{"an unknown stream is 404", "GET", "/api/streams/nope", "", 404, []string{"unknown stream"}, ""},
+	{"a stream's events of the last hour", "GET", "/api/streams/s2/events", "", 200, []string{"["}, ""},
+	{"events of an unknown stream are 404", "GET", "/api/streams/nope/events", "", 404, []string{"unknown stream"}, ""},
 	{"removing a stream", "DELETE", "/api/streams/s2", "", 204, nil, ""},
 	{"removing it again is 404", "DELETE", "/api/streams/s2", "", 404, []string{"unknown stream"}, ""},
 	{"stall counts", "GET", "/api/stalls", "", 200, []string{"["}, ""},
