@@ -48,7 +48,7 @@ bench: deps
 # fuzz runs each fuzz target briefly; FUZZTIME=5m for longer.
 FUZZTIME ?= 30s
 fuzz: deps
-	@for pkg in ./audio ./audio/decoder ./sink ./ingest/sdk; do \
+	@for pkg in ./audio ./audio/decoder ./sink ./ingest ./ingest/sdk; do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
