@@ -365,6 +365,16 @@ func TestConsoleRendersTwoThousandStreams(t *testing.T) {
 	if asked := src.askedIDs(); len(asked) > onScreen+2 || asked[len(asked)-1] > fleetID(onScreen+1) {
 		t.Errorf("levels asked for %d streams up to %s, with %d on screen", len(asked), asked[len(asked)-1], onScreen)
 	}
+	// At least 4 level updates a second (the server sends 5).
+	rate := eval[float64](t, browser, `new Promise((ok) => {
+		const st = earshotConsole.state, n0 = st.levelMessages, t0 = performance.now();
+		const check = () => st.levelMessages - n0 >= 10 ? ok(10000 / (performance.now() - t0)) : setTimeout(check, 20);
+		check();
+	})`, chromedp.EvalAwaitPromise)
+	t.Logf("levels: %.1f updates a second", rate)
+	if rate < 4 {
+		t.Errorf("levels arrive %.1f times a second, want at least 4", rate)
+	}
 	if s := eval[string](t, browser, `document.getElementById('summary').textContent`); !strings.HasPrefix(s, "2000 streams") {
 		t.Errorf("summary %q", s)
 	}

@@ -23,6 +23,7 @@ const state = {
   players: new Map(),       // id -> Player
   levelsSocket: null,
   visibleKey: '',
+  levelMessages: 0,        // received on the levels socket
   clockOffset: 0,           // server minus browser clock, ms
 };
 // For tests and the curious: read-only views of the page's state.
@@ -259,6 +260,7 @@ async function connectLevels() {
   ws.onopen = () => { $('conn').textContent = 'live'; sendVisible(); };
   ws.onmessage = (e) => {
     const m = JSON.parse(e.data);
+    state.levelMessages++;
     for (const [id, rms, peak, silent] of m.levels) state.levels.set(id, { rms, peak, silent });
     for (const el of $('rows').children) {
       const l = state.levels.get(el.dataset.id);
