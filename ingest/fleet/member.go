@@ -49,6 +49,7 @@ type Runner interface {
 // Stats are a Member's counters and state, for metrics.
 type Stats struct {
 	Instance        string
+	Members         int    // members of the group, as of the last status
 	Partitions      int    // owned now
 	Streams         int    // running now
 	Known           int    // streams of the owned partitions
@@ -86,6 +87,7 @@ type Member struct {
 	beat      chan struct{}
 
 	rebalances, moved, fences, bad, runnerErrs atomic.Uint64
+	members                                    atomic.Int64 // group members at the last status
 
 	mu       sync.Mutex
 	owned    map[int32]*partState
@@ -459,7 +461,7 @@ func (m *Member) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := Stats{
-		Instance: m.cfg.InstanceID, Partitions: len(m.owned), Streams: len(m.running), Loaded: true, Fenced: m.fenced,
+		Instance: m.cfg.InstanceID, Members: int(m.members.Load()), Partitions: len(m.owned), Streams: len(m.running), Loaded: true, Fenced: m.fenced,
 		Rebalances: m.rebalances.Load(), StreamsMoved: m.moved.Load(), Fences: m.fences.Load(),
 		BadRecords: m.bad.Load(), RunnerErrors: m.runnerErrs.Load(),
 		LastHeartbeatAt: time.Unix(0, m.lastBeat.Load()),
@@ -484,14 +486,20 @@ func (m *Member) status() Status {
 	return st
 }
 
-// publishLoop writes the member's status every StatusInterval until ctx is
-// done.
+// publishLoop writes the member's status and counts the group's members
+// every StatusInterval until ctx is done.
 func (m *Member) publishLoop(ctx context.Context) {
 	t := time.NewTicker(m.cfg.StatusInterval)
 	defer t.Stop()
+	adm := kadm.NewClient(m.reg.cl)
 	for {
 		if err := m.reg.publish(ctx, m.status()); err != nil && ctx.Err() == nil {
 			m.cfg.Logger.Warn("fleet: status", "err", err)
+		}
+		if gs, err := adm.DescribeGroups(ctx, m.cfg.Group); err == nil {
+			if g, ok := gs[m.cfg.Group]; ok && g.Err == nil {
+				m.members.Store(int64(len(g.Members)))
+			}
 		}
 		select {
 		case <-ctx.Done():
