@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/ingest/fleet"
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/schema"
 )
@@ -28,6 +29,7 @@ type telemetry struct {
 	// Set by watch, before the first scrape.
 	sup    *ingest.Supervisor
 	writer *sink.Writer
+	member *fleet.Member // nil unless fleet mode
 
 	mu        sync.Mutex
 	sinkDrops map[string]uint64 // sink_drop gaps by stream
@@ -136,6 +138,9 @@ func (t *telemetry) Collect(ch chan<- prometheus.Metric) {
 	metricKafkaPending.emit(ch, float64(h.Pending))
 	metricSpoolBytes.emit(ch, float64(ws.SpoolBytes))
 	metricSpoolFailing.emit(ch, bool01(ws.SpoolFailing))
+	if t.member != nil {
+		collectFleet(ch, t.member.Stats())
+	}
 }
 
 // collectStream emits one stream's metrics; sinkDrops is its count of
