@@ -85,6 +85,8 @@ type Member struct {
 	lastSync  atomic.Int64 // unix ns of the last completed SyncGroup
 	joinSince atomic.Int64 // unix ns of the JoinGroup in flight, 0 if none
 	beat      chan struct{}
+	// changed asks publishLoop for a status now (cap 1, never blocks).
+	changed chan struct{}
 
 	rebalances, moved, fences, bad, runnerErrs atomic.Uint64
 	members                                    atomic.Int64 // group members at the last status
@@ -115,7 +117,7 @@ func NewMember(cfg Config, run Runner) (*Member, error) {
 	return &Member{
 		cfg: cfg, run: run,
 		owned: make(map[int32]*partState), running: make(map[string]int32),
-		beat: make(chan struct{}, 1), now: time.Now,
+		beat: make(chan struct{}, 1), changed: make(chan struct{}, 1), now: time.Now,
 	}, nil
 }
 
@@ -267,8 +269,9 @@ func (m *Member) applyLocked(r *kgo.Record) {
 	if ps == nil {
 		return // revoked meanwhile
 	}
-	if r.Offset+1 >= ps.end {
+	if !ps.loaded && r.Offset+1 >= ps.end {
 		ps.loaded = true
+		m.statusChanged()
 	}
 	id := string(r.Key)
 	if id == metaKey {
@@ -359,6 +362,7 @@ func (m *Member) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[str
 		st.loaded = st.end == 0
 		m.owned[p] = st
 	}
+	m.statusChanged()
 	m.cfg.Logger.Info("fleet: partitions assigned", "instance", m.cfg.InstanceID, "partitions", ps, "owned", len(m.owned))
 }
 
@@ -395,6 +399,7 @@ func (m *Member) drop(ctx context.Context, ps []int32, bound time.Duration, what
 	}
 	n := m.stopLocked(ctx, ids, Moved)
 	m.moved.Add(uint64(n))
+	m.statusChanged()
 	m.cfg.Logger.Info("fleet: partitions "+what, "instance", m.cfg.InstanceID, "partitions", ps, "streams_stopped", n, "owned", len(m.owned))
 }
 
@@ -436,6 +441,7 @@ func (m *Member) checkFence() {
 		m.fences.Add(1)
 		n := len(m.running)
 		m.stopLocked(context.Background(), slices.Collect(maps.Keys(m.running)), Fenced)
+		m.statusChanged()
 		m.cfg.Logger.Warn("fleet: no heartbeat completed: stopped every stream before the group gives them away",
 			"instance", m.cfg.InstanceID, "since", time.Duration(now-m.lastBeat.Load()), "streams_stopped", n)
 		if m.group != nil {
@@ -452,6 +458,7 @@ func (m *Member) checkFence() {
 				started++
 			}
 		}
+		m.statusChanged()
 		m.cfg.Logger.Info("fleet: membership confirmed: streams started again", "instance", m.cfg.InstanceID, "streams", started)
 	}
 }
@@ -505,7 +512,16 @@ func (m *Member) publishLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-m.changed:
 		}
+	}
+}
+
+// statusChanged asks for a status record now; it never blocks.
+func (m *Member) statusChanged() {
+	select {
+	case m.changed <- struct{}{}:
+	default:
 	}
 }
 
