@@ -1,0 +1,371 @@
+package main
+
+// Fleet mode with `earshot run` instances as child processes sharing 24
+// synthetic cameras through the embedded broker, checked from the audio
+// topic.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/earshot/earshot/audio"
+	"github.com/earshot/earshot/ingest/fleet"
+	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/sink"
+)
+
+const (
+	fleetCameras    = 24
+	fleetPartitions = 12
+	// The embedded broker's minimum session timeout is Kafka's: 6 s.
+	fleetSession = 6 * time.Second
+	// maxOverlap bounds how long two epochs of one stream may both
+	// capture audio.
+	maxOverlap = 500 * time.Millisecond
+)
+
+// fleetEnv is a fleet of child processes and what checks them.
+type fleetEnv struct {
+	*processEnv
+	reg      *fleet.Registry
+	text     string // configuration with INSTANCE for the instance id
+	children map[string]*child
+	topic    *topicLog
+}
+
+func newFleetEnv(t *testing.T) *fleetEnv {
+	t.Helper()
+	var specs []loadtest.StreamSpec
+	for i := range fleetCameras {
+		specs = append(specs, loadtest.StreamSpec{Name: fmt.Sprintf("cam-%02d", i), Codec: audio.CodecPCMU})
+	}
+	extra := fmt.Sprintf("fleet:\n  group: earshot\n  instance_id: INSTANCE\n  session_timeout: %s\n  heartbeat_interval: 500ms\n", fleetSession)
+	e := &fleetEnv{processEnv: newProcessEnvFor(t, 5*time.Second, specs, extra), children: make(map[string]*child)}
+	text, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.text = string(text)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	fc := fleet.Config{Brokers: []string{e.broker.Addr()}}
+	if _, err := fleet.Init(ctx, fc, fleetPartitions); err != nil {
+		t.Fatal(err)
+	}
+	if e.reg, err = fleet.OpenRegistry(ctx, fc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.reg.Close)
+	e.topic = watchTopic(t, e.broker.Addr())
+	return e
+}
+
+// start starts instance id with its own spool.
+func (e *fleetEnv) start(t *testing.T, id string) {
+	t.Helper()
+	text := strings.ReplaceAll(e.text, "INSTANCE", id)
+	text = strings.ReplaceAll(text, e.spool, e.spool+"-"+id)
+	pe := *e.processEnv
+	pe.config = filepath.Join(filepath.Dir(e.config), id+".yaml")
+	if err := os.WriteFile(pe.config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.children[id] = pe.start(t)
+}
+
+// owners returns each live instance's partitions from the status topic,
+// waiting until want(owners) holds.
+func (e *fleetEnv) waitOwners(t *testing.T, d time.Duration, what string, want func(map[string][]int32) bool) map[string][]int32 {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		sts, err := e.reg.Instances(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := make(map[string][]int32)
+		for p, inst := range fleet.Owners(sts) {
+			own[inst] = append(own[inst], p)
+		}
+		if want(own) {
+			return own
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s; owners %v", what, d, own)
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
+	}
+}
+
+// streamsOf returns the camera ids on partitions ps.
+func (e *fleetEnv) streamsOf(ps []int32) []string {
+	var ids []string
+	for i := range fleetCameras {
+		id := fmt.Sprintf("cam-%02d", i)
+		if slices.Contains(ps, e.reg.PartitionOf(id)) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// topicLog is every record of the audio topic, read as it arrives.
+type topicLog struct {
+	mu   sync.Mutex
+	recs []sink.Record
+}
+
+func watchTopic(t *testing.T, broker string) *topicLog {
+	l := &topicLog{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sink.ReadTopic(ctx, []string{broker}, processTopic, func(r sink.Record) error {
+			l.mu.Lock()
+			l.recs = append(l.recs, r)
+			l.mu.Unlock()
+			return nil
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return l
+}
+
+// epoch is one epoch of a stream as the topic holds it.
+type epoch struct {
+	id          uint64
+	first, last time.Time // capture time of the first audio sample, end of the last
+	end         string    // end reason, "" while open (or killed)
+}
+
+// epochs returns each stream's epochs in the order the topic holds them
+// (one partition per stream).
+func (l *topicLog) epochs() map[string][]epoch {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	idx := make(map[[2]any]int)
+	out := make(map[string][]epoch)
+	for _, r := range l.recs {
+		k := [2]any{r.Stream, r.Epoch}
+		i, ok := idx[k]
+		if !ok {
+			i = len(out[r.Stream])
+			idx[k] = i
+			out[r.Stream] = append(out[r.Stream], epoch{id: r.Epoch})
+		}
+		ep := &out[r.Stream][i]
+		switch r.Kind {
+		case sink.KindAudio:
+			if ep.first.IsZero() {
+				ep.first = r.CaptureTime
+			}
+			samples := len(r.PCM) / 2 / max(r.Channels, 1)
+			if end := r.CaptureTime.Add(time.Duration(samples) * time.Second / time.Duration(max(r.SampleRate, 1))); end.After(ep.last) {
+				ep.last = end
+			}
+		case sink.KindEnd:
+			ep.end = r.Reason
+		}
+	}
+	return out
+}
+
+// current returns each stream's last epoch.
+func (l *topicLog) current() map[string]epoch {
+	out := make(map[string]epoch)
+	for id, eps := range l.epochs() {
+		out[id] = eps[len(eps)-1]
+	}
+	return out
+}
+
+// waitSettled waits until the last epoch of every stream of ids has audio
+// and no end, and returns them.
+func (l *topicLog) waitSettled(t *testing.T, ids []string) map[string]epoch {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cur := l.current()
+		n := 0
+		for _, id := range ids {
+			if ep, ok := cur[id]; ok && !ep.first.IsZero() && ep.end == "" {
+				n++
+			}
+		}
+		if n == len(ids) {
+			return cur
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d streams pulled after 30 s", n, len(ids))
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+}
+
+// waitNewEpochs waits until every stream of ids has audio of an epoch
+// other than before's, and returns how long after since each one's new
+// audio starts.
+func (l *topicLog) waitNewEpochs(t *testing.T, d time.Duration, ids []string, before map[string]epoch, since time.Time) map[string]time.Duration {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		cur := l.current()
+		out := make(map[string]time.Duration)
+		for _, id := range ids {
+			if ep, ok := cur[id]; ok && ep.id != before[id].id && !ep.first.IsZero() {
+				out[id] = ep.first.Sub(since)
+			}
+		}
+		if len(out) == len(ids) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d streams continued by another instance within %s", len(out), len(ids), d)
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+}
+
+// checkContinuity fails if two epochs of a stream overlap in capture time
+// by more than maxOverlap, and returns the largest gap between epochs.
+func checkContinuity(t *testing.T, all map[string][]epoch) time.Duration {
+	t.Helper()
+	var worst time.Duration
+	for id, eps := range all {
+		for i := 1; i < len(eps); i++ {
+			prev, next := eps[i-1], eps[i]
+			if prev.first.IsZero() || next.first.IsZero() {
+				continue
+			}
+			if ov := prev.last.Sub(next.first); ov > maxOverlap {
+				t.Errorf("stream %s: epoch %d (to %s, end %q) and epoch %d (from %s) overlap by %s", id, prev.id, prev.last.Format(time.StampMilli), prev.end, next.id, next.first.Format(time.StampMilli), ov)
+			}
+			worst = max(worst, next.first.Sub(prev.last))
+		}
+	}
+	return worst
+}
+
+func maxOf(m map[string]time.Duration) time.Duration {
+	var worst time.Duration
+	for _, d := range m {
+		worst = max(worst, d)
+	}
+	return worst
+}
+
+func evenly(n int) func(map[string][]int32) bool {
+	return func(own map[string][]int32) bool {
+		if len(own) != n {
+			return false
+		}
+		for _, ps := range own {
+			if len(ps) > (fleetPartitions+n-1)/n || len(ps) < fleetPartitions/n {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func TestFleetOfProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a minute of child processes")
+	}
+	e := newFleetEnv(t)
+	for _, id := range []string{"a", "b", "c"} {
+		e.start(t, id)
+	}
+	all := e.streamsOf(func() []int32 {
+		ps := make([]int32, fleetPartitions)
+		for i := range ps {
+			ps[i] = int32(i)
+		}
+		return ps
+	}())
+
+	// Even spread: every camera pulled, 4 partitions each.
+	own := e.waitOwners(t, 30*time.Second, "three instances, 4 partitions each", evenly(3))
+	t.Logf("spread: %v", own)
+
+	// A fourth joins: at most ceil(P/N)+1 partitions move; streams of the
+	// others keep their epoch.
+	before := e.topic.waitSettled(t, all)
+	e.start(t, "d")
+	own = e.waitOwners(t, 30*time.Second, "four instances", evenly(4))
+	moved := own["d"]
+	if limit := (fleetPartitions+3)/4 + 1; len(moved) > limit {
+		t.Errorf("%d partitions moved to the new instance, want at most %d", len(moved), limit)
+	}
+	e.topic.waitNewEpochs(t, 15*time.Second, e.streamsOf(moved), before, time.Now())
+	after := e.topic.waitSettled(t, all)
+	for _, id := range all {
+		if !slices.Contains(moved, e.reg.PartitionOf(id)) && after[id].id != before[id].id {
+			t.Errorf("stream %s on a partition that stayed restarted (epoch %d -> %d)", id, before[id].id, after[id].id)
+		}
+	}
+
+	// SIGKILL: the others pull c's streams within session_timeout + 3 s.
+	before = after
+	victims := e.streamsOf(own["c"])
+	killed := time.Now()
+	e.children["c"].stop(t, syscall.SIGKILL)
+	took := e.topic.waitNewEpochs(t, fleetSession+10*time.Second, victims, before, killed)
+	t.Logf("SIGKILL: %d streams continued after at most %s (bound %s)", len(victims), maxOf(took), fleetSession+3*time.Second)
+	if maxOf(took) > fleetSession+3*time.Second {
+		t.Errorf("failover after SIGKILL took %s", maxOf(took))
+	}
+
+	// SIGTERM: the instance leaves the group at once.
+	own = e.waitOwners(t, 30*time.Second, "three instances after the kill", evenly(3))
+	before = e.topic.waitSettled(t, all)
+	victims = e.streamsOf(own["b"])
+	termed := time.Now()
+	if code := e.children["b"].stop(t, syscall.SIGTERM); code != exitDelivered {
+		t.Errorf("b exited %d, want %d", code, exitDelivered)
+	}
+	took = e.topic.waitNewEpochs(t, 10*time.Second, victims, before, termed)
+	t.Logf("SIGTERM: %d streams continued after at most %s (bound 3 s)", len(victims), maxOf(took))
+	if maxOf(took) > 3*time.Second {
+		t.Errorf("failover after SIGTERM took %s", maxOf(took))
+	}
+
+	// Blocked heartbeats: d fences itself before a takes its streams.
+	own = e.waitOwners(t, 30*time.Second, "two instances", evenly(2))
+	before = e.topic.waitSettled(t, all)
+	victims = e.streamsOf(own["d"])
+	e.broker.Cluster().ControlKey(kmsg.Heartbeat.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.broker.Cluster().KeepControl()
+		if hb := req.(*kmsg.HeartbeatRequest); hb.InstanceID != nil && *hb.InstanceID == "d" {
+			return nil, nil, true // never answered
+		}
+		return nil, nil, false
+	})
+	blocked := time.Now()
+	took = e.topic.waitNewEpochs(t, fleetSession+15*time.Second, victims, before, blocked)
+	t.Logf("blocked heartbeats: %d streams continued after at most %s", len(victims), maxOf(took))
+	if !strings.Contains(e.children["d"].logs.String(), "no heartbeat completed") {
+		t.Errorf("d never fenced itself; logs:\n%s", e.children["d"].logs)
+	}
+
+	for _, id := range []string{"a", "d"} {
+		e.children[id].stop(t, syscall.SIGTERM)
+	}
+	gap := checkContinuity(t, e.topic.epochs())
+	t.Logf("largest gap between two epochs of a stream: %s", gap)
+}
