@@ -434,9 +434,9 @@ func (m *Member) checkFence() {
 	now := m.now().UnixNano()
 	alive := m.alive(now)
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	var group *kgo.Client
 	switch {
-	case !alive && !m.fenced && !m.leaving:
+	case !alive && !m.fenced && !m.leaving && len(m.owned) > 0:
 		m.fenced, m.fencedAt = true, now
 		m.fences.Add(1)
 		n := len(m.running)
@@ -444,11 +444,9 @@ func (m *Member) checkFence() {
 		m.statusChanged()
 		m.cfg.Logger.Warn("fleet: no heartbeat completed: stopped every stream before the group gives them away",
 			"instance", m.cfg.InstanceID, "since", time.Duration(now-m.lastBeat.Load()), "streams_stopped", n)
-		if m.group != nil {
-			// Rejoin: the group either confirms the assignment or
-			// says this member was dropped (lost).
-			m.group.ForceRebalance()
-		}
+		// Rejoin: the group either confirms the assignment or says this
+		// member was dropped (lost).
+		group = m.group
 	case m.fenced && m.lastSync.Load() > m.fencedAt && m.lastHB.Load() > m.lastSync.Load():
 		m.fenced = false
 		started := 0
@@ -460,6 +458,10 @@ func (m *Member) checkFence() {
 		}
 		m.statusChanged()
 		m.cfg.Logger.Info("fleet: membership confirmed: streams started again", "instance", m.cfg.InstanceID, "streams", started)
+	}
+	m.mu.Unlock()
+	if group != nil {
+		group.ForceRebalance() // takes kgo's lock: not under ours
 	}
 }
 
