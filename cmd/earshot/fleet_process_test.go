@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/earshot/earshot/audio"
@@ -368,4 +370,47 @@ func TestFleetOfProcesses(t *testing.T) {
 	}
 	gap := checkContinuity(t, e.topic.epochs())
 	t.Logf("largest gap between two epochs of a stream: %s", gap)
+}
+
+func TestFleetRefusesUnusableRegistry(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, e *processEnv, fc fleet.Config)
+		want  string
+	}{{
+		name:  "a missing registry topic is refused, naming the fix",
+		setup: func(*testing.T, *processEnv, fleet.Config) {},
+		want:  "topic earshot.streams does not exist: create it with `earshot fleet init --partitions N`",
+	}, {
+		name: "a registry whose partition count changed is refused",
+		setup: func(t *testing.T, e *processEnv, fc fleet.Config) {
+			if _, err := fleet.Init(t.Context(), fc, 4); err != nil {
+				t.Fatal(err)
+			}
+			cl, err := kgo.NewClient(kgo.SeedBrokers(e.broker.Addr()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			if _, err := kadm.NewClient(cl).CreatePartitions(t.Context(), 2, fc.RegistryTopic); err != nil {
+				t.Fatal(err)
+			}
+		},
+		want: "topic earshot.streams has 6 partitions, 4 when first used",
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newProcessEnvFor(t, time.Second, []loadtest.StreamSpec{{Name: "cam-1", Codec: audio.CodecPCMU}}, "fleet:\n  group: earshot\n  instance_id: a\n")
+			tc.setup(t, e, fleet.Config{Brokers: []string{e.broker.Addr()}, RegistryTopic: "earshot.streams"})
+			c := e.start(t)
+			select {
+			case <-c.done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("earshot still runs; logs:\n%s", c.logs)
+			}
+			if code := c.cmd.ProcessState.ExitCode(); code != exitConfig || !strings.Contains(c.logs.String(), tc.want) {
+				t.Errorf("exit status %d, want %d, with %q in the logs:\n%s", code, exitConfig, tc.want, c.logs)
+			}
+		})
+	}
 }
