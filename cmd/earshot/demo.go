@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -35,14 +36,18 @@ type demoOptions struct {
 	Out      string        // directory for the WAV files
 	// ReadTimeout bounds reading the topic back after the run.
 	ReadTimeout time.Duration
+	// Command returns the command line of an `earshot` child process
+	// (fleet demo); nil: this executable.
+	Command func(args ...string) *exec.Cmd
 }
 
 func demoCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("demo", "demo [--duration 10s] [--out DIR] [--codecs LIST]", stderr)
+	fs := newFlagSet("demo", "demo [--duration 10s] [--out DIR] [--codecs LIST] [--fleet N]", stderr)
 	dur := fs.Duration("duration", 10*time.Second, "how long to pull the synthetic cameras")
 	out := fs.String("out", "demo-out", "`directory` for one WAV per stream")
 	codecs := fs.String("codecs", strings.Join(demoCodecs, ","), "comma-separated codecs, one synthetic camera each")
 	verbose := fs.Bool("v", false, "log at debug level")
+	instances := fs.Int("fleet", 0, "run `N` instances as a fleet (child processes) and kill one half-way; 0: one instance")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -53,6 +58,15 @@ func demoCmd(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(LogConfig{Level: level}, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *instances > 0 {
+		d, err := runFleetDemo(ctx, demoOptions{Codecs: strings.Split(*codecs, ","), Duration: *dur, ReadTimeout: 20 * time.Second}, *instances, log)
+		printFleetDemo(stdout, d)
+		if err != nil {
+			fmt.Fprintf(stderr, "earshot demo: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	files, err := runDemo(ctx, demoOptions{Codecs: strings.Split(*codecs, ","), Duration: *dur, Out: *out}, log)
 	printSummary(stdout, files)
 	if err != nil {
