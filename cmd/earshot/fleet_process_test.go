@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -123,6 +124,27 @@ func (e *fleetEnv) streamsOf(ps []int32) []string {
 		}
 	}
 	return ids
+}
+
+// api sends a request to instance id's admin API and checks the status.
+func (e *fleetEnv) api(t *testing.T, id, method, path, body string, want int) {
+	t.Helper()
+	c := e.children[id]
+	c.waitLog(t, "earshot running", 1)
+	_, rest, _ := strings.Cut(c.logs.String(), "admin=")
+	addr, _, _ := strings.Cut(rest, "\n")
+	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+strings.TrimSpace(addr)+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s on %s: %d, want %d", method, path, id, resp.StatusCode, want)
+	}
 }
 
 // topicLog is every record of the audio topic, read as it arrives.
@@ -243,6 +265,27 @@ func (l *topicLog) waitNewEpochs(t *testing.T, d time.Duration, ids []string, be
 	}
 }
 
+// waitEnded waits until epoch ep of stream id has an end record with
+// reason.
+func (l *topicLog) waitEnded(t *testing.T, id string, ep uint64, reason string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		for _, e := range l.epochs()[id] {
+			if e.id == ep && e.end != "" {
+				if e.end != reason {
+					t.Errorf("stream %s epoch %d ended with %q, want %q", id, ep, e.end, reason)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream %s epoch %d not ended after 15 s", id, ep)
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+}
+
 // checkContinuity fails if two epochs of a stream overlap in capture time
 // by more than maxOverlap, and returns the largest gap between epochs.
 func checkContinuity(t *testing.T, all map[string][]epoch) time.Duration {
@@ -304,6 +347,15 @@ func TestFleetOfProcesses(t *testing.T) {
 	// Even spread: every camera pulled, 4 partitions each.
 	own := e.waitOwners(t, 30*time.Second, "three instances, 4 partitions each", evenly(3))
 	t.Logf("spread: %v", own)
+
+	// Registry edits through one instance's API reach the owner.
+	settled := e.topic.waitSettled(t, all)
+	edited := all[0]
+	e.api(t, "a", "DELETE", "/api/streams/"+edited, "", http.StatusAccepted)
+	e.topic.waitEnded(t, edited, settled[edited].id, "removed")
+	body := fmt.Sprintf(`{"id": %q, "url": "rtsp://%s/%s", "transport": "tcp"}`, edited, e.cams.Addr(), edited)
+	e.api(t, "b", "POST", "/api/streams", body, http.StatusAccepted)
+	e.topic.waitNewEpochs(t, 15*time.Second, []string{edited}, settled, time.Now())
 
 	// A fourth joins: at most ceil(P/N)+1 partitions move; streams of the
 	// others keep their epoch.
