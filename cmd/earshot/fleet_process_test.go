@@ -170,48 +170,16 @@ func watchTopic(t *testing.T, broker string) *topicLog {
 	return l
 }
 
-// epoch is one epoch of a stream as the topic holds it.
-type epoch struct {
-	id          uint64
-	first, last time.Time // capture time of the first audio sample, end of the last
-	end         string    // end reason, "" while open (or killed)
-}
-
-// epochs returns each stream's epochs in the order the topic holds them
-// (one partition per stream).
-func (l *topicLog) epochs() map[string][]epoch {
+// epochs returns each stream's epochs in the order the topic holds them.
+func (l *topicLog) epochs() map[string][]epochSpan {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	idx := make(map[[2]any]int)
-	out := make(map[string][]epoch)
-	for _, r := range l.recs {
-		k := [2]any{r.Stream, r.Epoch}
-		i, ok := idx[k]
-		if !ok {
-			i = len(out[r.Stream])
-			idx[k] = i
-			out[r.Stream] = append(out[r.Stream], epoch{id: r.Epoch})
-		}
-		ep := &out[r.Stream][i]
-		switch r.Kind {
-		case sink.KindAudio:
-			if ep.first.IsZero() {
-				ep.first = r.CaptureTime
-			}
-			samples := len(r.PCM) / 2 / max(r.Channels, 1)
-			if end := r.CaptureTime.Add(time.Duration(samples) * time.Second / time.Duration(max(r.SampleRate, 1))); end.After(ep.last) {
-				ep.last = end
-			}
-		case sink.KindEnd:
-			ep.end = r.Reason
-		}
-	}
-	return out
+	return epochSpans(l.recs)
 }
 
 // current returns each stream's last epoch.
-func (l *topicLog) current() map[string]epoch {
-	out := make(map[string]epoch)
+func (l *topicLog) current() map[string]epochSpan {
+	out := make(map[string]epochSpan)
 	for id, eps := range l.epochs() {
 		out[id] = eps[len(eps)-1]
 	}
@@ -220,14 +188,14 @@ func (l *topicLog) current() map[string]epoch {
 
 // waitSettled waits until the last epoch of every stream of ids has audio
 // and no end, and returns them.
-func (l *topicLog) waitSettled(t *testing.T, ids []string) map[string]epoch {
+func (l *topicLog) waitSettled(t *testing.T, ids []string) map[string]epochSpan {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		cur := l.current()
 		n := 0
 		for _, id := range ids {
-			if ep, ok := cur[id]; ok && !ep.first.IsZero() && ep.end == "" {
+			if ep, ok := cur[id]; ok && !ep.First.IsZero() && ep.End == "" {
 				n++
 			}
 		}
@@ -244,15 +212,15 @@ func (l *topicLog) waitSettled(t *testing.T, ids []string) map[string]epoch {
 // waitNewEpochs waits until every stream of ids has audio of an epoch
 // other than before's, and returns how long after since each one's new
 // audio starts.
-func (l *topicLog) waitNewEpochs(t *testing.T, d time.Duration, ids []string, before map[string]epoch, since time.Time) map[string]time.Duration {
+func (l *topicLog) waitNewEpochs(t *testing.T, d time.Duration, ids []string, before map[string]epochSpan, since time.Time) map[string]time.Duration {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		cur := l.current()
 		out := make(map[string]time.Duration)
 		for _, id := range ids {
-			if ep, ok := cur[id]; ok && ep.id != before[id].id && !ep.first.IsZero() {
-				out[id] = ep.first.Sub(since)
+			if ep, ok := cur[id]; ok && ep.Epoch != before[id].Epoch && !ep.First.IsZero() {
+				out[id] = ep.First.Sub(since)
 			}
 		}
 		if len(out) == len(ids) {
@@ -272,9 +240,9 @@ func (l *topicLog) waitEnded(t *testing.T, id string, ep uint64, reason string) 
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		for _, e := range l.epochs()[id] {
-			if e.id == ep && e.end != "" {
-				if e.end != reason {
-					t.Errorf("stream %s epoch %d ended with %q, want %q", id, ep, e.end, reason)
+			if e.Epoch == ep && e.End != "" {
+				if e.End != reason {
+					t.Errorf("stream %s epoch %d ended with %q, want %q", id, ep, e.End, reason)
 				}
 				return
 			}
@@ -288,19 +256,19 @@ func (l *topicLog) waitEnded(t *testing.T, id string, ep uint64, reason string) 
 
 // checkContinuity fails if two epochs of a stream overlap in capture time
 // by more than maxOverlap, and returns the largest gap between epochs.
-func checkContinuity(t *testing.T, all map[string][]epoch) time.Duration {
+func checkContinuity(t *testing.T, all map[string][]epochSpan) time.Duration {
 	t.Helper()
 	var worst time.Duration
 	for id, eps := range all {
 		for i := 1; i < len(eps); i++ {
 			prev, next := eps[i-1], eps[i]
-			if prev.first.IsZero() || next.first.IsZero() {
+			if prev.First.IsZero() || next.First.IsZero() {
 				continue
 			}
-			if ov := prev.last.Sub(next.first); ov > maxOverlap {
-				t.Errorf("stream %s: epoch %d (to %s, end %q) and epoch %d (from %s) overlap by %s", id, prev.id, prev.last.Format(time.StampMilli), prev.end, next.id, next.first.Format(time.StampMilli), ov)
+			if ov := prev.Last.Sub(next.First); ov > maxOverlap {
+				t.Errorf("stream %s: epoch %d (to %s, end %q) and epoch %d (from %s) overlap by %s", id, prev.Epoch, prev.Last.Format(time.StampMilli), prev.End, next.Epoch, next.First.Format(time.StampMilli), ov)
 			}
-			worst = max(worst, next.first.Sub(prev.last))
+			worst = max(worst, next.First.Sub(prev.Last))
 		}
 	}
 	return worst
@@ -352,7 +320,7 @@ func TestFleetOfProcesses(t *testing.T) {
 	settled := e.topic.waitSettled(t, all)
 	edited := all[0]
 	e.api(t, "a", "DELETE", "/api/streams/"+edited, "", http.StatusAccepted)
-	e.topic.waitEnded(t, edited, settled[edited].id, "removed")
+	e.topic.waitEnded(t, edited, settled[edited].Epoch, "removed")
 	body := fmt.Sprintf(`{"id": %q, "url": "rtsp://%s/%s", "transport": "tcp"}`, edited, e.cams.Addr(), edited)
 	e.api(t, "b", "POST", "/api/streams", body, http.StatusAccepted)
 	e.topic.waitNewEpochs(t, 15*time.Second, []string{edited}, settled, time.Now())
@@ -369,8 +337,8 @@ func TestFleetOfProcesses(t *testing.T) {
 	e.topic.waitNewEpochs(t, 15*time.Second, e.streamsOf(moved), before, time.Now())
 	after := e.topic.waitSettled(t, all)
 	for _, id := range all {
-		if !slices.Contains(moved, e.reg.PartitionOf(id)) && after[id].id != before[id].id {
-			t.Errorf("stream %s on a partition that stayed restarted (epoch %d -> %d)", id, before[id].id, after[id].id)
+		if !slices.Contains(moved, e.reg.PartitionOf(id)) && after[id].Epoch != before[id].Epoch {
+			t.Errorf("stream %s on a partition that stayed restarted (epoch %d -> %d)", id, before[id].Epoch, after[id].Epoch)
 		}
 	}
 
