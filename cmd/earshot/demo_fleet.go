@@ -21,6 +21,7 @@ import (
 	"github.com/earshot/earshot/ingest/fleet"
 	"github.com/earshot/earshot/loadtest"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 // Timings of the fleet demo: short, so that the kill's failover shows.
@@ -193,19 +194,19 @@ func streamOwners(ctx context.Context, reg *fleet.Registry, specs []loadtest.Str
 
 // readUntilEnded reads the topic until the last epoch of each of streams
 // streams has ended, or the timeout passes.
-func readUntilEnded(ctx context.Context, broker string, streams int, timeout time.Duration) ([]sink.Record, error) {
+func readUntilEnded(ctx context.Context, broker string, streams int, timeout time.Duration) ([]schema.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var recs []sink.Record
+	var recs []schema.Record
 	last := make(map[string]uint64) // stream -> last epoch
 	ended := make(map[string]bool)  // stream -> last epoch ended
 	errDone := errors.New("done")
-	err := sink.ReadTopic(ctx, []string{broker}, demoTopic, func(r sink.Record) error {
+	err := sink.ReadTopic(ctx, []string{broker}, demoTopic, func(r schema.Record) error {
 		recs = append(recs, r)
 		if e, ok := last[r.Stream]; !ok || e != r.Epoch {
 			last[r.Stream], ended[r.Stream] = r.Epoch, false
 		}
-		if r.Kind == sink.KindEnd {
+		if r.Kind == schema.KindEnd {
 			ended[r.Stream] = true
 		}
 		n := 0
@@ -234,7 +235,7 @@ type epochSpan struct {
 
 // epochSpans returns each stream's epochs in the order of recs (a topic
 // keeps one stream in one partition, in order).
-func epochSpans(recs []sink.Record) map[string][]epochSpan {
+func epochSpans(recs []schema.Record) map[string][]epochSpan {
 	idx := make(map[string]map[uint64]int)
 	out := make(map[string][]epochSpan)
 	for _, r := range recs {
@@ -249,7 +250,7 @@ func epochSpans(recs []sink.Record) map[string][]epochSpan {
 		}
 		ep := &out[r.Stream][i]
 		switch r.Kind {
-		case sink.KindAudio:
+		case schema.KindAudio:
 			if ep.First.IsZero() {
 				ep.First = r.CaptureTime
 			}
@@ -257,7 +258,7 @@ func epochSpans(recs []sink.Record) map[string][]epochSpan {
 			if end := r.CaptureTime.Add(time.Duration(samples) * time.Second / time.Duration(max(r.SampleRate, 1))); end.After(ep.Last) {
 				ep.Last = end
 			}
-		case sink.KindEnd:
+		case schema.KindEnd:
 			ep.End = r.Reason
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/earshot/earshot/ingest/fleet"
 	"github.com/earshot/earshot/loadtest"
 	"github.com/earshot/earshot/sink"
+	"github.com/earshot/earshot/sink/schema"
 )
 
 const (
@@ -150,7 +151,7 @@ func (e *fleetEnv) api(t *testing.T, id, method, path, body string, want int) {
 // topicLog is every record of the audio topic, read as it arrives.
 type topicLog struct {
 	mu   sync.Mutex
-	recs []sink.Record
+	recs []schema.Record
 }
 
 func watchTopic(t *testing.T, broker string) *topicLog {
@@ -159,7 +160,7 @@ func watchTopic(t *testing.T, broker string) *topicLog {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		sink.ReadTopic(ctx, []string{broker}, processTopic, func(r sink.Record) error {
+		sink.ReadTopic(ctx, []string{broker}, processTopic, func(r schema.Record) error {
 			l.mu.Lock()
 			l.recs = append(l.recs, r)
 			l.mu.Unlock()
