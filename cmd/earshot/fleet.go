@@ -122,8 +122,13 @@ func (r supervisorRunner) Start(sc ingest.StreamConfig) error {
 	return r.sup.Add(context.Background(), sc)
 }
 
+// Stop ends the stream with reason removed for a registry removal, moved
+// otherwise (revoked, lost, fenced, leaving).
 func (r supervisorRunner) Stop(ctx context.Context, id string, why fleet.StopReason) error {
-	return r.sup.Remove(ctx, id)
+	if why == fleet.Removed {
+		return r.sup.Remove(ctx, id)
+	}
+	return r.sup.Move(ctx, id)
 }
 
 // fleetMember returns the member of c's fleet running streams on sup, nil

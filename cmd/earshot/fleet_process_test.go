@@ -256,13 +256,17 @@ func (l *topicLog) waitEnded(t *testing.T, id string, ep uint64, reason string) 
 }
 
 // checkContinuity fails if two epochs of a stream overlap in capture time
-// by more than maxOverlap, and returns the largest gap between epochs.
+// by more than maxOverlap or do not increase, and returns the largest gap
+// between epochs.
 func checkContinuity(t *testing.T, all map[string][]epochSpan) time.Duration {
 	t.Helper()
 	var worst time.Duration
 	for id, eps := range all {
 		for i := 1; i < len(eps); i++ {
 			prev, next := eps[i-1], eps[i]
+			if next.Epoch <= prev.Epoch {
+				t.Errorf("stream %s: epoch %d follows epoch %d", id, next.Epoch, prev.Epoch)
+			}
 			if prev.First.IsZero() || next.First.IsZero() {
 				continue
 			}
@@ -366,6 +370,9 @@ func TestFleetOfProcesses(t *testing.T) {
 	t.Logf("SIGTERM: %d streams continued after at most %s (bound 3 s)", len(victims), maxOf(took))
 	if maxOf(took) > 3*time.Second {
 		t.Errorf("failover after SIGTERM took %s", maxOf(took))
+	}
+	for _, id := range victims {
+		e.topic.waitEnded(t, id, before[id].Epoch, "moved")
 	}
 
 	// Blocked heartbeats: d fences itself before a takes its streams.
