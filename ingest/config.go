@@ -101,6 +101,9 @@ type Config struct {
 	// OnStall, if set, is called on the watchdog goroutine for each new
 	// stall, after it is logged. It must not block.
 	OnStall func(Stall)
+	// Instance, in fleet mode, names this instance in every record (the
+	// optional earshot.instance header). It defaults to "": no header.
+	Instance string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }

@@ -528,6 +528,7 @@ func (tl *timeline) record(kind schema.Kind, offset int64, capture time.Time) sc
 		Offset:      offset,
 		CaptureTime: capture,
 		Clock:       tl.clock,
+		Instance:    tl.st.sup.cfg.Instance,
 	}
 	tl.seq++
 	return r

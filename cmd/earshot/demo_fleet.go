@@ -192,16 +192,20 @@ func streamOwners(ctx context.Context, reg *fleet.Registry, specs []loadtest.Str
 	return out, nil
 }
 
-// readUntilEnded reads the topic until the last epoch of each of streams
-// streams has ended, or the timeout passes.
+// readUntilEnded reads the topic, which no instance writes any more,
+// until the last epoch of each of streams streams has ended and no record
+// came for a second, or the timeout passes.
 func readUntilEnded(ctx context.Context, broker string, streams int, timeout time.Duration) ([]schema.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	quiet, stopQuiet := context.WithCancel(ctx)
+	idle := time.AfterFunc(time.Second, stopQuiet)
+	defer idle.Stop()
 	var recs []schema.Record
 	last := make(map[string]uint64) // stream -> last epoch
 	ended := make(map[string]bool)  // stream -> last epoch ended
-	errDone := errors.New("done")
-	err := sink.ReadTopic(ctx, []string{broker}, demoTopic, func(r schema.Record) error {
+	sink.ReadTopic(quiet, []string{broker}, demoTopic, func(r schema.Record) error {
+		idle.Reset(time.Second)
 		recs = append(recs, r)
 		if e, ok := last[r.Stream]; !ok || e != r.Epoch {
 			last[r.Stream], ended[r.Stream] = r.Epoch, false
@@ -209,19 +213,16 @@ func readUntilEnded(ctx context.Context, broker string, streams int, timeout tim
 		if r.Kind == schema.KindEnd {
 			ended[r.Stream] = true
 		}
-		n := 0
-		for _, e := range ended {
-			if e {
-				n++
-			}
-		}
-		if n == streams {
-			return errDone
-		}
 		return nil
 	})
-	if !errors.Is(err, errDone) {
-		return recs, fmt.Errorf("reading the topic back: %w", err)
+	n := 0
+	for _, e := range ended {
+		if e {
+			n++
+		}
+	}
+	if n < streams {
+		return recs, fmt.Errorf("reading the topic back: %d of %d streams ended within %s", n, streams, timeout)
 	}
 	return recs, nil
 }
@@ -231,6 +232,7 @@ type epochSpan struct {
 	Epoch       uint64
 	First, Last time.Time // capture time of the first audio sample, and of the end of the last
 	End         string    // end reason; "" when the epoch has no end record (open, or its instance was killed)
+	Instance    string    // the instance that pulled it (earshot.instance)
 }
 
 // epochSpans returns each stream's epochs in the order of recs (a topic
@@ -246,7 +248,7 @@ func epochSpans(recs []schema.Record) map[string][]epochSpan {
 		if !ok {
 			i = len(out[r.Stream])
 			idx[r.Stream][r.Epoch] = i
-			out[r.Stream] = append(out[r.Stream], epochSpan{Epoch: r.Epoch})
+			out[r.Stream] = append(out[r.Stream], epochSpan{Epoch: r.Epoch, Instance: r.Instance})
 		}
 		ep := &out[r.Stream][i]
 		switch r.Kind {
@@ -280,7 +282,7 @@ func printFleetDemo(w io.Writer, d fleetDemo) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STREAM\tOWNER BEFORE\tOWNER AFTER\tEPOCHS\tLARGEST GAP\tEND REASONS")
+	fmt.Fprintln(tw, "STREAM\tOWNER BEFORE\tOWNER AFTER\tEPOCHS (INSTANCE: END REASON)\tLARGEST GAP")
 	ids := make([]string, 0, len(d.Epochs))
 	for id := range d.Epochs {
 		ids = append(ids, id)
@@ -294,13 +296,13 @@ func printFleetDemo(w io.Writer, d fleetDemo) {
 			if i > 0 && !ep.First.IsZero() && !eps[i-1].Last.IsZero() {
 				gap = max(gap, ep.First.Sub(eps[i-1].Last))
 			}
-			reasons = append(reasons, cmp.Or(ep.End, "none (killed)"))
+			reasons = append(reasons, ep.Instance+": "+cmp.Or(ep.End, "none (killed)"))
 		}
 		moved := ""
 		if d.Before[id] != d.After[id] {
 			moved = " (moved)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%d\t%s\t%s\n", id, d.Before[id], d.After[id], moved, len(eps), gap.Round(10*time.Millisecond), strings.Join(reasons, ", "))
+		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%s\t%s\n", id, d.Before[id], d.After[id], moved, strings.Join(reasons, ", "), gap.Round(10*time.Millisecond))
 	}
 	tw.Flush()
 }

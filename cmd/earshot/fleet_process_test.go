@@ -353,6 +353,11 @@ func TestFleetOfProcesses(t *testing.T) {
 	killed := time.Now()
 	e.children["c"].stop(t, syscall.SIGKILL)
 	took := e.topic.waitNewEpochs(t, fleetSession+10*time.Second, victims, before, killed)
+	for _, id := range victims {
+		if ep := e.topic.current()[id]; ep.Instance == "c" || ep.Instance == "" {
+			t.Errorf("stream %s continued by instance %q after c was killed", id, ep.Instance)
+		}
+	}
 	t.Logf("SIGKILL: %d streams continued after at most %s (bound %s)", len(victims), maxOf(took), fleetSession+3*time.Second)
 	if maxOf(took) > fleetSession+3*time.Second {
 		t.Errorf("failover after SIGKILL took %s", maxOf(took))

@@ -62,6 +62,12 @@ func newService(c *Config, log *slog.Logger) (*service, error) {
 			return nil, err
 		}
 		ic.Streams = nil
+		fc, err := c.fleetConfig(log)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		ic.Instance = fc.WithDefaults().InstanceID
 	}
 	sup, err := ingest.New(ic, w)
 	if err != nil {

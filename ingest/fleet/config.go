@@ -101,6 +101,13 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// WithDefaults returns c with the default of every unset field, such as
+// the instance id (the hostname).
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
+}
+
 // validate reports every problem of c. Defaults must be applied.
 func (c *Config) validate() error {
 	var errs []error
