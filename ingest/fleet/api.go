@@ -1,17 +1,10 @@
 package fleet
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/earshot/earshot/ingest"
 )
-
-// maxAPIBody bounds a request body of the fleet API.
-const maxAPIBody = 64 << 10
 
 // APIStream is one stream of the fleet in GET /api/streams.
 type APIStream struct {
@@ -48,30 +41,32 @@ func (m *Member) Handler(local http.Handler) http.Handler {
 	mux.HandleFunc("GET /api/streams", m.listHandler)
 	mux.HandleFunc("POST /api/streams", m.putHandler)
 	mux.HandleFunc("DELETE /api/streams/{id}", func(w http.ResponseWriter, r *http.Request) {
-		reg := m.Registry()
+		reg := m.registryFor(w)
 		if reg == nil {
-			writeJSON(w, http.StatusServiceUnavailable, apiError{"fleet registry not open yet"})
 			return
 		}
 		id := r.PathValue("id")
-		if err := reg.Delete(r.Context(), id); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+		if err := ingest.ValidateID(id); err != nil {
+			ingest.WriteJSON(w, http.StatusBadRequest, apiError{err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "partition": reg.PartitionOf(id)})
+		if err := reg.Delete(r.Context(), id); err != nil {
+			ingest.WriteJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+			return
+		}
+		ingest.WriteJSON(w, http.StatusAccepted, map[string]any{"id": id, "partition": reg.PartitionOf(id)})
 	})
 	mux.HandleFunc("GET /api/fleet", func(w http.ResponseWriter, r *http.Request) {
-		reg := m.Registry()
+		reg := m.registryFor(w)
 		if reg == nil {
-			writeJSON(w, http.StatusServiceUnavailable, apiError{"fleet registry not open yet"})
 			return
 		}
 		sts, err := reg.Instances(r.Context())
 		if err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+			ingest.WriteJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, APIFleet{Group: m.cfg.Group, Partitions: reg.Partitions(), Instances: sts, Self: m.Stats()})
+		ingest.WriteJSON(w, http.StatusOK, APIFleet{Group: m.cfg.Group, Partitions: reg.Partitions(), Instances: sts, Self: m.Stats()})
 	})
 	if local != nil {
 		mux.Handle("/api/", local)
@@ -83,20 +78,29 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
-func (m *Member) listHandler(w http.ResponseWriter, r *http.Request) {
+// registryFor returns the member's registry, or answers 503 and returns
+// nil before Run has opened it.
+func (m *Member) registryFor(w http.ResponseWriter) *Registry {
 	reg := m.Registry()
 	if reg == nil {
-		writeJSON(w, http.StatusServiceUnavailable, apiError{"fleet registry not open yet"})
+		ingest.WriteJSON(w, http.StatusServiceUnavailable, apiError{"fleet registry not open yet"})
+	}
+	return reg
+}
+
+func (m *Member) listHandler(w http.ResponseWriter, r *http.Request) {
+	reg := m.registryFor(w)
+	if reg == nil {
 		return
 	}
 	entries, _, err := reg.List(r.Context())
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+		ingest.WriteJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
 		return
 	}
 	sts, err := reg.Instances(r.Context())
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+		ingest.WriteJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
 		return
 	}
 	owners := Owners(sts)
@@ -104,7 +108,7 @@ func (m *Member) listHandler(w http.ResponseWriter, r *http.Request) {
 	for i, e := range entries {
 		out[i] = APIStream{ID: e.Stream.ID, URL: e.Stream.URL, Transport: e.Stream.Transport, Partition: e.Partition, Owner: owners[e.Partition]}
 	}
-	writeJSON(w, http.StatusOK, out)
+	ingest.WriteJSON(w, http.StatusOK, out)
 }
 
 // Owners maps each partition to the instance whose most recent status
@@ -123,54 +127,22 @@ func Owners(sts []Status) map[int32]string {
 	return owners
 }
 
-// apiPut is the body of POST /api/streams, as the supervisor's API takes
-// it.
-type apiPut struct {
-	ID                 string `json:"id"`
-	URL                string `json:"url"`
-	Transport          string `json:"transport"`
-	CAFile             string `json:"ca_file"`
-	InsecureSkipVerify bool   `json:"insecure_skip_verify"`
-}
-
 func (m *Member) putHandler(w http.ResponseWriter, r *http.Request) {
-	reg := m.Registry()
+	reg := m.registryFor(w)
 	if reg == nil {
-		writeJSON(w, http.StatusServiceUnavailable, apiError{"fleet registry not open yet"})
 		return
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	dec.DisallowUnknownFields()
-	var body apiPut
-	if err := dec.Decode(&body); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("body exceeds %d bytes", maxAPIBody)})
-			return
-		}
-		// The decoder's message may quote the body, URL included.
-		writeJSON(w, http.StatusBadRequest, apiError{`body is not a stream object: {"id", "url", "transport"}`})
+	sc, ok := ingest.ReadStreamBody(w, r)
+	if !ok {
 		return
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		writeJSON(w, http.StatusBadRequest, apiError{"body holds data after the stream object"})
-		return
-	}
-	sc := ingest.StreamConfig(body)
 	if _, err := encodeStream(sc); err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
+		ingest.WriteJSON(w, http.StatusBadRequest, apiError{err.Error()})
 		return
 	}
 	if err := reg.Put(r.Context(), sc); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+		ingest.WriteJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": sc.ID, "partition": reg.PartitionOf(sc.ID)})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	ingest.WriteJSON(w, http.StatusAccepted, map[string]any{"id": sc.ID, "partition": reg.PartitionOf(sc.ID)})
 }

@@ -25,6 +25,7 @@ func TestAPIEditsReachTheOwner(t *testing.T) {
 		{"unknown fields are refused", "POST", "/api/streams", `{"id":"cam-x","url":"rtsp://127.0.0.1/x","extra":1}`, http.StatusBadRequest},
 		{"a delete writes a tombstone", "DELETE", "/api/streams/" + ids[0], "", http.StatusAccepted},
 		{"other paths go to the local API", "GET", "/api/stalls", "", http.StatusTeapot},
+		{"deleting what is no stream id is refused: the partition count record stays", "DELETE", "/api/streams/%23partitions", "", http.StatusBadRequest},
 	}
 	for _, tc := range cases {
 		req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))

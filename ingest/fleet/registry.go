@@ -60,6 +60,9 @@ func (r *Registry) Put(ctx context.Context, sc ingest.StreamConfig) error {
 
 // Delete writes the tombstone of stream id, which stops it on its owner.
 func (r *Registry) Delete(ctx context.Context, id string) error {
+	if err := ingest.ValidateID(id); err != nil {
+		return err
+	}
 	return r.write(ctx, id, nil)
 }
 
