@@ -87,15 +87,8 @@ func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]consumer.T
 	if o.ReadTimeout == 0 {
 		o.ReadTimeout = 20 * time.Second
 	}
-	var specs []loadtest.StreamSpec
-	for _, c := range o.Codecs {
-		specs = append(specs, loadtest.StreamSpec{Name: "cam-" + c, Codec: c})
-	}
-	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
+	cams, specs, err := startDemoCameras(o.Codecs)
 	if err != nil {
-		return nil, err
-	}
-	if err := cams.Start(); err != nil {
 		return nil, err
 	}
 	defer cams.Close()
@@ -151,6 +144,22 @@ func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]consumer.T
 		return files, errors.Join(runErr, fmt.Errorf("no audio delivered for %s", strings.Join(silent, ", ")))
 	}
 	return files, runErr
+}
+
+// startDemoCameras serves one synthetic camera per codec, named cam-<codec>.
+func startDemoCameras(codecs []string) (*loadtest.Server, []loadtest.StreamSpec, error) {
+	var specs []loadtest.StreamSpec
+	for _, c := range codecs {
+		specs = append(specs, loadtest.StreamSpec{Name: "cam-" + c, Codec: c})
+	}
+	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cams.Start(); err != nil {
+		return nil, nil, err
+	}
+	return cams, specs, nil
 }
 
 // readBack consumes the topic until `streams` streams have ended (or the

@@ -50,15 +50,8 @@ func runFleetDemo(ctx context.Context, o demoOptions, n int, log *slog.Logger) (
 	if n < 2 {
 		return d, fmt.Errorf("--fleet %d: a fleet demo needs 2 instances or more", n)
 	}
-	var specs []loadtest.StreamSpec
-	for _, c := range o.Codecs {
-		specs = append(specs, loadtest.StreamSpec{Name: "cam-" + c, Codec: c})
-	}
-	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
+	cams, specs, err := startDemoCameras(o.Codecs)
 	if err != nil {
-		return d, err
-	}
-	if err := cams.Start(); err != nil {
 		return d, err
 	}
 	defer cams.Close()
