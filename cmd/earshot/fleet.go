@@ -232,3 +232,15 @@ func collectFleet(ch chan<- prometheus.Metric, st fleet.Stats) {
 	metricFleetFenced.emit(ch, bool01(st.Fenced))
 	metricFleetFences.emit(ch, float64(st.Fences))
 }
+
+// fleetReady says why a fleet instance is not ready, nil when it is: it
+// has loaded its partitions of the registry and is not fenced.
+func fleetReady(st fleet.Stats) error {
+	switch {
+	case st.Fenced:
+		return errors.New("fleet: fenced (no heartbeat completed)")
+	case !st.Loaded || st.LastHeartbeatAt.IsZero() || st.Rebalances == 0:
+		return errors.New("fleet: not in the group yet, or its registry partitions not loaded")
+	}
+	return nil
+}

@@ -73,3 +73,23 @@ func TestFleetStatusPrintsInstances(t *testing.T) {
 		}
 	}
 }
+
+func TestFleetReadiness(t *testing.T) {
+	joined := fleet.Stats{Loaded: true, Rebalances: 1, LastHeartbeatAt: time.Unix(1, 0)}
+	fenced := joined
+	fenced.Fenced = true
+	for _, tc := range []struct {
+		name string
+		st   fleet.Stats
+		err  string
+	}{
+		{"an instance that joined and loaded is ready, with or without streams", joined, ""},
+		{"a fenced instance is not ready", fenced, "fenced"},
+		{"an instance that has not joined is not ready", fleet.Stats{Loaded: true}, "not in the group yet"},
+	} {
+		err := fleetReady(tc.st)
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.err)
+		}
+	}
+}

@@ -86,10 +86,14 @@ func newService(c *Config, log *slog.Logger) (*service, error) {
 		api = member.Handler(api)
 	}
 	streams := func() int { return len(sup.Stats()) }
+	ready := &readiness{streams: streams, broker: w, terse: c.Admin.exposed()}
+	if member != nil {
+		ready.fleet = func() error { return fleetReady(member.Stats()) }
+	}
 	admin, err := newAdminServer(c.Admin, adminRoutes{
 		API:     api,
 		Metrics: tel.Handler(),
-		Ready:   &readiness{streams: streams, broker: w, terse: c.Admin.exposed()},
+		Ready:   ready,
 	}, log)
 	if err != nil {
 		w.Close()
