@@ -96,6 +96,7 @@ func newStream(sup *Supervisor, cfg StreamConfig) *stream {
 	}
 	st.tl = newTimeline(timelineConfig{
 		stream:     cfg.ID,
+		instance:   sup.cfg.Instance,
 		sampleRate: sup.cfg.SampleRate,
 		chunk:      sup.cfg.Chunk,
 		emit:       st.emit,
