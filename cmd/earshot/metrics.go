@@ -97,7 +97,7 @@ var (
 		"From the RTP arrival of an audio record's first packet to Kafka's acknowledgement of the record; includes the chunk's own duration.",
 		prometheus.ExponentialBuckets(0.01, 2, 17)) // 10 ms .. 11 min
 
-	// Fleet mode only (fleet.group set).
+	// Fleet mode (fleet.group set); 0 for a single instance.
 	metricFleetMembers = newMetric("earshot_fleet_members", prometheus.GaugeValue, nil,
 		"Members of the fleet's Kafka consumer group, as last described by the coordinator.")
 	metricFleetPartitions = newMetric("earshot_fleet_partitions_owned", prometheus.GaugeValue, nil,

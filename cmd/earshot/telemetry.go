@@ -138,9 +138,11 @@ func (t *telemetry) Collect(ch chan<- prometheus.Metric) {
 	metricKafkaPending.emit(ch, float64(h.Pending))
 	metricSpoolBytes.emit(ch, float64(ws.SpoolBytes))
 	metricSpoolFailing.emit(ch, bool01(ws.SpoolFailing))
+	var fs fleet.Stats // zeros outside fleet mode: every metric is always exported
 	if t.member != nil {
-		collectFleet(ch, t.member.Stats())
+		fs = t.member.Stats()
 	}
+	collectFleet(ch, fs)
 }
 
 // collectStream emits one stream's metrics; sinkDrops is its count of
