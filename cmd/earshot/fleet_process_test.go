@@ -105,6 +105,9 @@ func (e *fleetEnv) waitOwners(t *testing.T, d time.Duration, what string, want f
 			return own
 		}
 		if time.Now().After(deadline) {
+			for id, c := range e.children {
+				t.Logf("logs of %s:\n%s", id, c.logs)
+			}
 			t.Fatalf("%s: not within %s; owners %v", what, d, own)
 		}
 		select {
@@ -334,7 +337,7 @@ func TestFleetOfProcesses(t *testing.T) {
 	// others keep their epoch.
 	before := e.topic.waitSettled(t, all)
 	e.start(t, "d")
-	own = e.waitOwners(t, 30*time.Second, "four instances", evenly(4))
+	own = e.waitOwners(t, time.Minute, "four instances", evenly(4))
 	moved := own["d"]
 	if limit := (fleetPartitions+3)/4 + 1; len(moved) > limit {
 		t.Errorf("%d partitions moved to the new instance, want at most %d", len(moved), limit)
