@@ -16,7 +16,8 @@ require (
 	github.com/prometheus/common v0.66.1
 	github.com/segmentio/kafka-go v0.4.49
 	github.com/twmb/franz-go v1.22.3
-	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260218055430-fc72d8313608
+	github.com/twmb/franz-go/pkg/kadm v1.18.0
+	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1
 	go.uber.org/goleak v1.3.0
 	gopkg.in/hraban/opus.v2 v2.0.0-20230925203106-0188a62cb302

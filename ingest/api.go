@@ -31,7 +31,7 @@ const maxAPIBody = 64 << 10
 func (s *Supervisor) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/streams", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, s.Stats())
+		WriteJSON(w, http.StatusOK, s.Stats())
 	})
 	mux.HandleFunc("GET /api/streams/{id}", byID(s.StreamStats))
 	mux.HandleFunc("GET /api/streams/{id}/events", byID(s.Events))
@@ -41,7 +41,7 @@ func (s *Supervisor) Handler() http.Handler {
 		switch {
 		case errors.Is(err, ErrStillEnding):
 			// Removed: it is no longer listed, and cannot be removed again.
-			writeJSON(w, http.StatusAccepted, map[string]string{"error": err.Error()})
+			WriteJSON(w, http.StatusAccepted, map[string]string{"error": err.Error()})
 		case err != nil:
 			writeError(w, err)
 		default:
@@ -49,7 +49,7 @@ func (s *Supervisor) Handler() http.Handler {
 		}
 	})
 	mux.HandleFunc("GET /api/stalls", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, s.Stalls())
+		WriteJSON(w, http.StatusOK, s.Stalls())
 	})
 	return mux
 }
@@ -62,7 +62,7 @@ func byID[T any](get func(id string) (T, error)) http.HandlerFunc {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		WriteJSON(w, http.StatusOK, v)
 	}
 }
 
@@ -77,24 +77,11 @@ type apiStream struct {
 }
 
 func (s *Supervisor) addHandler(w http.ResponseWriter, r *http.Request) {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	dec.DisallowUnknownFields()
-	var body apiStream
-	if err := dec.Decode(&body); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body exceeds %d bytes", maxAPIBody)})
-			return
-		}
-		// The decoder's message may quote the body, URL included: keep
-		// only its kind.
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body is not a stream object: {\"id\", \"url\", \"transport\"}"})
+	body, ok := ReadStreamBody(w, r)
+	if !ok {
 		return
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body holds data after the stream object"})
-		return
-	}
-	if err := s.Add(r.Context(), StreamConfig(body)); err != nil {
+	if err := s.Add(r.Context(), body); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -103,7 +90,32 @@ func (s *Supervisor) addHandler(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, st)
+	WriteJSON(w, http.StatusCreated, st)
+}
+
+// ReadStreamBody decodes the stream object of a POST /api/streams body
+// (of this API and the fleet's). On a bad body it answers the request
+// itself and returns false; its answers never quote the body, which may
+// hold a URL with credentials.
+func ReadStreamBody(w http.ResponseWriter, r *http.Request) (StreamConfig, bool) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	var body apiStream
+	if err := dec.Decode(&body); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body exceeds %d bytes", maxAPIBody)})
+			return StreamConfig{}, false
+		}
+		// The decoder's message may quote the body, URL included: keep
+		// only its kind.
+		WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body is not a stream object: {\"id\", \"url\", \"transport\"}"})
+		return StreamConfig{}, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "body holds data after the stream object"})
+		return StreamConfig{}, false
+	}
+	return StreamConfig(body), true
 }
 
 // writeError maps err to a status. Every error here comes from Add,
@@ -118,10 +130,12 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrStopped), errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, map[string]string{"error": err.Error()})
+	WriteJSON(w, code, map[string]string{"error": err.Error()})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// WriteJSON answers with code and v as indented JSON, as every earshot
+// API does.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)

@@ -110,6 +110,9 @@ type Config struct {
 	// OnStall, if set, is called on the watchdog goroutine for each new
 	// stall, after it is logged. It must not block.
 	OnStall func(Stall)
+	// Instance, in fleet mode, names this instance in every record (the
+	// optional earshot.instance header). It defaults to "": no header.
+	Instance string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -237,15 +240,23 @@ func validateStreams(streams []StreamConfig, limit int) error {
 	return errors.Join(errs...)
 }
 
-func (s StreamConfig) validate() error {
-	var errs []error
+// ValidateID checks a stream id: [A-Za-z0-9._-]{1,128}, not "." or "..".
+func ValidateID(id string) error {
 	switch {
-	case !streamIDPattern.MatchString(s.ID):
-		errs = append(errs, fmt.Errorf("id %q must match %s", s.ID, streamIDPattern))
-	case s.ID == "." || s.ID == "..":
+	case !streamIDPattern.MatchString(id):
+		return fmt.Errorf("id %q must match %s", id, streamIDPattern)
+	case id == "." || id == "..":
 		// They match the pattern, yet /api/streams/.. is not a path a
 		// DELETE can name.
-		errs = append(errs, fmt.Errorf("id %q is a path element; name the stream otherwise", s.ID))
+		return fmt.Errorf("id %q is a path element; name the stream otherwise", id)
+	}
+	return nil
+}
+
+func (s StreamConfig) validate() error {
+	var errs []error
+	if err := ValidateID(s.ID); err != nil {
+		errs = append(errs, err)
 	}
 	if err := ValidateURL(s.URL); err != nil {
 		errs = append(errs, err)

@@ -18,9 +18,12 @@ import (
 	"github.com/earshot/earshot/sink/schema"
 )
 
-// errRemoved is the cancel cause of a stream removed while the supervisor
-// keeps running: its end record then says removed, not shutdown.
-var errRemoved = errors.New("stream removed")
+// Cancel causes of a stream stopped while the supervisor keeps running:
+// its end record then says removed or moved, not shutdown.
+var (
+	errRemoved = errors.New("stream removed")
+	errMoved   = errors.New("stream moved to another instance")
+)
 
 // maxTimestampJump is the largest forward RTP timestamp step, in seconds,
 // treated as loss; a larger step is a discontinuity of the source clock.
@@ -100,6 +103,7 @@ func newStream(sup *Supervisor, cfg StreamConfig) *stream {
 	}
 	st.tl = newTimeline(timelineConfig{
 		stream:     cfg.ID,
+		instance:   sup.cfg.Instance,
 		sampleRate: sup.cfg.SampleRate,
 		chunk:      sup.cfg.Chunk,
 		emit:       st.emit,
@@ -245,7 +249,7 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	st.sup.sdk.Close(h) // no callback runs after this
 	st.drain()
 	st.tl.flush()
-	if reason == schema.ReasonShutdown || reason == schema.ReasonRemoved {
+	if reason == schema.ReasonShutdown || reason == schema.ReasonRemoved || reason == schema.ReasonMoved {
 		st.tl.control(schema.KindEnd, reason, 0)
 		return true, nil
 	}
@@ -282,15 +286,18 @@ func (st *stream) stream(ctx context.Context, c *conn) (reason string, cause err
 
 // newEpoch numbers the epoch a new session begins.
 func (st *stream) newEpoch() uint64 {
-	e := st.sup.epochs.Add(1)
+	e := st.sup.nextEpoch()
 	st.c.epoch.Store(e)
 	st.c.epochs.Add(1)
 	return e
 }
 
 func endReason(ctx context.Context) string {
-	if errors.Is(context.Cause(ctx), errRemoved) {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errRemoved):
 		return schema.ReasonRemoved
+	case errors.Is(cause, errMoved):
+		return schema.ReasonMoved
 	}
 	return schema.ReasonShutdown
 }

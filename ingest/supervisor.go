@@ -56,10 +56,11 @@ type Supervisor struct {
 	writeCtx context.Context
 
 	wg sync.WaitGroup // every stream goroutine started
-	// epochs numbers every stream's epochs: it starts at the milliseconds
-	// since 1970 at New, so that (stream, epoch, seq) identifies a record
-	// across restarts of the process and removals of the stream, for
-	// deduplication by consumers.
+	// epochs numbers every stream's epochs (nextEpoch): each is at least
+	// the milliseconds since 1970 when it begins, so that (stream, epoch,
+	// seq) identifies a record across restarts of the process, removals
+	// of the stream and moves between the instances of a fleet, for
+	// deduplication by consumers, and a stream's epochs keep increasing.
 	epochs atomic.Uint64
 
 	// changing is held by Add, Remove and Reload while they change the set
@@ -186,13 +187,24 @@ func (s *Supervisor) add(sc StreamConfig) error {
 // list, and its worker writes the end record when the step it is stuck in
 // returns (Run waits for it).
 func (s *Supervisor) Remove(ctx context.Context, id string) error {
+	return s.remove(ctx, id, errRemoved)
+}
+
+// Move is Remove for a stream that another instance of a fleet takes over:
+// its end record says moved.
+func (s *Supervisor) Move(ctx context.Context, id string) error {
+	return s.remove(ctx, id, errMoved)
+}
+
+// remove detaches the stream id with cause and waits for its end.
+func (s *Supervisor) remove(ctx context.Context, id string, cause error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RemoveTimeout)
 	defer cancel()
 	release, err := s.lockChanges(ctx)
 	if err != nil {
 		return err
 	}
-	st, err := s.detach(id)
+	st, err := s.detach(id, cause)
 	release()
 	if err != nil {
 		return err
@@ -212,7 +224,7 @@ func (s *Supervisor) lockChanges(ctx context.Context) (release func(), err error
 
 // detach removes the stream id from the list and cancels it; the caller
 // holds changing. It returns the stream to wait for, nil before Run.
-func (s *Supervisor) detach(id string) (*stream, error) {
+func (s *Supervisor) detach(id string, cause error) (*stream, error) {
 	s.mu.Lock()
 	st, ok := s.streams[id]
 	delete(s.streams, id)
@@ -224,7 +236,7 @@ func (s *Supervisor) detach(id string) (*stream, error) {
 	if !running {
 		return nil, nil
 	}
-	st.cancel(errRemoved)
+	st.cancel(cause)
 	return st, nil
 }
 
@@ -306,7 +318,7 @@ func (s *Supervisor) Reload(ctx context.Context, want []StreamConfig) (Changes, 
 	var errs []error
 	var ending []*stream
 	for _, id := range slices.Concat(ch.Removed, ch.Restarted) {
-		st, err := s.detach(id)
+		st, err := s.detach(id, errRemoved)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -391,6 +403,20 @@ func (s *Supervisor) countStall(stage, reason string) {
 	s.mu.Lock()
 	s.stalls[[2]string{stage, reason}]++
 	s.mu.Unlock()
+}
+
+// nextEpoch returns a new epoch number: larger than every one before, and
+// at least the current milliseconds since 1970, so that the epoch an
+// instance of a fleet begins after another instance ended the stream's
+// is larger, on clocks synchronised within the hand-over time.
+func (s *Supervisor) nextEpoch() uint64 {
+	for {
+		prev := s.epochs.Load()
+		next := max(prev+1, uint64(time.Now().UnixMilli()))
+		if s.epochs.CompareAndSwap(prev, next) {
+			return next
+		}
+	}
 }
 
 // snapshot appends the current streams to buf.

@@ -66,6 +66,7 @@ func (e *clockTooFastError) ahead() time.Duration { return e.media - e.wall }
 // timelineConfig is what a timeline needs to know of its stream.
 type timelineConfig struct {
 	stream     string
+	instance   string // fleet instance named in every record; "" for none
 	sampleRate int
 	chunk      time.Duration
 	// now is the wall clock; it defaults to time.Now.
@@ -535,6 +536,7 @@ func (tl *timeline) record(kind schema.Kind, offset int64, capture time.Time) sc
 		Offset:      offset,
 		CaptureTime: capture,
 		Clock:       tl.clock,
+		Instance:    tl.cfg.instance,
 	}
 	tl.seq++
 	return r

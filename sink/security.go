@@ -151,3 +151,7 @@ func (s Security) load() (dialOptions, error) {
 	}
 	return dialOptions{tls: t, sasl: m}, nil
 }
+
+// TLSConfig loads the TLS files, for other Kafka clients of the same
+// brokers (the fleet's franz-go clients); nil when TLS is off.
+func (s Security) TLSConfig() (*tls.Config, error) { return s.tlsConfig() }

@@ -20,7 +20,9 @@ import (
 const (
 	segmentMagic    = "ESPOOL\x00\x01"
 	frameHeaderSize = 8
-	spoolVersion    = 1
+	// spoolVersion is the record encoding written; version 1 (without
+	// Instance) is still read.
+	spoolVersion = 2
 	// maxFramePayload bounds a frame's declared length, so a corrupt length
 	// cannot make a reader allocate gigabytes: records are at most
 	// BatchBytes (below 2 GiB) plus a few hundred bytes.
@@ -69,7 +71,7 @@ func appendSpoolRecord(buf []byte, r *schema.Record) []byte {
 	buf = appendTime(buf, r.CaptureTime)
 	buf = appendTime(buf, r.Arrival)
 	buf = binary.AppendVarint(buf, r.GapMS)
-	for _, s := range [...]string{r.Stream, r.Codec, r.Clock, r.Reason} {
+	for _, s := range [...]string{r.Stream, r.Codec, r.Clock, r.Reason, r.Instance} {
 		buf = binary.AppendUvarint(buf, uint64(len(s)))
 		buf = append(buf, s...)
 	}
@@ -168,8 +170,9 @@ func (d *spoolDecoder) time(what string) time.Time {
 // validates the record. PCM aliases p.
 func decodeSpoolRecord(p []byte) (schema.Record, error) {
 	d := spoolDecoder{b: p}
-	if v := d.byte("version"); d.err == nil && v != spoolVersion {
-		return schema.Record{}, fmt.Errorf("%w: record encoding version %d, want %d", ErrCorrupt, v, spoolVersion)
+	v := d.byte("version")
+	if d.err == nil && v != 1 && v != spoolVersion {
+		return schema.Record{}, fmt.Errorf("%w: record encoding version %d, want 1 to %d", ErrCorrupt, v, spoolVersion)
 	}
 	var r schema.Record
 	if k := int(d.byte("kind")); k < len(kindCodes) {
@@ -189,6 +192,9 @@ func decodeSpoolRecord(p []byte) (schema.Record, error) {
 	r.Codec = string(d.bytes("codec"))
 	r.Clock = string(d.bytes("clock"))
 	r.Reason = string(d.bytes("reason"))
+	if v >= 2 {
+		r.Instance = string(d.bytes("instance"))
+	}
 	if pcm := d.bytes("pcm"); len(pcm) > 0 {
 		r.PCM = pcm
 	}

@@ -175,3 +175,18 @@ func FuzzSpoolRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestSpoolVersion1StillReads: a spool written before records had an
+// Instance (encoding version 1) is read, without one.
+func TestSpoolVersion1StillReads(t *testing.T) {
+	r := schematest.GapRecord // no PCM: the payload ends with two empty lengths
+	p := appendSpoolRecord(nil, &r)
+	if p[len(p)-2] != 0 || p[len(p)-1] != 0 {
+		t.Fatalf("payload ends %v, want empty instance and PCM", p[len(p)-2:])
+	}
+	v1 := append([]byte{1}, p[1:len(p)-1]...) // drop the instance's length
+	got, err := decodeSpoolRecord(v1)
+	if err != nil || !schematest.Same(got, r) {
+		t.Errorf("version 1 payload: %+v, %v; want %+v", got, err, r)
+	}
+}

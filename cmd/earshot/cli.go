@@ -16,6 +16,8 @@ Usage:
   earshot demo [--duration 10s] [--out DIR]   run the full path on embedded cameras and Kafka, write WAVs
   earshot tap  [--config FILE] --brokers H:P --topic T --out DIR [--duration D]
                                               consume a topic and write one WAV per stream and epoch
+  earshot fleet init|status [--config FILE] [--brokers H:P] [--partitions N]
+                                              create the fleet's topics; print its instances
   earshot loadtest [--scenario smoke|soak|faults|capacity|FILE] [--out DIR]
                    [--baseline BIN --canary BIN] [--capacity]
                                               stress a build with synthetic cameras and faults, verify
@@ -36,6 +38,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		"demo":     demoCmd,
 		"tap":      tapCmd,
 		"loadtest": loadtestCmd, // usage: loadtest.go
+		"fleet":    fleetCmd,    // usage: fleet_cmd.go
 	}
 	switch args[0] {
 	case "-h", "--help", "help":

@@ -37,6 +37,7 @@ type Config struct {
 	Admin     AdminConfig     `yaml:"admin"`
 	Diag      DiagConfig      `yaml:"diagnostics"`
 	Profiling ProfilingConfig `yaml:"profiling"`
+	Fleet     FleetConfig     `yaml:"fleet"`
 	Streams   []StreamConfig  `yaml:"streams"`
 }
 
@@ -336,8 +337,15 @@ func envKey(id string) string {
 // Validate names every problem of c.
 func (c *Config) Validate() error {
 	var errs []error
-	if len(c.Streams) == 0 {
+	if len(c.Streams) == 0 && !c.Fleet.on() {
 		errs = append(errs, errors.New("streams: at least one stream is required"))
+	}
+	if c.Fleet.on() {
+		if fc, err := c.fleetConfig(nil); err != nil {
+			errs = append(errs, fmt.Errorf("fleet: %w", err))
+		} else if err := fc.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("fleet: %w", err))
+		}
 	}
 	if err := c.writerConfig(nil).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("kafka: %w", err))

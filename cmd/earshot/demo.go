@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -41,15 +42,19 @@ type demoOptions struct {
 	Admin string
 	// Stdout, if set, receives the console's URL as the run starts.
 	Stdout io.Writer
+	// Command returns the command line of an `earshot` child process
+	// (fleet demo); nil: this executable.
+	Command func(args ...string) *exec.Cmd
 }
 
 func demoCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("demo", "demo [--duration 10s] [--out DIR] [--codecs LIST]", stderr)
+	fs := newFlagSet("demo", "demo [--duration 10s] [--out DIR] [--codecs LIST] [--fleet N]", stderr)
 	dur := fs.Duration("duration", 10*time.Second, "how long to pull the synthetic cameras")
 	out := fs.String("out", "demo-out", "`directory` for one WAV per stream")
 	codecs := fs.String("codecs", strings.Join(demoCodecs, ","), "comma-separated codecs, one synthetic camera each")
 	admin := fs.String("admin", "127.0.0.1:0", "`address` of the admin listener, which serves the console at /console")
 	verbose := fs.Bool("v", false, "log at debug level")
+	instances := fs.Int("fleet", 0, "run `N` instances as a fleet (child processes) and kill one half-way; 0: one instance")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -60,6 +65,15 @@ func demoCmd(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(LogConfig{Level: level}, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *instances > 0 {
+		d, err := runFleetDemo(ctx, demoOptions{Codecs: strings.Split(*codecs, ","), Duration: *dur, ReadTimeout: 20 * time.Second}, *instances, log)
+		printFleetDemo(stdout, d)
+		if err != nil {
+			fmt.Fprintf(stderr, "earshot demo: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	files, err := runDemo(ctx, demoOptions{Codecs: strings.Split(*codecs, ","), Duration: *dur, Out: *out, Admin: *admin, Stdout: stdout}, log)
 	printSummary(stdout, files)
 	if err != nil {
@@ -80,15 +94,8 @@ func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]consumer.T
 	if o.ReadTimeout == 0 {
 		o.ReadTimeout = 20 * time.Second
 	}
-	var specs []loadtest.StreamSpec
-	for _, c := range o.Codecs {
-		specs = append(specs, loadtest.StreamSpec{Name: "cam-" + c, Codec: c})
-	}
-	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
+	cams, specs, err := startDemoCameras(o.Codecs)
 	if err != nil {
-		return nil, err
-	}
-	if err := cams.Start(); err != nil {
 		return nil, err
 	}
 	defer cams.Close()
@@ -147,6 +154,22 @@ func runDemo(ctx context.Context, o demoOptions, log *slog.Logger) ([]consumer.T
 		return files, errors.Join(runErr, fmt.Errorf("no audio delivered for %s", strings.Join(silent, ", ")))
 	}
 	return files, runErr
+}
+
+// startDemoCameras serves one synthetic camera per codec, named cam-<codec>.
+func startDemoCameras(codecs []string) (*loadtest.Server, []loadtest.StreamSpec, error) {
+	var specs []loadtest.StreamSpec
+	for _, c := range codecs {
+		specs = append(specs, loadtest.StreamSpec{Name: "cam-" + c, Codec: c})
+	}
+	cams, err := loadtest.NewServer(loadtest.ServerConfig{Streams: specs})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cams.Start(); err != nil {
+		return nil, nil, err
+	}
+	return cams, specs, nil
 }
 
 // readBack consumes the topic until `streams` streams have ended (or the

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,40 @@ func TestDemoFailsWhenAStreamDeliversNothing(t *testing.T) {
 	_, err := runDemo(context.Background(), demoOptions{Codecs: []string{"g729"}, Duration: time.Second, Out: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil {
 		t.Fatal("demo with an unsupported codec succeeded")
+	}
+}
+
+// TestFleetDemo runs `earshot demo --fleet 3`, shorter: the killed
+// instance's streams continue on the others.
+func TestFleetDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("child processes")
+	}
+	o := demoOptions{
+		Codecs:   []string{audio.CodecOpus, audio.CodecPCMA, audio.CodecPCMU, audio.CodecL16, audio.CodecG722, audio.CodecAAC},
+		Duration: 10 * time.Second, ReadTimeout: 20 * time.Second,
+		Command: func(args ...string) *exec.Cmd {
+			c := exec.Command(os.Args[0], args...)
+			c.Env = []string{envRunMain + "=1"}
+			return c
+		},
+	}
+	d, err := runFleetDemo(t.Context(), o, 3, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var b strings.Builder
+	printFleetDemo(&b, d)
+	t.Logf("summary:\n%s", b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Epochs) != len(o.Codecs) {
+		t.Fatalf("%d streams read back, want %d", len(d.Epochs), len(o.Codecs))
+	}
+	for id, owner := range d.Before {
+		if owner == d.Killed && (d.After[id] == "" || d.After[id] == d.Killed) {
+			t.Errorf("stream %s of the killed instance is owned by %q at the end", id, d.After[id])
+		}
+	}
+	if !strings.Contains(b.String(), "(moved)") {
+		t.Errorf("no stream moved in the summary")
 	}
 }

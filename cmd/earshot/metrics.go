@@ -98,6 +98,20 @@ var (
 	metricPipelineLatency = newHistogram("earshot_pipeline_latency_seconds",
 		"From the RTP arrival of an audio record's first packet to Kafka's acknowledgement of the record; includes the chunk's own duration.",
 		prometheus.ExponentialBuckets(0.01, 2, 17)) // 10 ms .. 11 min
+
+	// Fleet mode (fleet.group set); 0 for a single instance.
+	metricFleetMembers = newMetric("earshot_fleet_members", prometheus.GaugeValue, nil,
+		"Members of the fleet's Kafka consumer group, as last described by the coordinator.")
+	metricFleetPartitions = newMetric("earshot_fleet_partitions_owned", prometheus.GaugeValue, nil,
+		"Registry partitions this instance owns; its streams are those of these partitions.")
+	metricFleetRebalances = newMetric("earshot_fleet_rebalances_total", prometheus.CounterValue, nil,
+		"Group rebalances this instance completed (SyncGroup answers).")
+	metricFleetMoved = newMetric("earshot_fleet_streams_moved_total", prometheus.CounterValue, nil,
+		"Streams this instance stopped because their partition was revoked or lost (end reason moved).")
+	metricFleetFenced = newMetric("earshot_fleet_fenced", prometheus.GaugeValue, nil,
+		"1 while this instance has stopped every stream because no heartbeat completed for fleet.session_timeout minus a margin.")
+	metricFleetFences = newMetric("earshot_fleet_fences_total", prometheus.CounterValue, nil,
+		"Times this instance fenced itself.")
 )
 
 // metrics lists every metric earshot defines (the Go runtime's and the
@@ -111,6 +125,7 @@ var metrics = []*metric{
 	metricStalls, metricReconnects, metricClockDrift, metricLevel,
 	metricProduceSeconds, metricKafkaRecords, metricKafkaErrors, metricKafkaStalled, metricKafkaPending,
 	metricSpoolBytes, metricSpoolFailing, metricPipelineLatency,
+	metricFleetMembers, metricFleetPartitions, metricFleetRebalances, metricFleetMoved, metricFleetFenced, metricFleetFences,
 }
 
 // typeName is the metric's type as Prometheus names it.

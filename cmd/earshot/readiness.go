@@ -25,13 +25,17 @@ type broker interface {
 }
 
 // readiness serves /readyz: 200 when at least one stream is configured
+// (in fleet mode: the registry is loaded and the instance not fenced)
 // and the broker is reachable (the writer is not stalled, and a metadata
 // request is answered); otherwise 503 with the reason. /readyz needs no
 // token, so when the listener is reachable beyond loopback the reason
 // leaves out the broker's error, which names its addresses.
 type readiness struct {
 	streams func() int
-	broker  broker
+	// fleet, in fleet mode, says why the instance is not ready (fenced,
+	// registry not loaded yet); an instance of a fleet may own no stream.
+	fleet  func() error
+	broker broker
 	// terse leaves the broker's errors out of the answers.
 	terse bool
 
@@ -49,7 +53,11 @@ func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *readiness) check(ctx context.Context) error {
-	if r.streams() == 0 {
+	if r.fleet != nil {
+		if err := r.fleet(); err != nil {
+			return err
+		}
+	} else if r.streams() == 0 {
 		return errors.New("no stream configured")
 	}
 	h := r.broker.Health()

@@ -59,7 +59,7 @@ func exitStatus(err error, log *slog.Logger) int {
 	case err == nil:
 		log.Info("earshot stopped, everything delivered")
 		return exitDelivered
-	case errors.Is(err, errTopicMissing):
+	case errors.Is(err, errTopicMissing), errors.Is(err, errFleet):
 		log.Error("earshot cannot start", "err", err)
 		return exitConfig
 	case errors.As(err, &undelivered) && undelivered.Lost == 0 && undelivered.Dropped == 0:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"reflect"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/ingest/fleet"
 	"github.com/earshot/earshot/sink"
 )
 
@@ -37,7 +39,9 @@ type service struct {
 	admin    *adminServer // nil when off
 	console  *console
 	problems *problemSummary
-	prof     *profiler // nil when off
+	prof     *profiler     // nil when off
+	member   *fleet.Member // nil unless fleet mode
+	streams  []ingest.StreamConfig
 }
 
 func newService(c *Config, log *slog.Logger) (*service, error) {
@@ -50,18 +54,48 @@ func newService(c *Config, log *slog.Logger) (*service, error) {
 	}
 	ic := c.ingestConfig(log)
 	ic.SDK.CallbackObserver = tel.observeCallback
+	var regStreams []ingest.StreamConfig
+	if c.Fleet.on() {
+		// The streams list goes to the registry; the fleet decides
+		// which instance pulls what.
+		if regStreams, err = registryStreams(c, os.Getenv); err != nil {
+			w.Close()
+			return nil, err
+		}
+		ic.Streams = nil
+		fc, err := c.fleetConfig(log)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		ic.Instance = fc.WithDefaults().InstanceID
+	}
 	sup, err := ingest.New(ic, w)
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
+	member, err := fleetMember(c, sup, log)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
 	tel.watch(sup, w)
+	api := sup.Handler()
+	if member != nil {
+		tel.watchFleet(member)
+		api = member.Handler(api)
+	}
 	streams := func() int { return len(sup.Stats()) }
 	con := newConsole(c.Admin.Token, sup, log)
+	ready := &readiness{streams: streams, broker: w, terse: c.Admin.exposed()}
+	if member != nil {
+		ready.fleet = func() error { return fleetReady(member.Stats()) }
+	}
 	admin, err := newAdminServer(c.Admin, adminRoutes{
-		API:     sup.Handler(),
+		API:     api,
 		Metrics: tel.Handler(),
-		Ready:   &readiness{streams: streams, broker: w, terse: c.Admin.exposed()},
+		Ready:   ready,
 		Console: con.Handler(),
 	}, log)
 	if err != nil {
@@ -69,7 +103,7 @@ func newService(c *Config, log *slog.Logger) (*service, error) {
 		return nil, err
 	}
 	problems := &problemSummary{stats: sup.Stats, interval: c.Log.summaryInterval(), log: log}
-	return &service{log: log, writer: w, sup: sup, admin: admin, console: con, problems: problems, prof: newProfiler(c.Profiling, log)}, nil
+	return &service{log: log, writer: w, sup: sup, admin: admin, console: con, problems: problems, prof: newProfiler(c.Profiling, log), member: member, streams: regStreams}, nil
 }
 
 // AdminAddr returns the admin listener's address, "" when it is off.
@@ -114,7 +148,11 @@ func (s *service) Run(ctx context.Context) error {
 		// Not fatal: records go to the spool until the brokers answer.
 		s.log.Warn("kafka not reachable at start; spooling until it is", "err", err)
 	}
-	err = s.sup.Run(ctx)
+	if s.member != nil {
+		err = s.runFleet(ctx)
+	} else {
+		err = s.sup.Run(ctx)
+	}
 	h := s.writer.Health()
 	s.log.Info("ingest stopped; delivering what is left", "pending", h.Pending)
 	if cerr := s.writer.Close(); cerr != nil {
@@ -125,9 +163,13 @@ func (s *service) Run(ctx context.Context) error {
 
 // Reload applies the streams of c: only streams added, removed or changed
 // are touched; it waits for removed streams as long as ctx and
-// ingest.remove_timeout allow. Other settings need a restart; a change to
-// them is logged.
+// ingest.remove_timeout allow. In fleet mode it writes them to the
+// registry instead. Other settings need a restart; a change to them is
+// logged.
 func (s *service) Reload(ctx context.Context, old, c *Config) (ingest.Changes, error) {
+	if s.member != nil {
+		return s.upsert(ctx, c)
+	}
 	ch, err := s.sup.Reload(ctx, c.ingestConfig(nil).Streams)
 	o, n := *old, *c
 	o.Streams, n.Streams = nil, nil

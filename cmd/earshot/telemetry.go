@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/ingest/fleet"
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/schema"
 )
@@ -28,6 +29,7 @@ type telemetry struct {
 	// Set by watch, before the first scrape.
 	sup    *ingest.Supervisor
 	writer *sink.Writer
+	member *fleet.Member // nil unless fleet mode
 
 	mu        sync.Mutex
 	sinkDrops map[string]uint64 // sink_drop gaps by stream
@@ -137,6 +139,11 @@ func (t *telemetry) Collect(ch chan<- prometheus.Metric) {
 	metricKafkaPending.emit(ch, float64(h.Pending))
 	metricSpoolBytes.emit(ch, float64(ws.SpoolBytes))
 	metricSpoolFailing.emit(ch, bool01(ws.SpoolFailing))
+	var fs fleet.Stats // zeros outside fleet mode: every metric is always exported
+	if t.member != nil {
+		fs = t.member.Stats()
+	}
+	collectFleet(ch, fs)
 }
 
 // collectStream emits one stream's metrics; sinkDrops is its count of

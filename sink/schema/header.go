@@ -23,8 +23,11 @@ type HeaderType interface {
 }
 
 // headerCount is the number of headers every record carries; gap records add
-// two and end records one.
+// two and end records one, and records with an Instance one more.
 const headerCount = 12
+
+// maxHeaders is the most headers a record carries.
+const maxHeaders = headerCount + 3
 
 // Encode returns the Kafka key, headers and value of r; the record's Kafka
 // timestamp is r.CaptureTime. The key and the header values share one
@@ -43,9 +46,12 @@ func Encode[H HeaderType](r Record) (key []byte, headers []H, value []byte) {
 	case KindEnd:
 		n++
 	}
-	var keys [headerCount + 2]string
-	var ends [headerCount + 2]int
-	buf := make([]byte, 0, len(r.Stream)+len(r.Kind)+len(r.Codec)+len(r.Clock)+len(r.Reason)+128)
+	if r.Instance != "" {
+		n++
+	}
+	var keys [maxHeaders]string
+	var ends [maxHeaders]int
+	buf := make([]byte, 0, len(r.Stream)+len(r.Kind)+len(r.Codec)+len(r.Clock)+len(r.Reason)+len(r.Instance)+128)
 	i := 0
 	mark := func(key string) {
 		keys[i], ends[i] = key, len(buf)
@@ -83,6 +89,10 @@ func Encode[H HeaderType](r Record) (key []byte, headers []H, value []byte) {
 		buf = append(buf, r.Reason...)
 		mark(HeaderReason)
 	}
+	if r.Instance != "" {
+		buf = append(buf, r.Instance...)
+		mark(HeaderInstance)
+	}
 
 	headers = make([]H, n)
 	start := 0
@@ -109,7 +119,7 @@ func Encode[H HeaderType](r Record) (key []byte, headers []H, value []byte) {
 func Decode[H HeaderType](key, value []byte, headers []H) (Record, error) {
 	var (
 		r                                                        Record
-		seen                                                     [headerCount + 2]bool
+		seen                                                     [maxHeaders]bool
 		schema, encoding, gapMS, reason, epoch, seq, rate, chans string
 		offset, captureTime                                      string
 	)
@@ -146,6 +156,8 @@ func Decode[H HeaderType](key, value []byte, headers []H) (Record, error) {
 			dst, idx = &gapMS, 12
 		case HeaderReason:
 			dst, idx = &reason, 13
+		case HeaderInstance:
+			dst, idx = &r.Instance, 14
 		default:
 			continue
 		}

@@ -64,9 +64,9 @@ const (
 	// ReasonRemoved: the stream was removed from earshot's configuration
 	// or through its API.
 	ReasonRemoved = "removed"
-	// ReasonMoved: the stream moved to another earshot instance of a fleet,
-	// which continues it with a new epoch. Fleet mode will write it; no
-	// earshot writes it yet.
+	// ReasonMoved: the stream moved to another earshot instance of a fleet
+	// (its registry partition was revoked or lost, the instance left the
+	// fleet or fenced itself), which continues it with a new epoch.
 	ReasonMoved = "moved"
 )
 

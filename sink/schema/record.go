@@ -43,6 +43,9 @@ type Record struct {
 	// PCM holds s16le samples, channels interleaved; empty for control
 	// records.
 	PCM []byte
+	// Instance is the fleet instance that pulled the record: the optional
+	// earshot.instance header, absent when "" (a single instance).
+	Instance string
 	// Arrival is when the first RTP packet of the record's audio arrived,
 	// for measuring earshot's arrival-to-acknowledgement latency. It is not
 	// on the wire: Encode ignores it, Decode leaves it zero, and earshot's

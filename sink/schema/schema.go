@@ -48,6 +48,9 @@ const (
 	HeaderClock       = "earshot.clock"
 	HeaderGapMS       = "earshot.gap_ms" // gap records only
 	HeaderReason      = "earshot.reason" // gap and end records only
+	// HeaderInstance is optional: the instance of an earshot fleet that
+	// pulled the record. Schema 1 readers may ignore it.
+	HeaderInstance = "earshot.instance"
 )
 
 // Limits enforced by Validate.

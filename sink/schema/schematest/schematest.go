@@ -73,6 +73,9 @@ var Valid = []Case{
 	{"a capture time given in another zone", With(AudioRecord, func(r *schema.Record) {
 		r.CaptureTime = Time.In(time.FixedZone("CET", 3600))
 	})},
+	{"an audio chunk of a fleet instance", With(AudioRecord, func(r *schema.Record) { r.Instance = "node-2" })},
+	{"a gap record of a fleet instance", With(GapRecord, func(r *schema.Record) { r.Instance = "node-2" })},
+	{"an end record of a fleet instance", With(EndRecord, func(r *schema.Record) { r.Instance = "node-2"; r.Reason = schema.ReasonMoved })},
 }
 
 // InvalidCase is a record Validate must reject, with a part of the error
