@@ -68,10 +68,25 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 3 s of streaming: the run's length, not a synchronisation.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	// Stream until every stream has produced the audio compared below,
+	// and a little more: on a loaded host connecting and the pacer's
+	// catching up take a good part of a fixed run.
+	const enough = 16000 * 2.4
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := svc.Run(ctx); err != nil {
+	runErr := make(chan error, 1)
+	go func() { runErr <- svc.Run(ctx) }()
+	testkit.WaitFor(t, time.Minute, "2.4 s of audio from every stream", func() bool {
+		stats := svc.sup.Stats()
+		for _, st := range stats {
+			if st.AudioSamples < enough {
+				return false
+			}
+		}
+		return len(stats) == len(specs)
+	})
+	cancel()
+	if err := <-runErr; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 
