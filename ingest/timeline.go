@@ -115,7 +115,14 @@ type timeline struct {
 	nextCapture time.Time     // capture time of the next expected sample
 	arrivalLag  time.Duration // arrival minus capture time of the last packet
 	clock       string
-	pending     string // reason for the next hole, when known
+	// chunkClock is the clock of the first sample the chunker buffers:
+	// an audio record is labelled with the clock its capture time came
+	// from, though the clock may change within the chunk. chunked is the
+	// offset where the last chunk or gap ended; the chunker buffers
+	// nothing while its offset is there.
+	chunkClock string
+	chunked    int64
+	pending    string // reason for the next hole, when known
 
 	// lateReason names why the worker fell behind (a step or a sink write
 	// over StallTimeout); the handoff drops it causes are attributed to
@@ -168,7 +175,7 @@ func (tl *timeline) begin(codec sdk.Codec, epoch uint64) error {
 	tl.ended = false
 	tl.started = false
 	tl.pending, tl.lateReason, tl.lateLeft = "", "", 0
-	tl.clock = schema.ClockArrival
+	tl.clock, tl.chunkClock, tl.chunked = schema.ClockArrival, schema.ClockArrival, 0
 	tl.nextCapture = tl.cfg.now()
 	tl.lastArrival, tl.lastTicks = time.Time{}, 0
 	tl.driftT0 = time.Time{}
@@ -389,6 +396,7 @@ func (tl *timeline) skip(reason string, n int64) {
 	tl.flush()
 	tl.control(schema.KindGap, reason, ms)
 	tl.chunker.Skip(n)
+	tl.chunked = tl.chunker.Offset()
 	tl.nextCapture = tl.nextCapture.Add(tl.outDuration(n))
 }
 
@@ -405,6 +413,9 @@ func (tl *timeline) write(samples []int16, capture time.Time) {
 	tl.settle()
 	if tl.cfg.hear != nil {
 		tl.cfg.hear(samples, tl.at)
+	}
+	if tl.chunker.Offset() == tl.chunked {
+		tl.chunkClock = tl.clock // samples begins a chunk
 	}
 	tl.chunker.Write(samples, capture, tl.emitChunk)
 	tl.nextCapture = capture.Add(tl.outDuration(n))
@@ -508,6 +519,9 @@ func (tl *timeline) publishDrift(p *packet) {
 // emitChunk writes one audio record. It is called by the chunker.
 func (tl *timeline) emitChunk(c audio.Chunk) {
 	r := tl.record(schema.KindAudio, c.Offset, c.CaptureTime)
+	r.Clock = tl.chunkClock
+	// What the chunker buffers next is of the packet being written.
+	tl.chunked, tl.chunkClock = c.Offset+int64(len(c.Samples)), tl.clock
 	r.Arrival = c.CaptureTime.Add(tl.arrivalLag)
 	r.PCM = audio.AppendS16LE(make([]byte, 0, 2*len(c.Samples)), c.Samples)
 	tl.cfg.emit(r)

@@ -445,3 +445,52 @@ func TestTimelineTurnsARejectedAccessUnitIntoAGap(t *testing.T) {
 		t.Errorf("%d decode errors in %d packets, want 1 in 21", d, p)
 	}
 }
+
+// TestTimelineLabelsEachRecordWithItsClock: audio arrives 300 ms after it
+// was captured, and sender reports start in the middle of a chunk. A
+// record's capture time and its clock come from its first sample: records
+// begun before the first report are on the arrival clock, 300 ms late;
+// every record labelled ntp carries the exact sender time of its offset.
+func TestTimelineLabelsEachRecordWithItsClock(t *testing.T) {
+	const lag = 300 * time.Millisecond
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var records []schema.Record
+	var c counters
+	tl := newTimeline(timelineConfig{
+		stream: "cam", sampleRate: 16000, chunk: 100 * time.Millisecond,
+		now:  func() time.Time { return t0 },
+		emit: func(rec schema.Record) { records = append(records, rec) },
+	}, &c)
+	if err := tl.begin(pcma8k, 1); err != nil {
+		t.Fatal(err)
+	}
+	defer tl.closeDecoder()
+	for i := range 30 {
+		sent := t0.Add(time.Duration(i) * ms20)
+		p := &packet{data: payload(160), ts: uint32(i * 160), seq: uint16(i), marker: true, arrival: sent.Add(lag)}
+		if i >= 7 { // the first sender report arrives with packet 7, inside the second chunk
+			p.ntp = sent
+		}
+		if err := tl.process(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tl.flush()
+	clocks := map[string]int{}
+	for _, r := range records {
+		if r.Kind != schema.KindAudio {
+			continue
+		}
+		clocks[r.Clock]++
+		want := t0.Add(time.Duration(r.Offset) * time.Second / 16000)
+		if r.Clock == schema.ClockArrival {
+			want = want.Add(lag)
+		}
+		if d := r.CaptureTime.Sub(want); d < -time.Microsecond || d > time.Microsecond {
+			t.Errorf("record seq %d at offset %d on the %s clock: capture time %s off by %s", r.Seq, r.Offset, r.Clock, r.CaptureTime, d)
+		}
+	}
+	if clocks[schema.ClockArrival] != 2 || clocks[schema.ClockNTP] != 4 {
+		t.Errorf("audio records by clock %v, want 2 arrival and 4 ntp", clocks)
+	}
+}

@@ -491,3 +491,37 @@ func TestFullSpoolDropsOldestWithGaps(t *testing.T) {
 		t.Errorf("observer: %d dropped, %d failed attempts, %d acknowledged; stats %+v", obs.droppedRecord, obs.failed, obs.acked, st)
 	}
 }
+
+// TestReadBackOfALargeBacklog: a topic holding more than a fetch's worth
+// per partition (15 MB, as after a long outage) reads back whole and
+// promptly. Fetches of the whole backlog at once used to time out on
+// every retry, and nothing was read.
+func TestReadBackOfALargeBacklog(t *testing.T) {
+	broker := newBroker(t)
+	w, err := sink.NewWriter(sink.WriterConfig{
+		Brokers: []string{broker.Addr()}, Topic: deliveryTopic,
+		Spool: sink.SpoolConfig{Dir: t.TempDir()}, Logger: discardLogger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := make(map[string][]schema.Record)
+	t0 := time.Now()
+	for i := range 8 {
+		stream := fmt.Sprintf("cam-%02d", i)
+		for seq := range uint64(300) {
+			r := streamRecord(stream, schema.KindAudio, 1, seq+1, t0)
+			if err := w.Write(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+			written[stream] = append(written[stream], r)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	start := time.Now()
+	got, _ := readBack(t, broker.Addr(), written, time.Minute)
+	t.Logf("read back 2400 records (15 MB) in %s", time.Since(start).Round(time.Millisecond))
+	checkExactlyOnce(t, written, got)
+}

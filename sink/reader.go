@@ -14,10 +14,20 @@ import (
 )
 
 // Reader settings of ReadTopic.
+//
+// kafka-go's Reader gives a fetch response readMaxWait to start arriving
+// (the broker is asked to answer within three quarters of it) and
+// otherwise drops the connection and fetches again from the same offset.
+// A response must therefore be quick to produce: a 16 MiB fetch of a
+// backlog (kfake answers one request at a time, and each timed-out fetch
+// it still answers delays the retries) timed out on every retry, even with
+// 1 s, and a 15 MB topic could not be read at all. readMaxBytes is
+// kafka-go's default, which any record batch up to max.message.bytes
+// still passes (the broker returns the first batch whole).
 const (
-	readMaxWait  = 250 * time.Millisecond // longest fetch wait; bounds how long stopping takes
-	readMaxBytes = 16 << 20               // largest fetch response
-	readTimeout  = 10 * time.Second       // dial and metadata timeout
+	readMaxWait  = time.Second      // longest fetch wait; bounds how long stopping takes
+	readMaxBytes = 1 << 20          // largest fetch response per partition
+	readTimeout  = 10 * time.Second // dial and metadata timeout
 )
 
 // ReadTopic consumes every partition of topic from its oldest record and
@@ -148,6 +158,11 @@ func readPartition(ctx context.Context, brokers []string, topic string, partitio
 		MinBytes:  1,
 		MaxBytes:  readMaxBytes,
 		MaxWait:   readMaxWait,
+		// Fetch errors are retried; at debug level they explain a reader
+		// that makes no progress.
+		ErrorLogger: kafka.LoggerFunc(func(format string, args ...any) {
+			slog.Debug("sink: read: "+fmt.Sprintf(format, args...), "topic", topic, "partition", partition)
+		}),
 	})
 	defer r.Close()
 	for {
