@@ -7,7 +7,14 @@ GO          ?= go
 # G.722 and G.726 (package audio/decoder) and their encoders (loadtest/avenc);
 # kcat reads records back in a test, as an independent Kafka client;
 # chromium runs the console's browser test (cmd/earshot, through chromedp).
-APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc kcat chromium
+# GStreamer 1.22 for the gstreamer backend (ingest/sdk/gst, build tag
+# gstreamer): rtspsrc and appsink, and the plugins rtspsrc loads.
+APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc kcat chromium \
+	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base \
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+# GOTAGS selects optional backends; `make GOTAGS= build` builds without
+# GStreamer (the gortsplib backend only).
+GOTAGS      ?= gstreamer
 BIN          = bin/earshot
 
 .PHONY: all deps build test vet demo bench fuzz clean
@@ -27,23 +34,23 @@ deps:
 	fi
 
 build: deps
-	$(GO) build -o $(BIN) ./cmd/earshot
+	$(GO) build -tags '$(GOTAGS)' -o $(BIN) ./cmd/earshot
 
 # vet runs go vet and staticcheck (honnef.co/go/tools, pinned in go.mod as
 # a tool dependency).
 vet: deps
-	$(GO) vet ./...
-	$(GO) tool staticcheck ./...
+	$(GO) vet -tags '$(GOTAGS)' ./...
+	$(GO) tool staticcheck -tags '$(GOTAGS)' ./...
 
 test: vet
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -tags '$(GOTAGS)' -race -count=1 -timeout 20m ./...
 
 # demo: synthetic cameras and an embedded Kafka broker, 10 s, WAVs in demo-out/.
 demo: build
 	./$(BIN) demo --duration 10s --out demo-out
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./audio/... ./ingest/... ./sink ./loadtest
+	$(GO) test -tags '$(GOTAGS)' -run '^$$' -bench . -benchmem ./audio/... ./ingest/... ./sink ./loadtest
 
 # fuzz runs each fuzz target briefly; FUZZTIME=5m for longer.
 FUZZTIME ?= 30s

@@ -1,0 +1,173 @@
+//go:build gstreamer
+
+package gst
+
+/*
+#include <stdlib.h>
+#include "glue.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime/cgo"
+	"time"
+	"unsafe"
+
+	"github.com/earshot/earshot/ingest/sdk"
+)
+
+// The functions below are called by GStreamer's threads. Each recovers:
+// a panic must never unwind into C.
+
+// lookupHandle returns the handle of a cgo.Handle, or nil.
+func lookupHandle(ud C.uintptr_t) *handle {
+	h, _ := cgo.Handle(ud).Value().(*handle)
+	return h
+}
+
+// recoverInto counts a recovered panic on h's SDK. It must be deferred
+// directly.
+func recoverInto(h *handle) {
+	if r := recover(); r != nil && h != nil {
+		h.s.panics.Add(1)
+		h.s.opts.Logger.Error("gst: panic in a callback from GStreamer", "url", h.url, "panic", fmt.Sprint(r))
+	}
+}
+
+//export goNewSample
+func goNewSample(ud C.uintptr_t, payload *C.guint8, n C.int, ts C.guint32, seq C.guint16, marker C.int, ssrc C.guint32) {
+	var h *handle
+	defer func() { recoverInto(h) }()
+	h = lookupHandle(ud)
+	now := time.Now()
+	h.received.Add(1)
+	h.lastRTP.Store(now.UnixNano())
+	f := sdk.Frame{Timestamp: uint32(ts), Seq: uint16(seq), Marker: marker != 0, SSRC: uint32(ssrc),
+		Arrival: now, Codec: h.codec.Load()}
+	data := unsafe.Slice((*byte)(unsafe.Pointer(payload)), int(n))
+	if h.s.opts.Inline {
+		// The mapped buffer itself: valid only until this returns.
+		f.Data = data
+		if cb := h.onData.Load(); cb != nil {
+			h.callbackSince.Store(now.UnixNano())
+			(*cb)(h.id, &f)
+			h.callbackSince.Store(0)
+			h.lastDelivered.Store(time.Now().UnixNano())
+		}
+		h.frames.Add(1)
+		return
+	}
+	h.push(data, &f)
+}
+
+//export goBadBuffer
+func goBadBuffer(ud C.uintptr_t) {
+	var h *handle
+	defer func() { recoverInto(h) }()
+	h = lookupHandle(ud)
+	h.badBuffers.Add(1)
+}
+
+//export goSelectStream
+func goSelectStream(ud C.uintptr_t, caps *C.GstCaps) C.int {
+	var h *handle
+	defer func() { recoverInto(h) }()
+	h = lookupHandle(ud)
+	fields := capsFields(caps)
+	if fields["media"] != "audio" {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.codec.Load() != nil {
+		return 0 // one track only
+	}
+	c, name, err := codecFromCaps(fields)
+	if err != nil {
+		h.offered = append(h.offered, name)
+		h.refusals = append(h.refusals, err)
+		return 0
+	}
+	h.codec.Store(&c)
+	return 1
+}
+
+// capsFields returns the fields of the first structure of caps as text.
+func capsFields(caps *C.GstCaps) map[string]string {
+	n := int(C.es_structure_n(caps))
+	fields := make(map[string]string, n)
+	for i := range n {
+		name := C.es_structure_field(caps, C.int(i))
+		v := C.es_structure_value(caps, name)
+		if v == nil {
+			continue
+		}
+		fields[C.GoString(name)] = C.GoString(v)
+		C.g_free(C.gpointer(v))
+	}
+	return fields
+}
+
+//export goPadLinked
+func goPadLinked(ud C.uintptr_t) {
+	var h *handle
+	defer func() { recoverInto(h) }()
+	h = lookupHandle(ud)
+	h.linkOnce.Do(func() { close(h.linked) })
+}
+
+// Bus message kinds, as glue.c numbers them.
+const (
+	busError   = 1
+	busEOS     = 2
+	busWarning = 3
+)
+
+//export goBusMessage
+func goBusMessage(ud C.uintptr_t, kind C.int, text *C.char, domain, code C.int) {
+	var h *handle
+	defer func() { recoverInto(h) }()
+	h = lookupHandle(ud)
+	msg := h.scrub(C.GoString(text))
+	var err error
+	switch kind {
+	case busError:
+		err = &busErr{msg: msg, domain: int(domain), code: int(code)}
+	case busEOS:
+		err = errors.New("end of stream")
+	default:
+		h.s.opts.Logger.Warn("gst: warning", "url", h.url, "msg", msg)
+		return
+	}
+	select {
+	case h.failed <- err:
+	default:
+	}
+	if h.ended.CompareAndSwap(false, true) {
+		select {
+		case <-h.linked:
+			h.pushStatus(sdk.Status{Kind: sdk.StatusDisconnected, Err: err})
+		default: // Open reports it
+		}
+	}
+}
+
+//export goNoop
+func goNoop() {}
+
+// callCost measures n calls from a new C thread into an exported Go
+// function that does nothing; the first is the thread's first call.
+func callCost(n int) []time.Duration {
+	buf := (*C.int64_t)(C.malloc(C.size_t(n) * 8))
+	defer C.free(unsafe.Pointer(buf))
+	if C.es_call_cost(C.int(n), buf) == 0 {
+		return nil
+	}
+	out := make([]time.Duration, n)
+	for i, v := range unsafe.Slice((*int64)(unsafe.Pointer(buf)), n) {
+		out[i] = time.Duration(v)
+	}
+	return out
+}

@@ -1,0 +1,27 @@
+// C side of package gst: one pipeline per handle and the trampolines that
+// GStreamer's streaming threads call. Nothing here keeps a Go pointer: the
+// user data of every callback is a cgo.Handle, an integer.
+#ifndef EARSHOT_GST_GLUE_H
+#define EARSHOT_GST_GLUE_H
+#include <stdint.h>
+#include <gst/gst.h>
+#include <gst/app/gstappsink.h>
+
+typedef struct {
+	GstElement *pipeline;
+	GstElement *src;
+	GstElement *sink;
+} esPipe;
+
+esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *pw,
+	int protocols, int latency_ms, guint64 tcp_timeout_us, guint64 udp_timeout_us, int tls_insecure);
+int es_play(esPipe *p);
+void es_free(esPipe *p);
+int es_structure_n(GstCaps *caps);
+const char *es_structure_field(GstCaps *caps, int i);
+char *es_structure_value(GstCaps *caps, const char *name);
+int es_init(void);
+// es_call_cost calls goNoop n times from a new C thread and stores each
+// call's duration in ns in out; out[0] is the thread's first call.
+int es_call_cost(int n, int64_t *out);
+#endif

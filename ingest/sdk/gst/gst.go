@@ -1,0 +1,513 @@
+//go:build gstreamer
+
+package gst
+
+/*
+#cgo pkg-config: gstreamer-1.0 gstreamer-app-1.0 gstreamer-rtp-1.0
+#include <stdlib.h>
+#include "glue.h"
+*/
+import "C"
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime/cgo"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+
+	"github.com/earshot/earshot/audio"
+	"github.com/earshot/earshot/ingest/sdk"
+)
+
+// Available reports whether this build has the GStreamer backend.
+const Available = true
+
+// defaultTimeout is sdk.OpenOptions.Timeout's default.
+const defaultTimeout = 10 * time.Second
+
+// maxPendingStatus bounds the statuses waiting for delivery on one handle.
+const maxPendingStatus = 16
+
+var (
+	initOnce sync.Once
+	initErr  error
+)
+
+// SDK owns the callback workers and every open handle.
+type SDK struct {
+	opts Options
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	ready    []*handle
+	handles  map[sdk.Handle]*handle
+	nextID   sdk.Handle
+	shutdown bool
+	wg       sync.WaitGroup
+
+	// panics counts panics recovered in the functions C calls.
+	panics atomic.Uint64
+}
+
+// New initialises GStreamer (once per process), validates opts and starts
+// the callback workers.
+func New(opts Options) (*SDK, error) {
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("gst options: %w", err)
+	}
+	initOnce.Do(func() {
+		if C.es_init() == 0 {
+			initErr = errors.New("gst: gst_init failed")
+		}
+	})
+	if initErr != nil {
+		return nil, initErr
+	}
+	s := &SDK{opts: opts, handles: make(map[sdk.Handle]*handle)}
+	s.cond = sync.NewCond(&s.mu)
+	s.wg.Add(opts.Workers)
+	for range opts.Workers {
+		go s.worker()
+	}
+	return s, nil
+}
+
+// slot is one queued frame; its buffer is reused.
+type slot struct {
+	frame sdk.Frame
+	buf   []byte
+}
+
+// handle is one pipeline. Its fields after self are touched by GStreamer's
+// threads through the exported functions, by the workers and by Close.
+type handle struct {
+	s     *SDK
+	id    sdk.Handle
+	self  cgo.Handle
+	pipe  *C.esPipe
+	url   string // redacted
+	user  *url.Userinfo
+	codec atomic.Pointer[sdk.Codec] // chosen by select-stream
+
+	linked   chan struct{} // closed when appsink is linked
+	linkOnce sync.Once
+	failed   chan error // the first bus error, buffered
+	ended    atomic.Bool
+	offered  []string // codecs refused by select-stream, under mu
+	refusals []error
+
+	onData   atomic.Pointer[sdk.DataCallback]
+	onStatus atomic.Pointer[sdk.StatusCallback]
+	busy     sync.Mutex // held while a callback runs
+
+	mu         sync.Mutex
+	slots      []slot
+	head       int
+	count      int
+	scheduled  bool
+	closed     bool
+	droppedRun uint64
+	statuses   []sdk.Status
+
+	received, frames, dropped, badBuffers atomic.Uint64
+	lastRTP, callbackSince, lastDelivered atomic.Int64
+}
+
+// OpenContext connects to rawURL, selects its first audio track earshot can
+// decode and plays it. It returns once appsink is linked to the track,
+// or with the first error rtspsrc posts. Errors never contain credentials.
+func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions) (sdk.Handle, error) {
+	red := sdk.Redact(rawURL)
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" || (u.Scheme != "rtsp" && u.Scheme != "rtsps") {
+		return 0, fmt.Errorf("open %s: invalid url", red)
+	}
+	h := &handle{s: s, url: red, user: u.User, linked: make(chan struct{}), failed: make(chan error, 1),
+		slots: make([]slot, s.opts.QueueLen)}
+	if o.OnData != nil {
+		h.onData.Store(&o.OnData)
+	}
+	if o.OnStatus != nil {
+		h.onStatus.Store(&o.OnStatus)
+	}
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return 0, sdk.ErrShutdown
+	}
+	s.nextID++
+	h.id = s.nextID
+	s.mu.Unlock()
+
+	var user, pw string
+	if u.User != nil {
+		user = u.User.Username()
+		pw, _ = u.User.Password()
+		u.User = nil
+	}
+	protocols := 1 | 4 // GST_RTSP_LOWER_TRANS_UDP | _TCP
+	switch o.Transport {
+	case sdk.TransportTCP:
+		protocols = 4
+	case sdk.TransportUDP:
+		protocols = 1
+	}
+	timeout := cmp.Or(o.Timeout, defaultTimeout)
+	insecure := o.TLSConfig != nil && o.TLSConfig.InsecureSkipVerify
+
+	cLoc, cUser, cPW := C.CString(u.String()), C.CString(user), C.CString(pw)
+	h.self = cgo.NewHandle(h)
+	h.pipe = C.es_new(C.uintptr_t(h.self), cLoc, cUser, cPW, C.int(protocols),
+		C.int(s.opts.Latency.Milliseconds()), C.guint64(timeout.Microseconds()),
+		C.guint64(s.opts.UDPTimeout.Microseconds()), cbool(insecure))
+	C.free(unsafe.Pointer(cLoc))
+	C.free(unsafe.Pointer(cUser))
+	C.free(unsafe.Pointer(cPW))
+	if h.pipe == nil {
+		h.self.Delete()
+		return 0, fmt.Errorf("open %s: cannot make rtspsrc and appsink (GStreamer plugins base and good installed?)", red)
+	}
+	if C.es_play(h.pipe) == 0 {
+		h.free()
+		return 0, fmt.Errorf("open %s: pipeline refused to play", red)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-h.linked:
+	case err = <-h.failed:
+	case <-t.C:
+		err = fmt.Errorf("%w after %s", sdk.ErrRequestTimeout, timeout)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		h.free()
+		return 0, fmt.Errorf("open %s: %w", red, h.openError(err))
+	}
+
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		h.free()
+		return 0, sdk.ErrShutdown
+	}
+	s.handles[h.id] = h
+	s.mu.Unlock()
+	h.pushStatus(sdk.Status{Kind: sdk.StatusConnected})
+	return h.id, nil
+}
+
+// openError turns rtspsrc's "no supported stream" into the SDK's codec
+// errors when select-stream refused every track.
+func (h *handle) openError(err error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.codec.Load() != nil {
+		return err
+	}
+	if len(h.offered) == 0 && isNoStream(err) {
+		return sdk.ErrNoAudio
+	}
+	if len(h.offered) > 0 {
+		return &sdk.UnsupportedCodecError{Codecs: h.offered, Reasons: h.refusals}
+	}
+	return err
+}
+
+func isNoStream(err error) bool {
+	var be *busErr
+	return errors.As(err, &be) && be.domain == domainStream
+}
+
+// free stops the pipeline (joining its streaming threads) and then
+// releases the cgo.Handle, which no C code can use any more.
+func (h *handle) free() {
+	C.es_free(h.pipe)
+	h.pipe = nil
+	h.self.Delete()
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Codec returns the codec of h's track.
+func (s *SDK) Codec(h sdk.Handle) (sdk.Codec, error) {
+	hd, err := s.lookup(h)
+	if err != nil {
+		return sdk.Codec{}, err
+	}
+	return *hd.codec.Load(), nil
+}
+
+// Stats returns h's counters.
+func (s *SDK) Stats(h sdk.Handle) (sdk.HandleStats, error) {
+	hd, err := s.lookup(h)
+	if err != nil {
+		return sdk.HandleStats{}, err
+	}
+	hd.mu.Lock()
+	q := hd.count
+	hd.mu.Unlock()
+	return sdk.HandleStats{
+		Received:        hd.received.Load(),
+		Frames:          hd.frames.Load(),
+		Dropped:         hd.dropped.Load(),
+		DecodeErrors:    hd.badBuffers.Load(),
+		Queued:          q,
+		LastRTP:         unixNano(hd.lastRTP.Load()),
+		CallbackStarted: unixNano(hd.callbackSince.Load()),
+		LastDelivered:   unixNano(hd.lastDelivered.Load()),
+	}, nil
+}
+
+// SetDataCallback replaces the data callback of h.
+func (s *SDK) SetDataCallback(h sdk.Handle, cb sdk.DataCallback) error {
+	hd, err := s.lookup(h)
+	if err != nil {
+		return err
+	}
+	hd.onData.Store(&cb)
+	return nil
+}
+
+// SetStatusCallback replaces the status callback of h.
+func (s *SDK) SetStatusCallback(h sdk.Handle, cb sdk.StatusCallback) error {
+	hd, err := s.lookup(h)
+	if err != nil {
+		return err
+	}
+	hd.onStatus.Store(&cb)
+	return nil
+}
+
+// Panics counts panics recovered in the functions GStreamer's threads call.
+func (s *SDK) Panics() uint64 { return s.panics.Load() }
+
+func (s *SDK) lookup(h sdk.Handle) (*handle, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hd, ok := s.handles[h]
+	if !ok {
+		return nil, fmt.Errorf("%w: %d", sdk.ErrInvalidHandle, h)
+	}
+	return hd, nil
+}
+
+// Close stops h's pipeline and discards its queued frames. When it returns,
+// no callback for h is running or will run. It must not be called from a
+// callback.
+func (s *SDK) Close(h sdk.Handle) error {
+	s.mu.Lock()
+	hd, ok := s.handles[h]
+	delete(s.handles, h)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %d", sdk.ErrInvalidHandle, h)
+	}
+	s.closeHandle(hd)
+	return nil
+}
+
+func (s *SDK) closeHandle(hd *handle) {
+	hd.mu.Lock()
+	hd.closed = true
+	hd.count = 0
+	hd.statuses = nil
+	hd.mu.Unlock()
+	hd.free()
+	hd.busy.Lock() // wait for a callback in flight on a worker
+	//lint:ignore SA2001 the lock is taken only to wait for an in-flight callback
+	hd.busy.Unlock()
+}
+
+// Shutdown closes every handle and stops the workers.
+func (s *SDK) Shutdown() {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return
+	}
+	s.shutdown = true
+	open := make([]*handle, 0, len(s.handles))
+	for id, hd := range s.handles {
+		open = append(open, hd)
+		delete(s.handles, id)
+	}
+	s.mu.Unlock()
+	for _, hd := range open {
+		s.closeHandle(hd)
+	}
+	s.cond.Broadcast()
+	s.wg.Wait()
+}
+
+// push copies one packet into h's queue, dropping and counting it when the
+// queue is full. It runs on a GStreamer streaming thread and never blocks
+// beyond the queue mutex.
+func (h *handle) push(payload []byte, f *sdk.Frame) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	if h.count == len(h.slots) {
+		h.dropped.Add(1)
+		h.droppedRun++
+		h.mu.Unlock()
+		return
+	}
+	sl := &h.slots[(h.head+h.count)%len(h.slots)]
+	sl.buf = append(sl.buf[:0], payload...)
+	sl.frame = *f
+	sl.frame.Data = sl.buf
+	sl.frame.Dropped, h.droppedRun = h.droppedRun, 0
+	h.count++
+	schedule := h.markScheduled()
+	h.mu.Unlock()
+	if schedule {
+		h.s.enqueue(h)
+	}
+}
+
+func (h *handle) pushStatus(st sdk.Status) {
+	h.mu.Lock()
+	if h.closed || len(h.statuses) >= maxPendingStatus {
+		h.mu.Unlock()
+		return
+	}
+	h.statuses = append(h.statuses, st)
+	schedule := h.markScheduled()
+	h.mu.Unlock()
+	if schedule {
+		h.s.enqueue(h)
+	}
+}
+
+// markScheduled must be called with h.mu held.
+func (h *handle) markScheduled() bool {
+	if h.scheduled {
+		return false
+	}
+	h.scheduled = true
+	return true
+}
+
+func unixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// busErr is an error rtspsrc posted on the bus.
+type busErr struct {
+	msg    string
+	domain int
+	code   int
+}
+
+func (e *busErr) Error() string { return e.msg }
+
+// Domains of busErr, as glue.c numbers them.
+const (
+	domainOther = iota
+	domainResource
+	domainStream
+)
+
+// GStreamer's GstResourceError codes that earshot classifies.
+const (
+	resourceNotFound      = 3  // GST_RESOURCE_ERROR_NOT_FOUND
+	resourceNotAuthorized = 15 // GST_RESOURCE_ERROR_NOT_AUTHORIZED
+)
+
+// Unwrap lets sdk.Classify see authorisation and missing paths as the
+// gortsplib backend reports them.
+func (e *busErr) Unwrap() error {
+	if e.domain != domainResource {
+		return nil
+	}
+	switch e.code {
+	case resourceNotAuthorized:
+		return liberrors.ErrClientBadStatusCode{Code: base.StatusUnauthorized, Message: e.msg}
+	case resourceNotFound:
+		return liberrors.ErrClientBadStatusCode{Code: base.StatusNotFound, Message: e.msg}
+	}
+	return nil
+}
+
+// scrub removes the credentials of h's URL from msg.
+func (h *handle) scrub(msg string) string {
+	if h.user == nil {
+		return msg
+	}
+	if p, ok := h.user.Password(); ok && p != "" {
+		msg = strings.ReplaceAll(msg, p, "***")
+	}
+	if n := h.user.Username(); n != "" {
+		msg = strings.ReplaceAll(msg, n, "***")
+	}
+	return msg
+}
+
+// codecFromCaps identifies the track rtspsrc describes in caps: the SDP
+// rtpmap and fmtp rebuilt from the caps fields.
+func codecFromCaps(fields map[string]string) (sdk.Codec, string, error) {
+	pt, _ := atoiField(fields["payload"])
+	rtpmap := ""
+	if enc := fields["encoding-name"]; enc != "" {
+		rtpmap = enc + "/" + fields["clock-rate"]
+		if p := fields["encoding-params"]; p != "" {
+			rtpmap += "/" + p
+		}
+	}
+	fmtp := map[string]string{}
+	for k, v := range fields {
+		if !capsOnly(k) {
+			fmtp[k] = v
+		}
+	}
+	if len(fmtp) == 0 {
+		fmtp = nil
+	}
+	af, err := audio.Identify(audio.SDP{PayloadType: uint8(pt), RTPMap: rtpmap, FMTP: fmtp})
+	name := fmt.Sprintf("%s (%s)", fields["encoding-name"], rtpmap)
+	if err != nil {
+		return sdk.Codec{}, name, err
+	}
+	return sdk.Codec{Name: af.Codec, PayloadType: uint8(pt), ClockRate: af.ClockRate, SampleRate: af.SampleRate,
+		Channels: af.Channels, FMTP: fmtp, AAC: af.AAC}, name, nil
+}
+
+// capsOnly reports whether a caps field of rtspsrc is its own, not an SDP
+// fmtp parameter.
+func capsOnly(k string) bool {
+	switch k {
+	case "media", "payload", "clock-rate", "encoding-name", "encoding-params", "ssrc", "clock-base",
+		"seqnum-base", "npt-start", "npt-stop", "play-speed", "play-scale", "onvif-mode":
+		return true
+	}
+	return strings.HasPrefix(k, "a-") || strings.HasPrefix(k, "x-") || strings.HasPrefix(k, "rtcp-fb-")
+}
+
+func atoiField(s string) (int, error) {
+	var n int
+	_, err := fmt.Sscanf(s, "%d", &n)
+	return n, err
+}

@@ -1,0 +1,35 @@
+//go:build !gstreamer
+
+package gst
+
+import (
+	"context"
+
+	"github.com/earshot/earshot/ingest/sdk"
+)
+
+// Available reports whether this build has the GStreamer backend.
+const Available = false
+
+// SDK is the GStreamer backend; in this build it cannot be made.
+type SDK struct{}
+
+// New returns ErrUnavailable: this build has no GStreamer.
+func New(Options) (*SDK, error) { return nil, ErrUnavailable }
+
+// OpenContext returns ErrUnavailable.
+func (*SDK) OpenContext(context.Context, string, sdk.OpenOptions) (sdk.Handle, error) {
+	return 0, ErrUnavailable
+}
+
+// Codec returns ErrUnavailable.
+func (*SDK) Codec(sdk.Handle) (sdk.Codec, error) { return sdk.Codec{}, ErrUnavailable }
+
+// Stats returns ErrUnavailable.
+func (*SDK) Stats(sdk.Handle) (sdk.HandleStats, error) { return sdk.HandleStats{}, ErrUnavailable }
+
+// Close returns ErrUnavailable.
+func (*SDK) Close(sdk.Handle) error { return ErrUnavailable }
+
+// Shutdown does nothing.
+func (*SDK) Shutdown() {}
