@@ -82,6 +82,8 @@ static GstBusSyncReply on_bus(GstBus *bus, GstMessage *m, gpointer ud) {
 	default:
 		break;
 	}
+	// A sync handler that drops a message owns it.
+	gst_message_unref(m);
 	return GST_BUS_DROP;
 }
 
@@ -99,7 +101,11 @@ esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *
 		return NULL;
 	}
 	g_object_set(p->src, "location", location, "protocols", protocols, "latency", latency_ms,
-		"tcp-timeout", tcp_timeout_us, "timeout", udp_timeout_us, NULL);
+		"tcp-timeout", tcp_timeout_us, "timeout", udp_timeout_us,
+		// gortsplib's server (the synthetic cameras) holds SETUP 1 s for
+		// user agents starting with "GStreamer", a workaround for
+		// rtspclientsink; earshot names itself.
+		"user-agent", "earshot (GStreamer rtspsrc)", NULL);
 	if (user != NULL && user[0] != 0) g_object_set(p->src, "user-id", user, NULL);
 	if (pw != NULL && pw[0] != 0) g_object_set(p->src, "user-pw", pw, NULL);
 	if (tls_insecure) g_object_set(p->src, "tls-validation-flags", 0, NULL);
