@@ -5,6 +5,7 @@ package gst
 import (
 	"context"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -111,5 +112,45 @@ func TestOpenCloseCyclesLeakNothing(t *testing.T) {
 	// pads and caps) would show as n*100 KiB.
 	if grew := now.rssKiB - base.rssKiB; grew > 8*1024 {
 		t.Errorf("RSS grew by %d KiB over %d cycles", grew, n)
+	}
+}
+
+// TestLeaksTracerReportsNothing runs open/close cycles in a child process
+// with GStreamer's leaks tracer, and checks that it reports no object
+// alive at gst_deinit.
+func TestLeaksTracerReportsNothing(t *testing.T) {
+	if os.Getenv("EARSHOT_GST_LEAKS_CHILD") == "1" {
+		cams := loadtesttest.Cameras(t, audio.CodecPCMU)
+		s, err := New(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 10 {
+			cycle(t, s, cams.URL(audio.CodecPCMU))
+		}
+		s.Shutdown()
+		deinit()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestLeaksTracerReportsNothing$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "EARSHOT_GST_LEAKS_CHILD=1", "GST_TRACERS=leaks", "GST_DEBUG=GST_TRACER:7", "GST_DEBUG_NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	var alive []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "object-alive, type-name=(string)") && !strings.Contains(l, "format") {
+			alive = append(alive, l)
+		}
+	}
+	if !strings.Contains(string(out), "new format string: object-alive") {
+		t.Fatalf("the leaks tracer did not load:\n%s", out)
+	}
+	if !strings.Contains(string(out), "PASS") {
+		t.Fatalf("child did not pass:\n%s", out)
+	}
+	if len(alive) > 0 {
+		t.Errorf("leaks tracer: %d objects alive at gst_deinit:\n%s", len(alive), strings.Join(alive[:min(len(alive), 20)], "\n"))
 	}
 }
