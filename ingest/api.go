@@ -74,6 +74,7 @@ type apiStream struct {
 	FollowRedirects    string `json:"follow_redirects"`
 	CAFile             string `json:"ca_file"`
 	InsecureSkipVerify bool   `json:"insecure_skip_verify"`
+	Backend            string `json:"backend"`
 }
 
 func (s *Supervisor) addHandler(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/ingest/sdk"
+	"github.com/earshot/earshot/ingest/sdk/gst"
 )
 
 // StreamConfig describes one source.
@@ -38,6 +39,10 @@ type StreamConfig struct {
 	// InsecureSkipVerify accepts any certificate from an rtsps source,
 	// as self-signed cameras need. It defaults to false.
 	InsecureSkipVerify bool
+	// Backend is the RTSP stack that pulls the stream: "gortsplib" or
+	// "gstreamer" (builds with the gstreamer tag). It defaults to "" (the
+	// Config's Backend).
+	Backend string
 }
 
 // Config configures a Supervisor. The zero value, plus streams, is usable.
@@ -107,6 +112,12 @@ type Config struct {
 	Diagnostics DiagnosticsConfig
 	// SDK configures the callback SDK the supervisor creates.
 	SDK sdk.Options
+	// Backend is the RTSP stack of the streams that name none: "gortsplib"
+	// or "gstreamer". It defaults to "gortsplib".
+	Backend string
+	// GStreamer configures the GStreamer backend, created when the build
+	// has it.
+	GStreamer gst.Options
 	// OnStall, if set, is called on the watchdog goroutine for each new
 	// stall, after it is logged. It must not block.
 	OnStall func(Stall)
@@ -169,6 +180,12 @@ func (c *Config) setDefaults() {
 	if c.SDK.Logger == nil {
 		c.SDK.Logger = c.Logger
 	}
+	if c.Backend == "" {
+		c.Backend = BackendGortsplib
+	}
+	if c.GStreamer.Logger == nil {
+		c.GStreamer.Logger = c.Logger
+	}
 }
 
 // Validate reports every problem of c at once. Defaults must be applied.
@@ -210,6 +227,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.SDK.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("sdk: %w", err))
+	}
+	if err := validateBackend(c.Backend); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MaxStreams < 1 {
 		errs = append(errs, fmt.Errorf("max streams %d is below 1", c.MaxStreams))
@@ -265,6 +285,9 @@ func (s StreamConfig) validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := sdk.ParseRedirectPolicy(s.FollowRedirects); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateBackend(s.Backend); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := s.tlsConfig(); err != nil {

@@ -213,7 +213,7 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	st.setState(StateConnecting, nil)
 	c := newConn(&st.c)
 	redirects, _ := sdk.ParseRedirectPolicy(st.cfg.FollowRedirects) // validated
-	h, err := st.sup.sdk.OpenContext(ctx, st.cfg.URL, sdk.OpenOptions{
+	h, err := st.rtsp().OpenContext(ctx, st.cfg.URL, sdk.OpenOptions{
 		Transport:       st.tr,
 		FollowRedirects: redirects,
 		TLSConfig:       st.tls,
@@ -229,12 +229,12 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	codec, err := st.sup.sdk.Codec(h)
+	codec, err := st.rtsp().Codec(h)
 	if err == nil {
 		err = st.tl.begin(codec, st.newEpoch())
 	}
 	if err != nil {
-		st.sup.sdk.Close(h)
+		st.rtsp().Close(h)
 		return false, err
 	}
 	st.level.reset()
@@ -246,7 +246,7 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 
 	reason, cause := st.stream(ctx, c)
 	st.endSession(h)
-	st.sup.sdk.Close(h) // no callback runs after this
+	st.rtsp().Close(h) // no callback runs after this
 	st.drain()
 	st.tl.flush()
 	if reason == schema.ReasonShutdown || reason == schema.ReasonRemoved || reason == schema.ReasonMoved {
@@ -382,7 +382,7 @@ func (st *stream) send(r schema.Record) {
 func (st *stream) endSession(h sdk.Handle) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if hs, err := st.sup.sdk.Stats(h); err == nil {
+	if hs, err := st.rtsp().Stats(h); err == nil {
 		st.rtp.add(hs)
 	}
 	st.cur.Store(nil)
@@ -445,7 +445,7 @@ func (st *stream) stats() StreamStats {
 	rtp := st.rtp
 	// A conn is stored only once the SDK is set: reading it is safe.
 	if c := st.cur.Load(); c != nil {
-		if hs, err := st.sup.sdk.Stats(c.h); err == nil {
+		if hs, err := st.rtsp().Stats(c.h); err == nil {
 			rtp.add(hs)
 		}
 	}

@@ -49,8 +49,9 @@ type Supervisor struct {
 	sink Sink
 	diag *diagnostics
 
-	// Set by Run before any stream starts, read-only afterwards.
-	sdk *sdk.SDK
+	// Set by Run before any stream starts, read-only afterwards: the
+	// backends by name (gstreamer only in builds that have it).
+	backends map[string]backend
 	// writeCtx bounds sink writes: it ends DrainTimeout after Run's context,
 	// so that records produced while stopping are still written.
 	writeCtx context.Context
@@ -112,6 +113,15 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return fmt.Errorf("ingest: %w", err)
 	}
 	defer sd.Shutdown()
+	backends := map[string]backend{BackendGortsplib: sd}
+	gs, err := newGStreamer(s.cfg.GStreamer)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	if gs != nil {
+		defer gs.Shutdown()
+		backends[BackendGStreamer] = gs
+	}
 
 	writeCtx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWrites()
@@ -123,7 +133,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		return errors.New("ingest: supervisor already ran")
 	}
-	s.sdk, s.writeCtx, s.runCtx = sd, writeCtx, ctx
+	s.backends, s.writeCtx, s.runCtx = backends, writeCtx, ctx
 	for _, st := range s.streams {
 		st.start(ctx, &s.wg)
 	}

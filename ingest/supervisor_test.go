@@ -50,11 +50,17 @@ func checkEpoch(t *testing.T, recs []schema.Record, codec string) {
 }
 
 func TestEveryCodecFlowsAndEndsCleanly(t *testing.T) {
+	everyCodecFlows(t, ingest.BackendGortsplib)
+}
+
+// everyCodecFlows pulls every codec through backend for 1 s and checks
+// the records.
+func everyCodecFlows(t *testing.T, backend string) {
 	srv := loadtesttest.Cameras(t, codecs...)
 	ms := newMemSink()
 	var streams []ingest.StreamConfig
 	for _, c := range codecs {
-		streams = append(streams, ingest.StreamConfig{ID: "s-" + c, URL: srv.URL(c), Transport: "tcp"})
+		streams = append(streams, ingest.StreamConfig{ID: "s-" + c, URL: srv.URL(c), Transport: "tcp", Backend: backend})
 	}
 	sup, err := ingest.New(ingest.Config{Streams: streams}, ms)
 	if err != nil {

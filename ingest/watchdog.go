@@ -115,7 +115,7 @@ func (st *stream) diagnose(now time.Time) Stall {
 	if c == nil {
 		return Stall{}
 	}
-	hs, err := st.sup.sdk.Stats(c.h)
+	hs, err := st.rtsp().Stats(c.h)
 	if err != nil {
 		return Stall{} // closed since
 	}

@@ -175,6 +175,10 @@ type IngestConfig struct {
 	// HandoffLen is the frames buffered between the SDK callback and the
 	// stream worker. It defaults to 160.
 	HandoffLen int `yaml:"handoff_len"`
+	// Backend is the RTSP stack of streams that name none: gortsplib or
+	// gstreamer (builds with the gstreamer tag; see docs/gstreamer.md). It
+	// defaults to gortsplib.
+	Backend string `yaml:"backend"`
 	// Timeout bounds each RTSP request. It defaults to 10 s.
 	Timeout time.Duration `yaml:"timeout"`
 	// ReconnectMin is the first pause before reconnecting. It defaults to
@@ -259,6 +263,9 @@ type StreamConfig struct {
 	// InsecureSkipVerify, rtsps only, accepts any certificate
 	// (self-signed cameras). It defaults to false.
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// Backend is gortsplib or gstreamer (builds with the gstreamer tag).
+	// It defaults to ingest.backend.
+	Backend string `yaml:"backend"`
 }
 
 // LoadConfig reads and validates a YAML configuration, applying environment
@@ -429,6 +436,7 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 		LivenessTimeout: c.Ingest.LivenessTimeout,
 		StallTimeout:    c.Ingest.StallTimeout,
 		PermanentRetry:  c.Ingest.PermanentRetry,
+		Backend:         c.Ingest.Backend,
 
 		SilenceTimeout:       c.Ingest.SilenceTimeout,
 		SilenceThresholdDBFS: c.Ingest.SilenceThresholdDBFS,

@@ -1,0 +1,50 @@
+//go:build gstreamer
+
+package ingest_test
+
+import (
+	"testing"
+
+	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/loadtest/loadtesttest"
+	"github.com/earshot/earshot/loadtest/testkit"
+	"github.com/earshot/earshot/sink/schema"
+)
+
+func TestEveryCodecFlowsThroughGStreamer(t *testing.T) {
+	everyCodecFlows(t, ingest.BackendGStreamer)
+}
+
+// TestAHeldSinkStallsOnlyItsOwnGStreamerStream: with ingest.backend
+// gstreamer, one stream's sink writes block; earshot's adapter keeps
+// taking its frames off GStreamer's threads (dropping and counting them),
+// and the other stream keeps flowing.
+func TestAHeldSinkStallsOnlyItsOwnGStreamerStream(t *testing.T) {
+	srv := loadtesttest.Cameras(t, "pcmu-held", "pcmu-free")
+	ms := newMemSink()
+	sup, err := ingest.New(ingest.Config{Backend: ingest.BackendGStreamer, Streams: []ingest.StreamConfig{
+		{ID: "held", URL: srv.URL("pcmu-held"), Transport: "tcp"},
+		{ID: "free", URL: srv.URL("pcmu-free"), Transport: "tcp"},
+	}}, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := ms.Hold("held")
+	defer release()
+	runSupervisor(t, sup)
+	n := 0
+	ms.await(t, "2 s of the free stream while the other is held", func(r schema.Record) bool {
+		if r.Stream == "free" && r.Kind == schema.KindAudio {
+			n++
+		}
+		return n >= 10
+	})
+	testkit.WaitFor(t, waitTimeout, "the held stream's handoff dropping", func() bool {
+		st, err := sup.StreamStats("held")
+		return err == nil && st.HandoffDropped > 0
+	})
+	free, _ := sup.StreamStats("free")
+	if free.HandoffDropped != 0 || free.Gaps != 0 {
+		t.Errorf("free stream: %d handoff drops, %d gaps", free.HandoffDropped, free.Gaps)
+	}
+}
