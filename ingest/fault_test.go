@@ -106,8 +106,17 @@ var faultCases = []struct {
 }
 
 func TestFaults(t *testing.T) {
+	runFaults(t, ingest.BackendGortsplib, nil)
+}
+
+// runFaults runs faultCases with the cam stream on backend, but the cases
+// skip names with the reason.
+func runFaults(t *testing.T, backend string, skip map[string]string) {
 	for _, c := range faultCases {
 		t.Run(c.name, func(t *testing.T) {
+			if why, ok := skip[c.name]; ok {
+				t.Skip(why)
+			}
 			exp, ok := c.fault.Kind.Expectation()
 			if !ok {
 				t.Fatalf("no expectation for fault kind %s", c.fault.Kind)
@@ -126,6 +135,7 @@ func TestFaults(t *testing.T) {
 			diag := t.TempDir()
 			ms := newMemSink()
 			cfg := faultConfig(srv.URLWithCredentials("cam"), transport, srv.URL("control"), logs)
+			cfg.Streams[0].Backend = backend
 			cfg.Diagnostics = ingest.DiagnosticsConfig{Dir: diag, MinInterval: time.Nanosecond}
 			cfg.OnStall = func(s ingest.Stall) { stalls <- s }
 			sup, err := ingest.New(cfg, ms)

@@ -42,7 +42,14 @@ func goNewSample(ud C.uintptr_t, payload *C.guint8, n C.int, ts C.guint32, seq C
 	defer func() { recoverInto(h) }()
 	h = lookupHandle(ud)
 	now := time.Now()
-	h.received.Add(1)
+	if n := h.received.Add(1); n > 1 {
+		// Streaming threads of one handle are serialised by the pad:
+		// lastSeq needs no lock.
+		if gap := uint16(seq) - h.lastSeq - 1; gap != 0 && gap < 0x8000 {
+			h.lost.Add(uint64(gap))
+		}
+	}
+	h.lastSeq = uint16(seq)
 	h.lastRTP.Store(now.UnixNano())
 	f := sdk.Frame{Timestamp: uint32(ts), Seq: uint16(seq), Marker: marker != 0, SSRC: uint32(ssrc),
 		Arrival: now, Codec: h.codec.Load()}
@@ -60,6 +67,14 @@ func goNewSample(ud C.uintptr_t, payload *C.guint8, n C.int, ts C.guint32, seq C
 		return
 	}
 	h.push(data, &f)
+}
+
+//export goRTCP
+func goRTCP(ud C.uintptr_t) {
+	var h *handle
+	defer func() { recoverInto(h) }()
+	h = lookupHandle(ud)
+	h.lastRTCP.Store(time.Now().UnixNano())
 }
 
 //export goBadBuffer
@@ -141,6 +156,12 @@ func goBusMessage(ud C.uintptr_t, kind C.int, text *C.char, domain, code C.int) 
 		h.s.opts.Logger.Warn("gst: warning", "url", h.url, "msg", msg)
 		return
 	}
+	h.end(err)
+}
+
+// end reports the end of h's session once: to Open if it still waits,
+// else as a StatusDisconnected.
+func (h *handle) end(err error) {
 	select {
 	case h.failed <- err:
 	default:

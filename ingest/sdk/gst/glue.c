@@ -53,6 +53,23 @@ static void on_pad_added(GstElement *src, GstPad *pad, gpointer ud) {
 	if (ok) goPadLinked((uintptr_t)ud);
 }
 
+static GstPadProbeReturn on_rtcp(GstPad *pad, GstPadProbeInfo *info, gpointer ud) {
+	goRTCP((uintptr_t)ud);
+	return GST_PAD_PROBE_OK;
+}
+
+// on_manager_pad watches the RTCP rtspsrc feeds rtpbin, so that a source
+// that keeps reporting while its audio stopped is told apart.
+static void on_manager_pad(GstElement *manager, GstPad *pad, gpointer ud) {
+	if (GST_PAD_DIRECTION(pad) == GST_PAD_SINK && g_str_has_prefix(GST_PAD_NAME(pad), "recv_rtcp_sink")) {
+		gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, on_rtcp, ud, NULL);
+	}
+}
+
+static void on_new_manager(GstElement *src, GstElement *manager, gpointer ud) {
+	g_signal_connect(manager, "pad-added", G_CALLBACK(on_manager_pad), ud);
+}
+
 static GstBusSyncReply on_bus(GstBus *bus, GstMessage *m, gpointer ud) {
 	switch (GST_MESSAGE_TYPE(m)) {
 	case GST_MESSAGE_ERROR: {
@@ -118,6 +135,7 @@ esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *
 	g_object_set_data(G_OBJECT(p->src), "es-sink", p->sink);
 	g_signal_connect(p->src, "select-stream", G_CALLBACK(on_select_stream), (gpointer)h);
 	g_signal_connect(p->src, "pad-added", G_CALLBACK(on_pad_added), (gpointer)h);
+	g_signal_connect(p->src, "new-manager", G_CALLBACK(on_new_manager), (gpointer)h);
 	gst_bin_add_many(GST_BIN(p->pipeline), p->src, p->sink, NULL);
 	GstBus *bus = gst_element_get_bus(p->pipeline);
 	gst_bus_set_sync_handler(bus, on_bus, (gpointer)h, NULL);

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -120,8 +121,9 @@ type handle struct {
 	droppedRun uint64
 	statuses   []sdk.Status
 
-	received, frames, dropped, badBuffers atomic.Uint64
-	lastRTP, callbackSince, lastDelivered atomic.Int64
+	received, frames, dropped, badBuffers, lost     atomic.Uint64
+	lastRTP, lastRTCP, callbackSince, lastDelivered atomic.Int64
+	lastSeq                                         uint16 // touched by the streaming thread only
 }
 
 // OpenContext connects to rawURL, selects its first audio track earshot can
@@ -269,6 +271,8 @@ func (s *SDK) Stats(h sdk.Handle) (sdk.HandleStats, error) {
 		Frames:          hd.frames.Load(),
 		Dropped:         hd.dropped.Load(),
 		DecodeErrors:    hd.badBuffers.Load(),
+		Lost:            hd.lost.Load(),
+		LastRTCP:        unixNano(hd.lastRTCP.Load()),
 		Queued:          q,
 		LastRTP:         unixNano(hd.lastRTP.Load()),
 		CallbackStarted: unixNano(hd.callbackSince.Load()),
@@ -434,6 +438,7 @@ const (
 // GStreamer's GstResourceError codes that earshot classifies.
 const (
 	resourceNotFound      = 3  // GST_RESOURCE_ERROR_NOT_FOUND
+	resourceOpenReadWrite = 7  // GST_RESOURCE_ERROR_OPEN_READ_WRITE: rtspsrc could not connect
 	resourceNotAuthorized = 15 // GST_RESOURCE_ERROR_NOT_AUTHORIZED
 )
 
@@ -448,6 +453,8 @@ func (e *busErr) Unwrap() error {
 		return liberrors.ErrClientBadStatusCode{Code: base.StatusUnauthorized, Message: e.msg}
 	case resourceNotFound:
 		return liberrors.ErrClientBadStatusCode{Code: base.StatusNotFound, Message: e.msg}
+	case resourceOpenReadWrite:
+		return syscall.ECONNREFUSED
 	}
 	return nil
 }
