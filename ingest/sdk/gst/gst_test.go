@@ -102,10 +102,7 @@ func decode(t *testing.T, codec sdk.Codec, frames []sdk.Frame) []int16 {
 // the registry through the GStreamer backend and the gortsplib backend,
 // decodes 3 s and correlates it with the camera's clip.
 func TestEveryCodecDecodesFaithfullyThroughBothBackends(t *testing.T) {
-	var names []string
-	for _, c := range audio.Codecs() {
-		names = append(names, c)
-	}
+	names := audio.Codecs()
 	cams := loadtesttest.NewServer(t, loadtest.ServerConfig{Streams: loadtesttest.Streams(names...)})
 	backends := map[string]backend{"gstreamer": newGst(t, Options{}), "gortsplib": newGortsplib(t)}
 	for _, name := range audio.Codecs() {
