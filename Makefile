@@ -6,8 +6,9 @@ GO          ?= go
 # FFmpeg's libavcodec and libavutil (5.1 on bookworm) through cgo for AAC,
 # G.722 and G.726 (package audio/decoder) and their encoders (loadtest/avenc);
 # kcat reads records back in a test, as an independent Kafka client;
-# chromium runs the console's browser test (cmd/earshot, through chromedp).
-APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc kcat chromium
+# chromium runs the console's browser test (cmd/earshot, through chromedp);
+# ffmpeg is what `earshot loadtest --compare ffmpeg` (and its test) compares with.
+APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc kcat chromium ffmpeg
 BIN          = bin/earshot
 
 .PHONY: all deps build test vet demo bench fuzz clean
