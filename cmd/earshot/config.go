@@ -78,6 +78,13 @@ type DiagConfig struct {
 	TraceWindow time.Duration `yaml:"trace_window"`
 	// NoTrace turns the flight recorder off. It defaults to false.
 	NoTrace bool `yaml:"no_trace"`
+	// TraceAlways runs the flight recorder from the start instead of only
+	// when armed (a stage late, or POST /api/diagnostics/trace). It
+	// defaults to false.
+	TraceAlways bool `yaml:"trace_always"`
+	// TraceArmFor is how long the armed flight recorder runs after the
+	// last lateness or request. It defaults to 10 min.
+	TraceArmFor time.Duration `yaml:"trace_arm_for"`
 }
 
 // KafkaConfig maps to sink.WriterConfig.
@@ -438,6 +445,8 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 			MinInterval: c.Diag.MinInterval,
 			TraceWindow: c.Diag.TraceWindow,
 			NoTrace:     c.Diag.NoTrace,
+			TraceAlways: c.Diag.TraceAlways,
+			TraceArmFor: c.Diag.TraceArmFor,
 		},
 		SDK: sdk.Options{
 			Workers:        c.SDK.Workers,
