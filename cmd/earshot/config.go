@@ -215,6 +215,10 @@ type IngestConfig struct {
 	// SilenceThresholdDBFS is the RMS level over 100 ms windows below which
 	// audio is silence. It defaults to -70.
 	SilenceThresholdDBFS float64 `yaml:"silence_threshold_dbfs"`
+	// ReadCoalesce: after PLAY each read of a stream's connection waits
+	// this long after the previous one, so that one read takes a burst of
+	// packets; 0..100ms. It defaults to 0 (off).
+	ReadCoalesce time.Duration `yaml:"read_coalesce"`
 }
 
 // SDKConfig maps to sdk.Options.
@@ -435,6 +439,7 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 		MaxStreams:      c.Ingest.MaxStreams,
 		LivenessTimeout: c.Ingest.LivenessTimeout,
 		StallTimeout:    c.Ingest.StallTimeout,
+		ReadCoalesce:    c.Ingest.ReadCoalesce,
 		PermanentRetry:  c.Ingest.PermanentRetry,
 
 		SilenceTimeout:       c.Ingest.SilenceTimeout,
