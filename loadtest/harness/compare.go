@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -238,17 +237,7 @@ func waitAll(ctx context.Context, cons []*ffmpegProc, timeout time.Duration) err
 }
 
 // stop ends k: SIGTERM, then SIGKILL after compareGrace.
-func (k *ffmpegProc) stop() {
-	k.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(compareGrace)
-	defer t.Stop()
-	select {
-	case <-k.done:
-	case <-t.C:
-		k.cmd.Process.Kill()
-		<-k.done
-	}
-}
+func (k *ffmpegProc) stop() { terminate(k.cmd, k.done, compareGrace) }
 
 // stderrText is what k wrote to stderr; call it once k is done.
 func (k *ffmpegProc) stderrText() string {
