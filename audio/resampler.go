@@ -23,7 +23,7 @@ import (
 //     must also remove images of the input's 3.4..4 kHz band (which G.711
 //     sources do not carry). Every other output is an input sample as is,
 //     the other a symmetric dot product folded to half its multiplies:
-//     20 multiplies per two outputs, against 134 for the earlier 80 dB
+//     22 multiplies per two outputs, against 134 for the earlier 80 dB
 //     polyphase design.
 //   - 1/M (48, 32 to 16 kHz): a decimator whose single symmetric phase is
 //     folded likewise; the stopband starts at the new Nyquist frequency,
