@@ -6,10 +6,11 @@ GO          ?= go
 # FFmpeg's libavcodec and libavutil (5.1 on bookworm) through cgo for AAC,
 # G.722 and G.726 (package audio/decoder) and their encoders (loadtest/avenc);
 # kcat reads records back in a test, as an independent Kafka client;
-# chromium runs the console's browser test (cmd/earshot, through chromedp).
+# chromium runs the console's browser test (cmd/earshot, through chromedp);
+# ffmpeg is what `earshot loadtest --compare ffmpeg` (and its test) compares with.
 # GStreamer 1.22 for the gstreamer backend (ingest/sdk/gst, build tag
 # gstreamer): rtspsrc and appsink, and the plugins rtspsrc loads.
-APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc kcat chromium \
+APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc kcat chromium ffmpeg \
 	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 # GOTAGS selects optional backends; `make GOTAGS= build` builds without

@@ -22,6 +22,7 @@ const maxAPIBody = 64 << 10
 //	                           the worker is still ending after RemoveTimeout
 //	GET    /api/streams/{id}/events  its gaps and stalls of the last hour
 //	GET    /api/stalls         stalls detected, by stage and reason
+//	POST   /api/diagnostics/trace  run the flight recorder for trace_arm_for (202), 409 when it is off
 //
 // Responses are JSON; errors are {"error": "…"}. URLs and errors never
 // carry credentials. A POST body is one JSON object of at most 64 KiB
@@ -50,6 +51,13 @@ func (s *Supervisor) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/stalls", func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, s.Stalls())
+	})
+	mux.HandleFunc("POST /api/diagnostics/trace", func(w http.ResponseWriter, _ *http.Request) {
+		if err := s.ArmTrace(); err != nil {
+			WriteJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+			return
+		}
+		WriteJSON(w, http.StatusAccepted, map[string]string{"armed_for": s.cfg.Diagnostics.TraceArmFor.String()})
 	})
 	return mux
 }

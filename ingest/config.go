@@ -85,6 +85,11 @@ type Config struct {
 	// SilenceThresholdDBFS is the RMS level, over 100 ms windows, below
 	// which audio counts as silence, in dBFS (−120..−1). It defaults to −70.
 	SilenceThresholdDBFS float64
+	// ReadCoalesce is how long, after PLAY, each read of a stream's RTSP
+	// connection waits after the previous one, so that one read takes a
+	// burst of packets (sdk.OpenOptions.ReadCoalesce), at up to this much
+	// more latency; 0..100 ms. It defaults to 0: off.
+	ReadCoalesce time.Duration
 	// ReconnectMin is the first pause before reconnecting, and the pause
 	// after a session that was established. It defaults to 1 s.
 	ReconnectMin time.Duration
@@ -210,6 +215,9 @@ func (c *Config) validate() error {
 	}
 	if c.SilenceTimeout > 0 && c.SilenceTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("silence timeout %s is below 100ms", c.SilenceTimeout))
+	}
+	if c.ReadCoalesce < 0 || c.ReadCoalesce > 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("read coalesce %s is outside 0..100ms", c.ReadCoalesce))
 	}
 	if c.PermanentRetry < c.ReconnectMin {
 		errs = append(errs, fmt.Errorf("permanent retry %s is shorter than reconnect min %s", c.PermanentRetry, c.ReconnectMin))

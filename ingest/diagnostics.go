@@ -22,6 +22,14 @@ import (
 // written on a goroutine of their own, never by the watchdog; a stall
 // detected while a bundle is being written gets none (it is logged and
 // counted all the same).
+//
+// The execution trace comes from a flight recorder, which roughly doubles
+// the cost of a goroutine switch and of a syscall while it runs. So it runs
+// only when it pays: the watchdog arms it when it first sees a stage late
+// (no progress for half of its stall or liveness timeout), which comes
+// before every stall, so that the bundle still holds the seconds that led
+// to it; POST /api/diagnostics/trace arms it on demand. It stops TraceArmFor
+// after the last lateness or request.
 type DiagnosticsConfig struct {
 	// Dir is the folder bundles are written to, one sub-folder each. Empty
 	// disables bundles and the flight recorder; stalls are still logged and
@@ -42,6 +50,12 @@ type DiagnosticsConfig struct {
 	// NoTrace turns the flight recorder off: bundles then hold only the
 	// goroutine dump. It defaults to false.
 	NoTrace bool
+	// TraceAlways runs the flight recorder from the start, rather than
+	// only once armed. It defaults to false.
+	TraceAlways bool
+	// TraceArmFor is how long the armed flight recorder keeps running
+	// after the last lateness or request. It defaults to 10 min.
+	TraceArmFor time.Duration
 }
 
 func (c *DiagnosticsConfig) setDefaults() {
@@ -57,6 +71,9 @@ func (c *DiagnosticsConfig) setDefaults() {
 	if c.TraceMaxBytes == 0 {
 		c.TraceMaxBytes = 32 << 20
 	}
+	if c.TraceArmFor == 0 {
+		c.TraceArmFor = 10 * time.Minute
+	}
 }
 
 func (c *DiagnosticsConfig) validate() error {
@@ -64,7 +81,7 @@ func (c *DiagnosticsConfig) validate() error {
 	if c.MaxBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("diagnostics max bytes %d is below 1 MiB", c.MaxBytes))
 	}
-	if c.MinInterval < 0 || c.TraceWindow < 0 {
+	if c.MinInterval < 0 || c.TraceWindow < 0 || c.TraceArmFor < 0 {
 		errs = append(errs, fmt.Errorf("diagnostics intervals must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -91,6 +108,11 @@ type diagnostics struct {
 	slot       chan bundleRequest // one slot, empty whenever busy is false
 	busy       atomic.Bool        // a bundle is queued or being written
 	quit, done chan struct{}      // nil when the writer does not run
+	// armc asks the writer to run the flight recorder for TraceArmFor more;
+	// one slot, sent to without blocking.
+	armc      chan struct{}
+	recording atomic.Bool // the flight recorder runs
+	warned    bool        // writer only: the recorder's failure to start was logged
 
 	written    atomic.Uint64
 	suppressed atomic.Uint64 // stalls that got no bundle because of MinInterval
@@ -110,10 +132,13 @@ type DiagnosticsStats struct {
 	// Dropped: stalls detected while another bundle was being written.
 	Dropped uint64
 	Failed  uint64 // bundles that could not be written (see the log)
+	// Tracing: the flight recorder runs (armed, or TraceAlways).
+	Tracing bool
 }
 
 func (d *diagnostics) stats() DiagnosticsStats {
-	return DiagnosticsStats{Written: d.written.Load(), Suppressed: d.suppressed.Load(), Dropped: d.dropped.Load(), Failed: d.failed.Load()}
+	return DiagnosticsStats{Written: d.written.Load(), Suppressed: d.suppressed.Load(), Dropped: d.dropped.Load(),
+		Failed: d.failed.Load(), Tracing: d.recording.Load()}
 }
 
 // bundleRequest is one bundle for the writer: the stall and its folder.
@@ -124,26 +149,59 @@ type bundleRequest struct {
 }
 
 func newDiagnostics(cfg DiagnosticsConfig, log *slog.Logger) *diagnostics {
-	return &diagnostics{cfg: cfg, log: log, slot: make(chan bundleRequest, 1)}
+	return &diagnostics{cfg: cfg, log: log, slot: make(chan bundleRequest, 1), armc: make(chan struct{}, 1)}
 }
 
-// start starts the flight recorder and the writer. Only one flight
-// recorder may run per process: if another runs, bundles go without a
-// trace and a warning says so.
+// start starts the writer, and the flight recorder with TraceAlways.
 func (d *diagnostics) start() {
 	if d.cfg.Dir == "" {
 		return
 	}
-	if !d.cfg.NoTrace {
-		fr := trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: d.cfg.TraceWindow, MaxBytes: d.cfg.TraceMaxBytes})
-		if err := fr.Start(); err != nil {
-			d.log.Warn("diagnostics: flight recorder unavailable; stall bundles will hold no trace", "err", err)
-		} else {
-			d.fr = fr
-		}
+	if d.cfg.TraceAlways {
+		d.startRecorder()
 	}
 	d.quit, d.done = make(chan struct{}), make(chan struct{})
 	go d.run()
+}
+
+// armTrace asks for the flight recorder for TraceArmFor from now. It never
+// blocks: the watchdog calls it on every check that finds a stage late.
+func (d *diagnostics) armTrace() {
+	if d.cfg.Dir == "" || d.cfg.NoTrace {
+		return
+	}
+	select {
+	case d.armc <- struct{}{}:
+	default: // a request is pending already
+	}
+}
+
+// startRecorder starts the flight recorder unless it runs. Only one may
+// run per process: if another runs, bundles go without a trace and a
+// warning says so, once. It runs on the writer (or in start, before it).
+func (d *diagnostics) startRecorder() {
+	if d.fr != nil || d.cfg.NoTrace {
+		return
+	}
+	fr := trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: d.cfg.TraceWindow, MaxBytes: d.cfg.TraceMaxBytes})
+	if err := fr.Start(); err != nil {
+		if !d.warned {
+			d.log.Warn("diagnostics: flight recorder unavailable; stall bundles will hold no trace", "err", err)
+			d.warned = true
+		}
+		return
+	}
+	d.fr = fr
+	d.recording.Store(true)
+}
+
+// stopRecorder stops the flight recorder if it runs.
+func (d *diagnostics) stopRecorder() {
+	if d.fr != nil {
+		d.fr.Stop()
+		d.fr = nil
+		d.recording.Store(false)
+	}
 }
 
 // stop ends the writer, after the bundle it writes and the one queued,
@@ -154,17 +212,25 @@ func (d *diagnostics) stop() {
 		<-d.done
 		d.quit, d.done = nil, nil
 	}
-	if d.fr != nil {
-		d.fr.Stop()
-		d.fr = nil
-	}
+	d.stopRecorder()
 }
 
-// run is the writer goroutine.
+// run is the writer goroutine. It also starts the flight recorder when
+// armed and stops it TraceArmFor after the last request.
 func (d *diagnostics) run() {
 	defer close(d.done)
+	disarm := time.NewTimer(d.cfg.TraceArmFor)
+	disarm.Stop()
+	defer disarm.Stop()
 	for {
 		select {
+		case <-d.armc:
+			d.startRecorder()
+			disarm.Reset(d.cfg.TraceArmFor)
+		case <-disarm.C:
+			if !d.cfg.TraceAlways {
+				d.stopRecorder()
+			}
 		case r := <-d.slot:
 			d.bundle(r)
 		case <-d.quit:

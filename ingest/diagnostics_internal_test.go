@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink/schema"
 )
 
@@ -129,4 +130,27 @@ func TestWatchdogNeverWaitsForABundle(t *testing.T) {
 	if got, want := d.stats(), (DiagnosticsStats{Written: 1, Dropped: 3}); got != want {
 		t.Errorf("stats %+v, want %+v", got, want)
 	}
+}
+
+// TestFlightRecorderRunsOnlyWhenArmed: the recorder is off until armed;
+// armed, a bundle holds a trace; TraceArmFor after the last request it is
+// off again.
+func TestFlightRecorderRunsOnlyWhenArmed(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DiagnosticsConfig{Dir: dir, MinInterval: time.Nanosecond, TraceArmFor: 300 * time.Millisecond}
+	cfg.setDefaults()
+	d := newDiagnostics(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d.start()
+	defer d.stop()
+	if d.stats().Tracing {
+		t.Fatal("the flight recorder runs before it was armed")
+	}
+	d.armTrace()
+	testkit.WaitFor(t, 10*time.Second, "the armed flight recorder", func() bool { return d.stats().Tracing })
+	b := d.capture(Stall{Stream: "s1", Stage: StageWorker, Reason: schema.ReasonWorkerStuck}, time.Now())
+	testkit.WaitFor(t, 10*time.Second, "the bundle", func() bool { _, err := os.Stat(b); return err == nil })
+	if fi, err := os.Stat(b + "/trace.out"); err != nil || fi.Size() == 0 {
+		t.Errorf("bundle written while armed has no trace: %v", err)
+	}
+	testkit.WaitFor(t, 10*time.Second, "the recorder to stop after TraceArmFor", func() bool { return !d.stats().Tracing })
 }

@@ -222,6 +222,7 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 		// so that silence is reported as a stall with its reason rather
 		// than as a bare disconnection.
 		ReadTimeout:   2 * st.sup.cfg.LivenessTimeout,
+		ReadCoalesce:  st.sup.cfg.ReadCoalesce,
 		OnData:        st.onData,
 		OnStatus:      c.onStatus,
 		ProfileLabels: []string{"stream", st.cfg.ID},

@@ -409,6 +409,21 @@ func (s *Supervisor) Stalls() []StallCount {
 // failed.
 func (s *Supervisor) DiagnosticsStats() DiagnosticsStats { return s.diag.stats() }
 
+// ErrNoTrace is returned by ArmTrace when diagnostics are off (no Dir) or
+// the flight recorder is (NoTrace).
+var ErrNoTrace = errors.New("the flight recorder is off: diagnostics have no dir, or no_trace is set")
+
+// ArmTrace runs the flight recorder for Diagnostics.TraceArmFor from now,
+// so that a bundle written meanwhile holds an execution trace; the
+// recorder starts on the diagnostics writer, shortly after.
+func (s *Supervisor) ArmTrace() error {
+	if s.cfg.Diagnostics.Dir == "" || s.cfg.Diagnostics.NoTrace {
+		return ErrNoTrace
+	}
+	s.diag.armTrace()
+	return nil
+}
+
 func (s *Supervisor) countStall(stage, reason string) {
 	s.mu.Lock()
 	s.stalls[[2]string{stage, reason}]++

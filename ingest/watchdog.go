@@ -82,9 +82,12 @@ func (s *Supervisor) watch(ctx context.Context) {
 // reported once.
 func (s *Supervisor) check(streams []*stream, now time.Time) {
 	var sinkStall Stall
-	waiting := 0
+	waiting, late := 0, false
 	for _, st := range streams {
-		found := st.diagnose(now)
+		found, l := st.diagnose(now)
+		// A stall already reported had its lead-in recorded: a dead
+		// camera does not keep the recorder running.
+		late = late || l && st.wd.Reason == ""
 		if found.Reason == schema.ReasonSinkStalled {
 			waiting++
 			if sinkStall.Since.IsZero() || found.Since.Before(sinkStall.Since) {
@@ -99,50 +102,63 @@ func (s *Supervisor) check(streams []*stream, now time.Time) {
 		}
 	}
 	s.sinkTransition(sinkStall, waiting, now)
+	if late {
+		s.diag.armTrace()
+	}
 }
 
 // diagnose names the stage of st that stopped, looking downstream first:
-// a stage waiting on the next one is not stalled itself.
-func (st *stream) diagnose(now time.Time) Stall {
+// a stage waiting on the next one is not stalled itself. late reports a
+// stage without progress for over half its timeout, stalled or not: the
+// lead-in of a stall, which arms the flight recorder.
+func (st *stream) diagnose(now time.Time) (found Stall, late bool) {
 	cfg := &st.sup.cfg
-	c := st.cur.Load()
-	if w := unixTime(st.writeSince.Load()); !w.IsZero() && now.Sub(w) > cfg.StallTimeout {
-		return Stall{Stage: StageSink, Reason: schema.ReasonSinkStalled, Since: w, conn: c}
+	// over reports whether since is over timeout ago, and notes lateness.
+	over := func(since time.Time, timeout time.Duration) bool {
+		age := now.Sub(since)
+		late = late || age > timeout/2
+		return age > timeout
 	}
-	if b := unixTime(st.busySince.Load()); !b.IsZero() && now.Sub(b) > cfg.StallTimeout {
-		return Stall{Stage: StageWorker, Reason: schema.ReasonWorkerStuck, Since: b, conn: c}
+	c := st.cur.Load()
+	if w := unixTime(st.writeSince.Load()); !w.IsZero() && over(w, cfg.StallTimeout) {
+		return Stall{Stage: StageSink, Reason: schema.ReasonSinkStalled, Since: w, conn: c}, true
+	}
+	if b := unixTime(st.busySince.Load()); !b.IsZero() && over(b, cfg.StallTimeout) {
+		return Stall{Stage: StageWorker, Reason: schema.ReasonWorkerStuck, Since: b, conn: c}, true
 	}
 	if c == nil {
-		return Stall{}
+		return Stall{}, late
 	}
 	hs, err := st.rtsp().Stats(c.h)
 	if err != nil {
-		return Stall{} // closed since
+		return Stall{}, late // closed since
 	}
-	if cb := hs.CallbackStarted; !cb.IsZero() && now.Sub(cb) > cfg.StallTimeout {
-		return Stall{Stage: StageCallback, Reason: schema.ReasonCallbackBlocked, Since: cb, conn: c}
+	if cb := hs.CallbackStarted; !cb.IsZero() && over(cb, cfg.StallTimeout) {
+		return Stall{Stage: StageCallback, Reason: schema.ReasonCallbackBlocked, Since: cb, conn: c}, true
 	}
 	start := c.start
-	if last := later(hs.LastDelivered, start); hs.Queued > 0 && now.Sub(last) > cfg.StallTimeout {
+	if last := later(hs.LastDelivered, start); hs.Queued > 0 && over(last, cfg.StallTimeout) {
 		// Frames wait, yet no worker has run a callback: the workers are
 		// all busy with other handles.
-		return Stall{Stage: StageCallback, Reason: schema.ReasonCallbackBlocked, Since: last, conn: c}
+		return Stall{Stage: StageCallback, Reason: schema.ReasonCallbackBlocked, Since: last, conn: c}, true
 	}
 	lastRTP := later(hs.LastRTP, start)
-	if now.Sub(lastRTP) > cfg.LivenessTimeout {
+	if over(lastRTP, cfg.LivenessTimeout) {
 		reason := schema.ReasonNoRTP
 		if hs.LastRTCP.After(lastRTP) {
 			reason = schema.ReasonRTCPOnly
 		}
-		return Stall{Stage: StageSource, Reason: reason, Since: lastRTP, conn: c}
+		return Stall{Stage: StageSource, Reason: reason, Since: lastRTP, conn: c}, true
 	}
-	if adv := later(unixTime(st.tl.lastAdvance.Load()), start); now.Sub(adv) > cfg.LivenessTimeout {
-		return Stall{Stage: StageSource, Reason: schema.ReasonTimestampsFrozen, Since: adv, conn: c}
+	if adv := later(unixTime(st.tl.lastAdvance.Load()), start); over(adv, cfg.LivenessTimeout) {
+		return Stall{Stage: StageSource, Reason: schema.ReasonTimestampsFrozen, Since: adv, conn: c}, true
 	}
+	// Silence is the camera's content, not a stage running late: it does
+	// not arm the flight recorder.
 	if q := unixTime(st.level.quietSince.Load()); !q.IsZero() && cfg.SilenceTimeout > 0 && now.Sub(q) > cfg.SilenceTimeout {
-		return Stall{Stage: StageSource, Reason: ReasonSilentAudio, Since: q, conn: c}
+		return Stall{Stage: StageSource, Reason: ReasonSilentAudio, Since: q, conn: c}, late
 	}
-	return Stall{}
+	return Stall{}, late
 }
 
 func later(a, b time.Time) time.Time {

@@ -169,9 +169,10 @@ func checkBundle(t *testing.T, s ingest.Stall) {
 	if err != nil || len(dump) == 0 {
 		t.Errorf("goroutine dump: %d bytes, %v", len(dump), err)
 	}
-	// Only one flight recorder may run per process; when it runs, the
-	// trace is there.
-	if fi, err := os.Stat(filepath.Join(s.Bundle, "trace.out")); err == nil && fi.Size() == 0 {
-		t.Error("empty trace.out")
+	// The watchdog armed the flight recorder when the stage first ran
+	// late, half a stall timeout before the stall: the trace is there.
+	// (No other test of this package runs a recorder at the same time.)
+	if fi, err := os.Stat(filepath.Join(s.Bundle, "trace.out")); err != nil || fi.Size() == 0 {
+		t.Errorf("no trace of the stall's lead-in: %v", err)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"runtime"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
-	"gopkg.in/hraban/opus.v2"
 
 	"github.com/earshot/earshot/audio"
 )
@@ -76,7 +75,7 @@ type Decoder struct {
 	// libopus decodes at, for AAC the rate libavcodec last produced (0
 	// before the first in-band configuration).
 	decodeRate int
-	opus       *opus.Decoder // nil unless format.Codec is CodecOpus
+	opus       *opusDecoder // nil unless format.Codec is CodecOpus
 	// g711 is set for G.711, mulaw for its µ-law flavour.
 	g711, mulaw bool
 	// av decodes AAC, G.722 and G.726; nil for the other codecs.
@@ -146,7 +145,7 @@ func (d *Decoder) openOpus(audio.Codec) error {
 	case 8000, 12000, 16000, 24000, 48000:
 		d.decodeRate = d.outRate
 	}
-	dec, err := opus.NewDecoder(d.decodeRate, 1)
+	dec, err := newOpusDecoder(d.decodeRate)
 	if err != nil {
 		return fmt.Errorf("opus at %d Hz: %w", d.decodeRate, err)
 	}
@@ -285,7 +284,7 @@ func (d *Decoder) Decode(payload []byte, marker bool) ([]int16, error) {
 	switch {
 	case d.opus != nil:
 		var err error
-		if n, err = d.opus.Decode(payload, d.pcm); err != nil {
+		if n, err = d.opus.decode(payload, d.pcm, false); err != nil {
 			return nil, fmt.Errorf("decode opus payload of %d bytes: %w", len(payload), err)
 		}
 		// libopus decodes at a rate dividing the 48 kHz clock.
@@ -404,23 +403,24 @@ func (d *Decoder) Conceal(next []byte, lost int) (samples []int16, ok bool) {
 	if steps < 1 || steps > opusMaxFrame*stepsPerSecond/1000 {
 		return nil, false
 	}
-	// The binding passes cap(pcm) to libopus as the frame size, and FEC and
-	// PLC must be given exactly the missing duration.
+	// FEC and PLC must be given exactly the missing duration.
 	n := int(steps) * d.decodeRate / stepsPerSecond
 	pcm := d.pcm[:n:n]
-	if len(next) > 0 && d.opus.DecodeFEC(next, pcm) == nil {
-		return d.resample(pcm), true
+	if len(next) > 0 {
+		if _, err := d.opus.decode(next, pcm, true); err == nil {
+			return d.resample(pcm), true
+		}
 	}
-	if d.opus.DecodePLC(pcm) != nil {
+	if _, err := d.opus.decode(nil, pcm, false); err != nil {
 		return nil, false
 	}
 	return d.resample(pcm), true
 }
 
 // Reset drops decoder and resampler history, as after a gap or reconnect.
-// For Opus it allocates fresh libopus state (18 KiB), because the binding
-// exposes no OPUS_RESET_STATE; libavcodec codecs are reopened, in C. AAC
-// drops partly received access units but keeps an in-band configuration.
+// Opus clears its state in place (OPUS_RESET_STATE), without allocating;
+// libavcodec codecs are reopened, in C. AAC drops partly received access
+// units but keeps an in-band configuration.
 func (d *Decoder) Reset() {
 	d.tickRem = 0
 	if d.aac != nil {
@@ -430,11 +430,7 @@ func (d *Decoder) Reset() {
 		d.av.reset()
 	}
 	if d.opus != nil {
-		// Construction succeeded with the same parameters; should it fail
-		// now, the old state still decodes, only with stale history.
-		if dec, err := opus.NewDecoder(d.decodeRate, 1); err == nil {
-			d.opus = dec
-		}
+		d.opus.reset()
 	}
 	if d.rs != nil {
 		d.rs.Reset()

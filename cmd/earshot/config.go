@@ -78,6 +78,13 @@ type DiagConfig struct {
 	TraceWindow time.Duration `yaml:"trace_window"`
 	// NoTrace turns the flight recorder off. It defaults to false.
 	NoTrace bool `yaml:"no_trace"`
+	// TraceAlways runs the flight recorder from the start instead of only
+	// when armed (a stage late, or POST /api/diagnostics/trace). It
+	// defaults to false.
+	TraceAlways bool `yaml:"trace_always"`
+	// TraceArmFor is how long the armed flight recorder runs after the
+	// last lateness or request. It defaults to 10 min.
+	TraceArmFor time.Duration `yaml:"trace_arm_for"`
 }
 
 // KafkaConfig maps to sink.WriterConfig.
@@ -212,6 +219,10 @@ type IngestConfig struct {
 	// SilenceThresholdDBFS is the RMS level over 100 ms windows below which
 	// audio is silence. It defaults to -70.
 	SilenceThresholdDBFS float64 `yaml:"silence_threshold_dbfs"`
+	// ReadCoalesce: after PLAY each read of a stream's connection waits
+	// this long after the previous one, so that one read takes a burst of
+	// packets; 0..100ms. It defaults to 0 (off).
+	ReadCoalesce time.Duration `yaml:"read_coalesce"`
 }
 
 // SDKConfig maps to sdk.Options.
@@ -435,6 +446,7 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 		MaxStreams:      c.Ingest.MaxStreams,
 		LivenessTimeout: c.Ingest.LivenessTimeout,
 		StallTimeout:    c.Ingest.StallTimeout,
+		ReadCoalesce:    c.Ingest.ReadCoalesce,
 		PermanentRetry:  c.Ingest.PermanentRetry,
 		Backend:         c.Ingest.Backend,
 
@@ -446,6 +458,8 @@ func (c *Config) ingestConfig(logger *slog.Logger) ingest.Config {
 			MinInterval: c.Diag.MinInterval,
 			TraceWindow: c.Diag.TraceWindow,
 			NoTrace:     c.Diag.NoTrace,
+			TraceAlways: c.Diag.TraceAlways,
+			TraceArmFor: c.Diag.TraceArmFor,
 		},
 		SDK: sdk.Options{
 			Workers:        c.SDK.Workers,

@@ -55,6 +55,8 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	admin := fs.String("admin", "", "black-box: the deployment's admin listener host:port (loopback)")
 	pid := fs.Int("pid", 0, "black-box: the deployment's process id, for its CPU and memory")
 	listen := fs.String("listen", "127.0.0.1:0", "RTSP address of the synthetic cameras (loopback)")
+	compare := fs.String("compare", "", "after earshot, run `tool` (ffmpeg) once per stream on the same cameras for the same window and report its CPU and PSS per stream beside earshot's")
+	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg `binary` for --compare")
 	progress := fs.String("progress", "auto", "progress line: auto, tty, plain or off")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -72,7 +74,7 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 
-	o := harness.Options{Scenario: sc, Out: *out, Listen: *listen}
+	o := harness.Options{Scenario: sc, Out: *out, Listen: *listen, Compare: *compare, FFmpeg: *ffmpeg}
 	switch *progress {
 	case "auto":
 		o.Progress, o.TTY = stdout, isTerminal(stdout)

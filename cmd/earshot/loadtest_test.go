@@ -111,3 +111,35 @@ func TestLoadtestBlackBox(t *testing.T) {
 		t.Errorf("the deployment exited with %d", code)
 	}
 }
+
+// TestLoadtestComparesWithFFmpeg runs 2 streams through earshot and then
+// through one real ffmpeg each, on the same synthetic cameras: both sides'
+// CPU and PSS per stream must be measured, and the ffmpeg processes must
+// have delivered audio, or the comparison would compare nothing.
+func TestLoadtestComparesWithFFmpeg(t *testing.T) {
+	t.Setenv(envRunMain, "1")
+	scenario := filepath.Join(t.TempDir(), "two.yaml")
+	if err := os.WriteFile(scenario, []byte("name: two\nduration: 4s\nstreams: 2\ncodecs: [opus, pcma]\nwarmup: 1s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, out := runLoadtest(t, "--scenario", scenario, "--earshot", os.Args[0], "--compare", "ffmpeg")
+	c := r.Compare
+	switch {
+	case c == nil:
+		t.Fatal("no comparison in the report")
+	case c.Error != "":
+		t.Errorf("comparison incomplete: %s", c.Error)
+	case c.Processes != 2 || c.Measured != 2:
+		t.Errorf("%d ffmpeg processes, %d measured; want 2 and 2", c.Processes, c.Measured)
+	case c.CPUPerStream <= 0 || c.PSSPerStreamBytes <= 0 || c.TargetCPUPerStream <= 0 || c.TargetPSSPerStreamBytes <= 0:
+		t.Errorf("figures missing: %+v", c)
+	case c.CPURatio <= 0 || c.PSSRatio <= 0:
+		t.Errorf("ratios missing: %+v", c)
+	case c.AudioS < 0.5*c.WindowS*2:
+		t.Errorf("ffmpeg wrote %.1f s of audio in a %.1f s window of 2 streams", c.AudioS, c.WindowS)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil || !strings.Contains(string(md), "## Compared with ffmpeg") {
+		t.Errorf("report.md has no comparison section (%v)", err)
+	}
+}

@@ -37,6 +37,9 @@ type CodecCapacity struct {
 	// (least squares): what one more stream costs, without the fixed part.
 	MarginalCPUPerStream      float64 `json:"marginal_cpu_per_stream"`
 	MarginalRSSPerStreamBytes int64   `json:"marginal_rss_per_stream_bytes"`
+	// StreamsPerCore is the streams of the largest step held over
+	// earshot's own CPU there (cores; the harness's is not counted).
+	StreamsPerCore float64 `json:"streams_per_core"`
 	// Run is the report of the whole run (its own files are in Out/CODEC).
 	Run *Report `json:"-"`
 }
@@ -146,6 +149,9 @@ func (cc *CodecCapacity) marginals() {
 	}
 	cc.MarginalCPUPerStream = slope(x, cpu)
 	cc.MarginalRSSPerStreamBytes = int64(slope(x, rss))
+	if n := len(x); n > 0 && cpu[n-1] > 0 {
+		cc.StreamsPerCore = x[n-1] / cpu[n-1]
+	}
 }
 
 // slope is the least-squares slope of y against x; 0 with fewer than two
@@ -260,7 +266,7 @@ func (c *CapacityReport) WriteFiles(dir string) error {
 func (c *CapacityReport) Summary() string {
 	var parts []string
 	for _, cc := range c.Codecs {
-		parts = append(parts, fmt.Sprintf("%s %d streams (%s)", cc.Codec, cc.MaxStreams, cc.LimitedBy))
+		parts = append(parts, fmt.Sprintf("%s %d streams, %.0f per core of earshot's CPU (%s)", cc.Codec, cc.MaxStreams, cc.StreamsPerCore, cc.LimitedBy))
 	}
 	return fmt.Sprintf("capacity on %s (%d CPUs): %s", c.Host.Hostname, c.Host.CPUs, strings.Join(parts, "; "))
 }
@@ -272,8 +278,7 @@ func (c *CapacityReport) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# earshot capacity: %s\n\n%s on %s (%d CPUs), %s.\n\n", c.Scenario, cmpOrNA(c.Build), c.Host.Hostname, c.Host.CPUs, c.Started.Format("2006-01-02 15:04"))
 	for _, cc := range c.Codecs {
-		fmt.Fprintf(&b, "## %s: %d streams held\n\nLimited by: %s. One more stream costs %.3f%% of a core and %s of RSS (slopes over the steps held).\n\n%s",
-			cc.Codec, cc.MaxStreams, cc.LimitedBy, 100*cc.MarginalCPUPerStream, fmtBytes(cc.MarginalRSSPerStreamBytes), capacityHeader)
+		fmt.Fprintf(&b, "## %s: %d streams held\n\nLimited by: %s. %s\n\n%s", cc.Codec, cc.MaxStreams, cc.LimitedBy, cc.costs(), capacityHeader)
 		for _, s := range cc.Steps {
 			fmt.Fprintf(&b, "| %d | %d | %.3f | %.3f%% | %s | %s | %s | %s | %d | %.2f | %s |\n", s.Streams, s.Up, s.CPUCores, 100*s.CPUPerStream,
 				fmtBytes(s.RSSBytes), fmtBytes(s.RSSPerStreamBytes), fmtMs(s.LatencyP99Ms), fmtMs(s.LossMs), s.SkippedRounds, s.HarnessCPUCores, heldWord(s))
@@ -281,6 +286,12 @@ func (c *CapacityReport) Markdown() string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// costs says what a stream costs, for the reports.
+func (cc *CodecCapacity) costs() string {
+	return fmt.Sprintf("%.0f streams per core of earshot's own CPU; one more stream costs %.3f%% of a core and %s of RSS (slopes over the steps held).",
+		cc.StreamsPerCore, 100*cc.MarginalCPUPerStream, fmtBytes(cc.MarginalRSSPerStreamBytes))
 }
 
 func heldWord(s CapacityStep) string {
@@ -298,8 +309,8 @@ func (c *CapacityReport) htmlBody() string {
 	rss := linePlot{Title: "RSS per stream", XLabel: "streams", YLabel: "KiB"}
 	total := linePlot{Title: "earshot CPU", XLabel: "streams", YLabel: "cores"}
 	for _, cc := range c.Codecs {
-		fmt.Fprintf(&b, "<h2>%s: %d streams held</h2><p>Limited by: %s. One more stream costs %.3f%% of a core and %s of RSS (slopes over the steps held).</p><table><tr>",
-			cc.Codec, cc.MaxStreams, html.EscapeString(cc.LimitedBy), 100*cc.MarginalCPUPerStream, fmtBytes(cc.MarginalRSSPerStreamBytes))
+		fmt.Fprintf(&b, "<h2>%s: %d streams held</h2><p>Limited by: %s. %s</p><table><tr>",
+			cc.Codec, cc.MaxStreams, html.EscapeString(cc.LimitedBy), html.EscapeString(cc.costs()))
 		for _, h := range strings.Split(strings.Trim(strings.SplitN(capacityHeader, "\n", 2)[0], "| "), " | ") {
 			fmt.Fprintf(&b, "<th>%s</th>", h)
 		}

@@ -66,6 +66,14 @@ type Options struct {
 	// Logger receives the harness's own log (the cameras' faults).
 	// It defaults to discarding.
 	Logger *slog.Logger
+	// Compare, when CompareFFmpeg, runs one ffmpeg per stream after the
+	// targets stopped, on the same cameras for as long as their steady
+	// window, and puts its CPU and memory per stream beside theirs in
+	// each report (Report.Compare). It defaults to "": no comparison.
+	Compare string
+	// FFmpeg is the ffmpeg executable Compare runs. It defaults to
+	// "ffmpeg", found on PATH.
+	FFmpeg string
 }
 
 // Timeouts of a run.
@@ -95,6 +103,9 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.FFmpeg == "" {
+		o.FFmpeg = "ffmpeg"
+	}
 	o.Targets = append([]Target(nil), o.Targets...)
 	for i := range o.Targets {
 		if o.Targets[i].Label == "" {
@@ -117,6 +128,9 @@ func (o *Options) validate() error {
 	}
 	if err := checkLoopback(o.Listen); err != nil {
 		return err
+	}
+	if o.Compare != "" && o.Compare != CompareFFmpeg {
+		return fmt.Errorf("loadtest: compare with %q: only %q is supported", o.Compare, CompareFFmpeg)
 	}
 	if len(o.Targets) == 0 {
 		return errors.New("loadtest: no target")
@@ -183,6 +197,16 @@ func Run(ctx context.Context, o Options) ([]*Report, error) {
 	s.load(ctx, s.t0.Add(o.Scenario.Duration), nil)
 	s.stop(ctx)
 	reports := s.reports()
+	if o.Compare != "" {
+		window := s.stopAt.Sub(s.steadyFrom)
+		if window <= 0 {
+			window = o.Scenario.Duration
+		}
+		c := s.compare(ctx, window)
+		for _, r := range reports {
+			r.Compare = c.withTarget(r)
+		}
+	}
 	for i, r := range reports {
 		if err := r.WriteFiles(s.targets[i].dir); err != nil {
 			return reports, err

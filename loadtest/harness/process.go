@@ -140,16 +140,22 @@ func (p *process) exited() bool {
 // stop sends SIGTERM, waits up to grace for the process to exit, kills it
 // otherwise, and returns its exit status (-1 when killed by a signal).
 func (p *process) stop(grace time.Duration) int {
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	terminate(p.cmd, p.done, grace)
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// terminate sends cmd SIGTERM and waits for done, closed once it has
+// exited; after grace it kills it.
+func terminate(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
+	cmd.Process.Signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
-	case <-p.done:
+	case <-done:
 	case <-t.C:
-		p.cmd.Process.Kill()
-		<-p.done
+		cmd.Process.Kill()
+		<-done
 	}
-	return p.cmd.ProcessState.ExitCode()
 }
 
 func (p *process) waitErr() error {

@@ -18,10 +18,13 @@ type procSample struct {
 	At  time.Time
 	CPU time.Duration // user + system CPU time since the process started
 	RSS int64         // resident set size, bytes
+	PSS int64         // proportional set size, bytes; 0 without smaps_rollup
 }
 
 // readProc reads the CPU time of process pid (user + system, from
-// /proc/PID/stat) and its resident set size (VmRSS, from /proc/PID/status).
+// /proc/PID/stat), its resident set size (VmRSS, from /proc/PID/status)
+// and, where the kernel has it, its proportional set size (Pss, from
+// /proc/PID/smaps_rollup).
 func readProc(pid int) (procSample, error) {
 	now := time.Now()
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -36,11 +39,15 @@ func readProc(pid int) (procSample, error) {
 	if err != nil {
 		return procSample{}, err
 	}
-	rss, err := parseStatusRSS(status)
+	rss, err := parseKB(status, "VmRSS:")
 	if err != nil {
 		return procSample{}, fmt.Errorf("/proc/%d/status: %w", pid, err)
 	}
-	return procSample{At: now, CPU: cpu, RSS: rss}, nil
+	var pss int64
+	if rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
+		pss, _ = parseKB(rollup, "Pss:")
+	}
+	return procSample{At: now, CPU: cpu, RSS: rss, PSS: pss}, nil
 }
 
 // parseStatCPU returns utime + stime from the contents of /proc/PID/stat.
@@ -67,22 +74,23 @@ func parseStatCPU(stat []byte) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
-// parseStatusRSS returns VmRSS, in bytes, from /proc/PID/status.
-func parseStatusRSS(status []byte) (int64, error) {
-	for line := range strings.SplitSeq(string(status), "\n") {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
+// parseKB returns the field named name ("VmRSS:", "Pss:"), in kB in the
+// file, in bytes, from /proc/PID/status or /proc/PID/smaps_rollup.
+func parseKB(file []byte, name string) (int64, error) {
+	for line := range strings.SplitSeq(string(file), "\n") {
+		rest, ok := strings.CutPrefix(line, name)
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("VmRSS %q", rest)
+			return 0, fmt.Errorf("%s %q", name, rest)
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("VmRSS %q: %w", rest, err)
+			return 0, fmt.Errorf("%s %q: %w", name, rest, err)
 		}
 		return kb << 10, nil
 	}
-	return 0, fmt.Errorf("no VmRSS")
+	return 0, fmt.Errorf("no %s", strings.TrimSuffix(name, ":"))
 }

@@ -13,15 +13,19 @@ func TestProcParsing(t *testing.T) {
 	if err != nil || cpu != 3*time.Second {
 		t.Errorf("cpu %v %v, want 3s", cpu, err)
 	}
-	rss, err := parseStatusRSS([]byte("Name:\tearshot\nVmPeak:\t  1000 kB\nVmRSS:\t   2048 kB\nThreads:\t8\n"))
+	rss, err := parseKB([]byte("Name:\tearshot\nVmPeak:\t  1000 kB\nVmRSS:\t   2048 kB\nThreads:\t8\n"), "VmRSS:")
 	if err != nil || rss != 2<<20 {
 		t.Errorf("rss %d %v, want 2 MiB", rss, err)
 	}
-	if _, err := parseStatusRSS([]byte("Name:\tzombie\n")); err == nil {
+	if _, err := parseKB([]byte("Name:\tzombie\n"), "VmRSS:"); err == nil {
 		t.Error("no VmRSS: no error")
 	}
+	pss, err := parseKB([]byte("55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:\t  4096 kB\nPss:\t  1024 kB\nPss_Anon:\t 512 kB\n"), "Pss:")
+	if err != nil || pss != 1<<20 {
+		t.Errorf("pss %d %v, want 1 MiB (not Pss_Anon)", pss, err)
+	}
 	self, err := readProc(os.Getpid())
-	if err != nil || self.RSS <= 0 {
+	if err != nil || self.RSS <= 0 || self.PSS <= 0 {
 		t.Errorf("this process: %+v %v", self, err)
 	}
 }

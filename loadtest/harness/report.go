@@ -33,8 +33,10 @@ type Report struct {
 	Earshot   EarshotFigures   `json:"earshot"`
 	Generator GeneratorFigures `json:"generator"`
 	Faults    []FaultResult    `json:"faults,omitempty"`
-	PerStream []StreamResult   `json:"per_stream"`
-	Series    Series           `json:"series"`
+	// Compare is another consumer on the same cameras (Options.Compare).
+	Compare   *Comparison    `json:"compare,omitempty"`
+	PerStream []StreamResult `json:"per_stream"`
+	Series    Series         `json:"series"`
 }
 
 // Host is the machine the run measured.
@@ -127,6 +129,10 @@ type ResourceFigures struct {
 	RSSBytes          int64   `json:"rss_bytes"` // median in the window
 	RSSMaxBytes       int64   `json:"rss_max_bytes"`
 	RSSPerStreamBytes int64   `json:"rss_per_stream_bytes"`
+	// PSSBytes is the median proportional set size (smaps_rollup; 0 where
+	// the kernel has none), shared pages divided among their sharers.
+	PSSBytes          int64 `json:"pss_bytes"`
+	PSSPerStreamBytes int64 `json:"pss_per_stream_bytes"`
 	// HarnessCPUCores is the harness's own CPU use (cameras, broker,
 	// verifier), which shares the machine.
 	HarnessCPUCores float64 `json:"harness_cpu_cores"`

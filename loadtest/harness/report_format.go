@@ -60,6 +60,12 @@ var figures = []figure{
 		return fmtBytes(r.Resources.RSSBytes) + " / " + fmtBytes(r.Resources.RSSMaxBytes)
 	}},
 	{"RSS per stream", func(r *Report) string { return r.rssPerStream() }},
+	{"PSS median / per stream", func(r *Report) string {
+		if !r.Resources.Measured || r.Resources.PSSBytes == 0 {
+			return "n/a"
+		}
+		return fmtBytes(r.Resources.PSSBytes) + " / " + fmtBytes(r.Resources.PSSPerStreamBytes)
+	}},
 	{"SDK callback p99.9", func(r *Report) string { return fmtOptMs(r.Earshot.CallbackP999Ms) }},
 	{"earshot's pipeline latency p99", func(r *Report) string { return fmtOptMs(r.Earshot.PipelineLatencyP99Ms) }},
 	{"drops by stage", func(r *Report) string {
@@ -129,6 +135,14 @@ func (r *Report) Markdown() string {
 				f.Detected, fmtOptMs(f.DetectionMs), fmtOptMs(f.DetectionMaxMs), fmtOptMs(f.RecoveryMs), fmtOptMs(f.RecoveryMaxMs), faultOutcome(f))
 		}
 	}
+	if c := r.Compare; c != nil {
+		fmt.Fprintf(&b, "\n## Compared with %s\n\n%s\n\n", c.Tool, c.caption())
+		rows := c.rows(r.Target)
+		fmt.Fprintf(&b, "| %s |\n|---|---|---|---|\n", strings.Join(rows[0], " | "))
+		for _, row := range rows[1:] {
+			fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
+		}
+	}
 	b.WriteString("\n## Streams\n\n| stream | codec | epochs | audio | unexplained | explained | fidelity | problems |\n|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.PerStream {
 		fid := "n/a"
@@ -192,6 +206,21 @@ func (r *Report) htmlBody() string {
 	}
 	b.WriteString("</div>\n")
 	faultTable(&b, r)
+	if c := r.Compare; c != nil {
+		fmt.Fprintf(&b, "<h2>Compared with %s</h2><p>%s</p><table>", c.Tool, html.EscapeString(c.caption()))
+		for i, row := range c.rows(r.Target) {
+			cell := "td"
+			if i == 0 {
+				cell = "th"
+			}
+			b.WriteString("<tr>")
+			for _, v := range row {
+				fmt.Fprintf(&b, "<%s>%s</%s>", cell, html.EscapeString(v), cell)
+			}
+			b.WriteString("</tr>\n")
+		}
+		b.WriteString("</table>\n")
+	}
 	streamTable(&b, r)
 	return b.String()
 }

@@ -115,7 +115,7 @@ func (t *targetRun) resourceFigures(r *Report) {
 	window := last.At.Sub(first.At).Seconds()
 	var up float64
 	var n int
-	var rss []int64
+	var rss, pss []int64
 	from := max(t.steadyTick, 0)
 	for _, k := range t.ticks[from:] {
 		if k.Up >= 0 {
@@ -123,7 +123,7 @@ func (t *targetRun) resourceFigures(r *Report) {
 			n++
 		}
 		if k.HasProc {
-			rss = append(rss, k.Proc.RSS)
+			rss, pss = append(rss, k.Proc.RSS), append(pss, k.Proc.PSS)
 		}
 	}
 	if n == 0 {
@@ -135,15 +135,17 @@ func (t *targetRun) resourceFigures(r *Report) {
 	}
 	up /= float64(n)
 	slices.Sort(rss)
+	slices.Sort(pss)
 	cpu := (last.Proc.CPU - first.Proc.CPU).Seconds()
 	*res = ResourceFigures{
 		Measured: true, WindowS: window, StreamsUp: up,
-		CPUCores: cpu / window, RSSBytes: rss[len(rss)/2], RSSMaxBytes: slices.Max(rss),
+		CPUCores: cpu / window, RSSBytes: rss[len(rss)/2], RSSMaxBytes: slices.Max(rss), PSSBytes: pss[len(pss)/2],
 		HarnessCPUCores: res.HarnessCPUCores,
 	}
 	if up > 0 {
 		res.CPUPerStream = res.CPUCores / up
 		res.RSSPerStreamBytes = int64(float64(res.RSSBytes) / up)
+		res.PSSPerStreamBytes = int64(float64(res.PSSBytes) / up)
 	}
 	if audio := (last.Audio - first.Audio).Seconds(); audio > 0 {
 		res.CPUMsPerAudioS = 1000 * cpu / audio
