@@ -142,6 +142,18 @@ var decoderCases = append([]decoderCase{
 		render:  latmPackets(44100, 2, true),
 	},
 	{
+		name:    "he-aac 24 kHz core signalled with SBR decodes at 48 kHz, downmixed and downsampled",
+		format:  audio.Format{Codec: audio.CodecAAC, SampleRate: 48000, Channels: 2, AAC: audio.AACConfig{Config: heAACASC, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}},
+		outRate: 16000,
+		render:  sbrPackets(aacPackets(24000, 2, 1, 0)),
+	},
+	{
+		name:    "aac-latm 48 kHz stereo under GStreamer's rtpmp4apay config (SBR sync extension, sbrPresentFlag 0)",
+		format:  audio.Format{Codec: audio.CodecAACLATM, SampleRate: 48000, Channels: 2, AAC: audio.AACConfig{Config: "\x40\x00\x23\x20\xad\xca\x00"}},
+		outRate: 16000,
+		render:  gstLATMPackets(48000, 2),
+	},
+	{
 		name:    "g722 16 kHz audio on an 8 kHz clock",
 		format:  audio.Format{Codec: audio.CodecG722, SampleRate: 16000, Channels: 1},
 		outRate: 16000,
@@ -356,6 +368,56 @@ func aacPackets(rate, channels, perPacket, fragment int) func(testing.TB) []payl
 				tb.Fatalf("rtpmpeg4audio: %d packets, %v", len(pkts), err)
 			}
 			out = append(out, payload{data: pkts[0].Payload, marker: pkts[0].Marker, ts: uint32(i * 1024)})
+		}
+		return out
+	}
+}
+
+// heAACASC is an explicitly (hierarchically) signalled HE-AAC config: SBR,
+// 24 kHz AAC-LC stereo core, 48 kHz output. libavcodec runs SBR over an
+// AAC-LC stream that carries no SBR data, doubling its rate.
+var heAACASC = string([]byte{0x2b, 0x11, 0x88, 0x00})
+
+// sbrPackets restamps one-access-unit packets of a 24 kHz core on the
+// 48 kHz clock of HE-AAC's output, and drops the first: SBR's filter banks
+// delay the output by 24 ms, which that access unit's 43 ms bring back
+// within the fidelity test's lag.
+func sbrPackets(render func(testing.TB) []payload) func(testing.TB) []payload {
+	return func(tb testing.TB) []payload {
+		out := render(tb)[1:]
+		for i := range out {
+			out[i].ts = uint32(i * 2048)
+		}
+		return out
+	}
+}
+
+// gstLATMPackets packs access units as GStreamer's rtpmp4apay does, one
+// AudioMuxElement a packet under a config of the encoder's whole
+// AudioSpecificConfig; it checks that config is the one the case announces.
+func gstLATMPackets(rate, channels int) func(testing.TB) []payload {
+	return func(tb testing.TB) []payload {
+		tb.Helper()
+		aus, asc := aacAUs(tb, rate, channels)
+		cfg := make([]byte, len(asc)+2)
+		cfg[0] = 0x40
+		for i, b := range asc {
+			cfg[i+1] |= b >> 7
+			cfg[i+2] |= b << 1
+		}
+		if want := "\x40\x00\x23\x20\xad\xca\x00"; string(cfg) != want {
+			tb.Fatalf("rtpmp4apay's config would be %x, want %x", cfg, want)
+		}
+		var out []payload
+		for i, au := range aus {
+			var b []byte
+			for n := len(au); ; n -= 255 {
+				b = append(b, byte(min(n, 255)))
+				if n < 255 {
+					break
+				}
+			}
+			out = append(out, payload{data: append(b, au...), marker: true, ts: uint32(i * 1024)})
 		}
 		return out
 	}

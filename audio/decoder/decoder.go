@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"runtime"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"gopkg.in/hraban/opus.v2"
 
 	"github.com/earshot/earshot/audio"
@@ -212,18 +211,17 @@ func (d *Decoder) setAV(av *avDecoder) {
 
 // configureAAC (re)opens libavcodec with the AudioSpecificConfig asc.
 func (d *Decoder) configureAAC(asc []byte) error {
-	var c mpeg4audio.AudioSpecificConfig
-	if err := c.Unmarshal(asc); err != nil {
-		return fmt.Errorf("AudioSpecificConfig %x: %w", asc, err)
+	c, err := audio.ParseAudioSpecificConfig(asc)
+	if err != nil {
+		return err
 	}
 	if err := d.av.configure(asc); err != nil {
 		return err
 	}
 	d.avConfig = append(d.avConfig[:0], asc...)
-	d.aacRate, d.aacFrame = c.SampleRate, 1024
-	if c.FrameLengthFlag {
-		d.aacFrame = 960
-	}
+	// Access units hold aacFrame samples at the core rate; SBR doubles
+	// both, which leaves their duration alone.
+	d.aacRate, d.aacFrame = c.SampleRate, c.FrameSamples()
 	d.tickRem = 0
 	return nil
 }

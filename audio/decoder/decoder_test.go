@@ -327,10 +327,10 @@ func TestNewDecoderRejectsBadConfig(t *testing.T) {
 		is      error
 	}{
 		{"an unknown codec wraps audio.ErrUnsupportedCodec", audio.Format{Codec: "mp3", SampleRate: 48000, Channels: 2}, 16000, `"mp3"`, audio.ErrUnsupportedCodec},
-		{"HE-AAC is refused", audio.Format{Codec: audio.CodecAAC, SampleRate: 24000, Channels: 2, AAC: audio.AACConfig{Config: heAACConfig(t), SizeLength: 13}},
-			16000, "object type 5 (only AAC-LC, type 2, is decoded)", audio.ErrUnsupportedCodec},
+		{"AAC Main is refused", audio.Format{Codec: audio.CodecAAC, SampleRate: 48000, Channels: 2, AAC: audio.AACConfig{Config: "\x09\x90", SizeLength: 13}},
+			16000, "MPEG-4 audio object type 1 (AAC-LC, type 2, is decoded, with SBR or PS)", audio.ErrUnsupportedCodec},
 		{"an AAC config that does not parse is refused", audio.Format{Codec: audio.CodecAAC, SampleRate: 16000, Channels: 1, AAC: audio.AACConfig{Config: "\x14", SizeLength: 13}},
-			16000, "new decoder: aac: config 14:", nil},
+			16000, "new decoder: aac: AudioSpecificConfig 14: truncated", nil},
 		{"AAC without sizelength is refused", withAU(aacFormat(16000, 1), 0, 3, 3), 16000, "sizelength 0 is outside 1..16", nil},
 		{"AAC with absurd AU-header fields is refused", withAU(aacFormat(16000, 1), 13, 40, 3), 16000, "indexlength 40 or indexdeltalength 3 is outside 0..16", nil},
 		{"LATM with two layers is refused", audio.Format{Codec: audio.CodecAACLATM, SampleRate: 48000, Channels: 2, AAC: audio.AACConfig{Config: latmLayers(t, 2)}},
