@@ -113,10 +113,10 @@ func parseASC(r *bitReader, limit int) (AudioSpecificConfig, error) {
 		}
 	}
 	if aot != aotAACLC {
-		return c, fmt.Errorf("%w: MPEG-4 audio object type %d (AAC-LC, type 2, is decoded, with SBR or PS)", ErrUnsupportedCodec, aot)
+		return c, notDecoded(fmt.Sprintf("MPEG-4 audio object type %d (AAC-LC, type 2, is decoded, with SBR or PS)", aot))
 	}
 	if ch == 0 || ch > 7 {
-		return c, fmt.Errorf("%w: channelConfiguration %d (1 to 7 are decoded)", ErrUnsupportedCodec, ch)
+		return c, notDecoded(fmt.Sprintf("channelConfiguration %d (1 to 7 are decoded)", ch))
 	}
 	c.Channels = int(ch)
 	if ch == 7 {
@@ -169,7 +169,7 @@ func readSyncExtension(r *bitReader, c *AudioSpecificConfig, left func() int) er
 		return err
 	}
 	if ext != aotSBR {
-		return fmt.Errorf("%w: extension object type %d (SBR, type 5, is decoded)", ErrUnsupportedCodec, ext)
+		return notDecoded(fmt.Sprintf("extension object type %d (SBR, type 5, is decoded)", ext))
 	}
 	sbr, ok := r.read(1)
 	if !ok {
@@ -227,3 +227,12 @@ func readSampleRate(r *bitReader) (int, error) {
 	}
 	return samplingFrequencies[i], nil
 }
+
+// notDecoded is a configuration of a codec earshot does not decode. It
+// matches ErrUnsupportedCodec without repeating its text, which SDPError
+// already gives.
+type notDecoded string
+
+func (e notDecoded) Error() string { return string(e) }
+
+func (e notDecoded) Unwrap() error { return ErrUnsupportedCodec }
