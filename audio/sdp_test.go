@@ -48,6 +48,16 @@ var identifyCases = []struct {
 	{"MP4A-LATM in-band", SDP{98, "MP4A-LATM/90000/1", map[string]string{"cpresent": "1"}}, Format{Codec: CodecAACLATM, Channels: 1, ClockRate: 90000}, ""},
 	{"MP4A-LATM in-band on the wrong clock", SDP{98, "MP4A-LATM/48000/2", nil}, Format{}, "clock rate 48000 with cpresent=1, want 90000"},
 	{"MP4A-LATM without config", SDP{98, "MP4A-LATM/48000/2", map[string]string{"cpresent": "0"}}, Format{}, "cpresent=0 and fmtp has no config"},
+	{"static MPA (RFC 2250)", SDP{14, "", nil}, Format{Codec: CodecMPA, Channels: 1, ClockRate: 90000}, ""},
+	{"MPA stereo from GStreamer", SDP{96, "MPA/90000/2", nil}, Format{Codec: CodecMPA, Channels: 2, ClockRate: 90000}, ""},
+	{"MPA on the wrong clock", SDP{96, "MPA/44100/2", nil}, Format{}, "clock rate 44100, want 90000 (RFC 2250)"},
+	{"AMR bandwidth-efficient", SDP{96, "AMR/8000/1", nil}, Format{Codec: CodecAMR, SampleRate: 8000, Channels: 1, ClockRate: 8000}, ""},
+	{"AMR octet-aligned", SDP{96, "AMR/8000/1", map[string]string{"octet-align": "1"}},
+		Format{Codec: CodecAMR, SampleRate: 8000, Channels: 1, ClockRate: 8000, AMR: AMRConfig{OctetAligned: true}}, ""},
+	{"AMR-WB octet-aligned", SDP{96, "AMR-WB/16000/1", map[string]string{"octet-align": "1"}},
+		Format{Codec: CodecAMRWB, SampleRate: 16000, Channels: 1, ClockRate: 16000, AMR: AMRConfig{OctetAligned: true}}, ""},
+	{"AMR with interleaving", SDP{96, "AMR/8000/1", map[string]string{"octet-align": "1", "interleaving": "4"}}, Format{}, "fmtp interleaving=4"},
+	{"AMR stereo", SDP{96, "AMR/8000/2", nil}, Format{}, "AMR must be announced as AMR/8000/1"},
 	{"H.264 in an audio track", SDP{96, "H264/90000", map[string]string{"packetization-mode": "1"}}, Format{}, `encoding "H264" is not a registered codec`},
 }
 

@@ -33,6 +33,10 @@ const opusMaxFrame = 120
 // AAC access unit: 1024, doubled when it finds implicit SBR.
 const aacMaxFrame = 2048
 
+// mpaMaxFrame is the most samples per channel of an MPEG audio frame
+// (Layer II and MPEG-1 Layer III); AMR frames hold 160 or 320.
+const mpaMaxFrame = 1152
+
 // maxASCSize is the capacity reserved for an AudioSpecificConfig: AAC-LC's
 // is 2 bytes, 5 with extensions.
 const maxASCSize = 16
@@ -82,8 +86,13 @@ type Decoder struct {
 	av *avDecoder
 	// cleanup frees av if the Decoder is collected without Close.
 	cleanup runtime.Cleanup
-	// aac splits AAC payloads into access units; nil for other codecs.
+	// aac splits AAC, MPEG audio and AMR payloads into access units; nil
+	// for other codecs.
 	aac audio.Depacketizer
+	// framed is set for MPEG audio and AMR, whose access units tell their
+	// own duration (codec.AccessUnit); amrWB is set for AMR-WB.
+	framed, amr, amrWB bool
+	codec              audio.Codec
 	// avConfig is the AudioSpecificConfig av was opened with; aacFrame is
 	// the samples per access unit and aacRate the sample rate it declares.
 	avConfig          []byte
@@ -182,6 +191,31 @@ func (d *Decoder) openAAC(audio.Codec) error {
 	if asc != nil {
 		return d.configureAAC(asc)
 	}
+	return nil
+}
+
+// openFramed sets up MPEG audio or AMR: the depacketizer and libavcodec.
+func (d *Decoder) openFramed(c audio.Codec) error {
+	p, err := audio.NewDepacketizer(d.format)
+	if err != nil {
+		return err
+	}
+	d.aac, d.framed, d.codec = p, true, c
+	d.amr, d.amrWB = c.Name == audio.CodecAMR || c.Name == audio.CodecAMRWB, c.Name == audio.CodecAMRWB
+	// libavcodec's MP3 decoder decodes Layer I and II frames too.
+	params := avParams{codec: avCodecMP3, sampleRate: d.format.SampleRate, channels: 1}
+	switch c.Name {
+	case audio.CodecAMR:
+		params.codec = avCodecAMRNB
+	case audio.CodecAMRWB:
+		params.codec = avCodecAMRWB
+	}
+	av, err := newAVDecoder(params)
+	if err != nil {
+		return err
+	}
+	d.setAV(av)
+	d.pcm = make([]int16, mpaMaxFrame)
 	return nil
 }
 
@@ -341,16 +375,12 @@ func (d *Decoder) decodeAV(payload []byte, marker bool) ([]int16, error) {
 		}
 	}
 	for i, au := range aus {
-		n, rate, err := d.decodeFrame(au)
-		// Every access unit must yield its frame: one that decodes to
-		// nothing, or to another duration, would shorten the audio
-		// without the gap the timestamps cannot show.
-		if err == nil && (n == 0 || n*d.aacRate != d.aacFrame*rate) {
-			err = fmt.Errorf("%w: %d samples at %d Hz, want %d at %d Hz", errWrongDuration, n, rate, d.aacFrame, d.aacRate)
-		}
-		if err != nil {
+		if err := d.decodeAU(au); err != nil {
 			return nil, fmt.Errorf("decode %s access unit %d of %d (%d bytes): %w", d.format.Codec, i+1, len(aus), len(au), err)
 		}
+	}
+	if d.framed {
+		return d.out, nil
 	}
 	// Access units last aacFrame samples at aacRate; the remainder keeps a
 	// 90 kHz clock exact in the long run.
@@ -358,6 +388,46 @@ func (d *Decoder) decodeAV(payload []byte, marker bool) ([]int16, error) {
 	d.ticks = d.tickRem / d.aacRate
 	d.tickRem -= d.ticks * d.aacRate
 	return d.out, nil
+}
+
+// decodeAU decodes one access unit, which must yield its frame: one that
+// decodes to nothing, or to another duration, would shorten the audio
+// without the gap the timestamps cannot show. MPEG audio and AMR frames
+// add their duration to d.ticks here.
+func (d *Decoder) decodeAU(au []byte) error {
+	want, wantRate := d.aacFrame, d.aacRate
+	if d.framed {
+		var err error
+		if want, wantRate, err = d.codec.AccessUnit(au); err != nil {
+			return err
+		}
+		d.tickRem += want * d.clock
+		d.ticks += d.tickRem / wantRate
+		d.tickRem %= wantRate
+	}
+	if d.amr && !audio.AMRFrameIsSpeech(au, d.amrWB) {
+		// Comfort noise and missing frames: libavcodec decodes neither, and
+		// silence is what the sender stopped sending.
+		return d.silence(want, wantRate)
+	}
+	n, rate, err := d.decodeFrame(au)
+	if err == nil && (n == 0 || n*wantRate != want*rate) {
+		err = fmt.Errorf("%w: %d samples at %d Hz, want %d at %d Hz", errWrongDuration, n, rate, want, wantRate)
+	}
+	return err
+}
+
+// silence appends n samples of silence at rate to d.out.
+func (d *Decoder) silence(n, rate int) error {
+	if rate != d.decodeRate {
+		if err := d.setDecodeRate(rate); err != nil {
+			return err
+		}
+	}
+	pcm := d.grow(n)
+	clear(pcm)
+	d.out = append(d.out, d.resample(pcm)...)
+	return nil
 }
 
 // decodeFrame decodes one packet or access unit with libavcodec, appends

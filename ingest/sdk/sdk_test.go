@@ -127,7 +127,7 @@ func TestOpenRejectsSourcesWithoutUsableAudio(t *testing.T) {
 		is    error
 	}{
 		{"video only", &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1}}}, "no audio", sdk.ErrNoAudio},
-		{"unsupported audio codec", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.MPEG1Audio{}}}, "MPEG-1/2 Audio", audio.ErrUnsupportedCodec},
+		{"unsupported audio codec", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.AC3{PayloadTyp: 96, SampleRate: 48000, ChannelCount: 2}}}, "AC-3 (AC3/48000/2)", audio.ErrUnsupportedCodec},
 		{"24-bit LPCM", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.LPCM{PayloadTyp: 97, BitDepth: 24, SampleRate: 48000, ChannelCount: 2}}}, "LPCM", audio.ErrUnsupportedCodec},
 	}
 	s := newSDK(t, sdk.Options{})
