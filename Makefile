@@ -6,8 +6,12 @@ GO          ?= go
 # FFmpeg's libavcodec and libavutil (5.1 on bookworm) through cgo for AAC,
 # G.722 and G.726 (package audio/decoder) and their encoders (loadtest/avenc);
 # kcat reads records back in a test, as an independent Kafka client;
-# chromium runs the console's browser test (cmd/earshot, through chromedp).
-APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc kcat chromium
+# chromium runs the console's browser test (cmd/earshot, through chromedp);
+# GStreamer's RTSP server, encoders and payloaders (through python3-gi) are
+# the independent server of ingest's interop suite (TestInteropGStreamer).
+APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc kcat \
+               gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+               gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav python3-gi chromium
 BIN          = bin/earshot
 
 .PHONY: all deps build test vet demo bench fuzz clean

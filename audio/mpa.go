@@ -108,14 +108,19 @@ func mpaAccessUnit(au []byte) (samples, rate int, err error) {
 }
 
 // mpaDepacketizer splits RFC 2250 payloads into MPEG audio frames: after
-// the 4-byte header, whole frames, or one fragment of a frame larger than
-// a packet, whose offset the header gives.
+// the 4-byte header, frames, the last of which may continue in the next
+// packet, whose header then gives the offset of its data within what the
+// sender split. A frame larger than a packet spans several; GStreamer's
+// rtpmpapay also splits a run of frames wherever the MTU falls.
 type mpaDepacketizer struct {
 	aus [][]byte
-	// frag holds the fragments received so far of a frame of fragSize
-	// bytes; fragSize is 0 when none is pending.
-	frag     []byte
-	fragSize int
+	// buf holds the carried bytes and the next packet's data, which the
+	// returned frames then point into.
+	buf []byte
+	// carry holds the start of a frame that continues in the next packet,
+	// whose offset must then be next.
+	carry []byte
+	next  int
 }
 
 func newMPADepacketizer(Format) (Depacketizer, error) {
@@ -125,44 +130,48 @@ func newMPADepacketizer(Format) (Depacketizer, error) {
 // Depacketize returns the frames of payload, valid until the next call.
 func (p *mpaDepacketizer) Depacketize(payload []byte, _ bool) ([][]byte, error) {
 	p.aus = p.aus[:0]
+	carried := len(p.carry)
 	if len(payload) <= mpaHeaderSize {
-		p.fragSize = 0
+		p.carry = p.carry[:0]
 		return nil, fmt.Errorf("payload of %d bytes has no data after the RFC 2250 header", len(payload))
 	}
 	offset := int(binary.BigEndian.Uint16(payload[2:4]))
 	data := payload[mpaHeaderSize:]
 	if offset > 0 {
-		if p.fragSize == 0 || offset != len(p.frag) {
-			p.fragSize = 0
-			return nil, fmt.Errorf("fragment at offset %d, want %d", offset, len(p.frag))
+		if carried == 0 || offset != p.next {
+			want := 0
+			if carried > 0 {
+				want = p.next
+			}
+			p.carry = p.carry[:0]
+			return nil, fmt.Errorf("fragment at offset %d, want %d", offset, want)
 		}
-		if len(p.frag)+len(data) > p.fragSize {
-			p.fragSize = 0
-			return nil, fmt.Errorf("fragments exceed the %d-byte frame", p.fragSize)
-		}
-		p.frag = append(p.frag, data...)
-		if len(p.frag) == p.fragSize {
-			p.fragSize = 0
-			p.aus = append(p.aus, p.frag)
-		}
-		return p.aus, nil
+		p.buf = append(append(p.buf[:0], p.carry...), data...)
+		data = p.buf
 	}
-	p.fragSize = 0
+	p.carry = p.carry[:0]
+	pos := -carried // of data[0] in this payload's data, when carried
+	if offset == 0 {
+		pos = 0
+	}
 	for len(data) > 0 {
 		f, err := parseMPAFrame(data)
 		if err == nil && f.size > maxMPAFrame {
 			err = fmt.Errorf("frame of %d bytes", f.size)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("frame at byte %d: %w", len(payload)-len(data), err)
+		switch {
+		case errors.Is(err, errTruncated):
+			f.size = maxMPAFrame // a header split by the packet's end
+		case err != nil:
+			return nil, fmt.Errorf("frame at byte %d: %w", mpaHeaderSize+pos, err)
 		}
 		if f.size > len(data) {
-			if len(p.aus) > 0 {
-				return nil, fmt.Errorf("frame of %d bytes at byte %d: %w", f.size, len(payload)-len(data), errTruncated)
+			if len(data) > maxMPAFrame {
+				return nil, fmt.Errorf("frame at byte %d: %w", mpaHeaderSize+pos, errTruncated)
 			}
-			// The first fragment of a frame larger than a packet.
-			p.frag = append(p.frag[:0], data...)
-			p.fragSize = f.size
+			// The frame continues in the next packet.
+			p.carry = append(p.carry, data...)
+			p.next = offset + len(payload) - mpaHeaderSize
 			return p.aus, nil
 		}
 		if len(p.aus) == maxAUsPerPacket {
@@ -170,6 +179,7 @@ func (p *mpaDepacketizer) Depacketize(payload []byte, _ bool) ([][]byte, error) 
 		}
 		p.aus = append(p.aus, data[:f.size:f.size])
 		data = data[f.size:]
+		pos += f.size
 	}
 	return p.aus, nil
 }
@@ -178,4 +188,9 @@ func (p *mpaDepacketizer) Depacketize(payload []byte, _ bool) ([][]byte, error) 
 func (p *mpaDepacketizer) Config() []byte { return nil }
 
 // Reset drops a partly received frame.
-func (p *mpaDepacketizer) Reset() { p.fragSize = 0 }
+func (p *mpaDepacketizer) Reset() { p.carry = p.carry[:0] }
+
+// Partial reports whether the last payload ended inside a frame, whose
+// remainder comes next under the same RTP timestamp (RFC 2250: the
+// timestamp is that of the frame, or of the run of frames, it starts).
+func (p *mpaDepacketizer) Partial() bool { return len(p.carry) > 0 }

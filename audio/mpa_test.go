@@ -43,7 +43,30 @@ var mpaDepacketizerCases = []depacketizerCase{
 		err: "fragment at offset 90, want 100",
 	},
 	{name: "a continuation without its start", packets: []payload{{data: mpaPayload(100, mpaA[100:])}}, err: "fragment at offset 100, want 0"},
-	{name: "a truncated second frame", packets: []payload{{data: mpaPayload(0, mpaA, mpaB[:50])}}, err: "frame of 192 bytes at byte 196: truncated"},
+	{
+		name: "a frame split after whole ones continues in the next packet, as GStreamer's rtpmpapay splits at the MTU",
+		packets: []payload{
+			{data: mpaPayload(0, mpaA, mpaB[:50])},
+			{data: mpaPayload(242, mpaB[50:], mpaA)},
+		},
+		want: [][]byte{mpaB, mpaA},
+	},
+	{
+		name: "a frame header split by the packet's end",
+		packets: []payload{
+			{data: mpaPayload(0, mpaA, mpaB[:2])},
+			{data: mpaPayload(194, mpaB[2:])},
+		},
+		want: [][]byte{mpaB},
+	},
+	{
+		name: "a continuation after a packet without a partial frame",
+		packets: []payload{
+			{data: mpaPayload(0, mpaA)},
+			{data: mpaPayload(192, mpaB)},
+		},
+		err: "fragment at offset 192, want 0",
+	},
 	{name: "no frame sync", packets: []payload{{data: mpaPayload(0, seq(1, 20))}}, err: "frame at byte 4: no MPEG audio frame sync"},
 	{name: "free format is refused", packets: []payload{{data: mpaPayload(0, []byte{0xFF, 0xFD, 0x04, 0xC4, 0, 0})}}, err: "free-format MPEG audio"},
 	{name: "a header alone", packets: []payload{{data: []byte{0, 0, 0, 0}}}, err: "no data after the RFC 2250 header"},

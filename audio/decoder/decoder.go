@@ -93,6 +93,10 @@ type Decoder struct {
 	// own duration (codec.AccessUnit); amrWB is set for AMR-WB.
 	framed, amr, amrWB bool
 	codec              audio.Codec
+	// heldTicks is the duration of the frames of packets that ended inside
+	// a frame: the packet that completes it carries the same timestamp,
+	// so their duration counts in its Ticks.
+	heldTicks int
 	// avConfig is the AudioSpecificConfig av was opened with; aacFrame is
 	// the samples per access unit and aacRate the sample rate it declares.
 	avConfig          []byte
@@ -364,7 +368,11 @@ func (d *Decoder) decodeAV(payload []byte, marker bool) ([]int16, error) {
 	}
 	aus, err := d.aac.Depacketize(payload, marker)
 	if err != nil {
+		d.heldTicks = 0
 		return nil, fmt.Errorf("decode %s payload of %d bytes: %w", d.format.Codec, len(payload), err)
+	}
+	if d.framed {
+		defer d.holdTicks()
 	}
 	if len(aus) == 0 {
 		return d.out, nil
@@ -388,6 +396,22 @@ func (d *Decoder) decodeAV(payload []byte, marker bool) ([]int16, error) {
 	d.ticks = d.tickRem / d.aacRate
 	d.tickRem -= d.ticks * d.aacRate
 	return d.out, nil
+}
+
+// partial is a depacketizer whose last payload may have ended inside a
+// frame (MPEG audio).
+type partial interface{ Partial() bool }
+
+// holdTicks defers the duration of a packet that ended inside a frame to
+// the packet that completes the frame, which carries the same timestamp.
+func (d *Decoder) holdTicks() {
+	if p, ok := d.aac.(partial); ok && p.Partial() {
+		d.heldTicks += d.ticks
+		d.ticks = 0
+		return
+	}
+	d.ticks += d.heldTicks
+	d.heldTicks = 0
 }
 
 // decodeAU decodes one access unit, which must yield its frame: one that
@@ -490,7 +514,7 @@ func (d *Decoder) Conceal(next []byte, lost int) (samples []int16, ok bool) {
 // exposes no OPUS_RESET_STATE; libavcodec codecs are reopened, in C. AAC
 // drops partly received access units but keeps an in-band configuration.
 func (d *Decoder) Reset() {
-	d.tickRem = 0
+	d.tickRem, d.heldTicks = 0, 0
 	if d.aac != nil {
 		d.aac.Reset()
 	}
