@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
-
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/audio/internal/aactest"
 )
@@ -33,19 +31,6 @@ func newTestDecoder(tb testing.TB, f audio.Format, outRate int) *Decoder {
 	}
 	tb.Cleanup(d.Close)
 	return d
-}
-
-// heAACConfig returns the AudioSpecificConfig of HE-AAC (explicit SBR),
-// 24 kHz core and 48 kHz output.
-func heAACConfig(tb testing.TB) string {
-	b, err := (&mpeg4audio.AudioSpecificConfig{
-		Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 24000, ChannelCount: 2,
-		ExtensionType: mpeg4audio.ObjectTypeSBR, ExtensionSampleRate: 48000,
-	}).Marshal()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return string(b)
 }
 
 // auHeaders builds an AAC-hbr payload: a 16-bit AU header (13-bit size,
