@@ -9,10 +9,13 @@ GO          ?= go
 # chromium runs the console's browser test (cmd/earshot, through chromedp);
 # ffmpeg is what `earshot loadtest --compare ffmpeg` (and its test) compares with.
 # GStreamer 1.22 for the gstreamer backend (ingest/sdk/gst, build tag
-# gstreamer): rtspsrc and appsink, and the plugins rtspsrc loads.
+# gstreamer): rtspsrc and appsink, and the plugins rtspsrc loads; GStreamer's
+# RTSP server, encoders and payloaders (through python3-gi) are the
+# independent server of ingest's interop suite (TestInteropGStreamer).
 APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc kcat chromium ffmpeg \
 	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base \
-	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
+	gir1.2-gst-rtsp-server-1.0 python3-gi
 # GOTAGS selects optional backends; `make GOTAGS= build` builds without
 # GStreamer (the gortsplib backend only).
 GOTAGS      ?= gstreamer

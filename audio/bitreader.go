@@ -48,3 +48,11 @@ func copyBits(dst, src []byte, pos, n int) {
 		dst[nb-1] &= 0xFF << (8 - rem)
 	}
 }
+
+// peek returns the next n <= 32 bits without consuming them.
+func (r *bitReader) peek(n int) (v uint32, ok bool) {
+	pos := r.pos
+	v, ok = r.read(n)
+	r.pos = pos
+	return v, ok
+}

@@ -42,6 +42,20 @@ type Codec struct {
 	// depacketizer returns the Depacketizer of a Format; nil for codecs
 	// whose every payload is whole frames.
 	depacketizer func(f Format) (Depacketizer, error)
+	// accessUnit returns the samples and rate of one access unit of a
+	// depacketized codec other than AAC, whose configuration says them.
+	accessUnit func(au []byte) (samples, rate int, err error)
+}
+
+// AccessUnit returns the duration of au, an access unit that c's
+// Depacketizer returned, as samples per channel at rate Hz: what the
+// decoder must make of it. Codecs whose configuration sets the duration
+// (AAC), and those without a depacketizer, give an error.
+func (c Codec) AccessUnit(au []byte) (samples, rate int, err error) {
+	if c.accessUnit == nil {
+		return 0, 0, fmt.Errorf("%s access units have no duration of their own", c.Name)
+	}
+	return c.accessUnit(au)
 }
 
 // staticType is an RFC 3551 static payload type and the rtpmap it stands

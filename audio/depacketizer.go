@@ -1,10 +1,6 @@
 package audio
 
-import (
-	"fmt"
-
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
-)
+import "fmt"
 
 // Depacketizer splits one track's RTP payloads into the codec's access
 // units, for codecs whose payloads are not one frame each (AAC). It is
@@ -21,14 +17,10 @@ type Depacketizer interface {
 }
 
 // newAUDepacketizerFor returns the RFC 3640 depacketizer of an
-// MPEG4-GENERIC format, after checking its AudioSpecificConfig is AAC-LC.
+// MPEG4-GENERIC format, after checking its AudioSpecificConfig.
 func newAUDepacketizerFor(f Format) (Depacketizer, error) {
 	asc := []byte(f.AAC.Config)
-	var c mpeg4audio.AudioSpecificConfig
-	if err := c.Unmarshal(asc); err != nil {
-		return nil, fmt.Errorf("config %x: %w", asc, err)
-	}
-	if err := checkAACLC(c); err != nil {
+	if _, err := ParseAudioSpecificConfig(asc); err != nil {
 		return nil, err
 	}
 	return newAUDepacketizer(f.AAC, asc)

@@ -55,8 +55,9 @@ type Format struct {
 	Codec string
 	// SampleRate is the audio sample rate in Hz: 48000 for Opus, whatever
 	// the decoded rate; 8000 for G.711 and G.726; 16000 for G.722; the
-	// AudioSpecificConfig's rate for AAC, or 0 for MP4A-LATM whose
-	// configuration travels in-band.
+	// AudioSpecificConfig's rate for AAC (its SBR rate for HE-AAC); 8000
+	// for AMR, 16000 for AMR-WB; 0 for MP4A-LATM whose configuration
+	// travels in-band and for MPEG audio, whose frame headers carry it.
 	SampleRate int
 	// Channels is the channel count announced by SDP. AAC decodes whatever
 	// its configuration and bitstream carry.
@@ -68,6 +69,8 @@ type Format struct {
 	ClockRate int
 	// AAC configures CodecAAC and CodecAACLATM; other codecs ignore it.
 	AAC AACConfig
+	// AMR configures CodecAMR and CodecAMRWB; other codecs ignore it.
+	AMR AMRConfig
 }
 
 // AACConfig is the out-of-band configuration of an AAC track, from the SDP
@@ -96,9 +99,10 @@ func (f Format) RTPClockRate() int {
 	return f.SampleRate
 }
 
-// inBandLATM reports whether f is MP4A-LATM configured in-band.
-func (f Format) inBandLATM() bool {
-	return f.Codec == CodecAACLATM && f.AAC.Config == ""
+// inBandRate reports whether f's sample rate travels in-band: MP4A-LATM
+// configured in-band, and MPEG audio, whose frame headers carry it.
+func (f Format) inBandRate() bool {
+	return f.Codec == CodecAACLATM && f.AAC.Config == "" || f.Codec == CodecMPA
 }
 
 func (f Format) String() string {
@@ -113,7 +117,7 @@ func (f Format) Validate() error {
 		return fmt.Errorf("%w: %q", ErrUnsupportedCodec, f.Codec)
 	}
 	switch {
-	case f.inBandLATM() && f.SampleRate == 0:
+	case f.inBandRate() && f.SampleRate == 0:
 	case f.SampleRate <= 0 || f.SampleRate > maxResamplerRate:
 		return fmt.Errorf("invalid sample rate %d for %s", f.SampleRate, f.Codec)
 	case c.SampleRate != 0 && f.SampleRate != c.SampleRate:

@@ -3,8 +3,6 @@ package audio
 import (
 	"errors"
 	"fmt"
-
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 )
 
 const (
@@ -26,7 +24,7 @@ var (
 )
 
 // latmConfig is what earshot uses of a StreamMuxConfig (ISO 14496-3, Table
-// 1.42): one program of one AAC-LC layer, framed with payload lengths
+// 1.42): one program of one AAC layer, framed with payload lengths
 // (frameLengthType 0). It is comparable, so that an in-band configuration
 // repeated in every packet costs a comparison.
 type latmConfig struct {
@@ -34,71 +32,117 @@ type latmConfig struct {
 	otherDataBits int // after each element's payloads
 	asc           [maxASCSize]byte
 	ascLen        int
+	info          AudioSpecificConfig
 }
 
-// parseStreamMuxConfig reads a StreamMuxConfig at r. The AudioSpecificConfig
-// inside is parsed by mediacommon and kept as bits for libavcodec.
-func parseStreamMuxConfig(r *bitReader) (latmConfig, error) {
-	var c latmConfig
-	head, ok := r.read(15) // audioMuxVersion, allStreamsSameTimeFraming, numSubFrames, numProgram, numLayer
+// latmValue reads LatmGetValue (ISO 14496-3, Table 1.45): a 2-bit count
+// of bytes less one, then the bytes.
+func latmValue(r *bitReader) (int, bool) {
+	n, ok := r.read(2)
 	if !ok {
-		return c, fmt.Errorf("StreamMuxConfig: %w", errTruncated)
+		return 0, false
 	}
-	switch {
-	case head>>14 != 0:
-		return c, errors.New("StreamMuxConfig: audioMuxVersion 1 is not supported")
-	case head>>13&1 != 1:
-		return c, errors.New("StreamMuxConfig: allStreamsSameTimeFraming 0 is not supported")
-	case head>>3&0xF != 0 || head&7 != 0:
-		return c, fmt.Errorf("StreamMuxConfig: %d programs and %d layers, only one of each is supported", head>>3&0xF+1, head&7+1)
-	}
-	c.numSubFrames = int(head >> 7 & 0x3F)
-	start := r.pos
-	var asc mpeg4audio.AudioSpecificConfig
-	//lint:ignore SA1019 the only bit-positioned AudioSpecificConfig parser
-	if err := asc.UnmarshalFromPos(r.buf, &r.pos); err != nil {
-		return c, fmt.Errorf("StreamMuxConfig: AudioSpecificConfig: %w", err)
-	}
-	if err := checkAACLC(asc); err != nil {
+	v, ok := r.read(8 * (int(n) + 1))
+	return int(v), ok
+}
+
+// parseStreamMuxConfig reads a StreamMuxConfig at r, of audioMuxVersion 0
+// or 1. The AudioSpecificConfig inside, with its SBR or PS extension
+// signalled explicitly or not at all, is kept as bits for libavcodec.
+//
+// fromSDP accepts a config that ends after frameLengthType, reading the
+// missing fields as zero: GStreamer's rtpmp4apay writes the header, copies
+// the AudioSpecificConfig's bytes and stops, so its configs (such as
+// 40002320adca00) lack latmBufferFullness onwards, which ffmpeg tolerates
+// too. In-band, a config that ends early is a fragment.
+func parseStreamMuxConfig(r *bitReader, fromSDP bool) (latmConfig, error) {
+	c, err := readStreamMuxConfig(r, fromSDP)
+	if err != nil {
 		return c, fmt.Errorf("StreamMuxConfig: %w", err)
 	}
+	return c, nil
+}
+
+func readStreamMuxConfig(r *bitReader, fromSDP bool) (latmConfig, error) {
+	var c latmConfig
+	version, ok := r.read(1)
+	if ok && version == 1 {
+		var versionA uint32
+		if versionA, ok = r.read(1); ok && versionA == 1 {
+			return c, errors.New("audioMuxVersionA 1 is reserved")
+		}
+		if ok {
+			_, ok = latmValue(r) // taraBufferFullness
+		}
+	}
+	head, ok2 := r.read(14) // allStreamsSameTimeFraming, numSubFrames, numProgram, numLayer
+	if !ok || !ok2 {
+		return c, errTruncated
+	}
+	switch {
+	case head>>13 != 1:
+		return c, errors.New("allStreamsSameTimeFraming 0 is not supported")
+	case head>>3&0xF != 0 || head&7 != 0:
+		return c, fmt.Errorf("%d programs and %d layers, only one of each is supported", head>>3&0xF+1, head&7+1)
+	}
+	c.numSubFrames = int(head >> 7 & 0x3F)
+	limit := -1
+	if version == 1 {
+		if limit, ok = latmValue(r); !ok {
+			return c, errTruncated
+		}
+	}
+	start := r.pos
+	info, err := parseASC(r, limit)
+	if err != nil {
+		return c, fmt.Errorf("AudioSpecificConfig: %w", err)
+	}
+	c.info = info
 	n := r.pos - start
 	if (n+7)/8 > maxASCSize {
-		return c, fmt.Errorf("StreamMuxConfig: AudioSpecificConfig of %d bits is too long", n)
+		return c, fmt.Errorf("AudioSpecificConfig of %d bits is too long", n)
 	}
 	copyBits(c.asc[:], r.buf, start, n)
 	c.ascLen = (n + 7) / 8
 
 	flt, ok := r.read(3)
 	if !ok {
-		return c, fmt.Errorf("StreamMuxConfig: %w", errTruncated)
+		return c, errTruncated
 	}
 	if flt != 0 {
-		return c, fmt.Errorf("StreamMuxConfig: frameLengthType %d is not supported (AAC uses 0)", flt)
+		return c, fmt.Errorf("frameLengthType %d is not supported (AAC uses 0)", flt)
+	}
+	if fromSDP && r.left() < 10 { // latmBufferFullness, otherDataPresent, crcCheckPresent
+		return c, nil
 	}
 	if _, ok := r.read(8); !ok { // latmBufferFullness
-		return c, fmt.Errorf("StreamMuxConfig: %w", errTruncated)
+		return c, errTruncated
 	}
 	other, ok := r.read(1)
-	for i := 0; ok && other == 1; i++ {
-		if i == 4 {
-			return c, errors.New("StreamMuxConfig: otherDataLenBits longer than 32 bits")
-		}
-		var v uint32
-		if other, ok = r.read(1); ok { // otherDataLenEsc
-			v, ok = r.read(8)
-			c.otherDataBits = c.otherDataBits<<8 | int(v)
+	switch {
+	case ok && other == 1 && version == 1:
+		c.otherDataBits, ok = latmValue(r)
+	case ok && other == 1:
+		for i := 0; ok && other == 1; i++ {
+			if i == 4 {
+				return c, errors.New("otherDataLenBits longer than 32 bits")
+			}
+			var v uint32
+			if other, ok = r.read(1); ok { // otherDataLenEsc
+				v, ok = r.read(8)
+				c.otherDataBits = c.otherDataBits<<8 | int(v)
+			}
 		}
 	}
 	if !ok {
-		return c, fmt.Errorf("StreamMuxConfig: %w", errTruncated)
+		return c, errTruncated
 	}
 	crc, ok := r.read(1)
 	if ok && crc == 1 {
 		_, ok = r.read(8)
 	}
 	if !ok {
-		return c, fmt.Errorf("StreamMuxConfig: %w", errTruncated)
+		return c, errTruncated
 	}
 	return c, nil
 }
@@ -129,7 +173,7 @@ type latmDepacketizer struct {
 func newLATMDepacketizer(config []byte) (*latmDepacketizer, error) {
 	p := &latmDepacketizer{inBand: len(config) == 0, aus: make([][]byte, 0, maxAUsPerPacket)}
 	if !p.inBand {
-		c, err := parseStreamMuxConfig(&bitReader{buf: config})
+		c, err := parseStreamMuxConfig(&bitReader{buf: config}, true)
 		if err != nil {
 			return nil, err
 		}
@@ -187,7 +231,7 @@ func (p *latmDepacketizer) element() error {
 			return errTruncated
 		}
 		if same == 0 {
-			c, err := parseStreamMuxConfig(r)
+			c, err := parseStreamMuxConfig(r, false)
 			if err != nil {
 				return err
 			}
@@ -262,25 +306,3 @@ func (p *latmDepacketizer) Config() []byte {
 // Reset drops a partly received element. The configuration stays: it
 // describes the stream, not its history.
 func (p *latmDepacketizer) Reset() { p.pending = p.pending[:0] }
-
-// checkAACLC refuses configurations other than plain AAC-LC: HE-AAC's
-// SBR doubles the frame duration relative to the signalled rate, which the
-// RTP timestamps of MPEG4-GENERIC would then not match.
-func checkAACLC(c mpeg4audio.AudioSpecificConfig) error {
-	if err := notAACLC(c); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnsupportedCodec, err)
-	}
-	return nil
-}
-
-// notAACLC says why c is not plain AAC-LC, or returns nil.
-func notAACLC(c mpeg4audio.AudioSpecificConfig) error {
-	if c.Type != mpeg4audio.ObjectTypeAACLC || c.ExtensionType != 0 {
-		t := c.Type
-		if c.ExtensionType != 0 {
-			t = c.ExtensionType
-		}
-		return fmt.Errorf("MPEG-4 audio object type %d (only AAC-LC, type 2, is decoded)", t)
-	}
-	return nil
-}

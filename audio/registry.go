@@ -19,6 +19,12 @@ func registry() []Codec {
 			static: []staticType{{10, "L16/44100/2"}, {11, "L16/44100/1"}}},
 		{Name: CodecAAC, Encoding: "mpeg4-generic", Fidelity: 0.95, identify: identifyAAC, depacketizer: newAUDepacketizerFor},
 		{Name: CodecAACLATM, Encoding: "MP4A-LATM", Fidelity: 0.95, identify: identifyLATM, depacketizer: newLATMDepacketizerFor},
+		{Name: CodecMPA, Encoding: "MPA", Fidelity: 0.9, identify: identifyMPA, depacketizer: newMPADepacketizer,
+			accessUnit: mpaAccessUnit, static: []staticType{{14, "MPA/90000"}}},
+		{Name: CodecAMR, Encoding: "AMR", SampleRate: 8000, Mono: true, Fidelity: 0.8, identify: identifyAMR,
+			depacketizer: newAMRDepacketizer, accessUnit: amrAccessUnit(8000)},
+		{Name: CodecAMRWB, Encoding: "AMR-WB", SampleRate: 16000, Mono: true, Fidelity: 0.9, identify: identifyAMR,
+			depacketizer: newAMRDepacketizer, accessUnit: amrAccessUnit(16000)},
 		{Name: CodecG722, Encoding: "G722", SampleRate: 16000, ClockRate: 8000, Mono: true, CodedBits: 8, Fidelity: 0.98,
 			identify: identifyFixed, static: []staticType{{9, "G722/8000"}}},
 	}

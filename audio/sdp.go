@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 )
 
 // SDP is how a session description announces one RTP audio format.
@@ -130,24 +128,22 @@ func identifyFixed(c Codec, _ rtpMap, _ map[string]string) (Format, error) {
 }
 
 // identifyAAC reads MPEG4-GENERIC's fmtp (RFC 3640): the hex
-// AudioSpecificConfig, which must be AAC-LC, and the AU-header widths.
-func identifyAAC(c Codec, _ rtpMap, fmtp map[string]string) (Format, error) {
+// AudioSpecificConfig, AAC-LC with or without SBR and PS (HE-AAC v1 and
+// v2), and the AU-header widths. The RTP clock is the rtpmap's.
+func identifyAAC(c Codec, m rtpMap, fmtp map[string]string) (Format, error) {
 	raw, ok := fmtp["config"]
 	if !ok {
 		return Format{}, errors.New("fmtp has no config")
 	}
-	var asc mpeg4audio.AudioSpecificConfig
-	if err := unmarshalHex(raw, asc.Unmarshal); err != nil {
-		return Format{}, err
-	}
-	if err := notAACLC(asc); err != nil {
-		return Format{}, err
-	}
-	cfg, err := asc.Marshal()
+	cfg, err := hexConfig(raw)
 	if err != nil {
-		return Format{}, fmt.Errorf("config: %w", err)
+		return Format{}, err
 	}
-	f := Format{Codec: c.Name, SampleRate: asc.SampleRate, Channels: asc.ChannelCount, ClockRate: asc.SampleRate,
+	asc, err := ParseAudioSpecificConfig(cfg)
+	if err != nil {
+		return Format{}, err
+	}
+	f := Format{Codec: c.Name, SampleRate: asc.OutputRate(), Channels: asc.Channels, ClockRate: m.clock,
 		AAC: AACConfig{Config: string(cfg)}}
 	for _, p := range []struct {
 		key string
@@ -169,8 +165,9 @@ func identifyAAC(c Codec, _ rtpMap, fmtp map[string]string) (Format, error) {
 
 // identifyLATM reads MP4A-LATM's fmtp (RFC 6416): with cpresent=1 (the
 // default) the configuration travels in-band on a 90 kHz clock; with
-// cpresent=0 config holds the hex StreamMuxConfig, one program of one
-// AAC-LC layer.
+// cpresent=0 config holds the hex StreamMuxConfig (audioMuxVersion 0 or 1),
+// one program of one AAC layer, HE-AAC included. SBR-enabled=1 announces
+// SBR that the config leaves implicit.
 func identifyLATM(c Codec, m rtpMap, fmtp map[string]string) (Format, error) {
 	raw, hasConfig := fmtp["config"]
 	if cp, ok := fmtp["cpresent"]; !ok || cp == "1" {
@@ -185,36 +182,27 @@ func identifyLATM(c Codec, m rtpMap, fmtp map[string]string) (Format, error) {
 	if !hasConfig {
 		return Format{}, errors.New("cpresent=0 and fmtp has no config")
 	}
-	var smc mpeg4audio.StreamMuxConfig
-	if err := unmarshalHex(raw, smc.Unmarshal); err != nil {
+	cfg, err := hexConfig(raw)
+	if err != nil {
 		return Format{}, err
 	}
-	if len(smc.Programs) != 1 || len(smc.Programs[0].Layers) != 1 {
-		return Format{}, errors.New("config has more than one program or layer")
-	}
-	asc := smc.Programs[0].Layers[0].AudioSpecificConfig
-	if asc == nil {
-		return Format{}, errors.New("config has no AudioSpecificConfig")
-	}
-	if err := notAACLC(*asc); err != nil {
-		return Format{}, err
-	}
-	cfg, err := smc.Marshal()
+	smc, err := parseStreamMuxConfig(&bitReader{buf: cfg}, true)
 	if err != nil {
 		return Format{}, fmt.Errorf("config: %w", err)
 	}
-	return Format{Codec: c.Name, SampleRate: asc.SampleRate, Channels: asc.ChannelCount, ClockRate: asc.SampleRate,
+	rate := smc.info.OutputRate()
+	if fmtp["SBR-enabled"] == "1" && !smc.info.SBR {
+		rate *= 2
+	}
+	return Format{Codec: c.Name, SampleRate: rate, Channels: smc.info.Channels, ClockRate: m.clock,
 		AAC: AACConfig{Config: string(cfg)}}, nil
 }
 
-// unmarshalHex hex-decodes an fmtp config and unmarshals it.
-func unmarshalHex(config string, unmarshal func([]byte) error) error {
+// hexConfig decodes an fmtp config.
+func hexConfig(config string) ([]byte, error) {
 	b, err := hex.DecodeString(config)
 	if err != nil {
-		return fmt.Errorf("config is not hex: %w", err)
+		return nil, fmt.Errorf("config is not hex: %w", err)
 	}
-	if err := unmarshal(b); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	return nil
+	return b, nil
 }

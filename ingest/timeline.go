@@ -218,6 +218,12 @@ func (tl *timeline) process(p *packet) error {
 		tl.highSeq = p.seq
 	}
 	delta := int64(int32(p.ts - tl.nextTS))
+	// A sender that rounds each packet's timestamp on a clock its frames
+	// do not divide (GStreamer's rtpmpapay: 2351.02 ticks of 90 kHz a
+	// frame at 44.1 kHz) is a tick early or late; within 1 ms is on time.
+	if delta != 0 && delta >= -int64(tl.codec.ClockRate/1000) && delta <= int64(tl.codec.ClockRate/1000) {
+		delta = 0
+	}
 	var overlap int64 // clock units of p already covered by the previous packet
 	switch {
 	case delta < 0 && p.seq == tl.lastSeq+1 && int32(p.ts-tl.lastTS) > 0:

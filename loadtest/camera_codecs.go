@@ -20,6 +20,8 @@ const (
 	payloadTypeAAC  = 97
 	payloadTypeLATM = 98
 	payloadTypeG726 = 99
+	payloadTypeMPA  = 14 // static, "MPA/90000" (RFC 3551)
+	payloadTypeAMR  = 100
 )
 
 // cameraCodec is how the synthetic cameras serve one codec of the audio
@@ -102,6 +104,29 @@ func cameraCodecs() map[string]cameraCodec {
 			clockRate: 8000, channels: 1,
 		},
 	}
+	m[audio.CodecMPA] = cameraCodec{
+		format: func(*clip) format.Format { return &format.MPEG1Audio{} },
+		encode: func(_ audio.Codec, d time.Duration, speech16k, _ []int16) (*clip, error) {
+			return newMPAClip(d, speech16k)
+		},
+		checkDuration: checkAACDuration,
+	}
+	m[audio.CodecAMR] = cameraCodec{
+		format: func(*clip) format.Format {
+			return amrFormat("AMR/8000/1", map[string]string{"octet-align": "1"})
+		},
+		encode: func(c audio.Codec, d time.Duration, _, speech8k []int16) (*clip, error) {
+			return newAMRClip(c.Name, d, speech8k)
+		},
+		checkDuration: checkAMRDuration,
+	}
+	m[audio.CodecAMRWB] = cameraCodec{
+		format: func(*clip) format.Format { return amrFormat("AMR-WB/16000/1", nil) },
+		encode: func(c audio.Codec, d time.Duration, speech16k, _ []int16) (*clip, error) {
+			return newAMRClip(c.Name, d, speech16k)
+		},
+		checkDuration: checkAMRDuration,
+	}
 	for _, aal2 := range []bool{false, true} {
 		for _, kbps := range []int{16, 24, 32, 40} {
 			m[audio.G726Codec(kbps, aal2)] = cameraCodec{
@@ -127,6 +152,15 @@ func cameraCodecOf(codec string) (audio.Codec, cameraCodec, error) {
 		return audio.Codec{}, cameraCodec{}, fmt.Errorf("%w: %q", audio.ErrUnsupportedCodec, codec)
 	}
 	return c, cc, nil
+}
+
+// amrFormat announces AMR, which gortsplib has no format of its own for.
+func amrFormat(rtpMap string, fmtp map[string]string) format.Format {
+	f := &format.Generic{PayloadTyp: payloadTypeAMR, RTPMa: rtpMap, FMT: fmtp}
+	if err := f.Init(); err != nil {
+		panic(err) // the rtpmaps above are valid
+	}
+	return f
 }
 
 // checkOpusDuration accepts the Opus frame sizes the camera encodes.

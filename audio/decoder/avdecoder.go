@@ -228,7 +228,10 @@ const (
 	avCodecG722     = C.AV_CODEC_ID_ADPCM_G722
 	avCodecG726     = C.AV_CODEC_ID_ADPCM_G726   // AAL2 packing (big-endian)
 	avCodecG726LE   = C.AV_CODEC_ID_ADPCM_G726LE // RFC 3551 packing
-	avMaxConfigSize = 64                         // bytes of AudioSpecificConfig
+	avCodecMP3      = C.AV_CODEC_ID_MP3
+	avCodecAMRNB    = C.AV_CODEC_ID_AMR_NB
+	avCodecAMRWB    = C.AV_CODEC_ID_AMR_WB
+	avMaxConfigSize = 64 // bytes of AudioSpecificConfig
 )
 
 // quietOnce silences libavcodec's logging, which would otherwise write a

@@ -30,6 +30,10 @@ type decoderCase struct {
 	// render renders the 16 kHz (or, for G.711 and G.726, the 8 kHz)
 	// speech clip; use packets, which renders each case once.
 	render func(tb testing.TB) []payload
+	// fidelity is the correlation with the clip the case must reach; 0
+	// means fidelityThreshold. AMR-NB's 8 kHz CELP keeps the speech but
+	// not the waveform: it reaches 0.85.
+	fidelity float64
 }
 
 // rendered holds each case's packets by name: rendering (resampling under
@@ -140,6 +144,62 @@ var decoderCases = append([]decoderCase{
 		format:  audio.Format{Codec: audio.CodecAACLATM, Channels: 2, ClockRate: 90000},
 		outRate: 16000,
 		render:  latmPackets(44100, 2, true),
+	},
+	{
+		name:    "he-aac 24 kHz core signalled with SBR decodes at 48 kHz, downmixed and downsampled",
+		format:  audio.Format{Codec: audio.CodecAAC, SampleRate: 48000, Channels: 2, AAC: audio.AACConfig{Config: heAACASC, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}},
+		outRate: 16000,
+		render:  sbrPackets(aacPackets(24000, 2, 1, 0)),
+	},
+	{
+		name:    "aac-latm 48 kHz stereo under GStreamer's rtpmp4apay config (SBR sync extension, sbrPresentFlag 0)",
+		format:  audio.Format{Codec: audio.CodecAACLATM, SampleRate: 48000, Channels: 2, AAC: audio.AACConfig{Config: "\x40\x00\x23\x20\xad\xca\x00"}},
+		outRate: 16000,
+		render:  gstLATMPackets(48000, 2),
+	},
+	{
+		name:    "mpa Layer II (mp2) 48 kHz stereo, two frames a packet, on a 90 kHz clock",
+		format:  audio.Format{Codec: audio.CodecMPA, Channels: 1, ClockRate: 90000},
+		outRate: 16000,
+		render:  mpaPackets("mp2", 48000, 2, 128000, 2, 1),
+	},
+	{
+		name:    "mpa Layer III (mp3) 44.1 kHz mono, one frame a packet",
+		format:  audio.Format{Codec: audio.CodecMPA, Channels: 1, ClockRate: 90000},
+		outRate: 16000,
+		render:  mpaPackets("libmp3lame", 44100, 1, 64000, 1, 1),
+	},
+	{
+		name:    "mpa MPEG-2 Layer III 16 kHz mono, 576-sample frames",
+		format:  audio.Format{Codec: audio.CodecMPA, Channels: 1, ClockRate: 90000},
+		outRate: 16000,
+		render:  mpaPackets("libmp3lame", 16000, 1, 32000, 1, 2),
+	},
+	{
+		name:     "amr 12.2 kbit/s octet-aligned, one frame a packet, upsampled to 16 kHz",
+		format:   audio.Format{Codec: audio.CodecAMR, SampleRate: 8000, Channels: 1, AMR: audio.AMRConfig{OctetAligned: true}},
+		outRate:  16000,
+		render:   amrPackets("speech_8k.amr", 8000, true, 1),
+		fidelity: 0.8,
+	},
+	{
+		name:     "amr 12.2 kbit/s bandwidth-efficient, three frames a packet",
+		format:   audio.Format{Codec: audio.CodecAMR, SampleRate: 8000, Channels: 1},
+		outRate:  16000,
+		render:   amrPackets("speech_8k.amr", 8000, false, 3),
+		fidelity: 0.8,
+	},
+	{
+		name:    "amr-wb 19.85 kbit/s bandwidth-efficient, one frame a packet",
+		format:  audio.Format{Codec: audio.CodecAMRWB, SampleRate: 16000, Channels: 1},
+		outRate: 16000,
+		render:  amrPackets("speech_16k.awb", 16000, false, 1),
+	},
+	{
+		name:    "amr-wb 19.85 kbit/s octet-aligned, two frames a packet",
+		format:  audio.Format{Codec: audio.CodecAMRWB, SampleRate: 16000, Channels: 1, AMR: audio.AMRConfig{OctetAligned: true}},
+		outRate: 16000,
+		render:  amrPackets("speech_16k.awb", 16000, true, 2),
 	},
 	{
 		name:    "g722 16 kHz audio on an 8 kHz clock",
@@ -361,6 +421,56 @@ func aacPackets(rate, channels, perPacket, fragment int) func(testing.TB) []payl
 	}
 }
 
+// heAACASC is an explicitly (hierarchically) signalled HE-AAC config: SBR,
+// 24 kHz AAC-LC stereo core, 48 kHz output. libavcodec runs SBR over an
+// AAC-LC stream that carries no SBR data, doubling its rate.
+var heAACASC = string([]byte{0x2b, 0x11, 0x88, 0x00})
+
+// sbrPackets restamps one-access-unit packets of a 24 kHz core on the
+// 48 kHz clock of HE-AAC's output, and drops the first: SBR's filter banks
+// delay the output by 24 ms, which that access unit's 43 ms bring back
+// within the fidelity test's lag.
+func sbrPackets(render func(testing.TB) []payload) func(testing.TB) []payload {
+	return func(tb testing.TB) []payload {
+		out := render(tb)[1:]
+		for i := range out {
+			out[i].ts = uint32(i * 2048)
+		}
+		return out
+	}
+}
+
+// gstLATMPackets packs access units as GStreamer's rtpmp4apay does, one
+// AudioMuxElement a packet under a config of the encoder's whole
+// AudioSpecificConfig; it checks that config is the one the case announces.
+func gstLATMPackets(rate, channels int) func(testing.TB) []payload {
+	return func(tb testing.TB) []payload {
+		tb.Helper()
+		aus, asc := aacAUs(tb, rate, channels)
+		cfg := make([]byte, len(asc)+2)
+		cfg[0] = 0x40
+		for i, b := range asc {
+			cfg[i+1] |= b >> 7
+			cfg[i+2] |= b << 1
+		}
+		if want := "\x40\x00\x23\x20\xad\xca\x00"; string(cfg) != want {
+			tb.Fatalf("rtpmp4apay's config would be %x, want %x", cfg, want)
+		}
+		var out []payload
+		for i, au := range aus {
+			var b []byte
+			for n := len(au); ; n -= 255 {
+				b = append(b, byte(min(n, 255)))
+				if n < 255 {
+					break
+				}
+			}
+			out = append(out, payload{data: append(b, au...), marker: true, ts: uint32(i * 1024)})
+		}
+		return out
+	}
+}
+
 func latmFormat(rate, channels int) audio.Format {
 	b, err := aactest.LATMConfig(rate, channels).Marshal()
 	if err != nil {
@@ -394,6 +504,55 @@ func latmPackets(rate, channels int, inBand bool) func(testing.TB) []payload {
 				ts = uint32(int64(i) * 1024 * 90000 / int64(rate))
 			}
 			out = append(out, payload{data: b, marker: true, ts: ts})
+		}
+		return out
+	}
+}
+
+// mpaPackets encodes the clip at rate with a libavcodec MPEG audio
+// encoder and packs perPacket frames a payload after RFC 2250's 4-byte
+// header, stamped on the 90 kHz clock. The first skip frames, which the
+// encoder's delay fills, are dropped so that the output lines up with the
+// clip.
+func mpaPackets(codec string, rate, channels, bitRate, perPacket, skip int) func(testing.TB) []payload {
+	return func(tb testing.TB) []payload {
+		tb.Helper()
+		s, err := avenc.Encode(avenc.Config{Codec: codec, SampleRate: rate, Channels: channels, BitRate: bitRate},
+			interleave(speechAt(tb, rate), channels))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		frames := s.Packets[skip:]
+		var out []payload
+		for i := 0; i+perPacket <= len(frames); i += perPacket {
+			data := slices.Concat(append([][]byte{{0, 0, 0, 0}}, frames[i:i+perPacket]...)...)
+			out = append(out, payload{data: data, marker: true, ts: uint32(int64(i) * int64(s.FrameSize) * 90000 / int64(rate))})
+		}
+		return out
+	}
+}
+
+// amrPackets packs perPacket frames a payload of the pre-encoded clip
+// (loadtest/testdata; libavcodec has no AMR encoder here, so GStreamer's
+// amrnbenc and voamrwbenc made them once).
+func amrPackets(file string, rate int, octetAligned bool, perPacket int) func(testing.TB) []payload {
+	return func(tb testing.TB) []payload {
+		tb.Helper()
+		b, err := os.ReadFile("../../loadtest/testdata/" + file)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		frames, wb, err := audio.ReadAMR(b)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var out []payload
+		for i := 0; i+perPacket <= len(frames); i += perPacket {
+			data, err := audio.AMRPayload(frames[i:i+perPacket], wb, octetAligned)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			out = append(out, payload{data: data, marker: i == 0, ts: uint32(i * rate / 50)})
 		}
 		return out
 	}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"runtime"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/earshot/earshot/audio"
 )
@@ -32,6 +31,10 @@ const opusMaxFrame = 120
 // aacMaxFrame is the most samples per channel libavcodec produces for one
 // AAC access unit: 1024, doubled when it finds implicit SBR.
 const aacMaxFrame = 2048
+
+// mpaMaxFrame is the most samples per channel of an MPEG audio frame
+// (Layer II and MPEG-1 Layer III); AMR frames hold 160 or 320.
+const mpaMaxFrame = 1152
 
 // maxASCSize is the capacity reserved for an AudioSpecificConfig: AAC-LC's
 // is 2 bytes, 5 with extensions.
@@ -82,8 +85,17 @@ type Decoder struct {
 	av *avDecoder
 	// cleanup frees av if the Decoder is collected without Close.
 	cleanup runtime.Cleanup
-	// aac splits AAC payloads into access units; nil for other codecs.
+	// aac splits AAC, MPEG audio and AMR payloads into access units; nil
+	// for other codecs.
 	aac audio.Depacketizer
+	// framed is set for MPEG audio and AMR, whose access units tell their
+	// own duration (codec.AccessUnit); amrWB is set for AMR-WB.
+	framed, amr, amrWB bool
+	codec              audio.Codec
+	// heldTicks is the duration of the frames of packets that ended inside
+	// a frame: the packet that completes it carries the same timestamp,
+	// so their duration counts in its Ticks.
+	heldTicks int
 	// avConfig is the AudioSpecificConfig av was opened with; aacFrame is
 	// the samples per access unit and aacRate the sample rate it declares.
 	avConfig          []byte
@@ -185,6 +197,31 @@ func (d *Decoder) openAAC(audio.Codec) error {
 	return nil
 }
 
+// openFramed sets up MPEG audio or AMR: the depacketizer and libavcodec.
+func (d *Decoder) openFramed(c audio.Codec) error {
+	p, err := audio.NewDepacketizer(d.format)
+	if err != nil {
+		return err
+	}
+	d.aac, d.framed, d.codec = p, true, c
+	d.amr, d.amrWB = c.Name == audio.CodecAMR || c.Name == audio.CodecAMRWB, c.Name == audio.CodecAMRWB
+	// libavcodec's MP3 decoder decodes Layer I and II frames too.
+	params := avParams{codec: avCodecMP3, sampleRate: d.format.SampleRate, channels: 1}
+	switch c.Name {
+	case audio.CodecAMR:
+		params.codec = avCodecAMRNB
+	case audio.CodecAMRWB:
+		params.codec = avCodecAMRWB
+	}
+	av, err := newAVDecoder(params)
+	if err != nil {
+		return err
+	}
+	d.setAV(av)
+	d.pcm = make([]int16, mpaMaxFrame)
+	return nil
+}
+
 // openADPCM opens libavcodec for G.722 or G.726.
 func (d *Decoder) openADPCM(c audio.Codec) error {
 	d.codedBits = c.CodedBits
@@ -211,18 +248,17 @@ func (d *Decoder) setAV(av *avDecoder) {
 
 // configureAAC (re)opens libavcodec with the AudioSpecificConfig asc.
 func (d *Decoder) configureAAC(asc []byte) error {
-	var c mpeg4audio.AudioSpecificConfig
-	if err := c.Unmarshal(asc); err != nil {
-		return fmt.Errorf("AudioSpecificConfig %x: %w", asc, err)
+	c, err := audio.ParseAudioSpecificConfig(asc)
+	if err != nil {
+		return err
 	}
 	if err := d.av.configure(asc); err != nil {
 		return err
 	}
 	d.avConfig = append(d.avConfig[:0], asc...)
-	d.aacRate, d.aacFrame = c.SampleRate, 1024
-	if c.FrameLengthFlag {
-		d.aacFrame = 960
-	}
+	// Access units hold aacFrame samples at the core rate; SBR doubles
+	// both, which leaves their duration alone.
+	d.aacRate, d.aacFrame = c.SampleRate, c.FrameSamples()
 	d.tickRem = 0
 	return nil
 }
@@ -331,7 +367,11 @@ func (d *Decoder) decodeAV(payload []byte, marker bool) ([]int16, error) {
 	}
 	aus, err := d.aac.Depacketize(payload, marker)
 	if err != nil {
+		d.heldTicks = 0
 		return nil, fmt.Errorf("decode %s payload of %d bytes: %w", d.format.Codec, len(payload), err)
+	}
+	if d.framed {
+		defer d.holdTicks()
 	}
 	if len(aus) == 0 {
 		return d.out, nil
@@ -342,16 +382,12 @@ func (d *Decoder) decodeAV(payload []byte, marker bool) ([]int16, error) {
 		}
 	}
 	for i, au := range aus {
-		n, rate, err := d.decodeFrame(au)
-		// Every access unit must yield its frame: one that decodes to
-		// nothing, or to another duration, would shorten the audio
-		// without the gap the timestamps cannot show.
-		if err == nil && (n == 0 || n*d.aacRate != d.aacFrame*rate) {
-			err = fmt.Errorf("%w: %d samples at %d Hz, want %d at %d Hz", errWrongDuration, n, rate, d.aacFrame, d.aacRate)
-		}
-		if err != nil {
+		if err := d.decodeAU(au); err != nil {
 			return nil, fmt.Errorf("decode %s access unit %d of %d (%d bytes): %w", d.format.Codec, i+1, len(aus), len(au), err)
 		}
+	}
+	if d.framed {
+		return d.out, nil
 	}
 	// Access units last aacFrame samples at aacRate; the remainder keeps a
 	// 90 kHz clock exact in the long run.
@@ -359,6 +395,62 @@ func (d *Decoder) decodeAV(payload []byte, marker bool) ([]int16, error) {
 	d.ticks = d.tickRem / d.aacRate
 	d.tickRem -= d.ticks * d.aacRate
 	return d.out, nil
+}
+
+// partial is a depacketizer whose last payload may have ended inside a
+// frame (MPEG audio).
+type partial interface{ Partial() bool }
+
+// holdTicks defers the duration of a packet that ended inside a frame to
+// the packet that completes the frame, which carries the same timestamp.
+func (d *Decoder) holdTicks() {
+	if p, ok := d.aac.(partial); ok && p.Partial() {
+		d.heldTicks += d.ticks
+		d.ticks = 0
+		return
+	}
+	d.ticks += d.heldTicks
+	d.heldTicks = 0
+}
+
+// decodeAU decodes one access unit, which must yield its frame: one that
+// decodes to nothing, or to another duration, would shorten the audio
+// without the gap the timestamps cannot show. MPEG audio and AMR frames
+// add their duration to d.ticks here.
+func (d *Decoder) decodeAU(au []byte) error {
+	want, wantRate := d.aacFrame, d.aacRate
+	if d.framed {
+		var err error
+		if want, wantRate, err = d.codec.AccessUnit(au); err != nil {
+			return err
+		}
+		d.tickRem += want * d.clock
+		d.ticks += d.tickRem / wantRate
+		d.tickRem %= wantRate
+	}
+	if d.amr && !audio.AMRFrameIsSpeech(au, d.amrWB) {
+		// Comfort noise and missing frames: libavcodec decodes neither, and
+		// silence is what the sender stopped sending.
+		return d.silence(want, wantRate)
+	}
+	n, rate, err := d.decodeFrame(au)
+	if err == nil && (n == 0 || n*wantRate != want*rate) {
+		err = fmt.Errorf("%w: %d samples at %d Hz, want %d at %d Hz", errWrongDuration, n, rate, want, wantRate)
+	}
+	return err
+}
+
+// silence appends n samples of silence at rate to d.out.
+func (d *Decoder) silence(n, rate int) error {
+	if rate != d.decodeRate {
+		if err := d.setDecodeRate(rate); err != nil {
+			return err
+		}
+	}
+	pcm := d.grow(n)
+	clear(pcm)
+	d.out = append(d.out, d.resample(pcm)...)
+	return nil
 }
 
 // decodeFrame decodes one packet or access unit with libavcodec, appends
@@ -422,7 +514,7 @@ func (d *Decoder) Conceal(next []byte, lost int) (samples []int16, ok bool) {
 // libavcodec codecs are reopened, in C. AAC drops partly received access
 // units but keeps an in-band configuration.
 func (d *Decoder) Reset() {
-	d.tickRem = 0
+	d.tickRem, d.heldTicks = 0, 0
 	if d.aac != nil {
 		d.aac.Reset()
 	}

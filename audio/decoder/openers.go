@@ -19,6 +19,9 @@ func openers() map[string]opener {
 		audio.CodecAAC:     (*Decoder).openAAC,
 		audio.CodecAACLATM: (*Decoder).openAAC,
 		audio.CodecG722:    (*Decoder).openADPCM,
+		audio.CodecMPA:     (*Decoder).openFramed,
+		audio.CodecAMR:     (*Decoder).openFramed,
+		audio.CodecAMRWB:   (*Decoder).openFramed,
 	}
 	for _, aal2 := range []bool{false, true} {
 		for _, kbps := range []int{16, 24, 32, 40} {

@@ -49,7 +49,7 @@ func codecOf(f format.Format) (Codec, error) {
 		return Codec{}, err
 	}
 	return Codec{Name: af.Codec, PayloadType: f.PayloadType(), ClockRate: af.ClockRate, SampleRate: af.SampleRate,
-		Channels: af.Channels, FMTP: fmtp, AAC: af.AAC}, nil
+		Channels: af.Channels, FMTP: fmtp, AAC: af.AAC, AMR: af.AMR}, nil
 }
 
 // pickAudio returns the first audio media and format earshot can decode.

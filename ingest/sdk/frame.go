@@ -25,11 +25,13 @@ type Codec struct {
 	FMTP map[string]string
 	// AAC is the configuration of the AAC codecs, from FMTP.
 	AAC audio.AACConfig
+	// AMR is the configuration of AMR and AMR-WB, from FMTP.
+	AMR audio.AMRConfig
 }
 
 // Format returns the audio.Format that decodes c.
 func (c *Codec) Format() audio.Format {
-	return audio.Format{Codec: c.Name, SampleRate: c.SampleRate, Channels: c.Channels, ClockRate: c.ClockRate, AAC: c.AAC}
+	return audio.Format{Codec: c.Name, SampleRate: c.SampleRate, Channels: c.Channels, ClockRate: c.ClockRate, AAC: c.AAC, AMR: c.AMR}
 }
 
 // Why the SDK dropped frames (Frame.DropReason).

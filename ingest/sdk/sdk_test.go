@@ -11,7 +11,6 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest/sdk"
@@ -128,10 +127,7 @@ func TestOpenRejectsSourcesWithoutUsableAudio(t *testing.T) {
 		is    error
 	}{
 		{"video only", &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1}}}, "no audio", sdk.ErrNoAudio},
-		{"unsupported audio codec", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.MPEG1Audio{}}}, "MPEG-1/2 Audio", audio.ErrUnsupportedCodec},
-		{"HE-AAC", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.MPEG4Audio{PayloadTyp: 96, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3,
-			Config: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 24000, ChannelCount: 2, ExtensionType: mpeg4audio.ObjectTypeSBR, ExtensionSampleRate: 48000}}}},
-			"MPEG-4 Audio (mpeg4-generic/48000/2)", audio.ErrUnsupportedCodec},
+		{"unsupported audio codec", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.AC3{PayloadTyp: 96, SampleRate: 48000, ChannelCount: 2}}}, "AC-3 (AC3/48000/2)", audio.ErrUnsupportedCodec},
 		{"24-bit LPCM", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.LPCM{PayloadTyp: 97, BitDepth: 24, SampleRate: 48000, ChannelCount: 2}}}, "LPCM", audio.ErrUnsupportedCodec},
 	}
 	s := newSDK(t, sdk.Options{})

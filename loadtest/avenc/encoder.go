@@ -58,6 +58,16 @@ static int enc_send(AVCodecContext *c, const int16_t *pcm, int n) {
 			for (int k = 0; k < ch; k++)
 				((float *)f->extended_data[k])[i] = pcm[i * ch + k] / 32768.0f;
 		break;
+	case AV_SAMPLE_FMT_S16P:
+		for (int i = 0; i < n; i++)
+			for (int k = 0; k < ch; k++)
+				((int16_t *)f->extended_data[k])[i] = pcm[i * ch + k];
+		break;
+	case AV_SAMPLE_FMT_S32P:
+		for (int i = 0; i < n; i++)
+			for (int k = 0; k < ch; k++)
+				((int32_t *)f->extended_data[k])[i] = (int32_t)pcm[i * ch + k] << 16;
+		break;
 	default:
 		av_frame_free(&f);
 		return AVERROR_PATCHWELCOME;
@@ -97,7 +107,8 @@ const maxPacket = 1 << 16
 // Config selects an encoder and its input.
 type Config struct {
 	// Codec is the libavcodec encoder name: "aac", "g722", "g726" (G.726,
-	// AAL2 packing) or "g726le" (G.726, RFC 3551 packing).
+	// AAL2 packing), "g726le" (G.726, RFC 3551 packing), "mp2" (MPEG audio
+	// Layer II) or "libmp3lame" (Layer III).
 	Codec string
 	// SampleRate and Channels describe the input PCM.
 	SampleRate, Channels int
