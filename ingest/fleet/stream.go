@@ -31,6 +31,7 @@ type streamValue struct {
 	URL                string `json:"url"`
 	Transport          string `json:"transport,omitempty"`
 	FollowRedirects    string `json:"follow_redirects,omitempty"`
+	Backend            string `json:"backend,omitempty"`
 	CAFile             string `json:"ca_file,omitempty"`
 	InsecureSkipVerify bool   `json:"insecure_skip_verify,omitempty"`
 }
@@ -44,7 +45,7 @@ func encodeStream(sc ingest.StreamConfig) ([]byte, error) {
 	if u, err := url.Parse(sc.URL); err == nil && u.User != nil {
 		return nil, fmt.Errorf("stream %q: url %s: %w", sc.ID, sdk.Redact(sc.URL), ErrCredentials)
 	}
-	return json.Marshal(streamValue{URL: sc.URL, Transport: sc.Transport, FollowRedirects: sc.FollowRedirects, CAFile: sc.CAFile, InsecureSkipVerify: sc.InsecureSkipVerify})
+	return json.Marshal(streamValue{URL: sc.URL, Transport: sc.Transport, FollowRedirects: sc.FollowRedirects, Backend: sc.Backend, CAFile: sc.CAFile, InsecureSkipVerify: sc.InsecureSkipVerify})
 }
 
 // decodeStream parses the registry value of stream id. Errors name the
@@ -54,7 +55,7 @@ func decodeStream(id string, v []byte) (ingest.StreamConfig, error) {
 	if err := json.Unmarshal(v, &sv); err != nil {
 		return ingest.StreamConfig{}, fmt.Errorf("stream %q: registry value is not a stream configuration: %w", id, err)
 	}
-	sc := ingest.StreamConfig{ID: id, URL: sv.URL, Transport: sv.Transport, FollowRedirects: sv.FollowRedirects, CAFile: sv.CAFile, InsecureSkipVerify: sv.InsecureSkipVerify}
+	sc := ingest.StreamConfig{ID: id, URL: sv.URL, Transport: sv.Transport, FollowRedirects: sv.FollowRedirects, Backend: sv.Backend, CAFile: sv.CAFile, InsecureSkipVerify: sv.InsecureSkipVerify}
 	if err := (ingest.Config{Streams: []ingest.StreamConfig{sc}}).Validate(); err != nil {
 		return ingest.StreamConfig{}, err
 	}

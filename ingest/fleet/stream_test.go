@@ -11,7 +11,7 @@ import (
 // of a stream's configuration; a field added to ingest.StreamConfig and
 // not to the registry fails here.
 func TestRegistryValueKeepsEveryField(t *testing.T) {
-	sc := ingest.StreamConfig{ID: "cam-1", URL: "rtsps://192.0.2.1/x", Transport: "tcp", FollowRedirects: "none", CAFile: "", InsecureSkipVerify: true}
+	sc := ingest.StreamConfig{ID: "cam-1", URL: "rtsps://192.0.2.1/x", Transport: "tcp", FollowRedirects: "none", Backend: "gortsplib", CAFile: "", InsecureSkipVerify: true}
 	v := reflect.ValueOf(sc)
 	for i := range v.NumField() {
 		if name := v.Type().Field(i).Name; v.Field(i).IsZero() && name != "CAFile" { // a CA file must exist to validate
