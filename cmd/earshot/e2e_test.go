@@ -194,6 +194,11 @@ const arrivalSlack = 65 * time.Millisecond
 // forward. The clock never returns from ntp to arrival. The start record
 // is stamped when the worker opens the epoch, which may be after the
 // first packets arrived; the first audio record is not compared with it.
+// switchSlack is how far the first ntp record may start after where the
+// arrival clock's last record ended: the longest frame of these cameras
+// (MPA, 1152 samples at 32 kHz: 36 ms) and a millisecond.
+const switchSlack = 37 * time.Millisecond
+
 func captureError(prev, r schema.Record) string {
 	end := prev.CaptureTime.Add(time.Duration(len(prev.PCM)/2) * time.Second / time.Duration(prev.SampleRate))
 	if prev.Kind == schema.KindGap {
@@ -207,7 +212,10 @@ func captureError(prev, r schema.Record) string {
 			return fmt.Sprintf("capture time %s is %s from where the previous record ended", r.CaptureTime, d)
 		}
 	case r.Clock == schema.ClockNTP:
-		if r.CaptureTime.After(end.Add(time.Millisecond)) {
+		// The arrival clock stamps a record from the packet that began it:
+		// with frames that do not fill the packet period (MPA's 24 ms in
+		// 20 ms rounds) it may run ahead of the due time by up to a frame.
+		if r.CaptureTime.After(end.Add(switchSlack)) {
 			return fmt.Sprintf("switching to ntp, capture time %s is ahead of the arrival clock (%s)", r.CaptureTime, end)
 		}
 	case prev.Kind != schema.KindStart && r.CaptureTime.Before(prev.CaptureTime.Add(-arrivalSlack)):
