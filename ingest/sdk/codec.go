@@ -48,8 +48,15 @@ func codecOf(f format.Format) (Codec, error) {
 	if err != nil {
 		return Codec{}, err
 	}
-	return Codec{Name: af.Codec, PayloadType: f.PayloadType(), ClockRate: af.ClockRate, SampleRate: af.SampleRate,
-		Channels: af.Channels, FMTP: fmtp, AAC: af.AAC, AMR: af.AMR}, nil
+	return NewCodec(f.PayloadType(), af, fmtp), nil
+}
+
+// NewCodec is the Codec of a track of payload type pt that the audio
+// registry identified as af, with the SDP format parameters fmtp. Every
+// backend builds its codecs here, so none misses a field of af.
+func NewCodec(pt uint8, af audio.Format, fmtp map[string]string) Codec {
+	return Codec{Name: af.Codec, PayloadType: pt, ClockRate: af.ClockRate, SampleRate: af.SampleRate,
+		Channels: af.Channels, FMTP: fmtp, AAC: af.AAC, AMR: af.AMR}
 }
 
 // pickAudio returns the first audio media and format earshot can decode.

@@ -498,8 +498,7 @@ func codecFromCaps(fields map[string]string) (sdk.Codec, string, error) {
 	if err != nil {
 		return sdk.Codec{}, name, err
 	}
-	return sdk.Codec{Name: af.Codec, PayloadType: uint8(pt), ClockRate: af.ClockRate, SampleRate: af.SampleRate,
-		Channels: af.Channels, FMTP: fmtp, AAC: af.AAC}, name, nil
+	return sdk.NewCodec(uint8(pt), af, fmtp), name, nil
 }
 
 // capsOnly reports whether a caps field of rtspsrc is its own, not an SDP
