@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"runtime"
 
-
 	"github.com/earshot/earshot/audio"
 )
 
