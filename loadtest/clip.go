@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"gopkg.in/hraban/opus.v2"
 
@@ -123,19 +122,9 @@ func newOpusClip(d time.Duration, speech []int16) (*clip, error) {
 
 // newG711Clip encodes 8 kHz mono speech as A-law or µ-law.
 func newG711Clip(codec string, d time.Duration, speech []int16) (*clip, error) {
-	be := make([]byte, 2*len(speech))
-	for i, v := range speech {
-		binary.BigEndian.PutUint16(be[2*i:], uint16(v))
-	}
-	var enc []byte
-	var err error
-	if codec == audio.CodecPCMU {
-		enc, err = g711.Mulaw(be).Marshal()
-	} else {
-		enc, err = g711.Alaw(be).Marshal()
-	}
+	enc, err := audio.EncodeG711(codec, speech)
 	if err != nil {
-		return nil, fmt.Errorf("%s encode: %w", codec, err)
+		return nil, err
 	}
 	frame := samplesPer(d, 8000)
 	return evenClip(codec, cut(enc, frame), frame), nil

@@ -9,11 +9,11 @@ import (
 	"testing"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
-	"github.com/earshot/earshot/audio/internal/aactest"
 	"gopkg.in/hraban/opus.v2"
+
+	"github.com/earshot/earshot/audio/internal/aactest"
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/loadtest/avenc"
@@ -298,18 +298,7 @@ func opusPackets(rate, channels int) func(testing.TB) [][]byte {
 func g711Packets(codec string) func(testing.TB) [][]byte {
 	return func(tb testing.TB) [][]byte {
 		tb.Helper()
-		s := loadClip(tb, "speech_8k.wav", 8000)
-		be := make([]byte, 2*len(s))
-		for i, v := range s {
-			binary.BigEndian.PutUint16(be[2*i:], uint16(v))
-		}
-		var enc []byte
-		var err error
-		if codec == audio.CodecPCMU {
-			enc, err = g711.Mulaw(be).Marshal()
-		} else {
-			enc, err = g711.Alaw(be).Marshal()
-		}
+		enc, err := audio.EncodeG711(codec, loadClip(tb, "speech_8k.wav", 8000))
 		if err != nil {
 			tb.Fatal(err)
 		}
