@@ -7,21 +7,15 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
+
+	"github.com/earshot/earshot/ingest/sdk/internal/handoff"
 )
 
 // Handle identifies an opened stream, as in vendor SDKs.
 type Handle int64
 
-// maxPendingStatus bounds the statuses waiting for delivery on one handle.
-// Statuses are rare (connect, disconnect, overrun reports coalesced per
-// second), so only a runaway consumer can fill it.
-const maxPendingStatus = 16
-
-// slot is one entry of a handle's frame queue. Its buffer is reused.
-type slot struct {
-	frame Frame
-	buf   []byte
-}
+// queue is a handle's frame queue, shared with the GStreamer backend.
+type queue = handoff.Queue[Frame, Status]
 
 // handle is the SDK side of one opened stream: the RTSP client, the bounded
 // frame queue the reader fills and the callback workers drain, and counters.
@@ -31,9 +25,10 @@ type handle struct {
 	codec  *Codec
 	client *gortsplib.Client
 	done   chan struct{} // closed when the wait goroutine has returned
+	q      *queue
 
-	// pprof labels of the reader goroutine and of the callbacks.
-	readerLabels, callbackLabels context.Context
+	// pprof labels of the reader goroutine.
+	readerLabels context.Context
 
 	onData   atomic.Pointer[DataCallback]
 	onStatus atomic.Pointer[StatusCallback]
@@ -45,133 +40,54 @@ type handle struct {
 	closers   sync.WaitGroup
 	abortOnce sync.Once
 
-	// busy is held by the worker delivering this handle's callbacks, so that
-	// Close can wait for an in-flight callback.
-	busy sync.Mutex
-
-	// maxFrames, if not 0, bounds the queue in frames instead of
-	// queueDuration (Options.QueueLen and QueueDuration).
-	maxFrames     int
-	queueDuration time.Duration
-
-	mu sync.Mutex
-	// slots is a ring that grows on demand up to the queue's bound.
-	slots     []slot
-	head      int // index of the oldest queued frame
-	count     int // queued frames
-	scheduled bool
-	closed    bool
-	// droppedRun counts frames dropped since the last queued one, and
-	// dropReason says why the first of them was.
-	droppedRun uint64
-	dropReason string
-	statuses   []Status
-	// overrun reports are coalesced: at most one per overrunReportPeriod.
+	// Overrun reports are coalesced: at most one per overrunReportPeriod.
+	// Only the worker serving the handle touches them.
 	overrunPending  uint64
 	overrunMax      time.Duration
 	overrunReported time.Time
 
-	frames        atomic.Uint64
-	dropped       atomic.Uint64
-	overruns      atomic.Uint64
-	statusDropped atomic.Uint64
+	overruns atomic.Uint64
 
 	// Progress of each stage, read by Stats for stall attribution. Times
 	// are Unix nanoseconds, 0 for never.
-	sr            atomic.Pointer[senderReport] // the last one received
-	received      atomic.Uint64                // RTP packets of the track from the reader
-	lastRTP       atomic.Int64
-	lastRTCP      atomic.Int64
-	lost          atomic.Uint64 // RTP packets gortsplib found missing
-	decodeErrors  atomic.Uint64 // data gortsplib could not parse
-	callbackSince atomic.Int64  // start of the data callback in flight, 0 if none
-	lastDelivered atomic.Int64  // end of the last data callback
+	sr           atomic.Pointer[senderReport] // the last one received
+	received     atomic.Uint64                // RTP packets of the track from the reader
+	lastRTP      atomic.Int64
+	lastRTCP     atomic.Int64
+	lost         atomic.Uint64 // RTP packets gortsplib found missing
+	decodeErrors atomic.Uint64 // data gortsplib could not parse
+	callbacks    handoff.Clock // data callbacks
 }
 
-// push copies one packet into the queue. It reports whether the handle must
-// be scheduled on a worker, and whether the frame was dropped because the
-// queue was full. It runs on gortsplib's reader goroutine and never blocks
-// beyond the queue mutex.
-func (h *handle) push(payload []byte, f *Frame) (schedule, dropped bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false, false
+// queueBound returns the bound of a handle's queue and why a frame dropped
+// at it is: Options.QueueLen frames if set, else maxQueueFrames, with
+// QueueDuration of audio checked by full.
+func queueBound(o *Options) (int, string) {
+	if o.QueueLen > 0 {
+		return o.QueueLen, DropCallbacksBehind
 	}
-	if reason := h.full(f); reason != "" {
-		h.dropped.Add(1)
-		if h.droppedRun == 0 {
-			h.dropReason = reason
+	return maxQueueFrames, DropQueueFrames
+}
+
+// fullFor returns the check that a queue holds QueueDuration of audio from
+// its oldest frame (and at least minQueueFrames); nil when QueueLen bounds
+// the queue.
+func fullFor(o *Options) func(n int, oldest, f *Frame) string {
+	if o.QueueLen > 0 {
+		return nil
+	}
+	d := o.QueueDuration
+	return func(n int, oldest, f *Frame) string {
+		if n < minQueueFrames {
+			return ""
 		}
-		h.droppedRun++
-		return false, true
-	}
-	if h.count == len(h.slots) {
-		h.grow()
-	}
-	s := &h.slots[(h.head+h.count)%len(h.slots)]
-	s.buf = append(s.buf[:0], payload...)
-	s.frame = *f
-	s.frame.Data = s.buf
-	s.frame.Dropped, h.droppedRun = h.droppedRun, 0
-	s.frame.DropReason, h.dropReason = h.dropReason, ""
-	h.count++
-	return h.markScheduled(), false
-}
-
-// full reports why f cannot be queued, or "" if it can: the queue holds
-// QueueLen frames, or QueueDuration of audio from its oldest frame to f
-// (and at least minQueueFrames), or maxQueueFrames. It must be called with
-// h.mu held.
-func (h *handle) full(f *Frame) string {
-	switch {
-	case h.maxFrames > 0:
-		if h.count >= h.maxFrames {
+		// A timestamp behind the oldest one counts as no time.
+		span := max(int64(int32(f.Timestamp-oldest.Timestamp)), 0)
+		if time.Duration(span)*time.Second >= d*time.Duration(f.Codec.ClockRate) {
 			return DropCallbacksBehind
 		}
 		return ""
-	case h.count < minQueueFrames:
-		return ""
-	case h.count >= maxQueueFrames:
-		return DropQueueFrames
 	}
-	oldest := h.slots[h.head].frame.Timestamp
-	// A timestamp behind the oldest one counts as no time.
-	span := max(int64(int32(f.Timestamp-oldest)), 0)
-	if time.Duration(span)*time.Second >= h.queueDuration*time.Duration(f.Codec.ClockRate) {
-		return DropCallbacksBehind
-	}
-	return ""
-}
-
-// grow doubles the ring, keeping the queued frames in order. It must be
-// called with h.mu held.
-func (h *handle) grow() {
-	n := max(16, 2*len(h.slots))
-	if h.maxFrames > 0 {
-		n = min(n, h.maxFrames)
-	}
-	grown := make([]slot, n)
-	for i := range h.count {
-		grown[i] = h.slots[(h.head+i)%len(h.slots)]
-	}
-	h.slots, h.head = grown, 0
-}
-
-// pushStatus queues a status for delivery; it reports whether the handle
-// must be scheduled.
-func (h *handle) pushStatus(st Status) (schedule bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false
-	}
-	if len(h.statuses) >= maxPendingStatus {
-		h.statusDropped.Add(1)
-		return false
-	}
-	h.statuses = append(h.statuses, st)
-	return h.markScheduled()
 }
 
 // abort ends the connection with cause, once. It may be called from
@@ -188,15 +104,6 @@ func (h *handle) abortCause() error {
 		return *p
 	}
 	return nil
-}
-
-// markScheduled must be called with h.mu held.
-func (h *handle) markScheduled() bool {
-	if h.scheduled {
-		return false
-	}
-	h.scheduled = true
-	return true
 }
 
 // HandleStats are a handle's counters and the progress of its stages: the
@@ -230,28 +137,20 @@ type HandleStats struct {
 }
 
 func (h *handle) stats() HandleStats {
-	h.mu.Lock()
-	q := h.count
-	h.mu.Unlock()
+	c := h.q.Counts()
 	return HandleStats{
 		Received:        h.received.Load(),
-		Frames:          h.frames.Load(),
-		Dropped:         h.dropped.Load(),
+		Frames:          c.Frames,
+		Dropped:         c.Dropped,
 		Overruns:        h.overruns.Load(),
 		Lost:            h.lost.Load(),
 		DecodeErrors:    h.decodeErrors.Load(),
-		Queued:          q,
+		Queued:          c.Queued,
 		LastRTP:         unixNano(h.lastRTP.Load()),
 		LastRTCP:        unixNano(h.lastRTCP.Load()),
-		CallbackStarted: unixNano(h.callbackSince.Load()),
-		LastDelivered:   unixNano(h.lastDelivered.Load()),
+		CallbackStarted: h.callbacks.Since(),
+		LastDelivered:   h.callbacks.Last(),
 	}
 }
 
-// unixNano converts a stored time; 0 stays the zero time.
-func unixNano(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}
+var unixNano = handoff.UnixNano

@@ -89,7 +89,7 @@ func TestRedirects(t *testing.T) {
 			case tc.ok && err != nil:
 				t.Fatalf("Open: %v", err)
 			case tc.ok:
-				if err := s.Close(h); err != nil {
+				if _, err := s.Close(h); err != nil {
 					t.Fatal(err)
 				}
 			case err == nil:

@@ -28,6 +28,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/earshot/earshot/ingest/sdk/internal/handoff"
 )
 
 // Sentinel errors.
@@ -44,10 +46,6 @@ var (
 // defaultTimeout is OpenOptions.Timeout's default.
 const defaultTimeout = 10 * time.Second
 
-// deliverBatch is how many callbacks a worker makes for one handle before it
-// lets the next ready handle have a turn.
-const deliverBatch = 16
-
 // minQueueFrames and maxQueueFrames bound a queue sized by
 // Options.QueueDuration. The minimum is twice gortsplib's UDP reorder
 // buffer (rtpreorderer's 64 packets), which it releases at once when a lost
@@ -59,10 +57,6 @@ const (
 
 // overrunReportPeriod coalesces StatusCallbackOverrun reports per handle.
 const overrunReportPeriod = time.Second
-
-// poisonByte overwrites frame buffers after each callback when
-// Options.PoisonBuffers is set.
-const poisonByte = 0xDB
 
 // DataCallback receives one frame.
 //
@@ -113,9 +107,7 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() {
-	if o.Workers == 0 {
-		o.Workers = 4
-	}
+	o.Workers = cmp.Or(o.Workers, handoff.DefaultWorkers)
 	if o.QueueDuration == 0 {
 		o.QueueDuration = 2 * time.Second
 	}
@@ -128,11 +120,7 @@ func (o *Options) setDefaults() {
 }
 
 func (o *Options) validate() error {
-	var errs []error
-	if o.Workers < 1 || o.Workers > 1024 {
-		//lint:ignore ST1005 the message begins with the option's name
-		errs = append(errs, fmt.Errorf("Workers must be between 1 and 1024, got %d", o.Workers))
-	}
+	errs := []error{handoff.ValidateWorkers(o.Workers)}
 	if o.QueueLen < 0 || o.QueueLen > maxQueueFrames {
 		errs = append(errs, fmt.Errorf("QueueLen must be between 0 and %d, got %d", maxQueueFrames, o.QueueLen))
 	}
@@ -232,14 +220,12 @@ type OpenOptions struct {
 type SDK struct {
 	opts Options
 
+	pool *handoff.Pool
+
 	mu       sync.Mutex
-	cond     *sync.Cond
-	ready    ring
 	handles  map[Handle]*handle
 	nextID   Handle
 	shutdown bool
-
-	wg sync.WaitGroup
 }
 
 // New validates opts and starts the callback workers.
@@ -248,13 +234,8 @@ func New(opts Options) (*SDK, error) {
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("sdk options: %w", err)
 	}
-	s := &SDK{opts: opts, handles: make(map[Handle]*handle)}
-	s.cond = sync.NewCond(&s.mu)
-	s.wg.Add(opts.Workers)
-	for range opts.Workers {
-		go s.worker()
-	}
-	return s, nil
+	pool := handoff.NewPool(opts.Workers, labelContext("sdk_idle", nil))
+	return &SDK{opts: opts, pool: pool, handles: make(map[Handle]*handle)}, nil
 }
 
 // Open connects to rawURL, selects its first audio track earshot can decode
@@ -282,9 +263,9 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 		return 0, fmt.Errorf("open %s: read coalescing %v is outside 0..%v", red, o.ReadCoalesce, maxReadCoalesce)
 	}
 
-	h := &handle{url: red, done: make(chan struct{}), maxFrames: s.opts.QueueLen, queueDuration: s.opts.QueueDuration}
+	h := &handle{url: red, done: make(chan struct{})}
 	h.readerLabels = labelContext("sdk_reader", o.ProfileLabels)
-	h.callbackLabels = labelContext("sdk_callback", o.ProfileLabels)
+	h.q = s.newQueue(h, o.ProfileLabels)
 	if o.OnData != nil {
 		h.onData.Store(&o.OnData)
 	}
@@ -316,9 +297,7 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	s.mu.Unlock()
 
 	go s.wait(h, u)
-	if h.pushStatus(Status{Kind: StatusConnected}) {
-		s.enqueue(h)
-	}
+	h.q.PushStatus(Status{Kind: StatusConnected})
 	return h.id, nil
 }
 
@@ -483,11 +462,7 @@ func (s *SDK) onPacket(h *handle, pkt *rtp.Packet) {
 	if sr := h.sr.Load(); sr != nil {
 		f.NTP = sr.at(pkt.Timestamp, h.codec.ClockRate)
 	}
-	schedule, dropped := h.push(pkt.Payload, &f)
-	if schedule {
-		s.enqueue(h)
-	}
-	if dropped && s.opts.DropObserver != nil {
+	if h.q.Push(pkt.Payload, &f) && s.opts.DropObserver != nil {
 		s.opts.DropObserver(h.id)
 	}
 }
@@ -499,9 +474,7 @@ func (s *SDK) wait(h *handle, u *base.URL) {
 	if cause := h.abortCause(); cause != nil {
 		err = cause
 	}
-	if h.pushStatus(Status{Kind: StatusDisconnected, Err: scrub(err, u)}) {
-		s.enqueue(h)
-	}
+	h.q.PushStatus(Status{Kind: StatusDisconnected, Err: scrub(err, u)})
 }
 
 // SetDataCallback replaces the data callback of h.
@@ -553,32 +526,26 @@ func (s *SDK) lookup(h Handle) (*handle, error) {
 }
 
 // Close disconnects h and discards its queued frames. When it returns, no
-// callback for h is running or will run. It must not be called from a
-// callback.
-func (s *SDK) Close(h Handle) error {
+// callback for h is running or will run, and it returns h's final
+// counters: every frame a callback received is in them. It must not be
+// called from a callback.
+func (s *SDK) Close(h Handle) (HandleStats, error) {
 	s.mu.Lock()
 	hd, ok := s.handles[h]
 	delete(s.handles, h)
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: %d", ErrInvalidHandle, h)
+		return HandleStats{}, fmt.Errorf("%w: %d", ErrInvalidHandle, h)
 	}
 	s.closeHandle(hd)
-	return nil
+	return hd.stats(), nil
 }
 
 func (s *SDK) closeHandle(hd *handle) {
-	hd.mu.Lock()
-	hd.closed = true
-	hd.count = 0
-	hd.statuses = nil
-	hd.mu.Unlock()
+	hd.q.Close()
 	hd.client.Close()
 	<-hd.done
 	hd.closers.Wait()
-	hd.busy.Lock() // wait for an in-flight callback
-	//lint:ignore SA2001 the lock is taken only to wait for an in-flight callback
-	hd.busy.Unlock()
 }
 
 // Shutdown closes every handle and stops the workers. The SDK is unusable
@@ -599,8 +566,7 @@ func (s *SDK) Shutdown() {
 	for _, hd := range open {
 		s.closeHandle(hd)
 	}
-	s.cond.Broadcast()
-	s.wg.Wait()
+	s.pool.Stop()
 }
 
 // scrub removes u's credentials from err's message; errors.Is and errors.As

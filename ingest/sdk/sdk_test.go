@@ -346,11 +346,16 @@ func TestCloseStopsCallbacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	receive(t, flowing, "frames")
-	if err := s.Close(h); err != nil {
+	final, err := s.Close(h)
+	if err != nil {
 		t.Fatal(err)
 	}
 	after.Store(true)
-	if err := s.Close(h); !errors.Is(err, sdk.ErrInvalidHandle) {
+	// Close's counters come after the last callback: each one is in them.
+	if n := calls.Load(); final.Frames != uint64(n) || final.Received < final.Frames {
+		t.Errorf("Close counted %d frames and %d received, %d callbacks ran", final.Frames, final.Received, n)
+	}
+	if _, err := s.Close(h); !errors.Is(err, sdk.ErrInvalidHandle) {
 		t.Fatalf("second Close = %v, want ErrInvalidHandle", err)
 	}
 	if _, err := s.Stats(h); !errors.Is(err, sdk.ErrInvalidHandle) {

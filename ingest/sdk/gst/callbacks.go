@@ -58,10 +58,9 @@ func goNewSample(ud C.uintptr_t, payload *C.guint8, n C.int, ts C.guint32, seq C
 		// The mapped buffer itself: valid only until this returns.
 		f.Data = data
 		if cb := h.onData.Load(); cb != nil {
-			h.callbackSince.Store(now.UnixNano())
+			h.callbacks.Start()
 			(*cb)(h.id, &f)
-			h.callbackSince.Store(0)
-			h.lastDelivered.Store(time.Now().UnixNano())
+			h.callbacks.End()
 		}
 		h.frames.Add(1)
 		return

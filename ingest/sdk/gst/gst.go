@@ -28,6 +28,7 @@ import (
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest/sdk"
+	"github.com/earshot/earshot/ingest/sdk/internal/handoff"
 )
 
 // Available reports whether this build has the GStreamer backend.
@@ -35,9 +36,6 @@ const Available = true
 
 // defaultTimeout is sdk.OpenOptions.Timeout's default.
 const defaultTimeout = 10 * time.Second
-
-// maxPendingStatus bounds the statuses waiting for delivery on one handle.
-const maxPendingStatus = 16
 
 var (
 	initOnce sync.Once
@@ -48,13 +46,12 @@ var (
 type SDK struct {
 	opts Options
 
+	pool *handoff.Pool
+
 	mu       sync.Mutex
-	cond     *sync.Cond
-	ready    []*handle
 	handles  map[sdk.Handle]*handle
 	nextID   sdk.Handle
 	shutdown bool
-	wg       sync.WaitGroup
 
 	// panics counts panics recovered in the functions C calls.
 	panics atomic.Uint64
@@ -75,19 +72,7 @@ func New(opts Options) (*SDK, error) {
 	if initErr != nil {
 		return nil, initErr
 	}
-	s := &SDK{opts: opts, handles: make(map[sdk.Handle]*handle)}
-	s.cond = sync.NewCond(&s.mu)
-	s.wg.Add(opts.Workers)
-	for range opts.Workers {
-		go s.worker()
-	}
-	return s, nil
-}
-
-// slot is one queued frame; its buffer is reused.
-type slot struct {
-	frame sdk.Frame
-	buf   []byte
+	return &SDK{opts: opts, pool: handoff.NewPool(opts.Workers, nil), handles: make(map[sdk.Handle]*handle)}, nil
 }
 
 // handle is one pipeline. Its fields after self are touched by GStreamer's
@@ -110,19 +95,13 @@ type handle struct {
 
 	onData   atomic.Pointer[sdk.DataCallback]
 	onStatus atomic.Pointer[sdk.StatusCallback]
-	busy     sync.Mutex // held while a callback runs
+	q        *queue
 
-	mu         sync.Mutex
-	slots      []slot
-	head       int
-	count      int
-	scheduled  bool
-	closed     bool
-	droppedRun uint64
-	statuses   []sdk.Status
+	mu sync.Mutex // guards offered and refusals
 
-	received, frames, dropped, badBuffers, lost     atomic.Uint64
-	lastRTP, lastRTCP, callbackSince, lastDelivered atomic.Int64
+	received, frames, badBuffers, lost              atomic.Uint64 // frames: delivered inline
+	lastRTP, lastRTCP                               atomic.Int64
+	callbacks                                       handoff.Clock
 	lastSeq                                         uint16 // touched by the streaming thread only
 }
 
@@ -135,8 +114,8 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions)
 	if err != nil || u.Host == "" || (u.Scheme != "rtsp" && u.Scheme != "rtsps") {
 		return 0, fmt.Errorf("open %s: invalid url", red)
 	}
-	h := &handle{s: s, url: red, user: u.User, linked: make(chan struct{}), failed: make(chan error, 1),
-		slots: make([]slot, s.opts.QueueLen)}
+	h := &handle{s: s, url: red, user: u.User, linked: make(chan struct{}), failed: make(chan error, 1)}
+	h.q = s.newQueue(h)
 	if o.OnData != nil {
 		h.onData.Store(&o.OnData)
 	}
@@ -263,21 +242,7 @@ func (s *SDK) Stats(h sdk.Handle) (sdk.HandleStats, error) {
 	if err != nil {
 		return sdk.HandleStats{}, err
 	}
-	hd.mu.Lock()
-	q := hd.count
-	hd.mu.Unlock()
-	return sdk.HandleStats{
-		Received:        hd.received.Load(),
-		Frames:          hd.frames.Load(),
-		Dropped:         hd.dropped.Load(),
-		DecodeErrors:    hd.badBuffers.Load(),
-		Lost:            hd.lost.Load(),
-		LastRTCP:        unixNano(hd.lastRTCP.Load()),
-		Queued:          q,
-		LastRTP:         unixNano(hd.lastRTP.Load()),
-		CallbackStarted: unixNano(hd.callbackSince.Load()),
-		LastDelivered:   unixNano(hd.lastDelivered.Load()),
-	}, nil
+	return hd.stats(), nil
 }
 
 // SetDataCallback replaces the data callback of h.
@@ -314,30 +279,23 @@ func (s *SDK) lookup(h sdk.Handle) (*handle, error) {
 }
 
 // Close stops h's pipeline and discards its queued frames. When it returns,
-// no callback for h is running or will run. It must not be called from a
-// callback.
-func (s *SDK) Close(h sdk.Handle) error {
+// no callback for h is running or will run, and it returns h's final
+// counters. It must not be called from a callback.
+func (s *SDK) Close(h sdk.Handle) (sdk.HandleStats, error) {
 	s.mu.Lock()
 	hd, ok := s.handles[h]
 	delete(s.handles, h)
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: %d", sdk.ErrInvalidHandle, h)
+		return sdk.HandleStats{}, fmt.Errorf("%w: %d", sdk.ErrInvalidHandle, h)
 	}
 	s.closeHandle(hd)
-	return nil
+	return hd.stats(), nil
 }
 
 func (s *SDK) closeHandle(hd *handle) {
-	hd.mu.Lock()
-	hd.closed = true
-	hd.count = 0
-	hd.statuses = nil
-	hd.mu.Unlock()
-	hd.free()
-	hd.busy.Lock() // wait for a callback in flight on a worker
-	//lint:ignore SA2001 the lock is taken only to wait for an in-flight callback
-	hd.busy.Unlock()
+	hd.q.Close()
+	hd.free() // joins the streaming threads, inline callbacks included
 }
 
 // Shutdown closes every handle and stops the workers.
@@ -357,66 +315,7 @@ func (s *SDK) Shutdown() {
 	for _, hd := range open {
 		s.closeHandle(hd)
 	}
-	s.cond.Broadcast()
-	s.wg.Wait()
-}
-
-// push copies one packet into h's queue, dropping and counting it when the
-// queue is full. It runs on a GStreamer streaming thread and never blocks
-// beyond the queue mutex.
-func (h *handle) push(payload []byte, f *sdk.Frame) {
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return
-	}
-	if h.count == len(h.slots) {
-		h.dropped.Add(1)
-		h.droppedRun++
-		h.mu.Unlock()
-		return
-	}
-	sl := &h.slots[(h.head+h.count)%len(h.slots)]
-	sl.buf = append(sl.buf[:0], payload...)
-	sl.frame = *f
-	sl.frame.Data = sl.buf
-	sl.frame.Dropped, h.droppedRun = h.droppedRun, 0
-	h.count++
-	schedule := h.markScheduled()
-	h.mu.Unlock()
-	if schedule {
-		h.s.enqueue(h)
-	}
-}
-
-func (h *handle) pushStatus(st sdk.Status) {
-	h.mu.Lock()
-	if h.closed || len(h.statuses) >= maxPendingStatus {
-		h.mu.Unlock()
-		return
-	}
-	h.statuses = append(h.statuses, st)
-	schedule := h.markScheduled()
-	h.mu.Unlock()
-	if schedule {
-		h.s.enqueue(h)
-	}
-}
-
-// markScheduled must be called with h.mu held.
-func (h *handle) markScheduled() bool {
-	if h.scheduled {
-		return false
-	}
-	h.scheduled = true
-	return true
-}
-
-func unixNano(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
+	s.pool.Stop()
 }
 
 // busErr is an error rtspsrc posted on the bus.

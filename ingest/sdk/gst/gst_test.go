@@ -22,7 +22,7 @@ type backend interface {
 	OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions) (sdk.Handle, error)
 	Codec(h sdk.Handle) (sdk.Codec, error)
 	Stats(h sdk.Handle) (sdk.HandleStats, error)
-	Close(h sdk.Handle) error
+	Close(h sdk.Handle) (sdk.HandleStats, error)
 	Shutdown()
 }
 

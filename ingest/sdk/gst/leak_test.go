@@ -61,7 +61,7 @@ func cycle(t testing.TB, s *SDK, url string) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no frame in 10 s")
 	}
-	if err := s.Close(h); err != nil {
+	if _, err := s.Close(h); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -3,37 +3,26 @@
 package gst
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/earshot/earshot/ingest/sdk/internal/handoff"
 )
 
 // Defaults are applied in one place, by New.
 func (o *Options) setDefaults() {
-	if o.Workers == 0 {
-		o.Workers = 4
-	}
-	if o.QueueLen == 0 {
-		o.QueueLen = 32
-	}
-	if o.Latency == 0 {
-		o.Latency = 200 * time.Millisecond
-	}
-	if o.UDPTimeout == 0 {
-		o.UDPTimeout = 5 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Workers = cmp.Or(o.Workers, handoff.DefaultWorkers)
+	o.QueueLen = cmp.Or(o.QueueLen, 32)
+	o.Latency = cmp.Or(o.Latency, 200*time.Millisecond)
+	o.UDPTimeout = cmp.Or(o.UDPTimeout, 5*time.Second)
+	o.Logger = cmp.Or(o.Logger, slog.Default())
 }
 
 func (o *Options) validate() error {
-	var errs []error
-	if o.Workers < 1 || o.Workers > 1024 {
-		//lint:ignore ST1005 the message begins with the option's name
-		errs = append(errs, fmt.Errorf("Workers must be between 1 and 1024, got %d", o.Workers))
-	}
+	errs := []error{handoff.ValidateWorkers(o.Workers)}
 	if o.QueueLen < 1 || o.QueueLen > 65536 {
 		errs = append(errs, fmt.Errorf("QueueLen must be between 1 and 65536, got %d", o.QueueLen))
 	}

@@ -1,0 +1,341 @@
+// Package handoff is the part both SDK backends share between the thread
+// that reads a stream and the callbacks: a bounded frame queue per handle
+// that counts its drops, and a fixed pool of workers that deliver the
+// callbacks of every handle, one handle at a time, in order.
+//
+// A handle is put on the pool's ready list when its queue turns non-empty
+// (or when a burst held with Hold is released), and a worker then drains
+// up to Batch items of it per turn: one wake-up per burst, not per packet.
+package handoff
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Batch is how many callbacks a worker makes for one handle before the next
+// ready handle has a turn.
+const Batch = 16
+
+// MaxPendingStatus bounds the statuses waiting for delivery on one handle.
+// Statuses are rare (connect, disconnect, overrun reports coalesced per
+// second), so only a runaway consumer can fill it.
+const MaxPendingStatus = 16
+
+// PoisonByte overwrites frame buffers after each callback when
+// Config.Poison is set.
+const PoisonByte = 0xDB
+
+// initialSlots is the queue's first allocation; it doubles up to its bound.
+const initialSlots = 16
+
+// Config configures a Queue. F is the backend's frame type, S its status
+// type.
+type Config[F, S any] struct {
+	// Bound is the most frames the queue holds; it grows on demand up to
+	// it. BoundReason says why a frame dropped at the bound was.
+	Bound       int
+	BoundReason string
+	// Full, if set, reports why a frame next cannot be queued behind
+	// oldest, the oldest of the n queued, or "" if it can. It is called
+	// with the queue locked, on the producer's thread.
+	Full func(n int, oldest, next *F) string
+	// Deliver runs the data callback for f, whose payload is data, valid
+	// only until it returns; dropped frames were dropped just before it
+	// because of reason. It runs on a worker, and reports false when no
+	// callback was installed (the frame counts as dropped).
+	Deliver func(f *F, data []byte, dropped uint64, reason string) bool
+	// Status delivers one status, on a worker.
+	Status func(st S)
+	// Poison overwrites each frame's bytes with PoisonByte once Deliver
+	// returns.
+	Poison bool
+	// Labels, if set, are the pprof labels of the worker while it serves
+	// the queue.
+	Labels context.Context
+}
+
+// slot is one queued frame; its buffer is reused.
+type slot[F any] struct {
+	frame      F
+	buf        []byte
+	dropped    uint64
+	dropReason string
+}
+
+// Queue is one handle's bounded queue of frames and statuses. It has one
+// producer at a time (the reader of the stream) and one consumer at a time
+// (the worker serving it).
+type Queue[F, S any] struct {
+	cfg  Config[F, S]
+	pool *Pool
+
+	// busy is held by the worker delivering this queue's callbacks, so
+	// that Close can wait for an in-flight callback.
+	busy sync.Mutex
+
+	mu         sync.Mutex
+	slots      []slot[F]
+	head       int // index of the oldest queued frame
+	count      int // queued frames
+	scheduled  bool
+	held       bool // a burst is being read: schedule on Release
+	closed     bool
+	droppedRun uint64 // frames dropped since the last queued one
+	dropReason string // why the first of them was
+	statuses   []S
+
+	frames, dropped, statusDropped atomic.Uint64
+}
+
+// NewQueue returns an empty queue served by p.
+func NewQueue[F, S any](p *Pool, cfg Config[F, S]) *Queue[F, S] {
+	return &Queue[F, S]{cfg: cfg, pool: p}
+}
+
+// Push copies payload and f into the queue, or drops the frame and counts
+// it when the queue is full. It reports whether the frame was dropped.
+// It runs on the producer's thread and never blocks beyond the queue's
+// mutex.
+func (q *Queue[F, S]) Push(payload []byte, f *F) (dropped bool) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	if reason := q.full(f); reason != "" {
+		q.dropped.Add(1)
+		if q.droppedRun == 0 {
+			q.dropReason = reason
+		}
+		q.droppedRun++
+		q.mu.Unlock()
+		return true
+	}
+	if q.count == len(q.slots) {
+		q.grow()
+	}
+	s := &q.slots[(q.head+q.count)%len(q.slots)]
+	s.buf = append(s.buf[:0], payload...)
+	s.frame = *f
+	s.dropped, q.droppedRun = q.droppedRun, 0
+	s.dropReason, q.dropReason = q.dropReason, ""
+	q.count++
+	schedule := q.markScheduled()
+	q.mu.Unlock()
+	if schedule {
+		q.pool.enqueue(q)
+	}
+	return false
+}
+
+// full must be called with q.mu held.
+func (q *Queue[F, S]) full(f *F) string {
+	if q.count >= q.cfg.Bound {
+		return q.cfg.BoundReason
+	}
+	if q.cfg.Full != nil && q.count > 0 {
+		return q.cfg.Full(q.count, &q.slots[q.head].frame, f)
+	}
+	return ""
+}
+
+// grow doubles the ring up to the bound, keeping the queued frames in
+// order. It must be called with q.mu held.
+func (q *Queue[F, S]) grow() {
+	n := min(max(initialSlots, 2*len(q.slots)), q.cfg.Bound)
+	grown := make([]slot[F], n)
+	for i := range q.count {
+		grown[i] = q.slots[(q.head+i)%len(q.slots)]
+	}
+	q.slots, q.head = grown, 0
+}
+
+// PushStatus queues a status for delivery, or drops it and counts it when
+// MaxPendingStatus are pending.
+func (q *Queue[F, S]) PushStatus(st S) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	if len(q.statuses) >= MaxPendingStatus {
+		q.statusDropped.Add(1)
+		q.mu.Unlock()
+		return
+	}
+	q.statuses = append(q.statuses, st)
+	schedule := q.markScheduled()
+	q.mu.Unlock()
+	if schedule {
+		q.pool.enqueue(q)
+	}
+}
+
+// Hold defers scheduling: frames pushed until Release wait for it, so that
+// the packets of one read burst cost one worker wake-up. The producer
+// calls it after a read returned data, Release before its next read.
+func (q *Queue[F, S]) Hold() {
+	q.mu.Lock()
+	q.held = true
+	q.mu.Unlock()
+}
+
+// Release schedules what was pushed since Hold.
+func (q *Queue[F, S]) Release() {
+	q.mu.Lock()
+	if !q.held {
+		q.mu.Unlock()
+		return
+	}
+	q.held = false
+	schedule := !q.closed && (q.count > 0 || len(q.statuses) > 0) && q.markScheduled()
+	q.mu.Unlock()
+	if schedule {
+		q.pool.enqueue(q)
+	}
+}
+
+// markScheduled reports whether q must be put on the ready list: it has
+// work, is not on it and no burst is held. It must be called with q.mu held.
+func (q *Queue[F, S]) markScheduled() bool {
+	if q.scheduled || q.held {
+		return false
+	}
+	q.scheduled = true
+	return true
+}
+
+// serve delivers up to Batch callbacks, statuses first, and reports
+// whether q still has work (it is then put back on the ready list).
+func (q *Queue[F, S]) serve() (more bool) {
+	q.busy.Lock()
+	defer q.busy.Unlock()
+	for range Batch {
+		q.mu.Lock()
+		if q.closed {
+			q.scheduled = false
+			q.mu.Unlock()
+			return false
+		}
+		if len(q.statuses) > 0 {
+			st := q.statuses[0]
+			n := copy(q.statuses, q.statuses[1:])
+			var zero S
+			q.statuses[n] = zero
+			q.statuses = q.statuses[:n]
+			q.mu.Unlock()
+			q.cfg.Status(st)
+			continue
+		}
+		if q.count == 0 {
+			q.scheduled = false
+			q.mu.Unlock()
+			return false
+		}
+		sl := &q.slots[q.head]
+		q.mu.Unlock()
+
+		// The slot cannot be reused while it is counted: Push writes
+		// only free slots.
+		if q.cfg.Deliver(&sl.frame, sl.buf, sl.dropped, sl.dropReason) {
+			q.frames.Add(1)
+		} else {
+			q.dropped.Add(1)
+		}
+		if q.cfg.Poison {
+			for i := range sl.buf {
+				sl.buf[i] = PoisonByte
+			}
+		}
+
+		q.mu.Lock()
+		if !q.closed {
+			q.head = (q.head + 1) % len(q.slots)
+			q.count--
+		}
+		q.mu.Unlock()
+	}
+	q.mu.Lock()
+	more = !q.closed && (q.count > 0 || len(q.statuses) > 0)
+	if !more {
+		q.scheduled = false
+	}
+	q.mu.Unlock()
+	return more
+}
+
+func (q *Queue[F, S]) labels() context.Context { return q.cfg.Labels }
+
+// Close discards what is queued and waits for a callback in flight: when
+// it returns, no callback of q runs or will run. Pushes after it are
+// ignored. It must not be called from a callback.
+func (q *Queue[F, S]) Close() {
+	q.mu.Lock()
+	q.closed = true
+	q.count = 0
+	q.statuses = nil
+	q.mu.Unlock()
+	q.busy.Lock()
+	//lint:ignore SA2001 the lock is taken only to wait for an in-flight callback
+	q.busy.Unlock()
+}
+
+// Counts are a queue's counters.
+type Counts struct {
+	// Frames counts frames delivered (the data callback returned).
+	Frames uint64
+	// Dropped counts frames dropped because the queue was full.
+	Dropped uint64
+	// StatusDropped counts statuses dropped because MaxPendingStatus
+	// were pending.
+	StatusDropped uint64
+	// Queued is the number of frames waiting for a worker.
+	Queued int
+}
+
+// Counts returns q's counters.
+func (q *Queue[F, S]) Counts() Counts {
+	q.mu.Lock()
+	n := q.count
+	q.mu.Unlock()
+	return Counts{Frames: q.frames.Load(), Dropped: q.dropped.Load(), StatusDropped: q.statusDropped.Load(), Queued: n}
+}
+
+// Clock marks when callbacks start and end, for the progress a handle's
+// Stats report: Start and End around each data callback.
+type Clock struct {
+	since atomic.Int64 // start of the callback in flight, 0 if none
+	last  atomic.Int64 // end of the last callback, 0 for never
+}
+
+// Start records the start of a callback and returns its time.
+func (c *Clock) Start() time.Time {
+	t := time.Now()
+	c.since.Store(t.UnixNano())
+	return t
+}
+
+// End records the end of a callback and returns its time.
+func (c *Clock) End() time.Time {
+	t := time.Now()
+	c.since.Store(0)
+	c.last.Store(t.UnixNano())
+	return t
+}
+
+// Since is when the callback in flight started; zero when none runs.
+func (c *Clock) Since() time.Time { return UnixNano(c.since.Load()) }
+
+// Last is when the last callback returned; zero for never.
+func (c *Clock) Last() time.Time { return UnixNano(c.last.Load()) }
+
+// UnixNano converts a stored time; 0 stays the zero time.
+func UnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
