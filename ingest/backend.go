@@ -25,7 +25,8 @@ type backend interface {
 	OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions) (sdk.Handle, error)
 	Codec(h sdk.Handle) (sdk.Codec, error)
 	Stats(h sdk.Handle) (sdk.HandleStats, error)
-	Close(h sdk.Handle) error
+	// Close returns h's final counters, after its last callback.
+	Close(h sdk.Handle) (sdk.HandleStats, error)
 }
 
 // validateBackend checks a backend name; "" stands for the default.

@@ -96,7 +96,7 @@ func (m *memSink) await(t *testing.T, what string, pred func(schema.Record) bool
 
 // runSupervisor runs sup until the test ends (or stop is called) and
 // checks that Run returns.
-func runSupervisor(t *testing.T, sup *ingest.Supervisor) (stop func()) {
+func runSupervisor(t testing.TB, sup *ingest.Supervisor) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

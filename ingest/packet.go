@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/earshot/earshot/ingest/sdk"
@@ -25,40 +26,107 @@ type packet struct {
 }
 
 // handoff is the bounded queue between a stream's SDK callback and its
-// worker. free holds the unused packets; frames the filled ones. Both have
-// room for every packet, so sends never block.
+// worker: single-producer single-consumer rings (the SDK serves a handle's
+// callbacks on one worker at a time; the stream's run goroutine consumes)
+// with a parked flag, so that the callback wakes the worker only when it
+// waits, once per burst rather than per packet, and the worker takes every
+// packet queued per wake-up. Packets go back to the producer through a
+// second ring and are reused; they are made as the queue first needs them,
+// so a stream whose worker keeps up holds a few, not HandoffLen.
 type handoff struct {
-	free   chan *packet
-	frames chan *packet
+	queue, free spsc
+	made        int // packets made so far, at most len(queue.ring); producer's
+	// parked says the consumer waits on wake, or is about to.
+	parked atomic.Bool
+	wake   chan struct{} // capacity 1
 }
 
-func newHandoff(n int) handoff {
-	h := handoff{free: make(chan *packet, n), frames: make(chan *packet, n)}
-	for range n {
-		h.free <- &packet{}
+// spsc is a ring of packets with one producer and one consumer. head is
+// the next to take, written by the consumer; tail the next to fill,
+// written by the producer; both only grow.
+type spsc struct {
+	ring       []*packet
+	head, tail atomic.Uint64
+}
+
+func (r *spsc) len() int { return int(r.tail.Load() - r.head.Load()) }
+
+// push adds p; the caller makes sure there is room.
+func (r *spsc) push(p *packet) {
+	t := r.tail.Load()
+	r.ring[t%uint64(len(r.ring))] = p
+	r.tail.Store(t + 1)
+}
+
+// pop takes the oldest packet, or nil.
+func (r *spsc) pop() *packet {
+	h := r.head.Load()
+	if h == r.tail.Load() {
+		return nil
 	}
-	return h
+	i := h % uint64(len(r.ring))
+	p := r.ring[i]
+	r.ring[i] = nil
+	r.head.Store(h + 1)
+	return p
 }
 
-// put copies f into a free packet and queues it. When no packet is free the
-// worker is behind: the frame is dropped (drop-newest) and put reports
-// false. Dropping the newest keeps what is queued contiguous, so the worker
-// sees exactly one hole, and the callback never touches the consumer's end
-// of the queue.
-func (h handoff) put(f *sdk.Frame, dropped uint64) bool {
-	var p *packet
-	select {
-	case p = <-h.free:
-	default:
-		return false
+func newHandoff(n int) *handoff {
+	return &handoff{queue: spsc{ring: make([]*packet, n)}, free: spsc{ring: make([]*packet, n)}, wake: make(chan struct{}, 1)}
+}
+
+// put copies f into a free packet and queues it, waking the consumer if it
+// is parked. When no packet is free the worker is behind: the frame is
+// dropped (drop-newest) and put reports false. Dropping the newest keeps
+// what is queued contiguous, so the worker sees exactly one hole.
+func (h *handoff) put(f *sdk.Frame, dropped uint64) bool {
+	p := h.free.pop()
+	if p == nil {
+		if h.made == len(h.queue.ring) {
+			return false
+		}
+		p = new(packet)
+		h.made++
 	}
 	p.data = append(p.data[:0], f.Data...)
 	p.ts, p.seq, p.marker, p.ssrc = f.Timestamp, f.Seq, f.Marker, f.SSRC
 	p.arrival, p.ntp = f.Arrival, f.NTP
 	p.dropped, p.sdkDropped, p.sdkDropReason = dropped, f.Dropped, f.DropReason
-	h.frames <- p // cannot block: frames has room for every packet
+	h.queue.push(p) // room: at most len(ring) packets exist
+	if h.parked.CompareAndSwap(true, false) {
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+	}
 	return true
 }
 
-// release returns p to the pool.
-func (h handoff) release(p *packet) { h.free <- p }
+// queued is the number of packets waiting for the consumer.
+func (h *handoff) queued() int { return h.queue.len() }
+
+// capacity is the most packets the handoff holds.
+func (h *handoff) capacity() int { return len(h.queue.ring) }
+
+// take returns the oldest queued packet, or nil; the consumer gives it back
+// with release once processed.
+func (h *handoff) take() *packet { return h.queue.pop() }
+
+// release gives p back to the producer.
+func (h *handoff) release(p *packet) { h.free.push(p) }
+
+// park marks the consumer as waiting and reports whether it may wait on
+// wake: false if a packet came in meanwhile (the consumer then stays
+// unparked). The flag is set before the queue is checked, and put checks
+// it after queueing a packet: one of the two sees the other.
+func (h *handoff) park() bool {
+	h.parked.Store(true)
+	if h.queue.len() != 0 {
+		h.parked.Store(false)
+		return false
+	}
+	return true
+}
+
+// unpark clears the flag once the consumer waits no more.
+func (h *handoff) unpark() { h.parked.Store(false) }

@@ -40,7 +40,7 @@ type stream struct {
 	url  string // redacted
 	tr   sdk.Transport
 	tls  *tls.Config // nil: system roots
-	hand handoff
+	hand *handoff
 
 	// pendingDrops counts handoff drops not yet attached to a packet; only
 	// the SDK worker serving this stream's handle touches it, but handles
@@ -72,6 +72,7 @@ type stream struct {
 	// rtp sums the SDK counters of the sessions that ended; gapReasons
 	// counts gap records by reason.
 	rtp        rtpTotals
+	ending     sdk.HandleStats // of the session being closed, until its final counters are in rtp
 	gapReasons map[string]uint64
 
 	// Owned by the watchdog goroutine.
@@ -247,7 +248,6 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 
 	reason, cause := st.stream(ctx, c)
 	st.endSession(h)
-	st.rtsp().Close(h) // no callback runs after this
 	st.drain()
 	st.tl.flush()
 	if reason == schema.ReasonShutdown || reason == schema.ReasonRemoved || reason == schema.ReasonMoved {
@@ -260,8 +260,13 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	return true, cause
 }
 
-// stream processes packets until c's session ends, and says why.
+// stream processes packets until c's session ends, and says why. Each
+// wake-up takes every packet queued. Between batches the session's signals
+// are checked, with the handoff's wake channel when the worker parked, or
+// else a closed channel: a pending signal then wins at least every other
+// batch, so it is seen while packets keep coming.
 func (st *stream) stream(ctx context.Context, c *conn) (reason string, cause error) {
+	wake := ready
 	for {
 		select {
 		case <-ctx.Done():
@@ -276,14 +281,26 @@ func (st *stream) stream(ctx context.Context, c *conn) (reason string, cause err
 			return schema.ReasonDisconnected, err
 		case s := <-c.stall:
 			return s.Reason, &StallError{Stall: s}
-		case p := <-st.hand.frames:
-			if err := st.step(p); err != nil {
-				st.c.clockTooFast.Add(1)
-				return schema.ReasonClockTooFast, err
-			}
+		case <-wake:
+			st.hand.unpark()
+		}
+		if err := st.step(); err != nil {
+			st.c.clockTooFast.Add(1)
+			return schema.ReasonClockTooFast, err
+		}
+		wake = ready
+		if st.hand.park() {
+			wake = st.hand.wake
 		}
 	}
 }
+
+// ready is a closed channel: a receive from it never waits.
+var ready = func() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // newEpoch numbers the epoch a new session begins.
 func (st *stream) newEpoch() uint64 {
@@ -303,21 +320,34 @@ func endReason(ctx context.Context) string {
 	return schema.ReasonShutdown
 }
 
-// step processes one packet, telling the watchdog how long it takes. An
-// error (ErrClockTooFast) ends the session.
-func (st *stream) step(p *packet) error {
+// step processes the packets queued at the handoff, telling the watchdog
+// how long they take: one clock reading and one label switch per batch,
+// not per packet. An error (ErrClockTooFast) ends the session; the packets
+// after it stay queued for drain.
+func (st *stream) step() error {
+	n := st.hand.queued()
+	if n == 0 {
+		return nil
+	}
 	start := time.Now()
 	st.busySince.Store(start.UnixNano())
 	st.lastPacket.Store(start.UnixNano())
 	pprof.SetGoroutineLabels(st.decodeLabels)
-	if st.sup.stepHook != nil {
-		st.sup.stepHook(st.cfg.ID)
+	var err error
+	for range n {
+		if st.sup.stepHook != nil {
+			st.sup.stepHook(st.cfg.ID)
+		}
+		p := st.hand.take()
+		err = st.tl.process(p)
+		st.hand.release(p)
+		if err != nil {
+			break
+		}
 	}
-	err := st.tl.process(p)
-	st.hand.release(p)
 	st.busySince.Store(0)
 	if time.Since(start) > st.sup.cfg.StallTimeout {
-		st.tl.late(schema.ReasonWorkerStuck, cap(st.hand.frames)+1)
+		st.tl.late(schema.ReasonWorkerStuck, st.hand.capacity()+1)
 	}
 	return err
 }
@@ -325,13 +355,8 @@ func (st *stream) step(p *packet) error {
 // drain processes the frames still queued once the handle is closed, so a
 // shutdown loses nothing that was received.
 func (st *stream) drain() {
-	for {
-		select {
-		case p := <-st.hand.frames:
-			_ = st.step(p) // the session is over: a too fast clock changes nothing
-		default:
-			return
-		}
+	for st.hand.queued() > 0 {
+		_ = st.step() // the session is over: a too fast clock changes nothing
 	}
 }
 
@@ -366,7 +391,7 @@ func (st *stream) send(r schema.Record) {
 	pprof.SetGoroutineLabels(st.decodeLabels)
 	st.writeSince.Store(0)
 	if time.Since(start) > st.sup.cfg.StallTimeout {
-		st.tl.late(schema.ReasonSinkStalled, cap(st.hand.frames)+1)
+		st.tl.late(schema.ReasonSinkStalled, st.hand.capacity()+1)
 	}
 	if err != nil {
 		// Logged at powers of two, so a dead sink costs a few lines, not one per record.
@@ -376,17 +401,25 @@ func (st *stream) send(r schema.Record) {
 	}
 }
 
-// endSession adds h's SDK counters to the stream's totals as its session
-// ends. Under mu, with stats reading the current handle's counters under
-// mu too, a session's counts are never missed nor counted twice, so the
-// totals only grow.
+// endSession closes h and adds its final SDK counters, which Close returns
+// after the last callback, to the stream's totals. Until they are in,
+// stats adds the counters read as the session ended (ending), which the
+// final ones cover: under mu, a session's counts are never missed nor
+// counted twice, and the totals only grow.
 func (st *stream) endSession(h sdk.Handle) {
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	if hs, err := st.rtsp().Stats(h); err == nil {
-		st.rtp.add(hs)
+		st.ending = hs
 	}
 	st.cur.Store(nil)
+	st.mu.Unlock()
+	final, err := st.rtsp().Close(h) // no callback runs after this
+	st.mu.Lock()
+	if err == nil {
+		st.rtp.add(final)
+	}
+	st.ending = sdk.HandleStats{}
+	st.mu.Unlock()
 }
 
 // countGap counts a gap record. Gaps are rare: a map under mu will do.
@@ -444,6 +477,7 @@ func (st *stream) stats() StreamStats {
 	s.StateSince = st.stateSince
 	s.GapReasons = maps.Clone(st.gapReasons)
 	rtp := st.rtp
+	rtp.add(st.ending)
 	// A conn is stored only once the SDK is set: reading it is safe.
 	if c := st.cur.Load(); c != nil {
 		if hs, err := st.rtsp().Stats(c.h); err == nil {
@@ -452,7 +486,7 @@ func (st *stream) stats() StreamStats {
 	}
 	st.mu.Unlock()
 	s.RTPReceived, s.RTPLost, s.RTPErrors = rtp.received, rtp.lost, rtp.errors
-	s.HandoffQueued = len(st.hand.frames)
+	s.HandoffQueued = st.hand.queued()
 	s.Epoch = st.c.epoch.Load()
 	s.Epochs = st.c.epochs.Load()
 	s.Packets = st.c.packets.Load()

@@ -67,7 +67,7 @@ func BenchmarkPacketPath(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				st.onData(0, &f)
-				st.step(<-st.hand.frames)
+				st.step()
 				f.Seq++
 				f.Timestamp += step
 				f.Arrival = f.Arrival.Add(20 * time.Millisecond)

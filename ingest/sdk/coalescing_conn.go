@@ -16,9 +16,21 @@ const maxReadCoalesce = 100 * time.Millisecond
 // a packet every 20 ms or so, and gortsplib's reader would otherwise read
 // each one as it arrives, with a second read finding nothing (EAGAIN) and
 // parking. Waiting lets one read take the packets of several.
+//
+// It also makes a read burst cost one worker wake-up: once armed, the
+// packets parsed from one read are queued with the handle's queue held,
+// and the next read releases it, as gortsplib's reader wants more bytes
+// only once it has dispatched every packet it has.
 type readCoalescer struct {
 	delay time.Duration
+	burst burst // nil: none
 	armed atomic.Bool
+}
+
+// burst is the queue whose scheduling the reads hold and release.
+type burst interface {
+	Hold()
+	Release()
 }
 
 // dialer returns dial (net.Dialer's when nil) with its connections
@@ -46,7 +58,11 @@ type coalescingConn struct {
 }
 
 func (c *coalescingConn) Read(p []byte) (int, error) {
-	if c.rc.armed.Load() {
+	armed := c.rc.armed.Load()
+	if armed && c.rc.burst != nil {
+		c.rc.burst.Release()
+	}
+	if armed && c.rc.delay > 0 {
 		if last := c.last.Load(); last != 0 {
 			if d := c.rc.delay - time.Since(time.Unix(0, last)); d > 0 {
 				time.Sleep(d)
@@ -54,6 +70,11 @@ func (c *coalescingConn) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := c.Conn.Read(p)
-	c.last.Store(time.Now().UnixNano())
+	if c.rc.delay > 0 {
+		c.last.Store(time.Now().UnixNano())
+	}
+	if armed && err == nil && n > 0 && c.rc.burst != nil {
+		c.rc.burst.Hold()
+	}
 	return n, err
 }

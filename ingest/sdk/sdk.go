@@ -320,9 +320,7 @@ func (s *SDK) connect(ctx context.Context, u *base.URL, o OpenOptions, h *handle
 			err = ctx.Err()
 		}
 		if err == nil {
-			if coalesce != nil {
-				coalesce.armed.Store(true)
-			}
+			coalesce.armed.Store(true)
 			return nil
 		}
 		c.Close()
@@ -345,8 +343,8 @@ func (s *SDK) connect(ctx context.Context, u *base.URL, o OpenOptions, h *handle
 
 // newClient configures a gortsplib client for h. gortsplib's own callbacks
 // for lost packets and undecodable data would log a line per event: they
-// count instead, and the counts reach the consumer through Stats. With
-// o.ReadCoalesce it also returns the coalescer to arm after PLAY.
+// count instead, and the counts reach the consumer through Stats. It also
+// returns the read coalescer to arm after PLAY.
 func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle, rc *redirectCatcher) (*gortsplib.Client, *readCoalescer) {
 	c := &gortsplib.Client{
 		OnRequest:    rc.onRequest,
@@ -381,11 +379,10 @@ func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle, rc *redirectCatch
 		t := gortsplib.TransportUDP
 		c.Transport = &t
 	}
-	var coalesce *readCoalescer
-	if o.ReadCoalesce > 0 {
-		coalesce = &readCoalescer{delay: o.ReadCoalesce}
-		c.DialContext = coalesce.dialer(o.DialContext)
-	}
+	// Every connection's reads release the handle's queue held during the
+	// previous read's burst; with o.ReadCoalesce they also wait.
+	coalesce := &readCoalescer{delay: o.ReadCoalesce, burst: h.q}
+	c.DialContext = coalesce.dialer(o.DialContext)
 	return c, coalesce
 }
 

@@ -99,10 +99,10 @@ type handle struct {
 
 	mu sync.Mutex // guards offered and refusals
 
-	received, frames, badBuffers, lost              atomic.Uint64 // frames: delivered inline
-	lastRTP, lastRTCP                               atomic.Int64
-	callbacks                                       handoff.Clock
-	lastSeq                                         uint16 // touched by the streaming thread only
+	received, frames, badBuffers, lost atomic.Uint64 // frames: delivered inline
+	lastRTP, lastRTCP                  atomic.Int64
+	callbacks                          handoff.Clock
+	lastSeq                            uint16 // touched by the streaming thread only
 }
 
 // OpenContext connects to rawURL, selects its first audio track earshot can

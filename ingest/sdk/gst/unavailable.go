@@ -29,7 +29,7 @@ func (*SDK) Codec(sdk.Handle) (sdk.Codec, error) { return sdk.Codec{}, ErrUnavai
 func (*SDK) Stats(sdk.Handle) (sdk.HandleStats, error) { return sdk.HandleStats{}, ErrUnavailable }
 
 // Close returns ErrUnavailable.
-func (*SDK) Close(sdk.Handle) error { return ErrUnavailable }
+func (*SDK) Close(sdk.Handle) (sdk.HandleStats, error) { return sdk.HandleStats{}, ErrUnavailable }
 
 // Shutdown does nothing.
 func (*SDK) Shutdown() {}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultWorkers is the default size of a pool.
@@ -35,6 +36,8 @@ type Pool struct {
 	stopped bool
 	idle    context.Context
 	wg      sync.WaitGroup
+
+	turns atomic.Uint64 // queues served, for the tests
 }
 
 // NewPool starts n workers; idle, if set, are the pprof labels of a
@@ -73,6 +76,7 @@ func (p *Pool) worker() {
 		if l != nil {
 			pprof.SetGoroutineLabels(l)
 		}
+		p.turns.Add(1)
 		more := q.serve()
 		if l != nil && p.idle != nil {
 			pprof.SetGoroutineLabels(p.idle)

@@ -1,0 +1,154 @@
+package handoff
+
+import (
+	"testing"
+	"time"
+)
+
+// frame and status stand for the backends' types.
+type (
+	frame  struct{ n int }
+	status string
+)
+
+// delivery is what a test's Deliver saw of one frame.
+type delivery struct {
+	n          int
+	data       byte
+	dropped    uint64
+	dropReason string
+}
+
+func newTestQueue(t testing.TB, bound int) (*Queue[frame, status], *Pool, chan delivery) {
+	p := NewPool(1, nil)
+	t.Cleanup(p.Stop)
+	got := make(chan delivery, 64)
+	q := NewQueue(p, Config[frame, status]{
+		Bound:       bound,
+		BoundReason: "full",
+		Deliver: func(f *frame, data []byte, dropped uint64, reason string) bool {
+			got <- delivery{n: f.n, data: data[0], dropped: dropped, dropReason: reason}
+			return true
+		},
+		Status: func(status) {},
+	})
+	t.Cleanup(q.Close)
+	return q, p, got
+}
+
+func next(t *testing.T, got chan delivery) delivery {
+	t.Helper()
+	select {
+	case d := <-got:
+		return d
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery within 10 s")
+		return delivery{}
+	}
+}
+
+func TestHeldBurstIsServedInOneTurn(t *testing.T) {
+	q, p, got := newTestQueue(t, 64)
+	q.Hold()
+	for i := range 10 {
+		q.Push([]byte{byte(i)}, &frame{n: i})
+	}
+	if c := q.Counts(); c.Queued != 10 {
+		t.Fatalf("%d queued while held, want 10", c.Queued)
+	}
+	q.Release()
+	for i := range 10 {
+		if d := next(t, got); d.n != i || d.data != byte(i) {
+			t.Fatalf("delivery %d = %+v, want frame %d in order", i, d, i)
+		}
+	}
+	if n := p.turns.Load(); n != 1 {
+		t.Errorf("a held burst of 10 frames took %d worker turns, want 1", n)
+	}
+}
+
+func TestFullQueueCountsDropsOnTheNextFrame(t *testing.T) {
+	q, _, got := newTestQueue(t, 4)
+	q.Hold()
+	dropped := 0
+	for i := range 6 {
+		if q.Push([]byte{byte(i)}, &frame{n: i}) {
+			dropped++
+		}
+	}
+	if c := q.Counts(); dropped != 2 || c.Dropped != 2 || c.Queued != 4 {
+		t.Fatalf("6 pushes into 4 slots: %d reported dropped, counts %+v", dropped, c)
+	}
+	q.Release()
+	for range 4 {
+		next(t, got)
+	}
+	q.Push([]byte{9}, &frame{n: 9})
+	if d := next(t, got); d.n != 9 || d.dropped != 2 || d.dropReason != "full" {
+		t.Errorf("the frame after the drops = %+v, want 2 dropped as full", d)
+	}
+	if c := q.Counts(); c.Frames != 5 {
+		t.Errorf("%d frames counted, want 5", c.Frames)
+	}
+}
+
+// BenchmarkBurst measures one read burst of 4 frames from push to the
+// last callback, with the burst held (one worker wake-up) or not. Between
+// pushes the reader parses the next packet (parse stands for gortsplib's
+// RTP parsing, about a microsecond), time enough for a woken worker to
+// drain the queue and be woken again.
+func BenchmarkBurst(b *testing.B) {
+	for _, held := range []bool{false, true} {
+		name := "per packet"
+		if held {
+			name = "held burst"
+		}
+		b.Run(name, func(b *testing.B) {
+			p := NewPool(2, nil)
+			defer p.Stop()
+			last := make(chan struct{}, 1)
+			q := NewQueue(p, Config[frame, status]{
+				Bound: 64,
+				Deliver: func(f *frame, _ []byte, _ uint64, _ string) bool {
+					if f.n == 3 {
+						last <- struct{}{}
+					}
+					return true
+				},
+				Status: func(status) {},
+			})
+			defer q.Close()
+			payload := make([]byte, 160)
+			fs := [4]frame{{0}, {1}, {2}, {3}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if held {
+					q.Hold()
+				}
+				for i := range fs {
+					parse(payload)
+					q.Push(payload, &fs[i])
+				}
+				if held {
+					q.Release()
+				}
+				<-last
+			}
+			b.ReportMetric(float64(p.turns.Load())/float64(4*b.N), "turns/frame")
+		})
+	}
+}
+
+// sink keeps parse from being optimised away.
+var sink byte
+
+// parse reads payload a few times over, about a microsecond of work.
+func parse(payload []byte) {
+	var x byte
+	for range 8 {
+		for _, c := range payload {
+			x ^= c + 1
+		}
+	}
+	sink = x
+}
