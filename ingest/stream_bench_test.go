@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -73,5 +74,46 @@ func BenchmarkPacketPath(b *testing.B) {
 				f.Arrival = f.Arrival.Add(20 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// BenchmarkHandoffBurst measures the hand-over between the SDK callback and
+// the stream worker on its own goroutine, as in production: per op, a
+// burst of 4 PCMA frames through onData, then the worker's loop processes
+// them (decode, resample, chunk; the sink discards) while the producer
+// waits. What it adds to BenchmarkPacketPath is the cost of waking the
+// worker and of its loop.
+func BenchmarkHandoffBurst(b *testing.B) {
+	codec := sdk.Codec{Name: audio.CodecPCMA, ClockRate: 8000, SampleRate: 8000, Channels: 1}
+	sup, err := New(Config{Streams: []StreamConfig{{ID: "bench", URL: "rtsp://127.0.0.1/x"}}}, discardSink{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sup.writeCtx = context.Background()
+	st := sup.streams["bench"]
+	if err := st.tl.begin(codec, 1); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.stream(ctx, newConn(&st.c))
+	}()
+	defer func() { cancel(); <-done }()
+	f := sdk.Frame{Data: make([]byte, 160), Codec: &codec, Arrival: time.Now()}
+	var sent uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		for range 4 {
+			st.onData(0, &f)
+			f.Seq++
+			f.Timestamp += 160
+			f.Arrival = f.Arrival.Add(20 * time.Millisecond)
+		}
+		sent += 4
+		for st.c.packets.Load() < sent {
+			runtime.Gosched()
+		}
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"net/url"
 	"runtime/pprof"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -222,10 +221,7 @@ type SDK struct {
 
 	pool *handoff.Pool
 
-	mu       sync.Mutex
-	handles  map[Handle]*handle
-	nextID   Handle
-	shutdown bool
+	handles handoff.Registry[Handle, *handle]
 }
 
 // New validates opts and starts the callback workers.
@@ -235,7 +231,7 @@ func New(opts Options) (*SDK, error) {
 		return nil, fmt.Errorf("sdk options: %w", err)
 	}
 	pool := handoff.NewPool(opts.Workers, labelContext("sdk_idle", nil))
-	return &SDK{opts: opts, pool: pool, handles: make(map[Handle]*handle)}, nil
+	return &SDK{opts: opts, pool: pool}, nil
 }
 
 // Open connects to rawURL, selects its first audio track earshot can decode
@@ -273,28 +269,21 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 		h.onStatus.Store(&o.OnStatus)
 	}
 
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
+	id, ok := s.handles.Reserve()
+	if !ok {
 		return 0, ErrShutdown
 	}
-	s.nextID++
-	h.id = s.nextID
-	s.mu.Unlock()
+	h.id = id
 
 	if err := s.connect(ctx, u, o, h); err != nil {
 		return 0, fmt.Errorf("open %s: %w", red, scrub(err, u))
 	}
 
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
+	if !s.handles.Add(h.id, h) {
 		h.client.Close()
 		h.closers.Wait()
 		return 0, ErrShutdown
 	}
-	s.handles[h.id] = h
-	s.mu.Unlock()
 
 	go s.wait(h, u)
 	h.q.PushStatus(Status{Kind: StatusConnected})
@@ -513,9 +502,7 @@ func (s *SDK) Stats(h Handle) (HandleStats, error) {
 }
 
 func (s *SDK) lookup(h Handle) (*handle, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	hd, ok := s.handles[h]
+	hd, ok := s.handles.Get(h)
 	if !ok {
 		return nil, fmt.Errorf("%w: %d", ErrInvalidHandle, h)
 	}
@@ -527,10 +514,7 @@ func (s *SDK) lookup(h Handle) (*handle, error) {
 // counters: every frame a callback received is in them. It must not be
 // called from a callback.
 func (s *SDK) Close(h Handle) (HandleStats, error) {
-	s.mu.Lock()
-	hd, ok := s.handles[h]
-	delete(s.handles, h)
-	s.mu.Unlock()
+	hd, ok := s.handles.Remove(h)
 	if !ok {
 		return HandleStats{}, fmt.Errorf("%w: %d", ErrInvalidHandle, h)
 	}
@@ -548,19 +532,7 @@ func (s *SDK) closeHandle(hd *handle) {
 // Shutdown closes every handle and stops the workers. The SDK is unusable
 // afterwards. It must not be called from a callback.
 func (s *SDK) Shutdown() {
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		return
-	}
-	s.shutdown = true
-	open := make([]*handle, 0, len(s.handles))
-	for id, hd := range s.handles {
-		open = append(open, hd)
-		delete(s.handles, id)
-	}
-	s.mu.Unlock()
-	for _, hd := range open {
+	for _, hd := range s.handles.Shut() {
 		s.closeHandle(hd)
 	}
 	s.pool.Stop()

@@ -48,10 +48,7 @@ type SDK struct {
 
 	pool *handoff.Pool
 
-	mu       sync.Mutex
-	handles  map[sdk.Handle]*handle
-	nextID   sdk.Handle
-	shutdown bool
+	handles handoff.Registry[sdk.Handle, *handle]
 
 	// panics counts panics recovered in the functions C calls.
 	panics atomic.Uint64
@@ -72,7 +69,7 @@ func New(opts Options) (*SDK, error) {
 	if initErr != nil {
 		return nil, initErr
 	}
-	return &SDK{opts: opts, pool: handoff.NewPool(opts.Workers, nil), handles: make(map[sdk.Handle]*handle)}, nil
+	return &SDK{opts: opts, pool: handoff.NewPool(opts.Workers, nil)}, nil
 }
 
 // handle is one pipeline. Its fields after self are touched by GStreamer's
@@ -122,14 +119,11 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions)
 	if o.OnStatus != nil {
 		h.onStatus.Store(&o.OnStatus)
 	}
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
+	id, ok := s.handles.Reserve()
+	if !ok {
 		return 0, sdk.ErrShutdown
 	}
-	s.nextID++
-	h.id = s.nextID
-	s.mu.Unlock()
+	h.id = id
 
 	var user, pw string
 	if u.User != nil {
@@ -178,14 +172,10 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions)
 		return 0, fmt.Errorf("open %s: %w", red, h.openError(err))
 	}
 
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
+	if !s.handles.Add(h.id, h) {
 		h.free()
 		return 0, sdk.ErrShutdown
 	}
-	s.handles[h.id] = h
-	s.mu.Unlock()
 	h.pushStatus(sdk.Status{Kind: sdk.StatusConnected})
 	return h.id, nil
 }
@@ -269,9 +259,7 @@ func (s *SDK) SetStatusCallback(h sdk.Handle, cb sdk.StatusCallback) error {
 func (s *SDK) Panics() uint64 { return s.panics.Load() }
 
 func (s *SDK) lookup(h sdk.Handle) (*handle, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	hd, ok := s.handles[h]
+	hd, ok := s.handles.Get(h)
 	if !ok {
 		return nil, fmt.Errorf("%w: %d", sdk.ErrInvalidHandle, h)
 	}
@@ -282,10 +270,7 @@ func (s *SDK) lookup(h sdk.Handle) (*handle, error) {
 // no callback for h is running or will run, and it returns h's final
 // counters. It must not be called from a callback.
 func (s *SDK) Close(h sdk.Handle) (sdk.HandleStats, error) {
-	s.mu.Lock()
-	hd, ok := s.handles[h]
-	delete(s.handles, h)
-	s.mu.Unlock()
+	hd, ok := s.handles.Remove(h)
 	if !ok {
 		return sdk.HandleStats{}, fmt.Errorf("%w: %d", sdk.ErrInvalidHandle, h)
 	}
@@ -300,19 +285,7 @@ func (s *SDK) closeHandle(hd *handle) {
 
 // Shutdown closes every handle and stops the workers.
 func (s *SDK) Shutdown() {
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		return
-	}
-	s.shutdown = true
-	open := make([]*handle, 0, len(s.handles))
-	for id, hd := range s.handles {
-		open = append(open, hd)
-		delete(s.handles, id)
-	}
-	s.mu.Unlock()
-	for _, hd := range open {
+	for _, hd := range s.handles.Shut() {
 		s.closeHandle(hd)
 	}
 	s.pool.Stop()

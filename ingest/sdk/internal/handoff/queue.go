@@ -87,6 +87,8 @@ type Queue[F, S any] struct {
 	dropReason string // why the first of them was
 	statuses   []S
 
+	cur F // the frame being delivered; the serving worker's
+
 	frames, dropped, statusDropped atomic.Uint64
 }
 
@@ -235,12 +237,14 @@ func (q *Queue[F, S]) serve() (more bool) {
 			q.mu.Unlock()
 			return false
 		}
-		sl := &q.slots[q.head]
+		sl := q.slots[q.head]
 		q.mu.Unlock()
 
 		// The slot cannot be reused while it is counted: Push writes
-		// only free slots.
-		if q.cfg.Deliver(&sl.frame, sl.buf, sl.dropped, sl.dropReason) {
+		// only free slots (and grow only copies them). Deliver gets a
+		// copy of the frame, which it may write.
+		q.cur = sl.frame
+		if q.cfg.Deliver(&q.cur, sl.buf, sl.dropped, sl.dropReason) {
 			q.frames.Add(1)
 		} else {
 			q.dropped.Add(1)
