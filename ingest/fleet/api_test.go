@@ -13,7 +13,7 @@ import (
 func TestAPIEditsReachTheOwner(t *testing.T) {
 	f, ids := startFleet(t, 3)
 	local := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "local", http.StatusTeapot) })
-	srv := httptest.NewServer(f.members["a"].m.Handler(local))
+	srv := httptest.NewServer(f.members["a"].m.Handler(local, nil))
 	defer srv.Close()
 
 	cases := []struct {
