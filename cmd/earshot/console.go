@@ -147,12 +147,12 @@ func (c *console) streams(w http.ResponseWriter, r *http.Request) {
 		local[s.ID] = true
 	}
 	body := map[string]any{"server_time_ms": time.Now().UnixMilli()}
-	if c.fleet != nil {
+	if fl := c.fleetFor(r); fl != nil {
 		for i := range rows {
-			rows[i].Owner = c.fleet.self
+			rows[i].Owner = fl.self
 		}
-		rows = append(rows, c.fleet.rowsOf(r.Context(), local)...)
-		body["instance"] = c.fleet.self
+		rows = append(rows, fl.rowsOf(r.Context(), local)...)
+		body["instance"] = fl.self
 	}
 	body["streams"] = rows
 	writeConsoleJSON(w, body)
@@ -162,8 +162,8 @@ func (c *console) streams(w http.ResponseWriter, r *http.Request) {
 func (c *console) events(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	ev, err := c.src.Events(id)
-	if err != nil && c.fleet != nil && errors.Is(err, ingest.ErrUnknownStream) {
-		remote, ferr := c.fleet.events(r.Context(), id)
+	if fl := c.fleetFor(r); err != nil && fl != nil && errors.Is(err, ingest.ErrUnknownStream) {
+		remote, ferr := fl.events(r.Context(), id)
 		if ferr == nil {
 			writeConsoleJSON(w, map[string]any{"events": remote})
 			return
@@ -316,6 +316,7 @@ func (c *console) levelsSocket(w http.ResponseWriter, r *http.Request) {
 			mu.Unlock()
 		}
 	})
+	fl := c.fleetFor(r)
 	peers := make(map[string]*peerLevels) // admin URL of another instance -> its levels
 	t := time.NewTicker(levelPeriod)
 	defer t.Stop()
@@ -337,8 +338,8 @@ func (c *console) levelsSocket(w http.ResponseWriter, r *http.Request) {
 			for _, id := range ids {
 				if l, silent, ok := c.src.Level(id); ok {
 					m.Levels = append(m.Levels, []any{id, l.RMS, l.Peak, silent})
-				} else if c.fleet != nil {
-					if _, base, err := c.fleet.owner(id); err == nil {
+				} else if fl != nil {
+					if _, base, err := fl.owner(id); err == nil {
 						remote[base] = append(remote[base], id)
 					}
 				}
@@ -348,7 +349,7 @@ func (c *console) levelsSocket(w http.ResponseWriter, r *http.Request) {
 				if p == nil {
 					p = newPeerLevels()
 					peers[base] = p
-					wg.Go(func() { p.run(ctx, c.fleet, base) })
+					wg.Go(func() { p.run(ctx, fl, base) })
 				}
 				p.show(rids)
 				for _, id := range rids {
@@ -381,8 +382,8 @@ func (c *console) listenSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	l, err := c.src.Listen(id)
-	if err != nil && c.fleet != nil && errors.Is(err, ingest.ErrUnknownStream) {
-		c.listenRemote(w, r, id)
+	if fl := c.fleetFor(r); err != nil && fl != nil && errors.Is(err, ingest.ErrUnknownStream) {
+		c.listenRemote(w, r, fl, id)
 		return
 	}
 	if err != nil {
@@ -431,16 +432,30 @@ func (c *console) listenSocket(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// localOnly is the query of the console's requests to other instances: it
+// asks for what that instance runs, never relayed again (two instances
+// whose views disagree during a hand-over would relay to each other).
+const localOnly = "local=1"
+
+// fleetFor returns the console's reach into the fleet for request r, nil
+// in a single instance or when another instance asks (localOnly).
+func (c *console) fleetFor(r *http.Request) *consoleFleet {
+	if r.URL.RawQuery == localOnly {
+		return nil
+	}
+	return c.fleet
+}
+
 // listenRemote serves the listen-in socket of stream id, which another
 // instance of the fleet runs: it opens the owner's listen-in socket first
 // (502 if that fails), then relays it.
-func (c *console) listenRemote(w http.ResponseWriter, r *http.Request, id string) {
-	_, base, err := c.fleet.owner(id)
+func (c *console) listenRemote(w http.ResponseWriter, r *http.Request, fl *consoleFleet, id string) {
+	_, base, err := fl.owner(id)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
-	up, err := c.fleet.dial(r.Context(), base, "/console/ws/listen/"+url.PathEscape(id))
+	up, err := fl.dial(r.Context(), base, "/console/ws/listen/"+url.PathEscape(id)+"?"+localOnly)
 	if err != nil {
 		c.log.Warn("console: listen-in through the owner", "stream", id, "err", err)
 		http.Error(w, "the stream's owner refused listen-in: "+err.Error(), http.StatusBadGateway)

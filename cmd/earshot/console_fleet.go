@@ -50,8 +50,9 @@ type consoleFleet struct {
 	client *http.Client
 	log    *slog.Logger
 
-	mu   sync.Mutex
-	rows map[string]peerRows // instance -> its rows, as last fetched
+	mu      sync.Mutex
+	rows    map[string]peerRows // instance -> its rows, as last fetched
+	failing map[string]bool     // instances whose last fetch failed: logged once
 }
 
 type peerRows struct {
@@ -60,7 +61,7 @@ type peerRows struct {
 }
 
 func newConsoleFleet(view fleetView, self, token string, log *slog.Logger) *consoleFleet {
-	return &consoleFleet{view: view, self: self, token: token, log: log, rows: make(map[string]peerRows),
+	return &consoleFleet{view: view, self: self, token: token, log: log, rows: make(map[string]peerRows), failing: make(map[string]bool),
 		client: &http.Client{Timeout: peerTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -136,8 +137,18 @@ func (f *consoleFleet) rowsOf(ctx context.Context, local map[string]bool) []cons
 			var body struct {
 				Streams []consoleStream `json:"streams"`
 			}
-			if err := f.get(ctx, base, "/console/api/streams", &body); err != nil {
-				f.log.Warn("console: rows of another instance", "instance", inst, "err", err)
+			err := f.get(ctx, base, "/console/api/streams?"+localOnly, &body)
+			f.mu.Lock()
+			was := f.failing[inst]
+			f.failing[inst] = err != nil
+			f.mu.Unlock()
+			switch {
+			case err != nil && !was:
+				f.log.Warn("console: another instance does not answer: its streams show state unknown", "instance", inst, "err", err)
+			case err == nil && was:
+				f.log.Info("console: another instance answers again", "instance", inst)
+			}
+			if err != nil {
 				return
 			}
 			m := make(map[string]consoleStream, len(body.Streams))
@@ -156,6 +167,7 @@ func (f *consoleFleet) rowsOf(ctx context.Context, local map[string]bool) []cons
 	for inst, pr := range f.rows {
 		if _, ok := bases[inst]; !ok || now.Sub(pr.at) > peerStaleRows {
 			delete(f.rows, inst) // left the fleet, or owns nothing now
+			delete(f.failing, inst)
 		}
 	}
 	for _, s := range streams {
@@ -181,7 +193,7 @@ func (f *consoleFleet) events(ctx context.Context, id string) (json.RawMessage, 
 	var body struct {
 		Events json.RawMessage `json:"events"`
 	}
-	err = f.get(ctx, base, "/console/api/streams/"+url.PathEscape(id)+"/events", &body)
+	err = f.get(ctx, base, "/console/api/streams/"+url.PathEscape(id)+"/events?"+localOnly, &body)
 	return body.Events, err
 }
 
@@ -332,7 +344,7 @@ func (p *peerLevels) run(ctx context.Context, f *consoleFleet, base string) {
 }
 
 func (p *peerLevels) follow(ctx context.Context, f *consoleFleet, base string) error {
-	up, err := f.dial(ctx, base, "/console/ws/levels")
+	up, err := f.dial(ctx, base, "/console/ws/levels?"+localOnly)
 	if err != nil {
 		return err
 	}
