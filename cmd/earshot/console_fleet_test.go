@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
 
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest/fleet"
@@ -151,5 +154,88 @@ func TestConsoleFleetInChromium(t *testing.T) {
 	do(t, browser, "stop", chromedp.Click(chromedp.CSS(fmt.Sprintf(`.row[data-id=%q] .listen`, remote))))
 	if !testkit.Poll(10*time.Second, func() bool { return listeners(t, scB, remote) == 0 }) {
 		t.Error("b still has a listener after a's page stopped listening")
+	}
+}
+
+// TestConsoleRelayBoundsItsQueue: when the page reads nothing, the relay
+// of a listen-in socket queues at most proxyQueue frames and drops the
+// rest, and the page is told the drops of both the owner and the relay.
+func TestConsoleRelayBoundsItsQueue(t *testing.T) {
+	const frames, ownerDropped = 20000, 7 // 400 s of audio, 13 MB: about 3 times what the socket buffers hold
+	frame := make([]byte, 8+640)
+	sent := make(chan struct{})
+	owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.CloseNow()
+		ctx := conn.CloseRead(r.Context())
+		conn.Write(ctx, websocket.MessageText, []byte(`{"rate":16000,"server_time_ms":0}`))
+		for range frames {
+			if conn.Write(ctx, websocket.MessageBinary, frame) != nil {
+				return
+			}
+		}
+		conn.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf(`{"dropped":%d}`, ownerDropped)))
+		close(sent)
+		<-ctx.Done()
+	}))
+	defer owner.Close()
+	con := newConsole("", &fleetSource{n: 0, asked: make(map[string]bool)}, slog.New(slog.DiscardHandler))
+	defer con.Close()
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		up, _, err := websocket.Dial(r.Context(), owner.URL, nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		conn, ctx, done, ok := con.accept(w, r)
+		if !ok {
+			up.CloseNow()
+			return
+		}
+		defer done()
+		con.proxyListen(conn.CloseRead(ctx), conn, up)
+	}))
+	defer relay.Close()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	page, _, err := websocket.Dial(ctx, relay.URL, &websocket.DialOptions{Subprotocols: []string{wsProtocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.CloseNow()
+	page.SetReadLimit(1 << 20)
+	select { // the page reads nothing while the owner sends
+	case <-sent:
+	case <-ctx.Done():
+		t.Fatal("the owner could not send: the relay does not drop")
+	}
+	got, hello := 0, false
+	for {
+		typ, b, err := page.Read(ctx)
+		if err != nil {
+			t.Fatalf("after %d frames: %v", got, err)
+		}
+		if typ == websocket.MessageBinary {
+			got++
+			continue
+		}
+		var m struct {
+			Dropped *int `json:"dropped"`
+		}
+		json.Unmarshal(b, &m)
+		switch {
+		case m.Dropped == nil:
+			hello = true
+		case *m.Dropped == ownerDropped+frames-got:
+			t.Logf("the page got %d of %d frames; %d dropped by the relay", got, frames, frames-got)
+			if !hello || got >= frames {
+				t.Errorf("the page got the hello %t and %d of %d frames: want the hello and a bounded queue", hello, got, frames)
+			}
+			return
+		}
 	}
 }
