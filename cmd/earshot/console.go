@@ -295,26 +295,19 @@ func (c *console) levelsSocket(w http.ResponseWriter, r *http.Request) {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wg.Go(func() {
-		defer cancel()
-		for {
-			_, b, err := conn.Read(ctx)
-			if err != nil {
-				return
-			}
-			var m struct {
-				Visible []string `json:"visible"`
-			}
-			if json.Unmarshal(b, &m) != nil {
-				continue
-			}
-			if len(m.Visible) > maxVisible {
-				m.Visible = m.Visible[:maxVisible]
-			}
-			mu.Lock()
-			visible = m.Visible
-			mu.Unlock()
+	readEach(ctx, cancel, &wg, conn, func(_ websocket.MessageType, b []byte) {
+		var m struct {
+			Visible []string `json:"visible"`
 		}
+		if json.Unmarshal(b, &m) != nil {
+			return
+		}
+		if len(m.Visible) > maxVisible {
+			m.Visible = m.Visible[:maxVisible]
+		}
+		mu.Lock()
+		visible = m.Visible
+		mu.Unlock()
 	})
 	fl := c.fleetFor(r)
 	peers := make(map[string]*peerLevels) // admin URL of another instance -> its levels
@@ -468,6 +461,21 @@ func (c *console) listenRemote(w http.ResponseWriter, r *http.Request, fl *conso
 	}
 	defer done()
 	c.proxyListen(conn.CloseRead(ctx), conn, up)
+}
+
+// readEach reads the messages of conn on a goroutine of wg and passes
+// each to fn, until a read fails; then it cancels.
+func readEach(ctx context.Context, cancel context.CancelFunc, wg *sync.WaitGroup, conn *websocket.Conn, fn func(websocket.MessageType, []byte)) {
+	wg.Go(func() {
+		defer cancel()
+		for {
+			typ, b, err := conn.Read(ctx)
+			if err != nil {
+				return
+			}
+			fn(typ, b)
+		}
+	})
 }
 
 // write writes one message to conn within wsWriteTimeout.

@@ -219,7 +219,7 @@ func (f *consoleFleet) dial(ctx context.Context, base, path string) (*websocket.
 	return conn, nil
 }
 
-// proxyListen relays the listen-in socket of stream id from its owner to
+// proxyListen relays up, the listen-in socket of a stream on its owner, to
 // the page on conn, which the caller accepted. It queues at most
 // proxyQueue frames; beyond, frames are dropped and counted with the
 // owner's drops in the page's {"dropped": n}. It returns when either side
@@ -227,7 +227,6 @@ func (f *consoleFleet) dial(ctx context.Context, base, path string) (*websocket.
 func (c *console) proxyListen(ctx context.Context, conn *websocket.Conn, up *websocket.Conn) {
 	defer up.CloseNow()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	type msg struct {
 		typ websocket.MessageType
 		b   []byte
@@ -237,27 +236,20 @@ func (c *console) proxyListen(ctx context.Context, conn *websocket.Conn, up *web
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	wg.Go(func() {
-		defer cancel()
-		for {
-			typ, b, err := up.Read(ctx)
-			if err != nil {
+	readEach(ctx, cancel, &wg, up, func(typ websocket.MessageType, b []byte) {
+		if typ == websocket.MessageText {
+			var d struct {
+				Dropped *uint64 `json:"dropped"`
+			}
+			if json.Unmarshal(b, &d) == nil && d.Dropped != nil {
+				upDropped.Store(*d.Dropped)
 				return
 			}
-			if typ == websocket.MessageText {
-				var d struct {
-					Dropped *uint64 `json:"dropped"`
-				}
-				if json.Unmarshal(b, &d) == nil && d.Dropped != nil {
-					upDropped.Store(*d.Dropped)
-					continue
-				}
-			}
-			select {
-			case frames <- msg{typ, b}:
-			default:
-				dropped.Add(1)
-			}
+		}
+		select {
+		case frames <- msg{typ, b}:
+		default:
+			dropped.Add(1)
 		}
 	})
 	t := time.NewTicker(time.Second)
@@ -350,31 +342,23 @@ func (p *peerLevels) follow(ctx context.Context, f *consoleFleet, base string) e
 	}
 	defer up.CloseNow()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	wg.Go(func() {
-		defer cancel()
-		for {
-			_, b, err := up.Read(ctx)
-			if err != nil {
-				return
+	readEach(ctx, cancel, &wg, up, func(_ websocket.MessageType, b []byte) {
+		var m struct {
+			Levels [][]any `json:"levels"`
+		}
+		if json.Unmarshal(b, &m) != nil {
+			return
+		}
+		now := time.Now()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, l := range m.Levels {
+			if id, ok := l[0].(string); ok && len(l) == 4 && (len(p.levels) < maxVisible || p.levels[id].level != nil) {
+				p.levels[id] = peerLevel{at: now, level: l}
 			}
-			var m struct {
-				Levels [][]any `json:"levels"`
-			}
-			if json.Unmarshal(b, &m) != nil {
-				continue
-			}
-			now := time.Now()
-			p.mu.Lock()
-			for _, l := range m.Levels {
-				if id, ok := l[0].(string); ok && len(l) == 4 && (len(p.levels) < maxVisible || p.levels[id].level != nil) {
-					p.levels[id] = peerLevel{at: now, level: l}
-				}
-			}
-			p.mu.Unlock()
 		}
 	})
 	p.mu.Lock()

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -42,23 +41,8 @@ func TestConsoleFleetInChromium(t *testing.T) {
 	for _, id := range consoleFleetCameras {
 		specs = append(specs, loadtest.StreamSpec{Name: id, Codec: audio.CodecL16, Signal: loadtest.SignalTone})
 	}
-	extra := fmt.Sprintf("fleet:\n  group: earshot\n  instance_id: INSTANCE\n  session_timeout: %s\n  heartbeat_interval: 500ms\n", fleetSession)
-	e := &fleetEnv{processEnv: newProcessEnvFor(t, 5*time.Second, specs, extra), children: make(map[string]*child)}
-	text, err := os.ReadFile(e.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.text = string(text)
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	fc := fleet.Config{Brokers: []string{e.broker.Addr()}}
-	if _, err := fleet.Init(ctx, fc, consoleFleetPartitions); err != nil {
-		t.Fatal(err)
-	}
-	if e.reg, err = fleet.OpenRegistry(ctx, fc); err != nil {
-		t.Fatal(err)
-	}
-	defer e.reg.Close()
+	e := newFleetEnvFor(t, specs, consoleFleetPartitions)
+	ctx := t.Context()
 	var parts []int32
 	for _, id := range consoleFleetCameras {
 		parts = append(parts, e.reg.PartitionOf(id))

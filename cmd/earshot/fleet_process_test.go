@@ -53,6 +53,13 @@ func newFleetEnv(t *testing.T) *fleetEnv {
 	for i := range fleetCameras {
 		specs = append(specs, loadtest.StreamSpec{Name: fmt.Sprintf("cam-%02d", i), Codec: audio.CodecPCMU})
 	}
+	return newFleetEnvFor(t, specs, fleetPartitions)
+}
+
+// newFleetEnvFor serves specs to a fleet whose registry has partitions
+// partitions.
+func newFleetEnvFor(t *testing.T, specs []loadtest.StreamSpec, partitions int) *fleetEnv {
+	t.Helper()
 	extra := fmt.Sprintf("fleet:\n  group: earshot\n  instance_id: INSTANCE\n  session_timeout: %s\n  heartbeat_interval: 500ms\n", fleetSession)
 	e := &fleetEnv{processEnv: newProcessEnvFor(t, 5*time.Second, specs, extra), children: make(map[string]*child)}
 	text, err := os.ReadFile(e.config)
@@ -63,7 +70,7 @@ func newFleetEnv(t *testing.T) *fleetEnv {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	fc := fleet.Config{Brokers: []string{e.broker.Addr()}}
-	if _, err := fleet.Init(ctx, fc, fleetPartitions); err != nil {
+	if _, err := fleet.Init(ctx, fc, partitions); err != nil {
 		t.Fatal(err)
 	}
 	if e.reg, err = fleet.OpenRegistry(ctx, fc); err != nil {
