@@ -454,6 +454,12 @@ func (c *console) listenRemote(w http.ResponseWriter, r *http.Request, fl *conso
 		http.Error(w, "the stream's owner refused listen-in: "+err.Error(), http.StatusBadGateway)
 		return
 	}
+	c.relay(w, r, up)
+}
+
+// relay accepts r's WebSocket and relays up, another instance's listen-in
+// socket, to it; it closes up.
+func (c *console) relay(w http.ResponseWriter, r *http.Request, up *websocket.Conn) {
 	conn, ctx, done, ok := c.accept(w, r)
 	if !ok {
 		up.CloseNow()

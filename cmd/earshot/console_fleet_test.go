@@ -174,13 +174,7 @@ func TestConsoleRelayBoundsItsQueue(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
-		conn, ctx, done, ok := con.accept(w, r)
-		if !ok {
-			up.CloseNow()
-			return
-		}
-		defer done()
-		con.proxyListen(conn.CloseRead(ctx), conn, up)
+		con.relay(w, r, up)
 	}))
 	defer relay.Close()
 
