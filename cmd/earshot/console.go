@@ -84,6 +84,9 @@ func (c *console) Close() {
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
+	if c.fleet != nil {
+		c.fleet.close()
+	}
 }
 
 // Handler serves /console and /console/…. Without a token it answers

@@ -62,8 +62,13 @@ type peerRows struct {
 
 func newConsoleFleet(view fleetView, self, token string, log *slog.Logger) *consoleFleet {
 	return &consoleFleet{view: view, self: self, token: token, log: log, rows: make(map[string]peerRows), failing: make(map[string]bool),
-		client: &http.Client{Timeout: peerTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		client: &http.Client{Transport: &http.Transport{}, Timeout: peerTimeout,
+			// The token goes to the advertised URL only, never elsewhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
+
+// close closes the idle connections to other instances.
+func (f *consoleFleet) close() { f.client.CloseIdleConnections() }
 
 // errNoOwner: the stream has no owner this instance can reach.
 var errNoOwner = errors.New("stream not reachable")
