@@ -30,6 +30,11 @@ it produces to Kafka, and report (report.json, report.md, report.html).
   black-box                 --brokers H:P --topic T [--admin H:P] [--pid N]:
                             serve the cameras on --listen and verify an
                             external deployment's topic
+  fleet                     --instances N: N instances of the build in fleet
+                            mode share the streams; the scenario's
+                            instance_faults kill, term, stop and restart
+                            them; the report gives each stream's failovers
+                            and checks continuity across owners
 
 Built-in scenarios: ` // + names
 
@@ -43,6 +48,7 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 0, "override the scenario's duration")
 	ramp := fs.Float64("ramp-up", -1, "override the scenario's ramp-up, streams per second (0: all at start)")
 	transport := fs.String("transport", "", "override how earshot pulls: tcp, udp or auto")
+	instances := fs.Int("instances", 0, "override the scenario's instances: run the build as a fleet of `N` child processes")
 	baseline := fs.String("baseline", "", "A/B: the baseline `binary`")
 	canary := fs.String("canary", "", "A/B: the canary `binary`")
 	inTurn := fs.Bool("in-turn", false, "A/B: run the builds one after the other, not side by side")
@@ -69,6 +75,9 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	override(sc, set, *streams, *codecs, *duration, *ramp, *transport, *capCodecs, *capMax)
+	if set["instances"] {
+		sc.Instances = *instances
+	}
 	if err := sc.Validate(); err != nil {
 		fmt.Fprintf(stderr, "earshot loadtest: %v\n", err)
 		return exitConfig
