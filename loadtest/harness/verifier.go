@@ -235,7 +235,7 @@ type streamCheck struct {
 	audioRecords uint64
 	epochs       []epochCheck
 	spans        []EpochSpan // the epochs by owner, for the fleet's continuity
-	clock        string // of the last record
+	clock        string      // of the last record
 	seqErrors    uint64
 	seqMessages  []string
 	gaps         []gapPiece
