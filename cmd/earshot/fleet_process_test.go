@@ -414,7 +414,7 @@ func TestFleetOfProcesses(t *testing.T) {
 		e.children[id].stop(t, syscall.SIGTERM)
 	}
 	gap := checkContinuity(t, e.topic.epochs())
-	t.Logf("largest gap between two epochs of a stream: %s", gap)
+	t.Logf("largest gap where the owner changed: %s", gap)
 }
 
 // TestFleetTombstoneCompactionRestart deletes a stream through the API of
