@@ -145,6 +145,9 @@ func (o *Options) validate() error {
 		if t.blackBox() && (len(t.Brokers) == 0 || t.Topic == "") {
 			return fmt.Errorf("loadtest: target %s: no binary to run, and no brokers and topic to observe", t.Label)
 		}
+		if t.blackBox() && o.Scenario.Instances > 1 {
+			return fmt.Errorf("loadtest: target %s: a fleet of %d instances needs a binary to run", t.Label, o.Scenario.Instances)
+		}
 		if t.blackBox() && t.Admin == "" && len(o.Scenario.Churn) > 0 {
 			return fmt.Errorf("loadtest: target %s: churn needs the deployment's admin address", t.Label)
 		}

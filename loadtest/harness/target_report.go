@@ -241,7 +241,11 @@ func (t *targetRun) verdict(r *Report) {
 	th := t.s.sc.Thresholds
 	fail := func(format string, args ...any) { r.Failures = append(r.Failures, fmt.Sprintf(format, args...)) }
 	if c := r.Earshot.ExitCode; c != nil && *c != 0 {
-		fail("earshot exited with status %d (see earshot.log)", *c)
+		log := "earshot.log"
+		if t.fleet != nil {
+			log = "the instances' logs"
+		}
+		fail("earshot exited with status %d (see %s)", *c, log)
 	}
 	if r.Streams.Delivered < r.Streams.Planned {
 		fail("%d of %d streams delivered no audio", r.Streams.Planned-r.Streams.Delivered, r.Streams.Planned)
