@@ -453,6 +453,9 @@ func (t *targetRun) progress() string {
 	if k.HasProc {
 		line += fmt.Sprintf(" · CPU %.0f%% · RSS %s", 100*cpu, fmtBytes(k.Proc.RSS))
 	}
+	if t.fleet != nil {
+		line += fmt.Sprintf(" · instances %d/%d", len(t.fleet.running()), len(t.fleet.ids))
+	}
 	return line
 }
 
