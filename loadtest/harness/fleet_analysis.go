@@ -40,12 +40,12 @@ func (fa *fleetAnalysis) explain(g gapPiece, sc *streamCheck) string {
 	return ""
 }
 
-// failovers returns the stream's moves between instances, and the
-// continuity problems of its epochs.
+// failovers returns the stream's moves between instances (the first
+// maxTimeline), and the continuity problems of its epochs.
 func (fa *fleetAnalysis) failovers(sc *streamCheck) ([]FailoverResult, []string) {
 	c := CheckContinuity(sc.spans)
-	out := make([]FailoverResult, len(c.Handovers))
-	for i, h := range c.Handovers {
+	out := make([]FailoverResult, min(len(c.Handovers), maxTimeline))
+	for i, h := range c.Handovers[:len(out)] {
 		out[i] = FailoverResult{AtS: h.LastOld.Sub(fa.t0).Seconds(), From: h.From, To: h.To, FromEpoch: h.FromEpoch, ToEpoch: h.ToEpoch, Ms: ms(h.Gap()), OldEnd: h.OldEnd}
 	}
 	return out, c.Problems
@@ -64,24 +64,23 @@ func (fa *fleetAnalysis) wantEnd(got, want string) bool {
 func (fa *fleetAnalysis) figures(f *fleetRun, r *Report, checks map[string]*streamCheck) *FleetFigures {
 	ff := &FleetFigures{Instances: f.ids, Partitions: fleetPartitionsPerInstance * len(f.ids), SessionTimeoutS: f.session.Seconds()}
 	var all []time.Duration
-	for _, sr := range r.PerStream {
-		for _, fo := range sr.Failovers {
-			all = append(all, time.Duration(fo.Ms*float64(time.Millisecond)))
+	var problems []string
+	for _, sc := range checks {
+		c := CheckContinuity(sc.spans)
+		for _, h := range c.Handovers {
+			all = append(all, h.Gap())
+		}
+		for _, p := range c.Problems {
+			ff.ContinuityProblems++
+			problems = append(problems, sc.name+": "+p)
 		}
 	}
 	ff.Failovers = len(all)
 	ff.FailoverP50Ms, ff.FailoverMaxMs = medianMax(all)
-	var problems []string
-	for _, sc := range checks {
-		for _, p := range CheckContinuity(sc.spans).Problems {
-			ff.Overlaps++
-			problems = append(problems, sc.name+": "+p)
-		}
-	}
 	slices.Sort(problems)
 	switch {
 	case len(problems) > 0:
-		ff.Continuity = fmt.Sprintf("%d epochs pulled twice; the first: %s", len(problems), problems[0])
+		ff.Continuity = fmt.Sprintf("%d epochs pulled twice or out of order; the first: %s", len(problems), problems[0])
 	case r.Loss.UnexplainedGaps > 0:
 		ff.Continuity = fmt.Sprintf("%d gaps neither an owner change nor a fault explains", r.Loss.UnexplainedGaps)
 	default:

@@ -240,9 +240,10 @@ type FleetFigures struct {
 	FailoverP50Ms *float64              `json:"failover_p50_ms"`
 	FailoverMaxMs *float64              `json:"failover_max_ms"`
 	Faults        []InstanceFaultResult `json:"faults,omitempty"`
-	// Overlaps counts pairs of epochs of a stream that overlap in capture
-	// time by more than 500 ms (pulled twice).
-	Overlaps int `json:"overlaps"`
+	// ContinuityProblems counts pairs of epochs of a stream that overlap
+	// in capture time by more than 500 ms (pulled twice) or come out of
+	// order.
+	ContinuityProblems int `json:"continuity_problems"`
 	// Continuity is the verdict across owners: no overlap, and the audio
 	// stops only where the owner changed or a fault explains it.
 	ContinuityPass bool   `json:"continuity_pass"`
