@@ -173,6 +173,10 @@ func (f *fleetRun) start(ctx context.Context) error {
 		return fmt.Errorf("loadtest: %s: fleet init: %w", f.t.Label, err)
 	}
 	for _, id := range f.ids {
+		// A restart keeps the instance's spool, as a real one would.
+		if err := ensureDir(filepath.Join(f.t.dir, id)); err != nil {
+			return err
+		}
 		if err := f.startInstance(ctx, id); err != nil {
 			return err
 		}

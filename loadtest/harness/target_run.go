@@ -186,9 +186,6 @@ func (t *targetRun) writeConfig(instance string) (string, error) {
 		"log":         map[string]any{"format": "json"},
 	}
 	if instance != "" {
-		if err := ensureDir(dir); err != nil {
-			return "", err
-		}
 		cfg["fleet"] = t.fleet.fleetSection(instance)
 	}
 	mergeMaps(cfg, t.s.sc.Earshot)
