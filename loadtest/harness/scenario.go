@@ -3,7 +3,9 @@
 // faults, consumes what earshot produced to Kafka and verifies every second
 // of it end to end, accounts earshot's CPU and memory (earshot runs as a
 // child process, so that they are its own), compares a canary build with a
-// baseline (gray release), and writes reports with plots.
+// baseline (gray release), runs a build as a fleet whose instances it
+// kills, stops and restarts (checking failovers and continuity across
+// owners), and writes reports with plots.
 //
 // A run is described by a Scenario (YAML; built-in ones are in
 // loadtest/scenarios). Run runs it against one or more Targets; RunAB
