@@ -187,8 +187,14 @@ func runFaults(t *testing.T, backend string, skip map[string]string) {
 				if st, _ := sup.StreamStats("cam"); exp.Permanent != (st.State == ingest.StateError) {
 					t.Errorf("state %s for failure %s, permanent %v", st.State, st.Failure, exp.Permanent)
 				}
-				if n := srv.Accepts() - accepts; c.maxAccepts > 0 && n > c.maxAccepts {
-					t.Errorf("the server accepted %d connections until the failure, want at most %d", n, c.maxAccepts)
+				// rtspsrc connects to a redirect's Location itself before
+				// earshot stops it: 2 connections per target.
+				max := c.maxAccepts
+				if backend == ingest.BackendGStreamer {
+					max *= 2
+				}
+				if n := srv.Accepts() - accepts; max > 0 && n > max {
+					t.Errorf("the server accepted %d connections until the failure, want at most %d", n, max)
 				}
 			}
 			if ev.Ended.IsZero() {

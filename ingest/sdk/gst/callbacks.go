@@ -53,6 +53,9 @@ func goNewSample(ud C.uintptr_t, payload *C.guint8, n C.int, ts C.guint32, seq C
 	h.lastRTP.Store(now.UnixNano())
 	f := sdk.Frame{Timestamp: uint32(ts), Seq: uint16(seq), Marker: marker != 0, SSRC: uint32(ssrc),
 		Arrival: now, Codec: h.codec.Load()}
+	if sr := h.sr.Load(); sr != nil && f.Codec != nil {
+		f.NTP = sr.At(f.Timestamp, f.Codec.ClockRate)
+	}
 	data := unsafe.Slice((*byte)(unsafe.Pointer(payload)), int(n))
 	if h.s.opts.Inline {
 		// The mapped buffer itself: valid only until this returns.
@@ -69,12 +72,71 @@ func goNewSample(ud C.uintptr_t, payload *C.guint8, n C.int, ts C.guint32, seq C
 	h.push(data, &f)
 }
 
+// goRTCP runs on rtpbin's thread for each RTCP buffer of the track; sr
+// says whether it held a sender report, of NTP time ntp and RTP time rtp.
+//
 //export goRTCP
-func goRTCP(ud C.uintptr_t) {
+func goRTCP(ud C.uintptr_t, sr C.int, ntp C.guint64, rtp C.guint32) {
 	var h *handle
 	defer func() { recoverInto(h) }()
 	h = lookupHandle(ud)
 	h.lastRTCP.Store(time.Now().UnixNano())
+	if sr != 0 {
+		h.sr.Store(sdk.NewSenderReport(uint64(ntp), uint32(rtp)))
+	}
+}
+
+// goBeforeSend runs on rtspsrc's thread before each RTSP request, with the
+// location rtspsrc is at. rtspsrc follows a redirect by moving to its
+// Location and starting over with OPTIONS and DESCRIBE on a new
+// connection: a location other than the one it was given, or a DESCRIBE
+// after another request that followed a DESCRIBE (a redirect to the same
+// location; an authorisation retry repeats the DESCRIBE at once), means it
+// did. The request is then dropped and the pipeline ends, so that
+// OpenContext applies the redirect policy.
+//
+//export goBeforeSend
+func goBeforeSend(ud C.uintptr_t, loc *C.char, describe C.int) C.int {
+	var h *handle
+	defer func() { recoverInto(h) }()
+	h = lookupHandle(ud)
+	l := C.GoString(loc)
+	h.mu.Lock()
+	again := describe != 0 && h.afterDescribe
+	switch {
+	case describe != 0:
+		h.described, h.afterDescribe = true, false
+	case h.described:
+		h.afterDescribe = true
+	}
+	h.mu.Unlock()
+	if l != h.location || again {
+		h.end(&redirected{location: l})
+		return 0
+	}
+	return 1
+}
+
+// goAcceptCertificate runs on rtspsrc's thread when GIO did not trust an
+// rtsps server's certificate chain (n DER certificates, leaf first): it
+// accepts the chain if the handle's tls.Config trusts it, as the gortsplib
+// backend would.
+//
+//export goAcceptCertificate
+func goAcceptCertificate(ud C.uintptr_t, ders *unsafe.Pointer, lens *C.int, n C.int) C.int {
+	var h *handle
+	defer func() { recoverInto(h) }()
+	h = lookupHandle(ud)
+	chain := make([][]byte, int(n))
+	ls := unsafe.Slice(lens, int(n))
+	for i, p := range unsafe.Slice(ders, int(n)) {
+		chain[i] = C.GoBytes(p, ls[i])
+	}
+	if err := h.verifyChain(chain); err != nil {
+		h.s.opts.Logger.Warn("gst: rtsps certificate refused", "url", h.url, "err", err)
+		return 0
+	}
+	return 1
 }
 
 //export goBadBuffer

@@ -4,6 +4,9 @@
 #include <string.h>
 #include <time.h>
 #include <gst/rtp/gstrtpbuffer.h>
+#include <gst/rtp/gstrtcpbuffer.h>
+#include <gio/gio.h>
+#include <gst/rtsp/gstrtspmessage.h>
 #include "glue.h"
 #include "_cgo_export.h"
 
@@ -53,9 +56,75 @@ static void on_pad_added(GstElement *src, GstPad *pad, gpointer ud) {
 	if (ok) goPadLinked((uintptr_t)ud);
 }
 
+// rtcp_buffer reports one RTCP buffer to Go, with the sender info of the
+// last sender report in it, if any.
+static void rtcp_buffer(GstBuffer *b, uintptr_t h) {
+	int sr = 0;
+	guint64 ntp = 0;
+	guint32 rtptime = 0;
+	GstRTCPBuffer rtcp = GST_RTCP_BUFFER_INIT;
+	if (gst_rtcp_buffer_validate_reduced(b) && gst_rtcp_buffer_map(b, GST_MAP_READ, &rtcp)) {
+		GstRTCPPacket pkt;
+		gboolean more = gst_rtcp_buffer_get_first_packet(&rtcp, &pkt);
+		while (more) {
+			if (gst_rtcp_packet_get_type(&pkt) == GST_RTCP_TYPE_SR) {
+				guint32 ssrc, packets, octets;
+				gst_rtcp_packet_sr_get_sender_info(&pkt, &ssrc, &ntp, &rtptime, &packets, &octets);
+				sr = 1;
+			}
+			more = gst_rtcp_packet_move_to_next(&pkt);
+		}
+		gst_rtcp_buffer_unmap(&rtcp);
+	}
+	goRTCP(h, sr, ntp, rtptime);
+}
+
 static GstPadProbeReturn on_rtcp(GstPad *pad, GstPadProbeInfo *info, gpointer ud) {
-	goRTCP((uintptr_t)ud);
+	if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+		rtcp_buffer(GST_PAD_PROBE_INFO_BUFFER(info), (uintptr_t)ud);
+	} else if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+		GstBufferList *l = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+		for (guint i = 0; i < gst_buffer_list_length(l); i++) {
+			rtcp_buffer(gst_buffer_list_get(l, i), (uintptr_t)ud);
+		}
+	}
 	return GST_PAD_PROBE_OK;
+}
+
+// on_before_send runs on rtspsrc's thread before each request. rtspsrc
+// follows redirects by changing its location and starting over: Go drops
+// every request to another location than the one it gave, before rtspsrc
+// can attach credentials to it, and a DESCRIBE that starts over.
+static gboolean on_before_send(GstElement *src, GstRTSPMessage *msg, gpointer ud) {
+	gchar *loc = NULL;
+	g_object_get(src, "location", &loc, NULL);
+	int describe = msg->type == GST_RTSP_MESSAGE_REQUEST && msg->type_data.request.method == GST_RTSP_DESCRIBE;
+	int ok = goBeforeSend((uintptr_t)ud, loc, describe);
+	g_free(loc);
+	return ok ? TRUE : FALSE;
+}
+
+// on_accept_certificate runs on rtspsrc's thread when GIO did not trust
+// the server's certificate; Go verifies the chain with the handle's
+// tls.Config. The chain is passed as DER certificates, leaf first.
+static gboolean on_accept_certificate(GstElement *src, GTlsConnection *conn, GTlsCertificate *peer,
+	GTlsCertificateFlags errors, gpointer ud) {
+	GByteArray *ders[8];
+	const void *data[8];
+	int lens[8];
+	int n = 0;
+	for (GTlsCertificate *c = peer; c != NULL && n < 8; c = g_tls_certificate_get_issuer(c)) {
+		GByteArray *der = NULL;
+		g_object_get(c, "certificate", &der, NULL);
+		if (der == NULL) break;
+		ders[n] = der;
+		data[n] = der->data;
+		lens[n] = der->len;
+		n++;
+	}
+	int ok = goAcceptCertificate((uintptr_t)ud, (void **)data, lens, n);
+	for (int i = 0; i < n; i++) g_byte_array_unref(ders[i]);
+	return ok ? TRUE : FALSE;
 }
 
 // on_manager_pad watches the RTCP rtspsrc feeds rtpbin, so that a source
@@ -136,6 +205,8 @@ esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *
 	g_signal_connect(p->src, "select-stream", G_CALLBACK(on_select_stream), (gpointer)h);
 	g_signal_connect(p->src, "pad-added", G_CALLBACK(on_pad_added), (gpointer)h);
 	g_signal_connect(p->src, "new-manager", G_CALLBACK(on_new_manager), (gpointer)h);
+	g_signal_connect(p->src, "before-send", G_CALLBACK(on_before_send), (gpointer)h);
+	g_signal_connect(p->src, "accept-certificate", G_CALLBACK(on_accept_certificate), (gpointer)h);
 	gst_bin_add_many(GST_BIN(p->pipeline), p->src, p->sink, NULL);
 	GstBus *bus = gst_element_get_bus(p->pipeline);
 	gst_bus_set_sync_handler(bus, on_bus, (gpointer)h, NULL);

@@ -3,7 +3,7 @@
 package gst
 
 /*
-#cgo pkg-config: gstreamer-1.0 gstreamer-app-1.0 gstreamer-rtp-1.0
+#cgo pkg-config: gstreamer-1.0 gstreamer-app-1.0 gstreamer-rtp-1.0 gstreamer-rtsp-1.0 gio-2.0
 #include <stdlib.h>
 #include "glue.h"
 */
@@ -12,6 +12,7 @@ import "C"
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -93,13 +94,18 @@ type slot struct {
 // handle is one pipeline. Its fields after self are touched by GStreamer's
 // threads through the exported functions, by the workers and by Close.
 type handle struct {
-	s     *SDK
-	id    sdk.Handle
-	self  cgo.Handle
-	pipe  *C.esPipe
-	url   string // redacted
-	user  *url.Userinfo
-	codec atomic.Pointer[sdk.Codec] // chosen by select-stream
+	s    *SDK
+	id   sdk.Handle
+	self cgo.Handle
+	pipe *C.esPipe
+	url  string // redacted
+	user *url.Userinfo
+	// location is the URL rtspsrc was given, without credentials: a
+	// request to any other is a redirect.
+	location string
+	tls      *tls.Config               // nil: the system's roots
+	host     string                    // the host name the certificate must name
+	codec    atomic.Pointer[sdk.Codec] // chosen by select-stream
 
 	linked   chan struct{} // closed when appsink is linked
 	linkOnce sync.Once
@@ -119,29 +125,32 @@ type handle struct {
 	scheduled  bool
 	closed     bool
 	droppedRun uint64
-	statuses   []sdk.Status
+	// described: a DESCRIBE was sent; afterDescribe: another request
+	// followed it (goBeforeSend).
+	described, afterDescribe bool
+	statuses                 []sdk.Status
 
 	received, frames, dropped, badBuffers, lost     atomic.Uint64
 	lastRTP, lastRTCP, callbackSince, lastDelivered atomic.Int64
-	lastSeq                                         uint16 // touched by the streaming thread only
+	lastSeq                                         uint16                           // touched by the streaming thread only
+	sr                                              atomic.Pointer[sdk.SenderReport] // the last one received
 }
 
 // OpenContext connects to rawURL, selects its first audio track earshot can
 // decode and plays it. It returns once appsink is linked to the track,
 // or with the first error rtspsrc posts. Errors never contain credentials.
+//
+// rtspsrc follows 301 and 302 answers itself, without limit, and sends its
+// credentials to whichever host it was redirected to. earshot stops it at
+// the first request it would send after a redirect (its before-send
+// signal) and decides as the gortsplib backend does, by
+// o.FollowRedirects: a redirect it follows is opened as a new pipeline,
+// with the URL's credentials only on the URL's own host name.
 func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions) (sdk.Handle, error) {
 	red := sdk.Redact(rawURL)
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" || (u.Scheme != "rtsp" && u.Scheme != "rtsps") {
+	orig, err := base.ParseURL(rawURL)
+	if err != nil || orig.Host == "" {
 		return 0, fmt.Errorf("open %s: invalid url", red)
-	}
-	h := &handle{s: s, url: red, user: u.User, linked: make(chan struct{}), failed: make(chan error, 1),
-		slots: make([]slot, s.opts.QueueLen)}
-	if o.OnData != nil {
-		h.onData.Store(&o.OnData)
-	}
-	if o.OnStatus != nil {
-		h.onStatus.Store(&o.OnStatus)
 	}
 	s.mu.Lock()
 	if s.shutdown {
@@ -149,15 +158,57 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions)
 		return 0, sdk.ErrShutdown
 	}
 	s.nextID++
-	h.id = s.nextID
+	id := s.nextID
 	s.mu.Unlock()
 
-	var user, pw string
+	target := orig
+	for hop := 1; ; hop++ {
+		h, err := s.open(ctx, id, red, orig.User, target, o)
+		var re *redirected
+		if errors.As(err, &re) {
+			next, ferr := sdk.FollowRedirect(orig, target, re.location, hop, o.FollowRedirects)
+			if ferr != nil {
+				return 0, fmt.Errorf("open %s: %w", red, ferr)
+			}
+			s.opts.Logger.Info("gst: following redirect", "url", red, "to", sdk.Redact(next.String()), "hop", hop)
+			target = next
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("open %s: %w", red, err)
+		}
+		s.mu.Lock()
+		if s.shutdown {
+			s.mu.Unlock()
+			h.free()
+			return 0, sdk.ErrShutdown
+		}
+		s.handles[h.id] = h
+		s.mu.Unlock()
+		h.pushStatus(sdk.Status{Kind: sdk.StatusConnected})
+		return h.id, nil
+	}
+}
+
+// open plays target in a new pipeline, as handle id. user is the original
+// URL's credentials, scrubbed from GStreamer's messages.
+func (s *SDK) open(ctx context.Context, id sdk.Handle, red string, user *url.Userinfo, target *base.URL, o sdk.OpenOptions) (*handle, error) {
+	h := &handle{s: s, id: id, url: red, user: user, linked: make(chan struct{}), failed: make(chan error, 1),
+		slots: make([]slot, s.opts.QueueLen)}
+	if o.OnData != nil {
+		h.onData.Store(&o.OnData)
+	}
+	if o.OnStatus != nil {
+		h.onStatus.Store(&o.OnStatus)
+	}
+	u := *(*url.URL)(target)
+	var name, pw string
 	if u.User != nil {
-		user = u.User.Username()
+		name = u.User.Username()
 		pw, _ = u.User.Password()
 		u.User = nil
 	}
+	h.location = u.String()
 	protocols := 1 | 4 // GST_RTSP_LOWER_TRANS_UDP | _TCP
 	switch o.Transport {
 	case sdk.TransportTCP:
@@ -167,8 +218,9 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions)
 	}
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	insecure := o.TLSConfig != nil && o.TLSConfig.InsecureSkipVerify
+	h.tls, h.host = o.TLSConfig, target.Hostname()
 
-	cLoc, cUser, cPW := C.CString(u.String()), C.CString(user), C.CString(pw)
+	cLoc, cUser, cPW := C.CString(h.location), C.CString(name), C.CString(pw)
 	h.self = cgo.NewHandle(h)
 	h.pipe = C.es_new(C.uintptr_t(h.self), cLoc, cUser, cPW, C.int(protocols),
 		C.int(s.opts.Latency.Milliseconds()), C.guint64(timeout.Microseconds()),
@@ -178,14 +230,15 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions)
 	C.free(unsafe.Pointer(cPW))
 	if h.pipe == nil {
 		h.self.Delete()
-		return 0, fmt.Errorf("open %s: cannot make rtspsrc and appsink (GStreamer plugins base and good installed?)", red)
+		return nil, errors.New("cannot make rtspsrc and appsink (GStreamer plugins base and good installed?)")
 	}
 	if C.es_play(h.pipe) == 0 {
 		h.free()
-		return 0, fmt.Errorf("open %s: pipeline refused to play", red)
+		return nil, errors.New("pipeline refused to play")
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	var err error
 	select {
 	case <-h.linked:
 	case err = <-h.failed:
@@ -196,20 +249,15 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions)
 	}
 	if err != nil {
 		h.free()
-		return 0, fmt.Errorf("open %s: %w", red, h.openError(err))
+		return nil, h.openError(err)
 	}
-
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		h.free()
-		return 0, sdk.ErrShutdown
-	}
-	s.handles[h.id] = h
-	s.mu.Unlock()
-	h.pushStatus(sdk.Status{Kind: sdk.StatusConnected})
-	return h.id, nil
+	return h, nil
 }
+
+// redirected ends a pipeline that rtspsrc redirected to location.
+type redirected struct{ location string }
+
+func (e *redirected) Error() string { return "redirected to " + sdk.Redact(e.location) }
 
 // openError turns rtspsrc's "no supported stream" into the SDK's codec
 // errors when select-stream refused every track.
