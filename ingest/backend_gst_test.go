@@ -49,6 +49,13 @@ func TestAHeldSinkStallsOnlyItsOwnGStreamerStream(t *testing.T) {
 	}
 }
 
+// TestTransportsAuthAndTLSThroughGStreamer: TCP, UDP, auto, basic and
+// digest authentication, and rtsps trusted through a CA file, insecurely
+// or not at all, as with gortsplib.
+func TestTransportsAuthAndTLSThroughGStreamer(t *testing.T) {
+	runTransportCases(t, ingest.BackendGStreamer)
+}
+
 // TestFaultsThroughGStreamer runs the fault suite with the faulted camera
 // pulled through GStreamer, the control stream through gortsplib.
 func TestFaultsThroughGStreamer(t *testing.T) {

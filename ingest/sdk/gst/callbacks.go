@@ -133,7 +133,9 @@ func goAcceptCertificate(ud C.uintptr_t, ders *unsafe.Pointer, lens *C.int, n C.
 		chain[i] = C.GoBytes(p, ls[i])
 	}
 	if err := h.verifyChain(chain); err != nil {
-		h.s.opts.Logger.Warn("gst: rtsps certificate refused", "url", h.url, "err", err)
+		// rtspsrc reports only that it could not connect: the error it
+		// posts next carries this one, for sdk.Classify.
+		h.certErr.Store(&err)
 		return 0
 	}
 	return 1
@@ -211,7 +213,11 @@ func goBusMessage(ud C.uintptr_t, kind C.int, text *C.char, domain, code C.int) 
 	var err error
 	switch kind {
 	case busError:
-		err = &busErr{msg: msg, domain: int(domain), code: int(code)}
+		be := &busErr{msg: msg, domain: int(domain), code: int(code)}
+		if ce := h.certErr.Load(); ce != nil {
+			be.cause = *ce
+		}
+		err = be
 	case busEOS:
 		err = errors.New("end of stream")
 	default:

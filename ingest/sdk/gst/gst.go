@@ -134,6 +134,7 @@ type handle struct {
 	lastRTP, lastRTCP, callbackSince, lastDelivered atomic.Int64
 	lastSeq                                         uint16                           // touched by the streaming thread only
 	sr                                              atomic.Pointer[sdk.SenderReport] // the last one received
+	certErr                                         atomic.Pointer[error]            // why goAcceptCertificate refused
 }
 
 // OpenContext connects to rawURL, selects its first audio track earshot can
@@ -472,6 +473,7 @@ type busErr struct {
 	msg    string
 	domain int
 	code   int
+	cause  error // what earshot knows of it, if anything: a refused certificate
 }
 
 func (e *busErr) Error() string { return e.msg }
@@ -493,6 +495,9 @@ const (
 // Unwrap lets sdk.Classify see authorisation and missing paths as the
 // gortsplib backend reports them.
 func (e *busErr) Unwrap() error {
+	if e.cause != nil {
+		return e.cause
+	}
 	if e.domain != domainResource {
 		return nil
 	}

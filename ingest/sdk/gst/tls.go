@@ -3,6 +3,7 @@
 package gst
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 // against the handle's tls.Config as crypto/tls checks it for the
 // gortsplib backend: roots from RootCAs (the system's when nil), the name
 // from ServerName or else the URL's host; InsecureSkipVerify accepts any.
+// A chain it refuses gives a *tls.CertificateVerificationError, as
+// crypto/tls's.
 func (h *handle) verifyChain(chain [][]byte) error {
 	cfg := h.tls
 	if cfg != nil && cfg.InsecureSkipVerify {
@@ -38,6 +41,8 @@ func (h *handle) verifyChain(chain [][]byte) error {
 	for _, c := range certs[1:] {
 		opts.Intermediates.AddCert(c)
 	}
-	_, err := certs[0].Verify(opts)
-	return err
+	if _, err := certs[0].Verify(opts); err != nil {
+		return &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
+	}
+	return nil
 }
