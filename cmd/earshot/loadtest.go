@@ -64,6 +64,7 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	compare := fs.String("compare", "", "after earshot, run `tool` (ffmpeg) once per stream on the same cameras for the same window and report its CPU and PSS per stream beside earshot's")
 	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg `binary` for --compare")
 	progress := fs.String("progress", "auto", "progress line: auto, tty, plain or off")
+	backends := fs.String("backend", "", "RTSP `stacks` earshot pulls with (gortsplib, gstreamer), comma-separated: with two, one earshot per backend, side by side on the same cameras")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -104,6 +105,10 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if *backends != "" && (*baseline != "" || *canary != "" || *capacity || *brokers != "" || *topic != "") {
+		fmt.Fprintln(stderr, "earshot loadtest: --backend applies to a plain run only (not A/B, capacity or black-box)")
+		return exitConfig
+	}
 	switch {
 	case *baseline != "" || *canary != "":
 		if *baseline == "" || *canary == "" {
@@ -120,7 +125,7 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	case *brokers != "" || *topic != "":
 		o.Targets = []harness.Target{{Brokers: strings.Split(*brokers, ","), Topic: *topic, Admin: *admin, PID: *pid}}
 	default:
-		o.Targets = []harness.Target{{Binary: self}}
+		o.Targets = backendTargets(self, *backends)
 	}
 	reports, err := harness.Run(ctx, o)
 	return finish(stdout, stderr, err, func() (string, bool) {
@@ -135,6 +140,20 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return strings.Join(lines, "\n"), pass
 	})
+}
+
+// backendTargets returns the targets of a plain run of bin: one, or one per
+// backend of the comma-separated list, labelled with its name.
+func backendTargets(bin, backends string) []harness.Target {
+	if backends == "" {
+		return []harness.Target{{Binary: bin}}
+	}
+	var ts []harness.Target
+	for b := range strings.SplitSeq(backends, ",") {
+		b = strings.TrimSpace(b)
+		ts = append(ts, harness.Target{Binary: bin, Backend: b, Label: b})
+	}
+	return ts
 }
 
 // override applies the flags that were set to the scenario.

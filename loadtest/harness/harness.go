@@ -25,6 +25,12 @@ type Target struct {
 	Binary string
 	// Env is added to the child's environment.
 	Env []string
+	// Backend is the RTSP stack the child pulls every stream with
+	// (ingest.backend: "gortsplib", or "gstreamer" in builds with the
+	// gstreamer tag); it overrides the scenario's earshot section.
+	// Targets side by side with different backends pull the same cameras.
+	// It defaults to "": the scenario's, else earshot's default.
+	Backend string
 
 	// Brokers and Topic (black-box): where the deployment produces. The
 	// harness consumes the topic from its oldest record and keeps the
@@ -142,6 +148,9 @@ func (o *Options) validate() error {
 			return fmt.Errorf("loadtest: target label %q is not unique letters, digits, '-', '_' and '.'", t.Label)
 		}
 		seen[t.Label] = true
+		if t.blackBox() && t.Backend != "" {
+			return fmt.Errorf("loadtest: target %s: a backend applies only to a binary the harness runs", t.Label)
+		}
 		if t.blackBox() && (len(t.Brokers) == 0 || t.Topic == "") {
 			return fmt.Errorf("loadtest: target %s: no binary to run, and no brokers and topic to observe", t.Label)
 		}

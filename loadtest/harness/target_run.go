@@ -189,6 +189,9 @@ func (t *targetRun) writeConfig(instance string) (string, error) {
 		cfg["fleet"] = t.fleet.fleetSection(instance)
 	}
 	mergeMaps(cfg, t.s.sc.Earshot)
+	if t.Backend != "" {
+		mergeMaps(cfg, map[string]any{"ingest": map[string]any{"backend": t.Backend}})
+	}
 	// Its admin listener, and what it pulls, are the harness's.
 	cfg["admin"].(map[string]any)["listen"] = "127.0.0.1:0"
 	cfg["streams"] = t.streamEntries(t.s.plan.initial)
