@@ -197,6 +197,22 @@ func goPadLinked(ud C.uintptr_t) {
 	h.linkOnce.Do(func() { close(h.linked) })
 }
 
+// goNewSSRC runs on rtpbin's streaming thread for each SSRC it sees on the
+// track, before its jitter buffer. A second SSRC ends the session with
+// sdk.ErrSSRCChanged, as with the gortsplib backend, so that ingest starts
+// a new epoch at once instead of finding the old SSRC silent.
+//
+//export goNewSSRC
+func goNewSSRC(ud C.uintptr_t, ssrc C.guint) {
+	var h *handle
+	defer func() { recoverInto(h) }()
+	h = lookupHandle(ud)
+	// 0 stands for none yet: an SSRC of 0 is then taken as the first.
+	if !h.firstSSRC.CompareAndSwap(0, uint32(ssrc)) && h.firstSSRC.Load() != uint32(ssrc) {
+		h.end(sdk.ErrSSRCChanged)
+	}
+}
+
 // Bus message kinds, as glue.c numbers them.
 const (
 	busError   = 1

@@ -135,8 +135,18 @@ static void on_manager_pad(GstElement *manager, GstPad *pad, gpointer ud) {
 	}
 }
 
+// on_new_jitterbuffer runs on rtpbin's streaming thread when a packet of
+// an SSRC it has not seen arrives, before that SSRC's jitter buffer: Go
+// tells a changed SSRC from the first. (The new jitter buffer would often
+// drop the new SSRC's packets for good, as "before seqnum-base" of the
+// first, and rtspsrc never expose them.)
+static void on_new_jitterbuffer(GstElement *manager, GstElement *jb, guint session, guint ssrc, gpointer ud) {
+	goNewSSRC((uintptr_t)ud, ssrc);
+}
+
 static void on_new_manager(GstElement *src, GstElement *manager, gpointer ud) {
 	g_signal_connect(manager, "pad-added", G_CALLBACK(on_manager_pad), ud);
+	g_signal_connect(manager, "new-jitterbuffer", G_CALLBACK(on_new_jitterbuffer), ud);
 }
 
 static GstBusSyncReply on_bus(GstBus *bus, GstMessage *m, gpointer ud) {

@@ -135,6 +135,7 @@ type handle struct {
 	lastSeq                                         uint16                           // touched by the streaming thread only
 	sr                                              atomic.Pointer[sdk.SenderReport] // the last one received
 	certErr                                         atomic.Pointer[error]            // why goAcceptCertificate refused
+	firstSSRC                                       atomic.Uint32                    // goNewSSRC
 }
 
 // OpenContext connects to rawURL, selects its first audio track earshot can
