@@ -67,7 +67,4 @@ func TestFaultsThroughGStreamer(t *testing.T) {
 var gstFaultDifferences = map[string]string{
 	"garbage on the interleaved channel is skipped": "rtspsrc ends the connection on unparsable interleaved data " +
 		"(\"Could not read from resource\"): earshot reconnects within 0.1 s, leaving a disconnected gap and a new epoch",
-	"a timestamp jump loses nothing and keeps the epoch": "1 run in 8 under -race, rtpjitterbuffer releases the " +
-		"packets around a 30 s timestamp jump so that earshot finds a discontinuity (a 25 ms gap, same epoch); " +
-		"skipped until the jitter buffer's mode is settled",
 }
