@@ -3,12 +3,10 @@
 package gst
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/earshot/earshot/audio"
-	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/loadtest"
 	"github.com/earshot/earshot/loadtest/loadtesttest"
 )
@@ -25,21 +23,9 @@ func TestFrameNTPComesFromSenderReports(t *testing.T) {
 	backends := map[string]backend{"gstreamer": newGst(t, Options{}), "gortsplib": newGortsplib(t)}
 	for name, b := range backends {
 		t.Run(name, func(t *testing.T) {
-			const packets = 50 // 1 s
-			col := newCollector(packets)
-			h, err := b.OpenContext(context.Background(), cams.URL("cam"), sdk.OpenOptions{
-				Transport: sdk.TransportTCP, OnData: col.onData, OnStatus: col.onStatus})
-			if err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case <-col.enough:
-			case <-time.After(15 * time.Second):
-				t.Fatalf("only %d frames in 15 s", len(col.frames))
-			}
-			b.Close(h)
+			_, frames := collect(t, b, cams.URL("cam"), 50) // 1 s
 			first := -1
-			for i, f := range col.frames {
+			for i, f := range frames {
 				if f.NTP.IsZero() {
 					if first >= 0 {
 						t.Fatalf("frame %d has no NTP time after frame %d had one", i, first)
@@ -53,7 +39,7 @@ func TestFrameNTPComesFromSenderReports(t *testing.T) {
 				if d := f.Arrival.Sub(f.NTP); d < -50*time.Millisecond || d > time.Second {
 					t.Errorf("frame %d: captured %s before its arrival, want within -50 ms..1 s", i, d)
 				}
-				prev := col.frames[i-1]
+				prev := frames[i-1]
 				if i == first || prev.NTP.IsZero() {
 					continue
 				}
