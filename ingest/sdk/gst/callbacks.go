@@ -86,28 +86,47 @@ func goRTCP(ud C.uintptr_t, sr C.int, ntp C.guint64, rtp C.guint32) {
 	}
 }
 
+// Requests goBeforeSend tells apart, as glue.c numbers them.
+const (
+	requestOther    = 0
+	requestDescribe = 1
+	requestSetup    = 2
+)
+
 // goBeforeSend runs on rtspsrc's thread before each RTSP request, with the
 // location rtspsrc is at. rtspsrc follows a redirect by moving to its
 // Location and starting over with OPTIONS and DESCRIBE on a new
-// connection: a location other than the one it was given, or a DESCRIBE
-// after another request that followed a DESCRIBE (a redirect to the same
-// location; an authorisation retry repeats the DESCRIBE at once), means it
-// did. The request is then dropped and the pipeline ends, so that
-// OpenContext applies the redirect policy.
+// connection. It did when the location is not the one it was given, or
+// when a DESCRIBE comes after another request that followed the previous
+// DESCRIBE (an authorisation retry repeats the DESCRIBE at once): with no
+// SETUP between them, a redirect of DESCRIBE to the same location; with a
+// SETUP, rtspsrc reconnecting (its fallback from UDP to TCP, once) or a
+// redirect of PLAY, taken for a redirect from the second on. The request is
+// then dropped and the pipeline ends, so that OpenContext applies the
+// redirect policy.
 //
 //export goBeforeSend
-func goBeforeSend(ud C.uintptr_t, loc *C.char, describe C.int) C.int {
+func goBeforeSend(ud C.uintptr_t, loc *C.char, method C.int) C.int {
 	var h *handle
 	defer func() { recoverInto(h) }()
 	h = lookupHandle(ud)
 	l := C.GoString(loc)
 	h.mu.Lock()
-	again := describe != 0 && h.afterDescribe
+	again := false
 	switch {
-	case describe != 0:
-		h.described, h.afterDescribe = true, false
-	case h.described:
-		h.afterDescribe = true
+	case method == requestDescribe:
+		if h.requests.described && h.requests.other {
+			if !h.requests.setup {
+				again = true
+			} else {
+				h.requests.restarts++
+				again = h.requests.restarts > 1
+			}
+		}
+		h.requests.described, h.requests.other, h.requests.setup = true, false, false
+	case h.requests.described:
+		h.requests.other = true
+		h.requests.setup = h.requests.setup || method == requestSetup
 	}
 	h.mu.Unlock()
 	if l != h.location || again {
@@ -149,8 +168,12 @@ func goBadBuffer(ud C.uintptr_t) {
 	h.badBuffers.Add(1)
 }
 
+// goSelectStream runs on rtspsrc's thread for SDP media num of each
+// DESCRIBE; rtspsrc describes again when it falls back from UDP to TCP,
+// and then the track chosen the first time is chosen again.
+//
 //export goSelectStream
-func goSelectStream(ud C.uintptr_t, caps *C.GstCaps) C.int {
+func goSelectStream(ud C.uintptr_t, num C.guint, caps *C.GstCaps) C.int {
 	var h *handle
 	defer func() { recoverInto(h) }()
 	h = lookupHandle(ud)
@@ -161,6 +184,9 @@ func goSelectStream(ud C.uintptr_t, caps *C.GstCaps) C.int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.codec.Load() != nil {
+		if uint(num) == h.track {
+			return 1
+		}
 		return 0 // one track only
 	}
 	c, name, err := codecFromCaps(fields)
@@ -170,6 +196,7 @@ func goSelectStream(ud C.uintptr_t, caps *C.GstCaps) C.int {
 		return 0
 	}
 	h.codec.Store(&c)
+	h.track = uint(num)
 	return 1
 }
 

@@ -42,7 +42,7 @@ static GstFlowReturn on_new_sample(GstAppSink *sink, gpointer ud) {
 // on_select_stream runs on rtspsrc's thread once per SDP media; Go picks
 // the first audio track earshot decodes.
 static gboolean on_select_stream(GstElement *src, guint num, GstCaps *caps, gpointer ud) {
-	return goSelectStream((uintptr_t)ud, caps) ? TRUE : FALSE;
+	return goSelectStream((uintptr_t)ud, num, caps) ? TRUE : FALSE;
 }
 
 static void on_pad_added(GstElement *src, GstPad *pad, gpointer ud) {
@@ -98,8 +98,12 @@ static GstPadProbeReturn on_rtcp(GstPad *pad, GstPadProbeInfo *info, gpointer ud
 static gboolean on_before_send(GstElement *src, GstRTSPMessage *msg, gpointer ud) {
 	gchar *loc = NULL;
 	g_object_get(src, "location", &loc, NULL);
-	int describe = msg->type == GST_RTSP_MESSAGE_REQUEST && msg->type_data.request.method == GST_RTSP_DESCRIBE;
-	int ok = goBeforeSend((uintptr_t)ud, loc, describe);
+	int method = 0;
+	if (msg->type == GST_RTSP_MESSAGE_REQUEST) {
+		if (msg->type_data.request.method == GST_RTSP_DESCRIBE) method = 1;
+		else if (msg->type_data.request.method == GST_RTSP_SETUP) method = 2;
+	}
+	int ok = goBeforeSend((uintptr_t)ud, loc, method);
 	g_free(loc);
 	return ok ? TRUE : FALSE;
 }

@@ -112,6 +112,7 @@ type handle struct {
 	failed   chan error // the first bus error, buffered
 	ended    atomic.Bool
 	offered  []string // codecs refused by select-stream, under mu
+	track    uint     // the SDP media chosen, once codec is set, under mu
 	refusals []error
 
 	onData   atomic.Pointer[sdk.DataCallback]
@@ -125,10 +126,14 @@ type handle struct {
 	scheduled  bool
 	closed     bool
 	droppedRun uint64
-	// described: a DESCRIBE was sent; afterDescribe: another request
-	// followed it (goBeforeSend).
-	described, afterDescribe bool
-	statuses                 []sdk.Status
+	// requests is what goBeforeSend saw of rtspsrc's requests.
+	requests struct {
+		described bool // a DESCRIBE was sent
+		other     bool // another request followed the last DESCRIBE
+		setup     bool // a SETUP did
+		restarts  int  // DESCRIBEs after a SETUP
+	}
+	statuses []sdk.Status
 
 	received, frames, dropped, badBuffers, lost     atomic.Uint64
 	lastRTP, lastRTCP, callbackSince, lastDelivered atomic.Int64
