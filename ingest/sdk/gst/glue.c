@@ -188,7 +188,8 @@ static GstBusSyncReply on_bus(GstBus *bus, GstMessage *m, gpointer ud) {
 }
 
 esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *pw,
-	int protocols, int latency_ms, guint64 tcp_timeout_us, guint64 udp_timeout_us, int tls_insecure) {
+	int protocols, int latency_ms, guint64 tcp_timeout_us, guint64 udp_timeout_us, int tls_insecure,
+	GTlsDatabase *tls_database) {
 	esPipe *p = g_new0(esPipe, 1);
 	p->pipeline = gst_pipeline_new(NULL);
 	p->src = gst_element_factory_make("rtspsrc", NULL);
@@ -209,6 +210,7 @@ esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *
 	if (user != NULL && user[0] != 0) g_object_set(p->src, "user-id", user, NULL);
 	if (pw != NULL && pw[0] != 0) g_object_set(p->src, "user-pw", pw, NULL);
 	if (tls_insecure) g_object_set(p->src, "tls-validation-flags", 0, NULL);
+	if (tls_database != NULL) g_object_set(p->src, "tls-database", tls_database, NULL);
 	GstCaps *caps = gst_caps_new_empty_simple("application/x-rtp");
 	g_object_set(p->sink, "caps", caps, "sync", FALSE, "max-buffers", 1, "emit-signals", FALSE, NULL);
 	gst_caps_unref(caps);
@@ -227,6 +229,15 @@ esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *
 	gst_object_unref(bus);
 	return p;
 }
+
+GTlsDatabase *es_tls_database(const char *path) {
+	GError *err = NULL;
+	GTlsDatabase *db = g_tls_file_database_new(path, &err);
+	if (err != NULL) g_error_free(err);
+	return db;
+}
+
+void es_unref(gpointer obj) { g_object_unref(obj); }
 
 int es_play(esPipe *p) {
 	return gst_element_set_state(p->pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE;

@@ -59,6 +59,12 @@ type SDK struct {
 
 	// panics counts panics recovered in the functions C calls.
 	panics atomic.Uint64
+
+	// rootsOnce makes roots, a GIO trust store that trusts nothing
+	// (noRoots); it is released by Shutdown.
+	rootsOnce sync.Once
+	roots     *C.GTlsDatabase
+	rootsErr  error
 }
 
 // New initialises GStreamer (once per process), validates opts and starts
@@ -227,11 +233,21 @@ func (s *SDK) open(ctx context.Context, id sdk.Handle, red string, user *url.Use
 	insecure := o.TLSConfig != nil && o.TLSConfig.InsecureSkipVerify
 	h.tls, h.host = o.TLSConfig, target.Hostname()
 
+	var db *C.GTlsDatabase
+	if target.Scheme == "rtsps" && !insecure && o.TLSConfig != nil && o.TLSConfig.RootCAs != nil {
+		// GIO would trust the system's roots besides RootCAs: give it
+		// none, so that goAcceptCertificate decides every chain.
+		var err error
+		if db, err = s.noRoots(); err != nil {
+			return nil, err
+		}
+	}
+
 	cLoc, cUser, cPW := C.CString(h.location), C.CString(name), C.CString(pw)
 	h.self = cgo.NewHandle(h)
 	h.pipe = C.es_new(C.uintptr_t(h.self), cLoc, cUser, cPW, C.int(protocols),
 		C.int(s.opts.Latency.Milliseconds()), C.guint64(timeout.Microseconds()),
-		C.guint64(s.opts.UDPTimeout.Microseconds()), cbool(insecure))
+		C.guint64(s.opts.UDPTimeout.Microseconds()), cbool(insecure), db)
 	C.free(unsafe.Pointer(cLoc))
 	C.free(unsafe.Pointer(cUser))
 	C.free(unsafe.Pointer(cPW))
@@ -414,6 +430,10 @@ func (s *SDK) Shutdown() {
 	}
 	s.cond.Broadcast()
 	s.wg.Wait()
+	if s.roots != nil {
+		C.es_unref(C.gpointer(s.roots))
+		s.roots = nil
+	}
 }
 
 // push copies one packet into h's queue, dropping and counting it when the
