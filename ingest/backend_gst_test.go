@@ -49,6 +49,13 @@ func TestAHeldSinkStallsOnlyItsOwnGStreamerStream(t *testing.T) {
 	}
 }
 
+// TestTransportsAuthAndTLSThroughGStreamer: TCP, UDP, auto, basic and
+// digest authentication, and rtsps trusted through a CA file, insecurely
+// or not at all, as with gortsplib.
+func TestTransportsAuthAndTLSThroughGStreamer(t *testing.T) {
+	runTransportCases(t, ingest.BackendGStreamer)
+}
+
 // TestFaultsThroughGStreamer runs the fault suite with the faulted camera
 // pulled through GStreamer, the control stream through gortsplib.
 func TestFaultsThroughGStreamer(t *testing.T) {
@@ -60,13 +67,4 @@ func TestFaultsThroughGStreamer(t *testing.T) {
 var gstFaultDifferences = map[string]string{
 	"garbage on the interleaved channel is skipped": "rtspsrc ends the connection on unparsable interleaved data " +
 		"(\"Could not read from resource\"): earshot reconnects within 0.1 s, leaving a disconnected gap and a new epoch",
-	"an SSRC change is followed by reconnecting": "rtpbin starts a new source that rtspsrc never exposes: the stream " +
-		"is found silent (rtcp_only after 2.2 s) and recovered by reconnecting, 2.3 s after the change instead of 2 s",
-	"a redirect to another host is a permanent redirect failure": "rtspsrc follows DESCRIBE redirects itself; " +
-		"FollowRedirects does not apply to the gstreamer backend",
-	"a timestamp jump loses nothing and keeps the epoch": "1 run in 8 under -race, rtpjitterbuffer releases the " +
-		"packets around a 30 s timestamp jump so that earshot finds a discontinuity (a 25 ms gap, same epoch); " +
-		"skipped until the jitter buffer's mode is settled",
-	"a redirect loop is given up after 3 redirects": "rtspsrc follows DESCRIBE redirects itself; " +
-		"FollowRedirects does not apply to the gstreamer backend",
 }

@@ -187,14 +187,31 @@ func runFaults(t *testing.T, backend string, skip map[string]string) {
 				if st, _ := sup.StreamStats("cam"); exp.Permanent != (st.State == ingest.StateError) {
 					t.Errorf("state %s for failure %s, permanent %v", st.State, st.Failure, exp.Permanent)
 				}
-				if n := srv.Accepts() - accepts; c.maxAccepts > 0 && n > c.maxAccepts {
-					t.Errorf("the server accepted %d connections until the failure, want at most %d", n, c.maxAccepts)
+				// rtspsrc connects to a redirect's Location itself before
+				// earshot stops it: 2 connections per target.
+				max := c.maxAccepts
+				if backend == ingest.BackendGStreamer {
+					max *= 2
+				}
+				if n := srv.Accepts() - accepts; max > 0 && n > max {
+					t.Errorf("the server accepted %d connections until the failure, want at most %d", n, max)
 				}
 			}
 			if ev.Ended.IsZero() {
 				ev = faultEvent(t, srv, waitTimeout)
 			}
-			resumed := awaitAudio(t, ms, "cam", ev.Ended)
+			// After a reconnect, audio resumes in a later epoch: packets
+			// sent just before the fault may be captured just after the
+			// instant the camera logs it.
+			var resumed time.Time
+			if c.sameEpoch {
+				resumed = awaitAudio(t, ms, "cam", ev.Ended)
+			} else {
+				first := ms.Records("cam")[0].Epoch
+				resumed = awaitAudioWhere(t, ms, "cam", func(r schema.Record) bool {
+					return r.Epoch != first && r.CaptureTime.After(ev.Ended)
+				})
+			}
 			recovery := resumed.Sub(ev.Ended)
 			t.Logf("audio resumed %s after the source recovered", recovery.Round(time.Millisecond))
 			if limit := recoverLimit(exp.Permanent); recovery > limit {
@@ -297,13 +314,20 @@ func faultEvent(t *testing.T, srv *loadtest.Server, wait time.Duration) loadtest
 // returns when it was seen.
 func awaitAudio(t *testing.T, ms *memSink, stream string, since time.Time) time.Time {
 	t.Helper()
+	return awaitAudioWhere(t, ms, stream, func(r schema.Record) bool { return r.CaptureTime.After(since) })
+}
+
+// awaitAudioWhere waits for an audio record of stream that pred accepts,
+// and returns when it saw it.
+func awaitAudioWhere(t *testing.T, ms *memSink, stream string, pred func(schema.Record) bool) time.Time {
+	t.Helper()
 	for _, r := range ms.Records(stream) {
-		if r.Kind == schema.KindAudio && r.CaptureTime.After(since) {
+		if r.Kind == schema.KindAudio && pred(r) {
 			return time.Now()
 		}
 	}
 	ms.await(t, stream+" audio", func(r schema.Record) bool {
-		return r.Stream == stream && r.Kind == schema.KindAudio && r.CaptureTime.After(since)
+		return r.Stream == stream && r.Kind == schema.KindAudio && pred(r)
 	})
 	return time.Now()
 }

@@ -47,12 +47,17 @@ var transportCases = []struct {
 }
 
 func TestTransportsAuthAndTLS(t *testing.T) {
+	runTransportCases(t, ingest.BackendGortsplib)
+}
+
+// runTransportCases runs transportCases with the stream on backend.
+func runTransportCases(t *testing.T, backend string) {
 	for _, c := range transportCases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := c.server
 			cfg.Streams = []loadtest.StreamSpec{{Name: "cam", Codec: "pcma", User: c.user, Password: c.password}}
 			cfg.Logger = slog.New(slog.DiscardHandler)
-			sc := ingest.StreamConfig{ID: "cam", Transport: c.transport}
+			sc := ingest.StreamConfig{ID: "cam", Transport: c.transport, Backend: backend}
 			if c.tls != "" {
 				serverTLS, _, err := loadtest.LoopbackTLS()
 				if err != nil {

@@ -15,7 +15,7 @@ import (
 var scenarioFiles embed.FS
 
 // ScenarioNames returns the names of the built-in scenarios, sorted:
-// capacity, faults, smoke, soak.
+// capacity, faults, fleet, smoke, soak.
 func ScenarioNames() []string {
 	entries, _ := fs.ReadDir(scenarioFiles, "scenarios") // embedded: cannot fail
 	var names []string

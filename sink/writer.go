@@ -611,15 +611,23 @@ func (w *Writer) takeBatch() *batch {
 	return b
 }
 
-// batchOf returns a batch of the first records of q; mu is held.
+// batchOf returns a batch of the first records of q; mu is held. A batch
+// pins at most half of BufferBytes (and at least one record): what is in
+// flight cannot be shed, so the other half stays free for shed to make room
+// in, and the records held never pass BufferBytes.
 func (w *Writer) batchOf(q []item, src source) *batch {
 	b := &batch{src: src}
+	var bytes int64
 	for i := range q {
 		it := &q[i]
+		if i > 0 && bytes+it.size > w.cfg.BufferBytes/2 {
+			break
+		}
 		if !w.bt.add(&it.msg) {
 			break
 		}
 		b.add(it.rec, it.msg)
+		bytes += it.size
 	}
 	return b
 }

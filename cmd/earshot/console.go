@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,7 @@ type console struct {
 	token   string
 	log     *slog.Logger
 	tickets tickets
+	fleet   *consoleFleet // nil unless fleet mode; set before the handler serves
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -82,6 +84,9 @@ func (c *console) Close() {
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
+	if c.fleet != nil {
+		c.fleet.close()
+	}
 }
 
 // Handler serves /console and /console/…. Without a token it answers
@@ -130,20 +135,44 @@ type consoleStream struct {
 	Silent    bool          `json:"silent,omitempty"`
 	Gaps      int           `json:"gaps_1h"`
 	Stalls    int           `json:"stalls_1h"`
+	Owner     string        `json:"owner,omitempty"` // the instance that runs it, in fleet mode
 }
 
-func (c *console) streams(w http.ResponseWriter, _ *http.Request) {
+// streams answers the table's rows: this instance's streams and, in fleet
+// mode, every other stream of the fleet with its owner.
+func (c *console) streams(w http.ResponseWriter, r *http.Request) {
 	stats := c.src.Stats()
 	rows := make([]consoleStream, len(stats))
+	local := make(map[string]bool, len(stats))
 	for i, s := range stats {
 		rows[i] = consoleStream{ID: s.ID, State: s.State, Since: s.StateSince.UnixMilli(), Codec: s.Codec, LastError: s.LastError,
 			Stall: s.Stall, Silent: s.Silent, Gaps: s.GapsLastHour, Stalls: s.StallsLastHour}
+		local[s.ID] = true
 	}
-	writeConsoleJSON(w, map[string]any{"server_time_ms": time.Now().UnixMilli(), "streams": rows})
+	body := map[string]any{"server_time_ms": time.Now().UnixMilli()}
+	if fl := c.fleetFor(r); fl != nil {
+		for i := range rows {
+			rows[i].Owner = fl.self
+		}
+		rows = append(rows, fl.rowsOf(r.Context(), local)...)
+		body["instance"] = fl.self
+	}
+	body["streams"] = rows
+	writeConsoleJSON(w, body)
 }
 
+// events answers a stream's last hour, from its owner in fleet mode.
 func (c *console) events(w http.ResponseWriter, r *http.Request) {
-	ev, err := c.src.Events(r.PathValue("id"))
+	id := r.PathValue("id")
+	ev, err := c.src.Events(id)
+	if fl := c.fleetFor(r); err != nil && fl != nil && errors.Is(err, ingest.ErrUnknownStream) {
+		remote, ferr := fl.events(r.Context(), id)
+		if ferr == nil {
+			writeConsoleJSON(w, map[string]any{"events": remote})
+			return
+		}
+		err = ferr
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
@@ -269,27 +298,22 @@ func (c *console) levelsSocket(w http.ResponseWriter, r *http.Request) {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wg.Go(func() {
-		defer cancel()
-		for {
-			_, b, err := conn.Read(ctx)
-			if err != nil {
-				return
-			}
-			var m struct {
-				Visible []string `json:"visible"`
-			}
-			if json.Unmarshal(b, &m) != nil {
-				continue
-			}
-			if len(m.Visible) > maxVisible {
-				m.Visible = m.Visible[:maxVisible]
-			}
-			mu.Lock()
-			visible = m.Visible
-			mu.Unlock()
+	readEach(ctx, cancel, &wg, conn, func(_ websocket.MessageType, b []byte) {
+		var m struct {
+			Visible []string `json:"visible"`
 		}
+		if json.Unmarshal(b, &m) != nil {
+			return
+		}
+		if len(m.Visible) > maxVisible {
+			m.Visible = m.Visible[:maxVisible]
+		}
+		mu.Lock()
+		visible = m.Visible
+		mu.Unlock()
 	})
+	fl := c.fleetFor(r)
+	peers := make(map[string]*peerLevels) // admin URL of another instance -> its levels
 	t := time.NewTicker(levelPeriod)
 	defer t.Stop()
 	type out struct {
@@ -306,9 +330,28 @@ func (c *console) levelsSocket(w http.ResponseWriter, r *http.Request) {
 			ids := visible
 			mu.Unlock()
 			m := out{T: now.UnixMilli(), Levels: make([][]any, 0, len(ids))}
+			remote := make(map[string][]string) // admin URL -> ids
 			for _, id := range ids {
 				if l, silent, ok := c.src.Level(id); ok {
 					m.Levels = append(m.Levels, []any{id, l.RMS, l.Peak, silent})
+				} else if fl != nil {
+					if _, base, err := fl.owner(id); err == nil {
+						remote[base] = append(remote[base], id)
+					}
+				}
+			}
+			for base, rids := range remote {
+				p := peers[base]
+				if p == nil {
+					p = newPeerLevels()
+					peers[base] = p
+					wg.Go(func() { p.run(ctx, fl, base) })
+				}
+				p.show(rids)
+				for _, id := range rids {
+					if l, ok := p.level(id, now); ok {
+						m.Levels = append(m.Levels, l)
+					}
 				}
 			}
 			b, _ := json.Marshal(m)
@@ -333,7 +376,12 @@ func (c *console) listenSocket(w http.ResponseWriter, r *http.Request) {
 	if !c.admit(w, r) {
 		return
 	}
-	l, err := c.src.Listen(r.PathValue("id"))
+	id := r.PathValue("id")
+	l, err := c.src.Listen(id)
+	if fl := c.fleetFor(r); err != nil && fl != nil && errors.Is(err, ingest.ErrUnknownStream) {
+		c.listenRemote(w, r, fl, id)
+		return
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
@@ -345,11 +393,7 @@ func (c *console) listenSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	defer done()
 	ctx = conn.CloseRead(ctx) // the page sends nothing; this handles its close
-	write := func(typ websocket.MessageType, b []byte) error {
-		wctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
-		defer cancel()
-		return conn.Write(wctx, typ, b)
-	}
+	write := func(typ websocket.MessageType, b []byte) error { return c.write(ctx, conn, typ, b) }
 	hello, _ := json.Marshal(map[string]any{"rate": l.SampleRate(), "server_time_ms": time.Now().UnixMilli()})
 	if write(websocket.MessageText, hello) != nil {
 		return
@@ -382,4 +426,70 @@ func (c *console) listenSocket(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// localOnly is the query of the console's requests to other instances: it
+// asks for what that instance runs, never relayed again (two instances
+// whose views disagree during a hand-over would relay to each other).
+const localOnly = "local=1"
+
+// fleetFor returns the console's reach into the fleet for request r, nil
+// in a single instance or when another instance asks (localOnly).
+func (c *console) fleetFor(r *http.Request) *consoleFleet {
+	if r.URL.RawQuery == localOnly {
+		return nil
+	}
+	return c.fleet
+}
+
+// listenRemote serves the listen-in socket of stream id, which another
+// instance of the fleet runs: it opens the owner's listen-in socket first
+// (502 if that fails), then relays it.
+func (c *console) listenRemote(w http.ResponseWriter, r *http.Request, fl *consoleFleet, id string) {
+	_, base, err := fl.owner(id)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	up, err := fl.dial(r.Context(), base, "/console/ws/listen/"+url.PathEscape(id)+"?"+localOnly)
+	if err != nil {
+		c.log.Warn("console: listen-in through the owner", "stream", id, "err", err)
+		http.Error(w, "the stream's owner refused listen-in: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	c.relay(w, r, up)
+}
+
+// relay accepts r's WebSocket and relays up, another instance's listen-in
+// socket, to it; it closes up.
+func (c *console) relay(w http.ResponseWriter, r *http.Request, up *websocket.Conn) {
+	conn, ctx, done, ok := c.accept(w, r)
+	if !ok {
+		up.CloseNow()
+		return
+	}
+	defer done()
+	c.proxyListen(conn.CloseRead(ctx), conn, up)
+}
+
+// readEach reads the messages of conn on a goroutine of wg and passes
+// each to fn, until a read fails; then it cancels.
+func readEach(ctx context.Context, cancel context.CancelFunc, wg *sync.WaitGroup, conn *websocket.Conn, fn func(websocket.MessageType, []byte)) {
+	wg.Go(func() {
+		defer cancel()
+		for {
+			typ, b, err := conn.Read(ctx)
+			if err != nil {
+				return
+			}
+			fn(typ, b)
+		}
+	})
+}
+
+// write writes one message to conn within wsWriteTimeout.
+func (c *console) write(ctx context.Context, conn *websocket.Conn, typ websocket.MessageType, b []byte) error {
+	wctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+	defer cancel()
+	return conn.Write(wctx, typ, b)
 }

@@ -89,7 +89,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if wsResult == "open" {
 		t.Error("the browser opened a levels WebSocket without a ticket")
 	}
-	checkSocketRefused(t, svc.AdminAddr())
+	checkSocketRefused(t, svc.AdminAddr(), "tone")
 	if code := sc.status("/console/api/streams", false); code != http.StatusUnauthorized {
 		t.Errorf("/console/api/streams without the token: %d, want 401", code)
 	}
@@ -103,12 +103,7 @@ func TestConsoleInChromium(t *testing.T) {
 	for _, s := range specs {
 		do(t, browser, "row of "+s.Name, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`.row[data-id=%q]`, s.Name))))
 	}
-	toneText := poll[string](t, browser, "a level on the tone's row",
-		`(() => { const e = document.querySelector('.row[data-id="tone"] .leveltext'); return e && e.dataset.rms ? e.textContent : null })()`)
-	toneDB := parseDBFS(t, toneText)
-	if math.Abs(toneDB-loadtest.ToneDBFS) > 2 {
-		t.Errorf("tone shows %q, want %d ± 2 dBFS", toneText, loadtest.ToneDBFS)
-	}
+	toneDB := checkToneRow(t, browser, "tone")
 	states := eval[string](t, browser, `[...document.querySelectorAll('#rows .row')].map(r => r.dataset.id + ':' + r.children[2].firstChild.textContent).join(' ')`)
 	for _, s := range specs {
 		if !strings.Contains(states, s.Name+":streaming") {
@@ -128,29 +123,8 @@ func TestConsoleInChromium(t *testing.T) {
 		`(() => { const t = document.getElementById('events').innerText; return t.includes('silent_audio') ? t : null })()`)
 
 	// Listen-in: the worklet plays the tone at its level, in time.
-	type playerStats struct {
-		ContextState string   `json:"contextState"`
-		Frames       int      `json:"frames"`
-		LevelDBFS    *float64 `json:"levelDbfs"`
-		LatencyMS    *float64 `json:"latencyMs"`
-		BufferedMS   float64  `json:"bufferedMs"`
-		Underruns    int      `json:"underruns"`
-	}
 	do(t, browser, "listen to the tone", chromedp.Click(chromedp.CSS(`.row[data-id="tone"] .listen`)))
-	// 100 frames of 20 ms: 2 s of audio through the jitter buffer.
-	stats := poll[playerStats](t, browser, "listen-in statistics",
-		`(() => { const s = earshotConsole.playerStats('tone'); return s && s.frames >= 100 && s.levelDbfs !== null && s.latencyMs !== null ? s : null })()`)
-	t.Logf("listen-in: context %s, %d frames, level %.2f dBFS, latency %.0f ms, buffer %.0f ms, %d underruns",
-		stats.ContextState, stats.Frames, *stats.LevelDBFS, *stats.LatencyMS, stats.BufferedMS, stats.Underruns)
-	if stats.ContextState != "running" {
-		t.Errorf("AudioContext is %s, want running", stats.ContextState)
-	}
-	if math.Abs(*stats.LevelDBFS-toneDB) > 2 {
-		t.Errorf("the worklet hears %.2f dBFS, the server measures %.1f: want within 2 dB", *stats.LevelDBFS, toneDB)
-	}
-	if *stats.LatencyMS > 400 || *stats.LatencyMS <= 0 {
-		t.Errorf("latency %.0f ms, want 0..400", *stats.LatencyMS)
-	}
+	checkListenIn(t, browser, "tone", toneDB)
 
 	// A burst of 0.5 s at once: the jitter buffer drops to catch up.
 	eval[bool](t, browser, `earshotConsole.state.players.get('tone').node.port.postMessage({pcm: new Int16Array(8000), transitMs: 0}) || true`)
@@ -168,6 +142,37 @@ func TestConsoleInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`.row[data-id="speech"] .listen`)))
 	if !testkit.Poll(10*time.Second, func() bool { return listeners(t, sc, "tone")+listeners(t, sc, "speech") == 0 }) {
 		t.Error("listeners left on the server after the page stopped listening")
+	}
+}
+
+// playerStats are what the page's player of a stream reports.
+type playerStats struct {
+	ContextState string   `json:"contextState"`
+	Frames       int      `json:"frames"`
+	LevelDBFS    *float64 `json:"levelDbfs"`
+	LatencyMS    *float64 `json:"latencyMs"`
+	BufferedMS   float64  `json:"bufferedMs"`
+	Underruns    int      `json:"underruns"`
+}
+
+// checkListenIn waits until the page has played 2 s of stream id and
+// checks that its AudioContext runs, the worklet hears the source's level
+// (sourceDB) within 2 dB, and the latency is at most 400 ms.
+func checkListenIn(t *testing.T, browser context.Context, id string, sourceDB float64) {
+	t.Helper()
+	// 100 frames of 20 ms: 2 s of audio through the jitter buffer.
+	stats := poll[playerStats](t, browser, "listen-in statistics of "+id,
+		fmt.Sprintf(`(() => { const s = earshotConsole.playerStats(%q); return s && s.frames >= 100 && s.levelDbfs !== null && s.latencyMs !== null ? s : null })()`, id))
+	t.Logf("listen-in %s: context %s, %d frames, level %.2f dBFS, latency %.0f ms, buffer %.0f ms, %d underruns",
+		id, stats.ContextState, stats.Frames, *stats.LevelDBFS, *stats.LatencyMS, stats.BufferedMS, stats.Underruns)
+	if stats.ContextState != "running" {
+		t.Errorf("AudioContext is %s, want running", stats.ContextState)
+	}
+	if math.Abs(*stats.LevelDBFS-sourceDB) > 2 {
+		t.Errorf("the worklet hears %.2f dBFS of %s, the server measures %.1f: want within 2 dB", *stats.LevelDBFS, id, sourceDB)
+	}
+	if *stats.LatencyMS > 400 || *stats.LatencyMS <= 0 {
+		t.Errorf("latency %.0f ms, want 0..400", *stats.LatencyMS)
 	}
 }
 
@@ -243,6 +248,19 @@ func poll[T any](t *testing.T, ctx context.Context, what, expr string) T {
 	return v
 }
 
+// checkToneRow waits for a level as text on stream id's row, checks that
+// it reads the synthetic tone's level within 2 dB, and returns it.
+func checkToneRow(t *testing.T, browser context.Context, id string) float64 {
+	t.Helper()
+	text := poll[string](t, browser, "a level on the row of "+id,
+		fmt.Sprintf(`(() => { const e = document.querySelector('.row[data-id=%q] .leveltext'); return e && e.dataset.rms ? e.textContent : null })()`, id))
+	db := parseDBFS(t, text)
+	if math.Abs(db-loadtest.ToneDBFS) > 2 {
+		t.Errorf("%s shows %q, want %d ± 2 dBFS", id, text, loadtest.ToneDBFS)
+	}
+	return db
+}
+
 // parseDBFS reads "−20.1 dBFS".
 func parseDBFS(t *testing.T, s string) float64 {
 	t.Helper()
@@ -253,14 +271,14 @@ func parseDBFS(t *testing.T, s string) float64 {
 	return v
 }
 
-// checkSocketRefused dials the WebSockets without a ticket, with a wrong
-// one, and with the token instead of a ticket.
-func checkSocketRefused(t *testing.T, addr string) {
+// checkSocketRefused dials the WebSockets (listen-in to stream id) without
+// a ticket, with a wrong one, and with the token instead of a ticket.
+func checkSocketRefused(t *testing.T, addr, id string) {
 	t.Helper()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	for _, protos := range [][]string{{wsProtocol}, {wsProtocol, ticketPrefix + "0123"}, {wsProtocol, ticketPrefix + consoleToken}} {
-		for _, path := range []string{"/console/ws/levels", "/console/ws/listen/tone"} {
+		for _, path := range []string{"/console/ws/levels", "/console/ws/listen/" + id} {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			c, res, err := websocket.Dial(ctx, "ws://"+addr+path, &websocket.DialOptions{Subprotocols: protos, HTTPClient: &http.Client{Transport: tr}})
 			cancel()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/earshot/earshot/ingest/fleet"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/harness"
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/schema"
 )
@@ -37,7 +38,7 @@ type fleetDemo struct {
 	// Before and After are each stream's owner before the kill and at
 	// the end.
 	Before, After map[string]string
-	Epochs        map[string][]epochSpan
+	Epochs        map[string][]harness.EpochSpan
 }
 
 // runFleetDemo starts synthetic cameras, the embedded broker and n
@@ -155,7 +156,7 @@ func runFleetDemo(ctx context.Context, o demoOptions, n int, log *slog.Logger) (
 	if err != nil {
 		errs = append(errs, err)
 	}
-	d.Epochs = epochSpans(recs)
+	d.Epochs = harness.EpochSpans(recs)
 	return d, errors.Join(errs...)
 }
 
@@ -218,46 +219,6 @@ func readUntilEnded(ctx context.Context, broker string, streams int, timeout tim
 		return recs, fmt.Errorf("reading the topic back: %d of %d streams ended within %s", n, streams, timeout)
 	}
 	return recs, nil
-}
-
-// epochSpan is one epoch of a stream as a topic holds it.
-type epochSpan struct {
-	Epoch       uint64
-	First, Last time.Time // capture time of the first audio sample, and of the end of the last
-	End         string    // end reason; "" when the epoch has no end record (open, or its instance was killed)
-	Instance    string    // the instance that pulled it (earshot.instance)
-}
-
-// epochSpans returns each stream's epochs in the order of recs (a topic
-// keeps one stream in one partition, in order).
-func epochSpans(recs []schema.Record) map[string][]epochSpan {
-	idx := make(map[string]map[uint64]int)
-	out := make(map[string][]epochSpan)
-	for _, r := range recs {
-		if idx[r.Stream] == nil {
-			idx[r.Stream] = make(map[uint64]int)
-		}
-		i, ok := idx[r.Stream][r.Epoch]
-		if !ok {
-			i = len(out[r.Stream])
-			idx[r.Stream][r.Epoch] = i
-			out[r.Stream] = append(out[r.Stream], epochSpan{Epoch: r.Epoch, Instance: r.Instance})
-		}
-		ep := &out[r.Stream][i]
-		switch r.Kind {
-		case schema.KindAudio:
-			if ep.First.IsZero() {
-				ep.First = r.CaptureTime
-			}
-			samples := len(r.PCM) / 2 / max(r.Channels, 1)
-			if end := r.CaptureTime.Add(time.Duration(samples) * time.Second / time.Duration(max(r.SampleRate, 1))); end.After(ep.Last) {
-				ep.Last = end
-			}
-		case schema.KindEnd:
-			ep.End = r.Reason
-		}
-	}
-	return out
 }
 
 // printFleetDemo prints streams per instance, moves and each stream's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"time"
@@ -28,7 +29,7 @@ type FleetConfig struct {
 	InstanceID        string        `yaml:"instance_id"`        // default: the hostname; also the static group member id
 	SessionTimeout    time.Duration `yaml:"session_timeout"`    // default 10s: failure detection (brokers allow 6s at least)
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"` // default 1s
-	Advertise         string        `yaml:"advertise"`          // default "": this instance's admin URL as other instances reach it
+	Advertise         string        `yaml:"advertise"`          // this instance's admin URL as other instances reach it; default: http:// and the admin listener's address unless it listens on every interface ("" then)
 }
 
 // on says whether fleet mode is configured.
@@ -107,6 +108,16 @@ func withCredentials(sc ingest.StreamConfig, getenv func(string) string) (ingest
 	return ingest.StreamConfig(c.Streams[0]), nil
 }
 
+// defaultAdvertise is the admin URL of a listener bound to addr: "" when
+// it listens on every interface, which names no address to reach it at.
+func defaultAdvertise(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || ip.IsUnspecified() {
+		return ""
+	}
+	return "http://" + addr
+}
+
 // supervisorRunner runs the streams a fleet member owns on the supervisor,
 // with credentials from the environment.
 type supervisorRunner struct {
@@ -132,14 +143,18 @@ func (r supervisorRunner) Stop(ctx context.Context, id string, why fleet.StopRea
 }
 
 // fleetMember returns the member of c's fleet running streams on sup, nil
-// when fleet mode is off.
-func fleetMember(c *Config, sup *ingest.Supervisor, log *slog.Logger) (*fleet.Member, error) {
+// when fleet mode is off. Without fleet.advertise it advertises the admin
+// listener's address, if that names one host.
+func fleetMember(c *Config, sup *ingest.Supervisor, admin *adminServer, log *slog.Logger) (*fleet.Member, error) {
 	if !c.Fleet.on() {
 		return nil, nil
 	}
 	fc, err := c.fleetConfig(log)
 	if err != nil {
 		return nil, err
+	}
+	if fc.Advertise == "" && admin != nil {
+		fc.Advertise = defaultAdvertise(admin.Addr())
 	}
 	return fleet.NewMember(fc, supervisorRunner{sup: sup, getenv: os.Getenv})
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/earshot/earshot/audio"
 	"github.com/earshot/earshot/ingest/fleet"
 	"github.com/earshot/earshot/loadtest"
+	"github.com/earshot/earshot/loadtest/harness"
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/schema"
 )
@@ -33,9 +34,6 @@ const (
 	fleetPartitions = 12
 	// The embedded broker's minimum session timeout is Kafka's: 6 s.
 	fleetSession = 6 * time.Second
-	// maxOverlap bounds how long two epochs of one stream may both
-	// capture audio.
-	maxOverlap = 500 * time.Millisecond
 )
 
 // fleetEnv is a fleet of child processes and what checks them.
@@ -53,6 +51,13 @@ func newFleetEnv(t *testing.T) *fleetEnv {
 	for i := range fleetCameras {
 		specs = append(specs, loadtest.StreamSpec{Name: fmt.Sprintf("cam-%02d", i), Codec: audio.CodecPCMU})
 	}
+	return newFleetEnvFor(t, specs, fleetPartitions)
+}
+
+// newFleetEnvFor serves specs to a fleet whose registry has partitions
+// partitions.
+func newFleetEnvFor(t *testing.T, specs []loadtest.StreamSpec, partitions int) *fleetEnv {
+	t.Helper()
 	extra := fmt.Sprintf("fleet:\n  group: earshot\n  instance_id: INSTANCE\n  session_timeout: %s\n  heartbeat_interval: 500ms\n", fleetSession)
 	e := &fleetEnv{processEnv: newProcessEnvFor(t, 5*time.Second, specs, extra), children: make(map[string]*child)}
 	text, err := os.ReadFile(e.config)
@@ -63,7 +68,7 @@ func newFleetEnv(t *testing.T) *fleetEnv {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	fc := fleet.Config{Brokers: []string{e.broker.Addr()}}
-	if _, err := fleet.Init(ctx, fc, fleetPartitions); err != nil {
+	if _, err := fleet.Init(ctx, fc, partitions); err != nil {
 		t.Fatal(err)
 	}
 	if e.reg, err = fleet.OpenRegistry(ctx, fc); err != nil {
@@ -175,15 +180,15 @@ func watchTopic(t *testing.T, broker string) *topicLog {
 }
 
 // epochs returns each stream's epochs in the order the topic holds them.
-func (l *topicLog) epochs() map[string][]epochSpan {
+func (l *topicLog) epochs() map[string][]harness.EpochSpan {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return epochSpans(l.recs)
+	return harness.EpochSpans(l.recs)
 }
 
 // current returns each stream's last epoch.
-func (l *topicLog) current() map[string]epochSpan {
-	out := make(map[string]epochSpan)
+func (l *topicLog) current() map[string]harness.EpochSpan {
+	out := make(map[string]harness.EpochSpan)
 	for id, eps := range l.epochs() {
 		out[id] = eps[len(eps)-1]
 	}
@@ -192,7 +197,7 @@ func (l *topicLog) current() map[string]epochSpan {
 
 // waitSettled waits until the last epoch of every stream of ids has audio
 // and no end, and returns them.
-func (l *topicLog) waitSettled(t *testing.T, ids []string) map[string]epochSpan {
+func (l *topicLog) waitSettled(t *testing.T, ids []string) map[string]harness.EpochSpan {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute) // connecting 24 cameras under -race on a loaded machine
 	for {
@@ -216,7 +221,7 @@ func (l *topicLog) waitSettled(t *testing.T, ids []string) map[string]epochSpan 
 // waitNewEpochs waits until every stream of ids has audio of an epoch
 // other than before's, and returns how long after since each one's new
 // audio starts.
-func (l *topicLog) waitNewEpochs(t *testing.T, d time.Duration, ids []string, before map[string]epochSpan, since time.Time) map[string]time.Duration {
+func (l *topicLog) waitNewEpochs(t *testing.T, d time.Duration, ids []string, before map[string]harness.EpochSpan, since time.Time) map[string]time.Duration {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -258,25 +263,29 @@ func (l *topicLog) waitEnded(t *testing.T, id string, ep uint64, reason string) 
 	}
 }
 
-// checkContinuity fails if two epochs of a stream overlap in capture time
-// by more than maxOverlap or do not increase, and returns the largest gap
-// between epochs.
-func checkContinuity(t *testing.T, all map[string][]epochSpan) time.Duration {
+// checkContinuity fails unless, for every stream, epochs increase, no
+// two overlap in capture time by more than harness.MaxEpochOverlap (no
+// double pulling), and the audio stops only where the owner changed or
+// the stream was removed: no gap records, no new epoch on the same
+// instance. It returns the largest gap where the owner changed.
+func checkContinuity(t *testing.T, all map[string][]harness.EpochSpan) time.Duration {
 	t.Helper()
 	var worst time.Duration
 	for id, eps := range all {
-		for i := 1; i < len(eps); i++ {
-			prev, next := eps[i-1], eps[i]
-			if next.Epoch <= prev.Epoch {
-				t.Errorf("stream %s: epoch %d follows epoch %d", id, next.Epoch, prev.Epoch)
+		c := harness.CheckContinuity(eps)
+		for _, p := range c.Problems {
+			t.Errorf("stream %s: %s", id, p)
+		}
+		for _, h := range c.Restarts {
+			t.Errorf("stream %s: a gap of %s where the owner did not change: %s", id, h.Gap(), h)
+		}
+		for _, ep := range eps {
+			if ep.Gaps > 0 {
+				t.Errorf("stream %s: epoch %d (%s) has %d gap records", id, ep.Epoch, ep.Instance, ep.Gaps)
 			}
-			if prev.First.IsZero() || next.First.IsZero() {
-				continue
-			}
-			if ov := prev.Last.Sub(next.First); ov > maxOverlap {
-				t.Errorf("stream %s: epoch %d (to %s, end %q) and epoch %d (from %s) overlap by %s", id, prev.Epoch, prev.Last.Format(time.StampMilli), prev.End, next.Epoch, next.First.Format(time.StampMilli), ov)
-			}
-			worst = max(worst, next.First.Sub(prev.Last))
+		}
+		for _, h := range c.Handovers {
+			worst = max(worst, h.Gap())
 		}
 	}
 	return worst
@@ -405,7 +414,102 @@ func TestFleetOfProcesses(t *testing.T) {
 		e.children[id].stop(t, syscall.SIGTERM)
 	}
 	gap := checkContinuity(t, e.topic.epochs())
-	t.Logf("largest gap between two epochs of a stream: %s", gap)
+	t.Logf("largest gap where the owner changed: %s", gap)
+}
+
+// TestFleetTombstoneCompactionRestart deletes a stream through the API of
+// the instance that does not own it, compacts the registry (its tombstone
+// too: delete.retention.ms 0) and restarts the owner: the deleted stream
+// stays gone, the others come back, each pulled by one instance, and the
+// audio stops only where the owner changed.
+func TestFleetTombstoneCompactionRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seconds of child processes")
+	}
+	e := newFleetEnv(t)
+	for _, id := range []string{"a", "b"} {
+		e.start(t, id)
+	}
+	var all []string
+	for i := range fleetCameras {
+		all = append(all, fmt.Sprintf("cam-%02d", i))
+	}
+	own := e.waitOwners(t, 30*time.Second, "two instances, 6 partitions each", evenly(2))
+	settled := e.topic.waitSettled(t, all)
+
+	// The tombstone, written through the other instance, stops the stream
+	// on its owner.
+	gone, owner, other := all[0], "a", "b"
+	if slices.Contains(own["b"], e.reg.PartitionOf(gone)) {
+		owner, other = "b", "a"
+	}
+	e.api(t, other, "DELETE", "/api/streams/"+gone, "", http.StatusAccepted)
+	e.topic.waitEnded(t, gone, settled[gone].Epoch, schema.ReasonRemoved)
+
+	// Compaction keeps the latest value of each key and, with
+	// delete.retention.ms 0, drops the tombstone as well.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.broker.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	alter := []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "delete.retention.ms", Value: kadm.StringPtr("0")}}
+	if _, err := kadm.NewClient(cl).AlterTopicConfigs(t.Context(), alter, fleet.DefaultRegistryTopic); err != nil {
+		t.Fatal(err)
+	}
+	e.broker.Cluster().Compact()
+
+	// The owner restarts, without the stream in its file (the file's list
+	// is upserted at start): it builds its set from the compacted registry.
+	e.children[owner].stop(t, syscall.SIGTERM)
+	e.text = strings.ReplaceAll(e.text, fmt.Sprintf("  - {id: %s, url: \"rtsp://%s/%s\", transport: tcp}\n", gone, e.cams.Addr(), gone), "")
+	if strings.Contains(e.text, gone) {
+		t.Fatalf("the configuration still names %s:\n%s", gone, e.text)
+	}
+	restarted := time.Now()
+	e.start(t, owner)
+	// Every other stream is pulled again, each by the instance that owns
+	// its partition.
+	rest := all[1:]
+	e.waitOwners(t, 30*time.Second, "two instances after the restart", func(own map[string][]int32) bool {
+		if !evenly(2)(own) {
+			return false
+		}
+		cur := e.topic.current()
+		for _, id := range rest {
+			ep := cur[id]
+			if ep.First.IsZero() || ep.End != "" || !slices.Contains(own[ep.Instance], e.reg.PartitionOf(id)) {
+				return false
+			}
+		}
+		return true
+	})
+	back := 0
+	for _, ep := range e.topic.current() {
+		if ep.Instance == owner && ep.End == "" && !ep.First.IsZero() {
+			back++
+		}
+	}
+	if back == 0 {
+		t.Errorf("the restarted instance %s pulls no stream", owner)
+	}
+	list, _, err := e.reg.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != len(rest) || slices.ContainsFunc(list, func(en fleet.Entry) bool { return en.Stream.ID == gone }) {
+		t.Errorf("the registry lists %d streams after compaction, want the %d others without %s", len(list), len(rest), gone)
+	}
+	if eps := e.topic.epochs()[gone]; eps[len(eps)-1].Epoch != settled[gone].Epoch {
+		t.Errorf("%s was pulled again after its removal: epochs %+v", gone, eps)
+	}
+	t.Logf("restart of %s: every other stream pulled by its owner %s after it, %d by %s", owner, time.Since(restarted).Round(100*time.Millisecond), back, owner)
+
+	for _, id := range []string{"a", "b"} {
+		e.children[id].stop(t, syscall.SIGTERM)
+	}
+	gap := checkContinuity(t, e.topic.epochs())
+	t.Logf("largest gap where the owner changed: %s", gap)
 }
 
 func TestFleetRefusesUnusableRegistry(t *testing.T) {

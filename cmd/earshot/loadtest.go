@@ -30,6 +30,11 @@ it produces to Kafka, and report (report.json, report.md, report.html).
   black-box                 --brokers H:P --topic T [--admin H:P] [--pid N]:
                             serve the cameras on --listen and verify an
                             external deployment's topic
+  fleet                     --instances N: N instances of the build in fleet
+                            mode share the streams; the scenario's
+                            instance_faults kill, term, stop and restart
+                            them; the report gives each stream's failovers
+                            and checks continuity across owners
 
 Built-in scenarios: ` // + names
 
@@ -43,6 +48,7 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 0, "override the scenario's duration")
 	ramp := fs.Float64("ramp-up", -1, "override the scenario's ramp-up, streams per second (0: all at start)")
 	transport := fs.String("transport", "", "override how earshot pulls: tcp, udp or auto")
+	instances := fs.Int("instances", 0, "override the scenario's instances: run the build as a fleet of `N` child processes")
 	baseline := fs.String("baseline", "", "A/B: the baseline `binary`")
 	canary := fs.String("canary", "", "A/B: the canary `binary`")
 	inTurn := fs.Bool("in-turn", false, "A/B: run the builds one after the other, not side by side")
@@ -58,6 +64,7 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	compare := fs.String("compare", "", "after earshot, run `tool` (ffmpeg) once per stream on the same cameras for the same window and report its CPU and PSS per stream beside earshot's")
 	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg `binary` for --compare")
 	progress := fs.String("progress", "auto", "progress line: auto, tty, plain or off")
+	backends := fs.String("backend", "", "RTSP `stacks` earshot pulls with (gortsplib, gstreamer), comma-separated: with two, one earshot per backend, side by side on the same cameras")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -69,6 +76,9 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	override(sc, set, *streams, *codecs, *duration, *ramp, *transport, *capCodecs, *capMax)
+	if set["instances"] {
+		sc.Instances = *instances
+	}
 	if err := sc.Validate(); err != nil {
 		fmt.Fprintf(stderr, "earshot loadtest: %v\n", err)
 		return exitConfig
@@ -95,6 +105,10 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if *backends != "" && (*baseline != "" || *canary != "" || *capacity || *brokers != "" || *topic != "") {
+		fmt.Fprintln(stderr, "earshot loadtest: --backend applies to a plain run only (not A/B, capacity or black-box)")
+		return exitConfig
+	}
 	switch {
 	case *baseline != "" || *canary != "":
 		if *baseline == "" || *canary == "" {
@@ -111,7 +125,7 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 	case *brokers != "" || *topic != "":
 		o.Targets = []harness.Target{{Brokers: strings.Split(*brokers, ","), Topic: *topic, Admin: *admin, PID: *pid}}
 	default:
-		o.Targets = []harness.Target{{Binary: self}}
+		o.Targets = backendTargets(self, *backends)
 	}
 	reports, err := harness.Run(ctx, o)
 	return finish(stdout, stderr, err, func() (string, bool) {
@@ -126,6 +140,20 @@ func loadtestCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return strings.Join(lines, "\n"), pass
 	})
+}
+
+// backendTargets returns the targets of a plain run of bin: one, or one per
+// backend of the comma-separated list, labelled with its name.
+func backendTargets(bin, backends string) []harness.Target {
+	if backends == "" {
+		return []harness.Target{{Binary: bin}}
+	}
+	var ts []harness.Target
+	for b := range strings.SplitSeq(backends, ",") {
+		b = strings.TrimSpace(b)
+		ts = append(ts, harness.Target{Binary: bin, Backend: b, Label: b})
+	}
+	return ts
 }
 
 // override applies the flags that were set to the scenario.

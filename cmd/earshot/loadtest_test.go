@@ -143,3 +143,65 @@ func TestLoadtestComparesWithFFmpeg(t *testing.T) {
 		t.Errorf("report.md has no comparison section (%v)", err)
 	}
 }
+
+// TestLoadtestFleet runs two instances as a fleet sharing eight streams and
+// kills one (SIGKILL) a few seconds in: its streams must be pulled again
+// by the other within the session timeout + 3 s, and the report must find
+// the audio continuous across owners (no overlap, gaps only at the
+// failovers).
+func TestLoadtestFleet(t *testing.T) {
+	t.Setenv(envRunMain, "1")
+	scenario := filepath.Join(t.TempDir(), "fleet.yaml")
+	yaml := "name: fleet-kill\ninstances: 3\nduration: 12s\nstreams: 8\ncodecs: [pcmu]\nwarmup: 1s\nfidelity_streams: -1\n" +
+		"instance_faults:\n  - {instance: 1, kind: kill, at: 4s}\nthresholds:\n  max_loss: 0s\n  latency_p99: 5s\n"
+	if err := os.WriteFile(scenario, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// --instances overrides the scenario's 3.
+	r, out := runLoadtest(t, "--scenario", scenario, "--earshot", os.Args[0], "--instances", "2")
+	f := r.Fleet
+	if f == nil || len(f.Instances) != 2 || len(f.Faults) != 1 {
+		t.Fatalf("fleet figures %+v, want 2 instances and 1 fault", f)
+	}
+	kill := f.Faults[0]
+	t.Logf("kill of %s: %d streams, %d pulled again, failover median %s max %s (bound %s); %d failovers in all; %s",
+		kill.Instance, kill.Streams, kill.Recovered, fmtOpt(kill.FailoverMs), fmtOpt(kill.FailoverMaxMs), fmtOpt(&kill.BoundMs), f.Failovers, f.Continuity)
+	switch {
+	case kill.Instance != "earshot-1" || kill.Kind != "kill" || !kill.Pass:
+		t.Errorf("instance fault %+v, want a passed kill of earshot-1", kill)
+	case kill.Streams == 0 || kill.Recovered != kill.Streams:
+		t.Errorf("the killed instance pulled %d streams, %d pulled again; want some, all", kill.Streams, kill.Recovered)
+	case kill.FailoverMaxMs == nil || *kill.FailoverMaxMs <= 0 || *kill.FailoverMaxMs > kill.BoundMs || kill.BoundMs != 6000:
+		t.Errorf("failover max %v ms, want in (0, %v], bound session 3 s + 3 s", kill.FailoverMaxMs, kill.BoundMs)
+	case f.Failovers < kill.Streams:
+		t.Errorf("%d failovers, want at least the %d streams of the killed instance", f.Failovers, kill.Streams)
+	case !f.ContinuityPass || f.ContinuityProblems != 0:
+		t.Errorf("continuity: %s (%d problems)", f.Continuity, f.ContinuityProblems)
+	}
+	moved := 0
+	for _, s := range r.PerStream {
+		for _, fo := range s.Failovers {
+			if fo.From == "earshot-1" && fo.To == "earshot-2" && fo.OldEnd == "" {
+				moved++
+			}
+		}
+	}
+	if moved != kill.Streams {
+		t.Errorf("%d streams moved from earshot-1 (with no end record) to earshot-2, want %d", moved, kill.Streams)
+	}
+	for _, name := range []string{"earshot-1.log", "earshot-2.yaml"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	if md, _ := os.ReadFile(filepath.Join(out, "report.md")); !strings.Contains(string(md), "## Fleet") {
+		t.Error("report.md has no fleet section")
+	}
+}
+
+func fmtOpt(v *float64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f ms", *v)
+}

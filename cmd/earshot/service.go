@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"reflect"
 	"sync"
@@ -75,25 +76,16 @@ func newService(c *Config, log *slog.Logger) (*service, error) {
 		w.Close()
 		return nil, err
 	}
-	member, err := fleetMember(c, sup, log)
-	if err != nil {
-		w.Close()
-		return nil, err
-	}
 	tel.watch(sup, w)
 	api := sup.Handler()
-	if member != nil {
-		tel.watchFleet(member)
-		api = member.Handler(api)
-	}
 	streams := func() int { return len(sup.Stats()) }
 	con := newConsole(c.Admin.Token, sup, log)
 	ready := &readiness{streams: streams, broker: w, terse: c.Admin.exposed()}
-	if member != nil {
-		ready.fleet = func() error { return fleetReady(member.Stats()) }
-	}
+	// The admin listener opens first: a fleet member advertises its
+	// address. Its routes read api when they serve, once Run has started,
+	// after the member's API is set below.
 	admin, err := newAdminServer(c.Admin, adminRoutes{
-		API:     api,
+		API:     http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r) }),
 		Metrics: tel.Handler(),
 		Ready:   ready,
 		Console: con.Handler(),
@@ -101,6 +93,20 @@ func newService(c *Config, log *slog.Logger) (*service, error) {
 	if err != nil {
 		w.Close()
 		return nil, err
+	}
+	member, err := fleetMember(c, sup, admin, log)
+	if err != nil {
+		if admin != nil {
+			admin.Close()
+		}
+		w.Close()
+		return nil, err
+	}
+	if member != nil {
+		tel.watchFleet(member)
+		api = member.Handler(api, sup.StreamStats)
+		con.fleet = newConsoleFleet(member.View(), member.Instance(), c.Admin.Token, log)
+		ready.fleet = func() error { return fleetReady(member.Stats()) }
 	}
 	problems := &problemSummary{stats: sup.Stats, interval: c.Log.summaryInterval(), log: log}
 	return &service{log: log, writer: w, sup: sup, admin: admin, console: con, problems: problems, prof: newProfiler(c.Profiling, log), member: member, streams: regStreams}, nil

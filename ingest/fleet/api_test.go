@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/earshot/earshot/ingest"
 )
 
 func TestAPIEditsReachTheOwner(t *testing.T) {
 	f, ids := startFleet(t, 3)
 	local := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "local", http.StatusTeapot) })
-	srv := httptest.NewServer(f.members["a"].m.Handler(local))
+	srv := httptest.NewServer(f.members["a"].m.Handler(local, nil))
 	defer srv.Close()
 
 	cases := []struct {
@@ -88,5 +90,63 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAPIAnswersForEveryStreamOfTheFleet: GET /api/streams/{id} on one
+// instance answers for every stream of the fleet, with its owner, from the
+// view, which follows the registry live.
+func TestAPIAnswersForEveryStreamOfTheFleet(t *testing.T) {
+	f, ids := startFleet(t, 2)
+	a := f.members["a"].m
+	stats := func(id string) (ingest.StreamStats, error) {
+		return ingest.StreamStats{ID: id, URL: streamConfig(id).URL, State: ingest.StateStreaming}, nil
+	}
+	srv := httptest.NewServer(a.Handler(http.NotFoundHandler(), stats))
+	defer srv.Close()
+	var list []APIStream
+	f.l.waitFor(t, 5*time.Second, "every stream listed with its owner", func() bool {
+		list = nil
+		getJSON(t, srv.URL+"/api/streams", &list)
+		own := ownerOf(f.l)
+		for _, s := range list {
+			if s.Owner != own[s.ID] {
+				return false
+			}
+		}
+		return len(list) == len(ids)
+	})
+	own := ownerOf(f.l)
+	for _, id := range ids {
+		var d APIStreamDetail
+		getJSON(t, srv.URL+"/api/streams/"+id, &d)
+		local := own[id] == "a"
+		want := StateUnknown
+		if local {
+			want = ingest.StateStreaming
+		}
+		if d.ID != id || d.Owner != own[id] || d.Local != local || d.State != want || d.Partition != a.Registry().PartitionOf(id) || d.URL != streamConfig(id).URL {
+			t.Errorf("GET /api/streams/%s: %+v, want owner %s, local %t, state %s", id, d, own[id], local, want)
+		}
+	}
+	resp, err := http.Get(srv.URL + "/api/streams/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /api/streams/nope: %d, want 404", resp.StatusCode)
+	}
+
+	// A removal reaches the view without a request reading the topics.
+	if err := a.Registry().Delete(t.Context(), ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	f.l.waitFor(t, 5*time.Second, "the removal in the view", func() bool {
+		_, _, ok := a.View().Stream(ids[0])
+		return !ok && len(a.View().Streams()) == len(ids)-1
+	})
+	if n := a.View().BadRecords(); n != 0 {
+		t.Errorf("%d records of the fleet topics did not parse", n)
 	}
 }

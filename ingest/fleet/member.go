@@ -78,6 +78,7 @@ type Member struct {
 
 	reg   *Registry
 	group *kgo.Client
+	view  *View
 
 	// Written by kgo's hook goroutines, read by the watchdog.
 	lastBeat  atomic.Int64 // unix ns of the last completed Heartbeat, JoinGroup or SyncGroup
@@ -115,7 +116,7 @@ func NewMember(cfg Config, run Runner) (*Member, error) {
 		return nil, errors.New("fleet: nil runner")
 	}
 	return &Member{
-		cfg: cfg, run: run,
+		cfg: cfg, run: run, view: newView(cfg),
 		owned: make(map[int32]*partState), running: make(map[string]int32),
 		beat: make(chan struct{}, 1), changed: make(chan struct{}, 1), now: time.Now,
 	}, nil
@@ -123,6 +124,17 @@ func NewMember(cfg Config, run Runner) (*Member, error) {
 
 // Instance is this member's instance id.
 func (m *Member) Instance() string { return m.cfg.InstanceID }
+
+// View is the fleet as this member sees it, kept current while Run runs.
+func (m *Member) View() *View { return m.view }
+
+// Running says whether this member runs stream id now.
+func (m *Member) Running(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.running[id]
+	return ok
+}
 
 // Registry is the member's registry once Run has opened it, else nil.
 func (m *Member) Registry() *Registry {
@@ -178,6 +190,7 @@ func (m *Member) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { m.watch(kctx) })
 	wg.Go(func() { m.publishLoop(kctx) })
+	wg.Go(func() { m.view.run(kctx, reg.cl) })
 	m.poll(kctx)
 	wg.Wait()
 

@@ -124,3 +124,13 @@ func redirectTarget(orig, cur *base.URL, location string, hop int, policy Redire
 	}
 	return next, nil
 }
+
+// FollowRedirect applies policy to a redirect from cur to location, hop
+// being its number (1 for the first), for a backend that catches redirects
+// itself (package gst): it returns the URL to open next, carrying orig's
+// credentials only when it is on orig's host name, or why the redirect is
+// not followed (an error wrapping ErrRedirectRefused or
+// ErrTooManyRedirects, without credentials).
+func FollowRedirect(orig, cur *base.URL, location string, hop int, policy RedirectPolicy) (*base.URL, error) {
+	return redirectTarget(orig, cur, location, hop, policy)
+}

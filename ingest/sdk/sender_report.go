@@ -28,3 +28,16 @@ func (sr *senderReport) at(ts uint32, clockRate int) time.Time {
 	units := int64(int32(ts - sr.rtp))
 	return sr.ntp.Add(time.Duration(units * int64(time.Second) / int64(clockRate)))
 }
+
+// SenderReport is a senderReport for a backend that reads sender reports
+// itself (package gst).
+type SenderReport struct{ sr senderReport }
+
+// NewSenderReport makes the mapping of a sender report's 64-bit NTP
+// timestamp and RTP timestamp.
+func NewSenderReport(ntp uint64, rtp uint32) *SenderReport {
+	return &SenderReport{senderReport{ntp: ntpTime(ntp), rtp: rtp}}
+}
+
+// At returns the wall-clock time of RTP timestamp ts, as Frame.NTP.
+func (r *SenderReport) At(ts uint32, clockRate int) time.Time { return r.sr.at(ts, clockRate) }

@@ -46,6 +46,7 @@ type analysis struct {
 	permanentRetry time.Duration // earshot's ingest.permanent_retry
 	minFidelity    float64       // thresholds.min_fidelity; 0: per codec
 	clip           []int16
+	fleet          *fleetAnalysis // nil unless the run is a fleet's
 }
 
 // faultWindow is when a fault's gaps may be.
@@ -86,12 +87,16 @@ func (w *faultWindow) overlaps(g gapPiece) bool {
 	return g.End().After(w.from) && g.Start.Before(w.to)
 }
 
-// attributed is a gap and the fault that explains it (-1: none).
+// attributed is a gap and the fault that explains it (-1: none), or
+// (by) the owner change or instance fault of a fleet that does.
 type attributed struct {
 	gap   gapPiece
 	fault int
+	by    string
 	note  string
 }
+
+func (g attributed) explained() bool { return g.fault >= 0 || g.by != "" }
 
 // run checks every stream and fault.
 func (a *analysis) run(checks map[string]*streamCheck) ([]StreamResult, []FaultResult) {
@@ -153,6 +158,11 @@ func (a *analysis) classify(l streamLife, sc *streamCheck, wins []faultWindow) [
 			}
 			out[gi].note = fmt.Sprintf("during %s, which does not give %s", w.ev.Fault, g.Reason)
 		}
+		if out[gi].fault < 0 && a.fleet != nil {
+			if by := a.fleet.explain(g, sc); by != "" {
+				out[gi].by, out[gi].note = by, ""
+			}
+		}
 	}
 	return out
 }
@@ -172,10 +182,13 @@ func (a *analysis) streamResult(l streamLife, sc *streamCheck, gaps []attributed
 	}
 	var unexplained int
 	for _, g := range gaps {
-		gr := GapResult{AtS: g.gap.Start.Sub(a.t0).Seconds(), Ms: ms(g.gap.Length), Reason: g.gap.Reason, Explained: g.fault >= 0, Note: g.note}
+		gr := GapResult{AtS: g.gap.Start.Sub(a.t0).Seconds(), Ms: ms(g.gap.Length), Reason: g.gap.Reason, Explained: g.explained(), Note: g.note}
 		r.GapsMs[g.gap.Reason] += gr.Ms
 		if gr.Explained {
-			gr.Fault = wins[g.fault].ev.Fault.String()
+			gr.Fault = g.by
+			if g.fault >= 0 {
+				gr.Fault = wins[g.fault].ev.Fault.String()
+			}
 			r.ExplainedMs += gr.Ms
 		} else {
 			r.UnexplainedMs += gr.Ms
@@ -191,7 +204,14 @@ func (a *analysis) streamResult(l streamLife, sc *streamCheck, gaps []attributed
 		r.Problems = append(r.Problems, fmt.Sprintf("%d more unexplained gaps", unexplained-3))
 	}
 	r.Problems = append(r.Problems, sc.seqMessages...)
-	if sc.records > 0 && l.WantEnd != "" && (!sc.ended || sc.endReason != l.WantEnd) {
+	wantEnd := func(got string) bool { return got == l.WantEnd }
+	if a.fleet != nil {
+		var problems []string
+		r.Failovers, problems = a.fleet.failovers(sc)
+		r.Problems = append(r.Problems, problems...)
+		wantEnd = func(got string) bool { return a.fleet.wantEnd(got, l.WantEnd) }
+	}
+	if sc.records > 0 && l.WantEnd != "" && (!sc.ended || !wantEnd(sc.endReason)) {
 		got := "no end record"
 		if sc.ended {
 			got = "reason " + sc.endReason

@@ -25,6 +25,12 @@ type Target struct {
 	Binary string
 	// Env is added to the child's environment.
 	Env []string
+	// Backend is the RTSP stack the child pulls every stream with
+	// (ingest.backend: "gortsplib", or "gstreamer" in builds with the
+	// gstreamer tag); it overrides the scenario's earshot section.
+	// Targets side by side with different backends pull the same cameras.
+	// It defaults to "": the scenario's, else earshot's default.
+	Backend string
 
 	// Brokers and Topic (black-box): where the deployment produces. The
 	// harness consumes the topic from its oldest record and keeps the
@@ -142,8 +148,14 @@ func (o *Options) validate() error {
 			return fmt.Errorf("loadtest: target label %q is not unique letters, digits, '-', '_' and '.'", t.Label)
 		}
 		seen[t.Label] = true
+		if t.blackBox() && t.Backend != "" {
+			return fmt.Errorf("loadtest: target %s: a backend applies only to a binary the harness runs", t.Label)
+		}
 		if t.blackBox() && (len(t.Brokers) == 0 || t.Topic == "") {
 			return fmt.Errorf("loadtest: target %s: no binary to run, and no brokers and topic to observe", t.Label)
+		}
+		if t.blackBox() && o.Scenario.Instances > 1 {
+			return fmt.Errorf("loadtest: target %s: a fleet of %d instances needs a binary to run", t.Label, o.Scenario.Instances)
 		}
 		if t.blackBox() && t.Admin == "" && len(o.Scenario.Churn) > 0 {
 			return fmt.Errorf("loadtest: target %s: churn needs the deployment's admin address", t.Label)

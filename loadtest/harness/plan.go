@@ -32,6 +32,7 @@ const (
 	eventAdd eventKind = iota
 	eventRemove
 	eventFault
+	eventInstance
 )
 
 // event is something the harness does At after the start.
@@ -40,6 +41,8 @@ type event struct {
 	Kind   eventKind
 	Stream string         // add and remove
 	Fault  loadtest.Fault // fault
+	// Instance is an instance fault.
+	Instance InstanceFault
 }
 
 // streamName names the i-th stream (from 0) of a run.
@@ -100,6 +103,12 @@ func newPlan(s *Scenario) (*plan, error) {
 			return nil, fmt.Errorf("%w: faults[%d] (%s) at %v: after the end of the run (%v)", ErrInvalidScenario, i, f, f.At, s.Duration)
 		}
 		p.events = append(p.events, event{At: f.At, Kind: eventFault, Fault: f})
+	}
+	for i, f := range s.InstanceFaults {
+		if s.Duration > 0 && f.At >= s.Duration {
+			return nil, fmt.Errorf("%w: instance_faults[%d] (%s): after the end of the run (%v)", ErrInvalidScenario, i, f, s.Duration)
+		}
+		p.events = append(p.events, event{At: f.At, Kind: eventInstance, Instance: f})
 	}
 	slices.SortStableFunc(p.events, func(a, b event) int { return int(a.At - b.At) })
 	return p, nil

@@ -33,6 +33,8 @@ type Report struct {
 	Earshot   EarshotFigures   `json:"earshot"`
 	Generator GeneratorFigures `json:"generator"`
 	Faults    []FaultResult    `json:"faults,omitempty"`
+	// Fleet is the run of a fleet of instances (Scenario.Instances > 1).
+	Fleet *FleetFigures `json:"fleet,omitempty"`
 	// Compare is another consumer on the same cameras (Options.Compare).
 	Compare   *Comparison    `json:"compare,omitempty"`
 	PerStream []StreamResult `json:"per_stream"`
@@ -208,6 +210,65 @@ type StreamResult struct {
 	Timeline      []GapResult        `json:"timeline,omitempty"` // its gaps
 	AddedS        float64            `json:"added_s"`            // from the start
 	RemovedS      *float64           `json:"removed_s"`
+	// Failovers are the stream's moves from one instance of a fleet to
+	// another.
+	Failovers []FailoverResult `json:"failovers,omitempty"`
+}
+
+// FailoverResult is one move of a stream between instances: from the
+// end of the last audio of the old owner's epoch to the first audio of
+// the new owner's (negative: the epochs overlap).
+type FailoverResult struct {
+	AtS       float64 `json:"at_s"` // the old epoch's last audio, from the start
+	From      string  `json:"from"`
+	To        string  `json:"to"`
+	FromEpoch uint64  `json:"from_epoch"`
+	ToEpoch   uint64  `json:"to_epoch"`
+	Ms        float64 `json:"ms"`
+	OldEnd    string  `json:"old_end,omitempty"` // the old epoch's end reason; "" when it has none (killed)
+}
+
+// FleetFigures are the run of a fleet: the instance faults, how long the
+// streams took to be pulled again, and the continuity across owners.
+type FleetFigures struct {
+	Instances       []string `json:"instances"`
+	Partitions      int      `json:"partitions"` // of the registry
+	SessionTimeoutS float64  `json:"session_timeout_s"`
+	// Failovers counts the streams' moves between instances; the median
+	// and max are over them.
+	Failovers     int                   `json:"failovers"`
+	FailoverP50Ms *float64              `json:"failover_p50_ms"`
+	FailoverMaxMs *float64              `json:"failover_max_ms"`
+	Faults        []InstanceFaultResult `json:"faults,omitempty"`
+	// ContinuityProblems counts pairs of epochs of a stream that overlap
+	// in capture time by more than 500 ms (pulled twice) or come out of
+	// order.
+	ContinuityProblems int `json:"continuity_problems"`
+	// Continuity is the verdict across owners: no overlap, and the audio
+	// stops only where the owner changed or a fault explains it.
+	ContinuityPass bool   `json:"continuity_pass"`
+	Continuity     string `json:"continuity"`
+}
+
+// InstanceFaultResult is how the fleet met one instance fault.
+type InstanceFaultResult struct {
+	Fault     string    `json:"fault"`
+	Kind      string    `json:"kind"`
+	Instance  string    `json:"instance"`
+	AtS       float64   `json:"at_s"`
+	DurationS float64   `json:"duration_s"`
+	Began     time.Time `json:"began"`
+	// Streams the instance pulled when the fault began; Recovered of
+	// them were pulled again (by any instance, in a new epoch) within
+	// BoundMs of their last audio.
+	Streams       int      `json:"streams"`
+	Recovered     int      `json:"recovered"`
+	FailoverMs    *float64 `json:"failover_ms"` // median
+	FailoverMaxMs *float64 `json:"failover_max_ms"`
+	BoundMs       float64  `json:"bound_ms"`
+	Error         string   `json:"error,omitempty"`
+	Pass          bool     `json:"pass"`
+	Problem       string   `json:"problem,omitempty"`
 }
 
 // GapResult is a gap of a stream's timeline.
@@ -264,9 +325,17 @@ func (r *Report) Summary() string {
 	if !r.Pass {
 		verdict = "FAIL"
 	}
-	return fmt.Sprintf("%s %s [%s]: %d/%d streams delivered, unexplained loss %s, latency p99 %s, CPU/stream %s, RSS/stream %s",
+	line := fmt.Sprintf("%s %s [%s]: %d/%d streams delivered, unexplained loss %s, latency p99 %s, CPU/stream %s, RSS/stream %s",
 		verdict, r.Scenario, r.Target, r.Streams.Delivered, r.Streams.Planned, fmtMs(r.Loss.UnexplainedMs),
 		fmtMs(r.Latency.P99Ms), r.cpuPerStream(), r.rssPerStream())
+	if f := r.Fleet; f != nil {
+		continuity := "ok"
+		if !f.ContinuityPass {
+			continuity = "FAIL"
+		}
+		line += fmt.Sprintf("; fleet of %d: %d failovers, max %s, continuity %s", len(f.Instances), f.Failovers, fmtOptMs(f.FailoverMaxMs), continuity)
+	}
+	return line
 }
 
 func (r *Report) cpuPerStream() string {

@@ -135,6 +135,7 @@ func (r *Report) Markdown() string {
 				f.Detected, fmtOptMs(f.DetectionMs), fmtOptMs(f.DetectionMaxMs), fmtOptMs(f.RecoveryMs), fmtOptMs(f.RecoveryMaxMs), faultOutcome(f))
 		}
 	}
+	r.fleetMarkdown(&b)
 	if c := r.Compare; c != nil {
 		fmt.Fprintf(&b, "\n## Compared with %s\n\n%s\n\n", c.Tool, c.caption())
 		rows := c.rows(r.Target)
@@ -206,6 +207,7 @@ func (r *Report) htmlBody() string {
 	}
 	b.WriteString("</div>\n")
 	faultTable(&b, r)
+	r.fleetHTML(&b)
 	if c := r.Compare; c != nil {
 		fmt.Fprintf(&b, "<h2>Compared with %s</h2><p>%s</p><table>", c.Tool, html.EscapeString(c.caption()))
 		for i, row := range c.rows(r.Target) {

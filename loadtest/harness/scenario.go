@@ -3,7 +3,9 @@
 // faults, consumes what earshot produced to Kafka and verifies every second
 // of it end to end, accounts earshot's CPU and memory (earshot runs as a
 // child process, so that they are its own), compares a canary build with a
-// baseline (gray release), and writes reports with plots.
+// baseline (gray release), runs a build as a fleet whose instances it
+// kills, stops and restarts (checking failovers and continuity across
+// owners), and writes reports with plots.
 //
 // A run is described by a Scenario (YAML; built-in ones are in
 // loadtest/scenarios). Run runs it against one or more Targets; RunAB
@@ -73,6 +75,16 @@ type Scenario struct {
 	// speed; see
 	// loadtest.Fault).
 	Faults []loadtest.Fault `yaml:"faults"`
+	// Instances runs the build as a fleet of this many `earshot run`
+	// child processes (fleet mode, docs/fleet.md) sharing the streams
+	// through a registry on the embedded broker, with short fleet timings
+	// (session_timeout 3 s, heartbeat_interval 300 ms; the earshot section
+	// may change them). It defaults to 1: a single instance, no fleet.
+	Instances int `yaml:"instances"`
+	// InstanceFaults kill, stop and restart instances of the fleet At
+	// after the start (keys: instance, kind, at, duration; see
+	// InstanceFault).
+	InstanceFaults []InstanceFault `yaml:"instance_faults"`
 	// Thresholds are what the build must meet.
 	Thresholds Thresholds `yaml:"thresholds"`
 	// Capacity configures RunCapacity.
@@ -211,6 +223,9 @@ func (s *Scenario) setDefaults() {
 	if s.Partitions == 0 {
 		s.Partitions = 4
 	}
+	if s.Instances == 0 {
+		s.Instances = 1
+	}
 	if s.SampleEvery == 0 {
 		s.SampleEvery = time.Second
 	}
@@ -283,6 +298,12 @@ func (s *Scenario) Validate() error {
 	}
 	if s.Partitions < 1 || s.Partitions > 1024 {
 		bad("partitions %d is not in [1, 1024]", s.Partitions)
+	}
+	if s.Instances < 1 || s.Instances > MaxInstances {
+		bad("instances %d is not in [1, %d]", s.Instances, MaxInstances)
+	}
+	for i, f := range s.InstanceFaults {
+		errs = append(errs, f.validate(i, s.Instances)...)
 	}
 	total := s.Streams
 	for i, c := range s.Churn {

@@ -36,6 +36,20 @@ faults: [{stream: s0002, kind: silent, at: 5s, duration: 1s}]`, "the stream does
 	{"a fault after the end is refused", "duration: 5s\nfaults: [{stream: s0001, kind: silent, at: 6s}]", "after the end"},
 	{"removing more streams than run is refused", "duration: 5s\nstreams: 2\nchurn: [{at: 1s, remove: 3}]", "removes 3 streams, 2 run"},
 	{"a bad capacity is refused", "capacity: {start: 10, max: 5}", "capacity: start 10"},
+	{"a fleet with a fault of each instance kind", `
+duration: 30s
+instances: 3
+instance_faults:
+  - {instance: 1, kind: kill, at: 5s}
+  - {instance: 2, kind: term, at: 10s}
+  - {instance: 3, kind: stop, at: 15s, duration: 5s}
+  - {instance: 3, kind: restart, at: 22s, duration: 2s}`, ""},
+	{"an instance fault without a fleet is refused", "duration: 5s\ninstance_faults: [{instance: 1, kind: kill, at: 1s}]", "instance faults need a fleet"},
+	{"an instance beyond the fleet is refused", "duration: 5s\ninstances: 2\ninstance_faults: [{instance: 3, kind: stop, at: 1s}]",
+		"instance 3 is not in [1, 2]"},
+	{"a stop without a duration is refused", "duration: 5s\ninstances: 2\ninstance_faults: [{instance: 1, kind: stop, at: 1s}]", "stop needs a duration"},
+	{"an unknown instance fault kind is refused", "duration: 5s\ninstances: 2\ninstance_faults: [{instance: 1, kind: reboot, at: 1s}]", `kind "reboot" is not one of kill, term, stop, restart`},
+	{"an instance fault after the end is refused", "duration: 5s\ninstances: 2\ninstance_faults: [{instance: 1, kind: kill, at: 6s}]", "after the end of the run"},
 }
 
 func TestParseScenario(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/earshot/earshot/loadtest"
 	"github.com/earshot/earshot/sink"
 )
@@ -59,7 +61,11 @@ func newSession(o Options, p *plan) (*session, error) {
 		}
 	}
 	if len(topics) > 0 {
-		b, err := sink.NewEmbeddedBroker(topics[0], o.Scenario.Partitions, seedTopics(o.Scenario.Partitions, topics[1:])...)
+		opts := seedTopics(o.Scenario.Partitions, topics[1:])
+		if o.Scenario.Instances > 1 { // fleet timings shorter than Kafka's 6 s minimum
+			opts = append(opts, kfake.GroupMinSessionTimeout(fleetMinSessionTimeout))
+		}
+		b, err := sink.NewEmbeddedBroker(topics[0], o.Scenario.Partitions, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("loadtest: broker: %w", err)
 		}
@@ -158,8 +164,12 @@ func (s *session) markSteady(ctx context.Context) {
 	}
 }
 
-// schedule carries out the plan's events at their times.
+// schedule carries out the plan's events at their times. The ends of
+// instance faults (a stop's SIGCONT, a restart's start) run on their own
+// goroutines, which it waits for.
 func (s *session) schedule(ctx context.Context) {
+	var pending sync.WaitGroup
+	defer pending.Wait()
 	for _, e := range s.plan.events {
 		if !sleepUntil(ctx, s.t0.Add(e.At)) {
 			return
@@ -176,6 +186,12 @@ func (s *session) schedule(ctx context.Context) {
 		case eventRemove:
 			for _, t := range s.targets {
 				t.remove(ctx, e.Stream)
+			}
+		case eventInstance:
+			for _, t := range s.targets {
+				if t.fleet != nil {
+					t.fleet.fault(ctx, e.Instance, &pending)
+				}
 			}
 		}
 	}

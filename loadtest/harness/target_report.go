@@ -31,9 +31,15 @@ func (t *targetRun) report() *Report {
 		recovery: s.sc.Thresholds.Recovery, permanentRetry: permanentRetry(s.sc.Earshot),
 		minFidelity: s.sc.Thresholds.MinFidelity, clip: s.cams.Clip(),
 	}
+	if t.fleet != nil {
+		a.fleet = &fleetAnalysis{t0: s.t0, stop: s.stopAt, events: t.fleet.faultLog(), bound: t.fleet.bound}
+	}
 	checks := t.ver.checks()
 	r.PerStream, r.Faults = a.run(checks)
 	t.lossFigures(r, checks)
+	if a.fleet != nil {
+		r.Fleet = a.fleet.figures(t.fleet, r, checks)
+	}
 	t.streamFigures(r, lives, checks)
 	lat := t.latency
 	if t.steadyLat != nil {
@@ -235,7 +241,11 @@ func (t *targetRun) verdict(r *Report) {
 	th := t.s.sc.Thresholds
 	fail := func(format string, args ...any) { r.Failures = append(r.Failures, fmt.Sprintf(format, args...)) }
 	if c := r.Earshot.ExitCode; c != nil && *c != 0 {
-		fail("earshot exited with status %d (see earshot.log)", *c)
+		log := "earshot.log"
+		if t.fleet != nil {
+			log = "the instances' logs"
+		}
+		fail("earshot exited with status %d (see %s)", *c, log)
 	}
 	if r.Streams.Delivered < r.Streams.Planned {
 		fail("%d of %d streams delivered no audio", r.Streams.Planned-r.Streams.Delivered, r.Streams.Planned)
@@ -256,6 +266,17 @@ func (t *targetRun) verdict(r *Report) {
 		if !f.Pass {
 			fail("fault %s at %.0f s: %s", f.Fault, f.AtS, f.Problem)
 		}
+	}
+	if fl := r.Fleet; fl != nil {
+		for _, f := range fl.Faults {
+			if !f.Pass {
+				fail("instance fault %s: %s", f.Fault, f.Problem)
+			}
+		}
+		if !fl.ContinuityPass {
+			fail("continuity across owners: %s", fl.Continuity)
+		}
+		r.Warnings = append(r.Warnings, "a fleet's CPU and memory are not measured: its instances come and go")
 	}
 	var problems []string
 	streams := 0

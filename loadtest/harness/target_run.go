@@ -26,7 +26,8 @@ type targetRun struct {
 	dir       string
 	topic     string
 	brokers   []string
-	proc      *process     // nil for black-box
+	proc      *process     // nil for black-box and a fleet
+	fleet     *fleetRun    // nil unless the scenario runs a fleet
 	pid       int          // 0: resources not measured
 	admin     *adminClient // nil: no admin API
 	ver       *verifier
@@ -94,6 +95,9 @@ func newTargetRun(s *session, t Target) (*targetRun, error) {
 		tr.brokers, tr.topic = []string{s.broker.Addr()}, topicPrefix+t.Label
 	}
 	tr.ver = newVerifier(tr.brokers, tr.topic)
+	if !t.blackBox() && s.sc.Instances > 1 {
+		tr.fleet = newFleetRun(tr, s.sc.Instances)
+	}
 	if t.blackBox() {
 		want := s.plan.byName
 		tr.ver.want = func(id string) bool { _, ok := want[id]; return ok }
@@ -142,12 +146,15 @@ func (t *targetRun) start(ctx context.Context) error {
 		}
 		return nil
 	}
-	cfg, err := t.writeConfig()
-	if err != nil {
-		return err
-	}
 	for _, name := range t.s.plan.initial {
 		t.live(name, t.started, schema.ReasonShutdown)
+	}
+	if t.fleet != nil {
+		return t.fleet.start(ctx)
+	}
+	cfg, err := t.writeConfig("")
+	if err != nil {
+		return err
 	}
 	p, err := startProcess(t.Binary, []string{"run", "--config", cfg}, t.Env, filepath.Join(t.dir, "earshot.log"))
 	if err != nil {
@@ -163,24 +170,45 @@ func (t *targetRun) start(ctx context.Context) error {
 }
 
 // writeConfig writes the configuration of `earshot run`: the scenario's
-// earshot section over what the harness needs.
-func (t *targetRun) writeConfig() (string, error) {
+// earshot section over what the harness needs. instance is "" for a
+// single earshot, else the id of an instance of the fleet, which gets its
+// own spool, diagnostics and file names.
+func (t *targetRun) writeConfig(instance string) (string, error) {
+	dir, name := t.dir, "earshot"
+	if instance != "" {
+		dir, name = filepath.Join(t.dir, instance), instance
+	}
 	cfg := map[string]any{
 		"kafka":       map[string]any{"brokers": t.brokers, "topic": t.topic},
-		"spool":       map[string]any{"dir": filepath.Join(t.dir, "spool"), "fsync": "none"},
+		"spool":       map[string]any{"dir": filepath.Join(dir, "spool"), "fsync": "none"},
 		"admin":       map[string]any{"listen": "127.0.0.1:0"},
-		"diagnostics": map[string]any{"dir": filepath.Join(t.dir, "diagnostics")},
+		"diagnostics": map[string]any{"dir": filepath.Join(dir, "diagnostics")},
 		"log":         map[string]any{"format": "json"},
 	}
+	if instance != "" {
+		cfg["fleet"] = t.fleet.fleetSection(instance)
+	}
 	mergeMaps(cfg, t.s.sc.Earshot)
+	if t.Backend != "" {
+		mergeMaps(cfg, map[string]any{"ingest": map[string]any{"backend": t.Backend}})
+	}
 	// Its admin listener, and what it pulls, are the harness's.
 	cfg["admin"].(map[string]any)["listen"] = "127.0.0.1:0"
 	cfg["streams"] = t.streamEntries(t.s.plan.initial)
+	if instance != "" {
+		fs := cfg["fleet"].(map[string]any)
+		fs["instance_id"] = instance
+		if d, err := time.ParseDuration(fmt.Sprint(fs["session_timeout"])); err == nil {
+			t.fleet.mu.Lock()
+			t.fleet.session = d
+			t.fleet.mu.Unlock()
+		}
+	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(t.dir, "earshot.yaml")
+	path := filepath.Join(t.dir, name+".yaml")
 	return path, os.WriteFile(path, b, 0o644)
 }
 
@@ -279,11 +307,12 @@ func (t *targetRun) live(name string, at time.Time, wantEnd string) {
 // without one) by trusting its configuration.
 func (t *targetRun) add(ctx context.Context, name string) {
 	at := time.Now()
-	if t.admin == nil {
+	a := t.api()
+	if a == nil {
 		t.live(name, at, "")
 		return
 	}
-	err := t.admin.add(ctx, name, t.s.cams.URL(name), t.s.sc.Transport)
+	err := a.add(ctx, name, t.s.cams.URL(name), t.s.sc.Transport)
 	var se *statusError
 	switch {
 	case errors.As(err, &se) && se.code == http.StatusConflict && t.blackBox():
@@ -303,10 +332,11 @@ func (t *targetRun) add(ctx context.Context, name string) {
 
 // remove asks the target to stop pulling name.
 func (t *targetRun) remove(ctx context.Context, name string) {
-	if t.admin == nil {
+	a := t.api()
+	if a == nil {
 		return
 	}
-	if err := t.admin.remove(ctx, name); err != nil {
+	if err := a.remove(ctx, name); err != nil {
 		t.warn(fmt.Sprintf("remove %s: %v", name, err))
 		return
 	}
@@ -316,6 +346,16 @@ func (t *targetRun) remove(ctx context.Context, name string) {
 		l.Removed, l.WantEnd = time.Now(), schema.ReasonRemoved
 	}
 	t.removedCount++
+}
+
+// api is the admin API that adds and removes streams: the target's, or
+// (a fleet) that of any running instance, since each writes the registry.
+// Nil: none.
+func (t *targetRun) api() *adminClient {
+	if t.fleet != nil {
+		return t.fleet.admin()
+	}
+	return t.admin
 }
 
 func (t *targetRun) warn(msg string) {
@@ -413,6 +453,9 @@ func (t *targetRun) progress() string {
 	if k.HasProc {
 		line += fmt.Sprintf(" · CPU %.0f%% · RSS %s", 100*cpu, fmtBytes(k.Proc.RSS))
 	}
+	if t.fleet != nil {
+		line += fmt.Sprintf(" · instances %d/%d", len(t.fleet.running()), len(t.fleet.ids))
+	}
 	return line
 }
 
@@ -434,6 +477,11 @@ func (t *targetRun) stop(ctx context.Context) {
 	}
 	if t.proc != nil {
 		code := t.proc.stop(stopGrace)
+		t.exitCode = &code
+		return
+	}
+	if t.fleet != nil {
+		code := t.fleet.stop()
 		t.exitCode = &code
 		return
 	}
@@ -479,6 +527,9 @@ func (t *targetRun) stopVerifier() {
 func (t *targetRun) kill() {
 	if t.proc != nil && !t.proc.exited() {
 		t.proc.stop(0)
+	}
+	if t.fleet != nil {
+		t.fleet.kill()
 	}
 	t.stopVerifier()
 }

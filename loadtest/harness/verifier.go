@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -205,6 +206,7 @@ func (v *verifier) checks() map[string]*streamCheck {
 	out := make(map[string]*streamCheck, len(v.streams))
 	for id, sc := range v.streams {
 		c := *sc
+		c.spans = slices.Clone(sc.spans)
 		out[id] = &c
 	}
 	return out
@@ -232,7 +234,8 @@ type streamCheck struct {
 	records      uint64
 	audioRecords uint64
 	epochs       []epochCheck
-	clock        string // of the last record
+	spans        []EpochSpan // the epochs by owner, for the fleet's continuity
+	clock        string      // of the last record
 	seqErrors    uint64
 	seqMessages  []string
 	gaps         []gapPiece
@@ -269,6 +272,7 @@ func (g gapPiece) End() time.Time { return g.Start.Add(g.Length) }
 // record checks a record's place: epochs in order, seq continuous.
 func (sc *streamCheck) record(r *schema.Record) {
 	sc.records++
+	sc.spans = AddRecord(sc.spans, r)
 	sc.codec, sc.clock = r.Codec, r.Clock
 	sc.ended = r.Kind == schema.KindEnd
 	if sc.ended {

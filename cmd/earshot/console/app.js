@@ -93,6 +93,9 @@ $('login').addEventListener('submit', (e) => {
 async function refresh() {
   const r = await api('/console/api/streams');
   state.clockOffset = r.server_time_ms - Date.now();
+  // In fleet mode the list is the whole fleet's, with each stream's owner.
+  state.instance = r.instance || '';
+  document.body.classList.toggle('fleet', !!r.instance);
   state.streams = r.streams;
   for (const s of r.streams) {
     if (s.state !== 'streaming') state.levels.delete(s.id);
@@ -109,6 +112,7 @@ const sorters = {
   gaps: (s) => s.gaps_1h,
   stalls: (s) => s.stalls_1h,
   error: (s) => errorText(s),
+  owner: (s) => s.owner || '',
 };
 
 function errorText(s) {
@@ -120,7 +124,7 @@ function applyView() {
   const f = state.filter.toLowerCase();
   let v = state.streams;
   if (f) {
-    v = v.filter((s) => [s.id, s.state, s.codec, errorText(s), s.silent ? 'silent' : ''].join(' ').toLowerCase().includes(f));
+    v = v.filter((s) => [s.id, s.state, s.codec, errorText(s), s.silent ? 'silent' : '', s.owner || ''].join(' ').toLowerCase().includes(f));
   }
   const key = sorters[state.sort.key];
   const dir = state.sort.asc ? 1 : -1;
@@ -168,7 +172,7 @@ function makeRow() {
   row.innerHTML = '<span class="c-listen"><button class="listen" title="listen">\u25B6</button></span>' +
     '<span class="c-id"></span><span class="c-state"></span><span class="c-since"></span><span class="c-codec"></span>' +
     '<span class="c-level"><span class="meter"><i></i><b></b></span><span class="leveltext"></span></span>' +
-    '<span class="c-gaps"></span><span class="c-stalls"></span><span class="c-error"></span>';
+    '<span class="c-gaps"></span><span class="c-stalls"></span><span class="c-error"></span><span class="c-owner"></span>';
   return row;
 }
 
@@ -212,13 +216,15 @@ function fillRow(el, s) {
   c[2].textContent = s.state;
   if (silent) c[2].insertAdjacentHTML('beforeend', '<span class="badge silent" title="silent_audio: the microphone sends silence">silent</span>');
   else if (s.stall) c[2].insertAdjacentHTML('beforeend', '<span class="badge">stalled</span>');
-  c[3].textContent = duration(Date.now() + state.clockOffset - s.since_ms);
+  c[3].textContent = s.since_ms ? duration(Date.now() + state.clockOffset - s.since_ms) : '';
   c[4].textContent = s.codec || '';
   fillLevel(c[5], s.state === 'streaming' ? state.levels.get(s.id) : null);
   c[6].textContent = s.gaps_1h;
   c[7].textContent = s.stalls_1h;
   c[8].textContent = errorText(s);
   c[8].title = errorText(s);
+  c[9].textContent = s.owner || '';
+  c[9].classList.toggle('self', !!s.owner && s.owner === state.instance);
 }
 
 function fillLevel(cell, l) {

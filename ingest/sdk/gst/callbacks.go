@@ -53,6 +53,9 @@ func goNewSample(ud C.uintptr_t, payload *C.guint8, n C.int, ts C.guint32, seq C
 	h.lastRTP.Store(now.UnixNano())
 	f := sdk.Frame{Timestamp: uint32(ts), Seq: uint16(seq), Marker: marker != 0, SSRC: uint32(ssrc),
 		Arrival: now, Codec: h.codec.Load()}
+	if sr := h.sr.Load(); sr != nil && f.Codec != nil {
+		f.NTP = sr.At(f.Timestamp, f.Codec.ClockRate)
+	}
 	data := unsafe.Slice((*byte)(unsafe.Pointer(payload)), int(n))
 	if h.s.opts.Inline {
 		// The mapped buffer itself: valid only until this returns.
@@ -68,12 +71,92 @@ func goNewSample(ud C.uintptr_t, payload *C.guint8, n C.int, ts C.guint32, seq C
 	h.push(data, &f)
 }
 
+// goRTCP runs on rtpbin's thread for each RTCP buffer of the track; sr
+// says whether it held a sender report, of NTP time ntp and RTP time rtp.
+//
 //export goRTCP
-func goRTCP(ud C.uintptr_t) {
+func goRTCP(ud C.uintptr_t, sr C.int, ntp C.guint64, rtp C.guint32) {
 	var h *handle
 	defer func() { recoverInto(h) }()
 	h = lookupHandle(ud)
 	h.lastRTCP.Store(time.Now().UnixNano())
+	if sr != 0 {
+		h.sr.Store(sdk.NewSenderReport(uint64(ntp), uint32(rtp)))
+	}
+}
+
+// Requests goBeforeSend tells apart, as glue.c numbers them.
+const (
+	requestOther    = 0
+	requestDescribe = 1
+	requestSetup    = 2
+)
+
+// goBeforeSend runs on rtspsrc's thread before each RTSP request, with the
+// location rtspsrc is at. rtspsrc follows a redirect by moving to its
+// Location and starting over with OPTIONS and DESCRIBE on a new
+// connection. It did when the location is not the one it was given, or
+// when a DESCRIBE comes after another request that followed the previous
+// DESCRIBE (an authorisation retry repeats the DESCRIBE at once): with no
+// SETUP between them, a redirect of DESCRIBE to the same location; with a
+// SETUP, rtspsrc reconnecting (its fallback from UDP to TCP, once) or a
+// redirect of PLAY, taken for a redirect from the second on. The request is
+// then dropped and the pipeline ends, so that OpenContext applies the
+// redirect policy.
+//
+//export goBeforeSend
+func goBeforeSend(ud C.uintptr_t, loc *C.char, method C.int) C.int {
+	var h *handle
+	defer func() { recoverInto(h) }()
+	h = lookupHandle(ud)
+	l := C.GoString(loc)
+	h.mu.Lock()
+	again := false
+	switch {
+	case method == requestDescribe:
+		if h.requests.described && h.requests.other {
+			if !h.requests.setup {
+				again = true
+			} else {
+				h.requests.restarts++
+				again = h.requests.restarts > 1
+			}
+		}
+		h.requests.described, h.requests.other, h.requests.setup = true, false, false
+	case h.requests.described:
+		h.requests.other = true
+		h.requests.setup = h.requests.setup || method == requestSetup
+	}
+	h.mu.Unlock()
+	if l != h.location || again {
+		h.end(&redirected{location: l})
+		return 0
+	}
+	return 1
+}
+
+// goAcceptCertificate runs on rtspsrc's thread when GIO did not trust an
+// rtsps server's certificate chain (n DER certificates, leaf first): it
+// accepts the chain if the handle's tls.Config trusts it, as the gortsplib
+// backend would.
+//
+//export goAcceptCertificate
+func goAcceptCertificate(ud C.uintptr_t, ders *unsafe.Pointer, lens *C.int, n C.int) C.int {
+	var h *handle
+	defer func() { recoverInto(h) }()
+	h = lookupHandle(ud)
+	chain := make([][]byte, int(n))
+	ls := unsafe.Slice(lens, int(n))
+	for i, p := range unsafe.Slice(ders, int(n)) {
+		chain[i] = C.GoBytes(p, ls[i])
+	}
+	if err := h.verifyChain(chain); err != nil {
+		// rtspsrc reports only that it could not connect: the error it
+		// posts next carries this one, for sdk.Classify.
+		h.certErr.Store(&err)
+		return 0
+	}
+	return 1
 }
 
 //export goBadBuffer
@@ -84,8 +167,12 @@ func goBadBuffer(ud C.uintptr_t) {
 	h.badBuffers.Add(1)
 }
 
+// goSelectStream runs on rtspsrc's thread for SDP media num of each
+// DESCRIBE; rtspsrc describes again when it falls back from UDP to TCP,
+// and then the track chosen the first time is chosen again.
+//
 //export goSelectStream
-func goSelectStream(ud C.uintptr_t, caps *C.GstCaps) C.int {
+func goSelectStream(ud C.uintptr_t, num C.guint, caps *C.GstCaps) C.int {
 	var h *handle
 	defer func() { recoverInto(h) }()
 	h = lookupHandle(ud)
@@ -96,6 +183,9 @@ func goSelectStream(ud C.uintptr_t, caps *C.GstCaps) C.int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.codec.Load() != nil {
+		if uint(num) == h.track {
+			return 1
+		}
 		return 0 // one track only
 	}
 	c, name, err := codecFromCaps(fields)
@@ -105,6 +195,7 @@ func goSelectStream(ud C.uintptr_t, caps *C.GstCaps) C.int {
 		return 0
 	}
 	h.codec.Store(&c)
+	h.track = uint(num)
 	return 1
 }
 
@@ -132,6 +223,22 @@ func goPadLinked(ud C.uintptr_t) {
 	h.linkOnce.Do(func() { close(h.linked) })
 }
 
+// goNewSSRC runs on rtpbin's streaming thread for each SSRC it sees on the
+// track, before its jitter buffer. A second SSRC ends the session with
+// sdk.ErrSSRCChanged, as with the gortsplib backend, so that ingest starts
+// a new epoch at once instead of finding the old SSRC silent.
+//
+//export goNewSSRC
+func goNewSSRC(ud C.uintptr_t, ssrc C.guint) {
+	var h *handle
+	defer func() { recoverInto(h) }()
+	h = lookupHandle(ud)
+	// 0 stands for none yet: an SSRC of 0 is then taken as the first.
+	if !h.firstSSRC.CompareAndSwap(0, uint32(ssrc)) && h.firstSSRC.Load() != uint32(ssrc) {
+		h.end(sdk.ErrSSRCChanged)
+	}
+}
+
 // Bus message kinds, as glue.c numbers them.
 const (
 	busError   = 1
@@ -148,7 +255,11 @@ func goBusMessage(ud C.uintptr_t, kind C.int, text *C.char, domain, code C.int) 
 	var err error
 	switch kind {
 	case busError:
-		err = &busErr{msg: msg, domain: int(domain), code: int(code)}
+		be := &busErr{msg: msg, domain: int(domain), code: int(code)}
+		if ce := h.certErr.Load(); ce != nil {
+			be.cause = *ce
+		}
+		err = be
 	case busEOS:
 		err = errors.New("end of stream")
 	default:

@@ -4,6 +4,9 @@
 #include <string.h>
 #include <time.h>
 #include <gst/rtp/gstrtpbuffer.h>
+#include <gst/rtp/gstrtcpbuffer.h>
+#include <gio/gio.h>
+#include <gst/rtsp/gstrtspmessage.h>
 #include "glue.h"
 #include "_cgo_export.h"
 
@@ -39,7 +42,7 @@ static GstFlowReturn on_new_sample(GstAppSink *sink, gpointer ud) {
 // on_select_stream runs on rtspsrc's thread once per SDP media; Go picks
 // the first audio track earshot decodes.
 static gboolean on_select_stream(GstElement *src, guint num, GstCaps *caps, gpointer ud) {
-	return goSelectStream((uintptr_t)ud, caps) ? TRUE : FALSE;
+	return goSelectStream((uintptr_t)ud, num, caps) ? TRUE : FALSE;
 }
 
 static void on_pad_added(GstElement *src, GstPad *pad, gpointer ud) {
@@ -53,9 +56,79 @@ static void on_pad_added(GstElement *src, GstPad *pad, gpointer ud) {
 	if (ok) goPadLinked((uintptr_t)ud);
 }
 
+// rtcp_buffer reports one RTCP buffer to Go, with the sender info of the
+// last sender report in it, if any.
+static void rtcp_buffer(GstBuffer *b, uintptr_t h) {
+	int sr = 0;
+	guint64 ntp = 0;
+	guint32 rtptime = 0;
+	GstRTCPBuffer rtcp = GST_RTCP_BUFFER_INIT;
+	if (gst_rtcp_buffer_validate_reduced(b) && gst_rtcp_buffer_map(b, GST_MAP_READ, &rtcp)) {
+		GstRTCPPacket pkt;
+		gboolean more = gst_rtcp_buffer_get_first_packet(&rtcp, &pkt);
+		while (more) {
+			if (gst_rtcp_packet_get_type(&pkt) == GST_RTCP_TYPE_SR) {
+				guint32 ssrc, packets, octets;
+				gst_rtcp_packet_sr_get_sender_info(&pkt, &ssrc, &ntp, &rtptime, &packets, &octets);
+				sr = 1;
+			}
+			more = gst_rtcp_packet_move_to_next(&pkt);
+		}
+		gst_rtcp_buffer_unmap(&rtcp);
+	}
+	goRTCP(h, sr, ntp, rtptime);
+}
+
 static GstPadProbeReturn on_rtcp(GstPad *pad, GstPadProbeInfo *info, gpointer ud) {
-	goRTCP((uintptr_t)ud);
+	if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+		rtcp_buffer(GST_PAD_PROBE_INFO_BUFFER(info), (uintptr_t)ud);
+	} else if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+		GstBufferList *l = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+		for (guint i = 0; i < gst_buffer_list_length(l); i++) {
+			rtcp_buffer(gst_buffer_list_get(l, i), (uintptr_t)ud);
+		}
+	}
 	return GST_PAD_PROBE_OK;
+}
+
+// on_before_send runs on rtspsrc's thread before each request. rtspsrc
+// follows redirects by changing its location and starting over: Go drops
+// every request to another location than the one it gave, before rtspsrc
+// can attach credentials to it, and a DESCRIBE that starts over.
+static gboolean on_before_send(GstElement *src, GstRTSPMessage *msg, gpointer ud) {
+	gchar *loc = NULL;
+	g_object_get(src, "location", &loc, NULL);
+	int method = 0;
+	if (msg->type == GST_RTSP_MESSAGE_REQUEST) {
+		if (msg->type_data.request.method == GST_RTSP_DESCRIBE) method = 1;
+		else if (msg->type_data.request.method == GST_RTSP_SETUP) method = 2;
+	}
+	int ok = goBeforeSend((uintptr_t)ud, loc, method);
+	g_free(loc);
+	return ok ? TRUE : FALSE;
+}
+
+// on_accept_certificate runs on rtspsrc's thread when GIO did not trust
+// the server's certificate; Go verifies the chain with the handle's
+// tls.Config. The chain is passed as DER certificates, leaf first.
+static gboolean on_accept_certificate(GstElement *src, GTlsConnection *conn, GTlsCertificate *peer,
+	GTlsCertificateFlags errors, gpointer ud) {
+	GByteArray *ders[8];
+	const void *data[8];
+	int lens[8];
+	int n = 0;
+	for (GTlsCertificate *c = peer; c != NULL && n < 8; c = g_tls_certificate_get_issuer(c)) {
+		GByteArray *der = NULL;
+		g_object_get(c, "certificate", &der, NULL);
+		if (der == NULL) break;
+		ders[n] = der;
+		data[n] = der->data;
+		lens[n] = der->len;
+		n++;
+	}
+	int ok = goAcceptCertificate((uintptr_t)ud, (void **)data, lens, n);
+	for (int i = 0; i < n; i++) g_byte_array_unref(ders[i]);
+	return ok ? TRUE : FALSE;
 }
 
 // on_manager_pad watches the RTCP rtspsrc feeds rtpbin, so that a source
@@ -66,8 +139,18 @@ static void on_manager_pad(GstElement *manager, GstPad *pad, gpointer ud) {
 	}
 }
 
+// on_new_jitterbuffer runs on rtpbin's streaming thread when a packet of
+// an SSRC it has not seen arrives, before that SSRC's jitter buffer: Go
+// tells a changed SSRC from the first. (The new jitter buffer would often
+// drop the new SSRC's packets for good, as "before seqnum-base" of the
+// first, and rtspsrc never expose them.)
+static void on_new_jitterbuffer(GstElement *manager, GstElement *jb, guint session, guint ssrc, gpointer ud) {
+	goNewSSRC((uintptr_t)ud, ssrc);
+}
+
 static void on_new_manager(GstElement *src, GstElement *manager, gpointer ud) {
 	g_signal_connect(manager, "pad-added", G_CALLBACK(on_manager_pad), ud);
+	g_signal_connect(manager, "new-jitterbuffer", G_CALLBACK(on_new_jitterbuffer), ud);
 }
 
 static GstBusSyncReply on_bus(GstBus *bus, GstMessage *m, gpointer ud) {
@@ -105,7 +188,8 @@ static GstBusSyncReply on_bus(GstBus *bus, GstMessage *m, gpointer ud) {
 }
 
 esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *pw,
-	int protocols, int latency_ms, guint64 tcp_timeout_us, guint64 udp_timeout_us, int tls_insecure) {
+	int protocols, int latency_ms, guint64 tcp_timeout_us, guint64 udp_timeout_us, int tls_insecure,
+	GTlsDatabase *tls_database) {
 	esPipe *p = g_new0(esPipe, 1);
 	p->pipeline = gst_pipeline_new(NULL);
 	p->src = gst_element_factory_make("rtspsrc", NULL);
@@ -126,6 +210,7 @@ esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *
 	if (user != NULL && user[0] != 0) g_object_set(p->src, "user-id", user, NULL);
 	if (pw != NULL && pw[0] != 0) g_object_set(p->src, "user-pw", pw, NULL);
 	if (tls_insecure) g_object_set(p->src, "tls-validation-flags", 0, NULL);
+	if (tls_database != NULL) g_object_set(p->src, "tls-database", tls_database, NULL);
 	GstCaps *caps = gst_caps_new_empty_simple("application/x-rtp");
 	g_object_set(p->sink, "caps", caps, "sync", FALSE, "max-buffers", 1, "emit-signals", FALSE, NULL);
 	gst_caps_unref(caps);
@@ -136,12 +221,23 @@ esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *
 	g_signal_connect(p->src, "select-stream", G_CALLBACK(on_select_stream), (gpointer)h);
 	g_signal_connect(p->src, "pad-added", G_CALLBACK(on_pad_added), (gpointer)h);
 	g_signal_connect(p->src, "new-manager", G_CALLBACK(on_new_manager), (gpointer)h);
+	g_signal_connect(p->src, "before-send", G_CALLBACK(on_before_send), (gpointer)h);
+	g_signal_connect(p->src, "accept-certificate", G_CALLBACK(on_accept_certificate), (gpointer)h);
 	gst_bin_add_many(GST_BIN(p->pipeline), p->src, p->sink, NULL);
 	GstBus *bus = gst_element_get_bus(p->pipeline);
 	gst_bus_set_sync_handler(bus, on_bus, (gpointer)h, NULL);
 	gst_object_unref(bus);
 	return p;
 }
+
+GTlsDatabase *es_tls_database(const char *path) {
+	GError *err = NULL;
+	GTlsDatabase *db = g_tls_file_database_new(path, &err);
+	if (err != NULL) g_error_free(err);
+	return db;
+}
+
+void es_unref(gpointer obj) { g_object_unref(obj); }
 
 int es_play(esPipe *p) {
 	return gst_element_set_state(p->pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE;

@@ -5,6 +5,7 @@
 #define EARSHOT_GST_GLUE_H
 #include <stdint.h>
 #include <gst/gst.h>
+#include <gio/gio.h>
 #include <gst/app/gstappsink.h>
 
 typedef struct {
@@ -14,7 +15,11 @@ typedef struct {
 } esPipe;
 
 esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *pw,
-	int protocols, int latency_ms, guint64 tcp_timeout_us, guint64 udp_timeout_us, int tls_insecure);
+	int protocols, int latency_ms, guint64 tcp_timeout_us, guint64 udp_timeout_us, int tls_insecure,
+	GTlsDatabase *tls_database);
+// es_tls_database loads a trust store from a PEM file, or returns NULL.
+GTlsDatabase *es_tls_database(const char *path);
+void es_unref(gpointer obj);
 int es_play(esPipe *p);
 void es_free(esPipe *p);
 int es_structure_n(GstCaps *caps);

@@ -3,7 +3,7 @@
 package gst
 
 /*
-#cgo pkg-config: gstreamer-1.0 gstreamer-app-1.0 gstreamer-rtp-1.0
+#cgo pkg-config: gstreamer-1.0 gstreamer-app-1.0 gstreamer-rtp-1.0 gstreamer-rtsp-1.0 gio-2.0
 #include <stdlib.h>
 #include "glue.h"
 */
@@ -12,6 +12,7 @@ import "C"
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -46,12 +47,17 @@ var (
 type SDK struct {
 	opts Options
 
-	pool *handoff.Pool
-
+	pool    *handoff.Pool
 	handles handoff.Registry[sdk.Handle, *handle]
 
 	// panics counts panics recovered in the functions C calls.
 	panics atomic.Uint64
+
+	// rootsOnce makes roots, a GIO trust store that trusts nothing
+	// (noRoots); it is released by Shutdown.
+	rootsOnce sync.Once
+	roots     *C.GTlsDatabase
+	rootsErr  error
 }
 
 // New initialises GStreamer (once per process), validates opts and starts
@@ -75,43 +81,99 @@ func New(opts Options) (*SDK, error) {
 // handle is one pipeline. Its fields after self are touched by GStreamer's
 // threads through the exported functions, by the workers and by Close.
 type handle struct {
-	s     *SDK
-	id    sdk.Handle
-	self  cgo.Handle
-	pipe  *C.esPipe
-	url   string // redacted
-	user  *url.Userinfo
-	codec atomic.Pointer[sdk.Codec] // chosen by select-stream
+	s    *SDK
+	id   sdk.Handle
+	self cgo.Handle
+	pipe *C.esPipe
+	url  string // redacted
+	user *url.Userinfo
+	// location is the URL rtspsrc was given, without credentials: a
+	// request to any other is a redirect.
+	location string
+	tls      *tls.Config               // nil: the system's roots
+	host     string                    // the host name the certificate must name
+	codec    atomic.Pointer[sdk.Codec] // chosen by select-stream
 
 	linked   chan struct{} // closed when appsink is linked
 	linkOnce sync.Once
 	failed   chan error // the first bus error, buffered
 	ended    atomic.Bool
 	offered  []string // codecs refused by select-stream, under mu
+	track    uint     // the SDP media chosen, once codec is set, under mu
 	refusals []error
 
 	onData   atomic.Pointer[sdk.DataCallback]
 	onStatus atomic.Pointer[sdk.StatusCallback]
 	q        *queue
 
-	mu sync.Mutex // guards offered and refusals
+	mu sync.Mutex // guards offered, track, refusals and requests
+	// requests is what goBeforeSend saw of rtspsrc's requests.
+	requests struct {
+		described bool // a DESCRIBE was sent
+		other     bool // another request followed the last DESCRIBE
+		setup     bool // a SETUP did
+		restarts  int  // DESCRIBEs after a SETUP
+	}
 
 	received, frames, badBuffers, lost atomic.Uint64 // frames: delivered inline
 	lastRTP, lastRTCP                  atomic.Int64
 	callbacks                          handoff.Clock
-	lastSeq                            uint16 // touched by the streaming thread only
+	lastSeq                            uint16                           // touched by the streaming thread only
+	sr                                 atomic.Pointer[sdk.SenderReport] // the last one received
+	certErr                            atomic.Pointer[error]            // why goAcceptCertificate refused
+	firstSSRC                          atomic.Uint32                    // goNewSSRC
 }
 
 // OpenContext connects to rawURL, selects its first audio track earshot can
 // decode and plays it. It returns once appsink is linked to the track,
 // or with the first error rtspsrc posts. Errors never contain credentials.
+//
+// rtspsrc follows 301 and 302 answers itself, without limit, and sends its
+// credentials to whichever host it was redirected to. earshot stops it at
+// the first request it would send after a redirect (its before-send
+// signal) and decides as the gortsplib backend does, by
+// o.FollowRedirects: a redirect it follows is opened as a new pipeline,
+// with the URL's credentials only on the URL's own host name.
 func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions) (sdk.Handle, error) {
 	red := sdk.Redact(rawURL)
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" || (u.Scheme != "rtsp" && u.Scheme != "rtsps") {
+	orig, err := base.ParseURL(rawURL)
+	if err != nil || orig.Host == "" {
 		return 0, fmt.Errorf("open %s: invalid url", red)
 	}
-	h := &handle{s: s, url: red, user: u.User, linked: make(chan struct{}), failed: make(chan error, 1)}
+	id, ok := s.handles.Reserve()
+	if !ok {
+		return 0, sdk.ErrShutdown
+	}
+
+	target := orig
+	for hop := 1; ; hop++ {
+		h, err := s.open(ctx, id, red, orig.User, target, o)
+		var re *redirected
+		if errors.As(err, &re) {
+			next, ferr := sdk.FollowRedirect(orig, target, re.location, hop, o.FollowRedirects)
+			if ferr != nil {
+				return 0, fmt.Errorf("open %s: %w", red, ferr)
+			}
+			s.opts.Logger.Info("gst: following redirect", "url", red, "to", sdk.Redact(next.String()), "hop", hop)
+			target = next
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("open %s: %w", red, err)
+		}
+		if !s.handles.Add(h.id, h) {
+			h.free()
+			return 0, sdk.ErrShutdown
+		}
+		h.pushStatus(sdk.Status{Kind: sdk.StatusConnected})
+		return h.id, nil
+	}
+}
+
+// open plays target in a new pipeline, as handle id. user is the original
+// URL's credentials, scrubbed from GStreamer's messages.
+func (s *SDK) open(ctx context.Context, id sdk.Handle, red string, user *url.Userinfo, target *base.URL, o sdk.OpenOptions) (*handle, error) {
+	h := &handle{s: s, id: id, url: red, user: user, linked: make(chan struct{}), failed: make(chan error, 1)}
 	h.q = s.newQueue(h)
 	if o.OnData != nil {
 		h.onData.Store(&o.OnData)
@@ -119,18 +181,14 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions)
 	if o.OnStatus != nil {
 		h.onStatus.Store(&o.OnStatus)
 	}
-	id, ok := s.handles.Reserve()
-	if !ok {
-		return 0, sdk.ErrShutdown
-	}
-	h.id = id
-
-	var user, pw string
+	u := *(*url.URL)(target)
+	var name, pw string
 	if u.User != nil {
-		user = u.User.Username()
+		name = u.User.Username()
 		pw, _ = u.User.Password()
 		u.User = nil
 	}
+	h.location = u.String()
 	protocols := 1 | 4 // GST_RTSP_LOWER_TRANS_UDP | _TCP
 	switch o.Transport {
 	case sdk.TransportTCP:
@@ -140,25 +198,37 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions)
 	}
 	timeout := cmp.Or(o.Timeout, defaultTimeout)
 	insecure := o.TLSConfig != nil && o.TLSConfig.InsecureSkipVerify
+	h.tls, h.host = o.TLSConfig, target.Hostname()
 
-	cLoc, cUser, cPW := C.CString(u.String()), C.CString(user), C.CString(pw)
+	var db *C.GTlsDatabase
+	if target.Scheme == "rtsps" && !insecure && o.TLSConfig != nil && o.TLSConfig.RootCAs != nil {
+		// GIO would trust the system's roots besides RootCAs: give it
+		// none, so that goAcceptCertificate decides every chain.
+		var err error
+		if db, err = s.noRoots(); err != nil {
+			return nil, err
+		}
+	}
+
+	cLoc, cUser, cPW := C.CString(h.location), C.CString(name), C.CString(pw)
 	h.self = cgo.NewHandle(h)
 	h.pipe = C.es_new(C.uintptr_t(h.self), cLoc, cUser, cPW, C.int(protocols),
 		C.int(s.opts.Latency.Milliseconds()), C.guint64(timeout.Microseconds()),
-		C.guint64(s.opts.UDPTimeout.Microseconds()), cbool(insecure))
+		C.guint64(s.opts.UDPTimeout.Microseconds()), cbool(insecure), db)
 	C.free(unsafe.Pointer(cLoc))
 	C.free(unsafe.Pointer(cUser))
 	C.free(unsafe.Pointer(cPW))
 	if h.pipe == nil {
 		h.self.Delete()
-		return 0, fmt.Errorf("open %s: cannot make rtspsrc and appsink (GStreamer plugins base and good installed?)", red)
+		return nil, errors.New("cannot make rtspsrc and appsink (GStreamer plugins base and good installed?)")
 	}
 	if C.es_play(h.pipe) == 0 {
 		h.free()
-		return 0, fmt.Errorf("open %s: pipeline refused to play", red)
+		return nil, errors.New("pipeline refused to play")
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	var err error
 	select {
 	case <-h.linked:
 	case err = <-h.failed:
@@ -169,16 +239,15 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions)
 	}
 	if err != nil {
 		h.free()
-		return 0, fmt.Errorf("open %s: %w", red, h.openError(err))
+		return nil, h.openError(err)
 	}
-
-	if !s.handles.Add(h.id, h) {
-		h.free()
-		return 0, sdk.ErrShutdown
-	}
-	h.pushStatus(sdk.Status{Kind: sdk.StatusConnected})
-	return h.id, nil
+	return h, nil
 }
+
+// redirected ends a pipeline that rtspsrc redirected to location.
+type redirected struct{ location string }
+
+func (e *redirected) Error() string { return "redirected to " + sdk.Redact(e.location) }
 
 // openError turns rtspsrc's "no supported stream" into the SDK's codec
 // errors when select-stream refused every track.
@@ -289,6 +358,10 @@ func (s *SDK) Shutdown() {
 		s.closeHandle(hd)
 	}
 	s.pool.Stop()
+	if s.roots != nil {
+		C.es_unref(C.gpointer(s.roots))
+		s.roots = nil
+	}
 }
 
 // busErr is an error rtspsrc posted on the bus.
@@ -296,6 +369,7 @@ type busErr struct {
 	msg    string
 	domain int
 	code   int
+	cause  error // what earshot knows of it, if anything: a refused certificate
 }
 
 func (e *busErr) Error() string { return e.msg }
@@ -317,6 +391,9 @@ const (
 // Unwrap lets sdk.Classify see authorisation and missing paths as the
 // gortsplib backend reports them.
 func (e *busErr) Unwrap() error {
+	if e.cause != nil {
+		return e.cause
+	}
 	if e.domain != domainResource {
 		return nil
 	}

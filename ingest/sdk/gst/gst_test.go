@@ -79,6 +79,30 @@ func (c *collector) onStatus(_ sdk.Handle, st sdk.Status) {
 	c.mu.Unlock()
 }
 
+// collect opens rawURL over TCP on b, copies its first n frames and closes
+// it; it returns the track's codec and the frames.
+func collect(t *testing.T, b backend, rawURL string, n int) (sdk.Codec, []sdk.Frame) {
+	t.Helper()
+	col := newCollector(n)
+	h, err := b.OpenContext(context.Background(), rawURL, sdk.OpenOptions{
+		Transport: sdk.TransportTCP, OnData: col.onData, OnStatus: col.onStatus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := b.Codec(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-col.enough:
+	case <-time.After(15 * time.Second):
+		b.Close(h)
+		t.Fatalf("only %d frames in 15 s", len(col.frames))
+	}
+	b.Close(h) // no callback runs after it returns
+	return codec, col.frames
+}
+
 // decode decodes frames to 16 kHz mono.
 func decode(t *testing.T, codec sdk.Codec, frames []sdk.Frame) []int16 {
 	t.Helper()
@@ -111,26 +135,11 @@ func TestEveryCodecDecodesFaithfullyThroughBothBackends(t *testing.T) {
 			t.Run(name+"/"+bname, func(t *testing.T) {
 				t.Parallel()
 				const packets = 150 // 3 s of 20 ms packets
-				col := newCollector(packets)
-				h, err := b.OpenContext(context.Background(), cams.URL(name), sdk.OpenOptions{
-					Transport: sdk.TransportTCP, OnData: col.onData, OnStatus: col.onStatus})
-				if err != nil {
-					t.Fatal(err)
-				}
-				codec, err := b.Codec(h)
-				if err != nil {
-					t.Fatal(err)
-				}
-				select {
-				case <-col.enough:
-				case <-time.After(15 * time.Second):
-					t.Fatalf("only %d frames in 15 s", len(col.frames))
-				}
-				b.Close(h)
+				codec, frames := collect(t, b, cams.URL(name), packets)
 				if codec.Name != name {
 					t.Errorf("codec %q, want %q", codec.Name, name)
 				}
-				pcm := decode(t, codec, col.frames)
+				pcm := decode(t, codec, frames)
 				if len(pcm) < 16000*2+3200 {
 					t.Fatalf("only %d samples", len(pcm))
 				}
@@ -139,9 +148,9 @@ func TestEveryCodecDecodesFaithfullyThroughBothBackends(t *testing.T) {
 				if corr < c.Fidelity {
 					t.Errorf("correlation %.3f < %.2f", corr, c.Fidelity)
 				}
-				for i := 1; i < len(col.frames); i++ {
-					if col.frames[i].Seq != col.frames[i-1].Seq+1 {
-						t.Errorf("seq %d after %d", col.frames[i].Seq, col.frames[i-1].Seq)
+				for i := 1; i < len(frames); i++ {
+					if frames[i].Seq != frames[i-1].Seq+1 {
+						t.Errorf("seq %d after %d", frames[i].Seq, frames[i-1].Seq)
 						break
 					}
 				}
