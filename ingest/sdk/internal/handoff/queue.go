@@ -169,6 +169,10 @@ func (q *Queue[F, S]) PushStatus(st S) {
 		return
 	}
 	q.statuses = append(q.statuses, st)
+	// A status ends any held burst: the reader that held it may have ended
+	// without another read (a disconnect is pushed once it has, from
+	// another goroutine), and then nothing else would release it.
+	q.held = false
 	schedule := q.markScheduled()
 	q.mu.Unlock()
 	if schedule {

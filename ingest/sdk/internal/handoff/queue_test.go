@@ -67,6 +67,39 @@ func TestHeldBurstIsServedInOneTurn(t *testing.T) {
 	}
 }
 
+// TestStatusEndsAHeldBurst: a reader that held a burst and then ended
+// (its connection failed on a parse error, so it never read again) must
+// not keep the burst's frames, or the disconnect behind them, undelivered.
+func TestStatusEndsAHeldBurst(t *testing.T) {
+	p := NewPool(1, nil)
+	t.Cleanup(p.Stop)
+	got := make(chan delivery, 8)
+	statuses := make(chan status, 8)
+	q := NewQueue(p, Config[frame, status]{
+		Bound: 8,
+		Deliver: func(f *frame, data []byte, dropped uint64, reason string) bool {
+			got <- delivery{n: f.n, data: data[0]}
+			return true
+		},
+		Status: func(st status) { statuses <- st },
+	})
+	t.Cleanup(q.Close)
+	q.Hold()
+	q.Push([]byte{7}, &frame{n: 7})
+	q.PushStatus("disconnected")
+	select {
+	case st := <-statuses:
+		if st != "disconnected" {
+			t.Fatalf("status %q", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a status pushed while a burst was held was not delivered within 10 s")
+	}
+	if d := next(t, got); d.n != 7 {
+		t.Errorf("held frame delivered as %+v, want frame 7", d)
+	}
+}
+
 func TestFullQueueCountsDropsOnTheNextFrame(t *testing.T) {
 	q, _, got := newTestQueue(t, 4)
 	q.Hold()
