@@ -55,6 +55,12 @@ type Comparison struct {
 	TargetPSSPerStreamBytes int64   `json:"target_pss_per_stream_bytes"`
 	CPURatio                float64 `json:"cpu_ratio"`
 	PSSRatio                float64 `json:"pss_ratio"`
+	// DecodeOnlyCPUPerStream is what decoding the same streams' audio to
+	// 16 kHz costs alone, in cores per stream (decodeOnlyCPU), and
+	// TargetOverDecode the target's CPU per stream over it: the share of
+	// a consumer's cost that is not the codec's.
+	DecodeOnlyCPUPerStream float64 `json:"decode_only_cpu_per_stream,omitempty"`
+	TargetOverDecode       float64 `json:"target_over_decode,omitempty"`
 	// Error says why the comparison did not complete.
 	Error string `json:"error,omitempty"`
 }
@@ -65,6 +71,9 @@ func (c Comparison) withTarget(r *Report) *Comparison {
 		c.TargetCPUPerStream, c.TargetPSSPerStreamBytes = res.CPUPerStream, res.PSSPerStreamBytes
 		if res.CPUPerStream > 0 {
 			c.CPURatio = c.CPUPerStream / res.CPUPerStream
+		}
+		if c.DecodeOnlyCPUPerStream > 0 {
+			c.TargetOverDecode = res.CPUPerStream / c.DecodeOnlyCPUPerStream
 		}
 		if res.PSSPerStreamBytes > 0 {
 			c.PSSRatio = float64(c.PSSPerStreamBytes) / float64(res.PSSPerStreamBytes)
@@ -107,6 +116,10 @@ func (s *session) compare(ctx context.Context, window time.Duration) Comparison 
 		return c
 	}
 	c.Version, _, _ = strings.Cut(string(v), "\n")
+	// Before the consumers start, so that they do not disturb it.
+	if c.DecodeOnlyCPUPerStream, err = decodeOnlyCPU(s.plan.streams); err != nil {
+		c.Error = err.Error()
+	}
 	if s.o.Progress != nil {
 		fmt.Fprintf(s.o.Progress, "compare: %d ffmpeg processes on the same cameras for %.0f s\n", n, window.Seconds())
 	}
@@ -274,6 +287,9 @@ func (w *limitedWriter) Write(p []byte) (int, error) {
 func (c *Comparison) caption() string {
 	s := fmt.Sprintf("%d × `%s` (%s) on the same cameras after the target, %d measured over %.0f s; CPU from /proc/PID/stat, PSS from /proc/PID/smaps_rollup.",
 		c.Processes, c.Command, cmpOrNA(c.Version), c.Measured, c.WindowS)
+	if c.DecodeOnlyCPUPerStream > 0 {
+		s += fmt.Sprintf(" Decoding alone: the same streams' audio decoded to 16 kHz by earshot's decoders in the harness, on one thread, %.3f%% of a core per stream.", 100*c.DecodeOnlyCPUPerStream)
+	}
 	if c.Error != "" {
 		s += " Incomplete: " + c.Error + "."
 	}
@@ -288,9 +304,14 @@ func (c *Comparison) rows(target string) [][]string {
 		}
 		return fmt.Sprintf("%.1f×", v)
 	}
+	var toolOverDecode float64
+	if c.DecodeOnlyCPUPerStream > 0 {
+		toolOverDecode = c.CPUPerStream / c.DecodeOnlyCPUPerStream
+	}
 	return [][]string{
 		{"per stream", target + " (one process)", c.Tool + " (one process per stream)", c.Tool + " / " + target},
 		{"CPU", fmt.Sprintf("%.3f%% of a core", 100*c.TargetCPUPerStream), fmt.Sprintf("%.3f%% of a core", 100*c.CPUPerStream), ratio(c.CPURatio)},
 		{"PSS", fmtBytes(c.TargetPSSPerStreamBytes), fmtBytes(c.PSSPerStreamBytes), ratio(c.PSSRatio)},
+		{"CPU ÷ decoding alone", ratio(c.TargetOverDecode), ratio(toolOverDecode), ""},
 	}
 }

@@ -1,0 +1,34 @@
+package loadtest
+
+import (
+	"time"
+
+	"github.com/earshot/earshot/audio"
+)
+
+// Clip returns what a synthetic camera of codec sends in packets of d
+// (0: 20 ms, the cameras' default): the SDP of its track and the RTP payloads of
+// one loop of the reference speech, in order (nil where a round carries no
+// packet). Benchmarks and the load test's decode-only figure decode it.
+func Clip(codec string, d time.Duration) (audio.SDP, [][]byte, error) {
+	if d == 0 {
+		d = 20 * time.Millisecond
+	}
+	if err := validatePacketDuration(codec, d); err != nil {
+		return audio.SDP{}, nil, err
+	}
+	speech16k, err := loadSpeech(speech16kWAV, 16000)
+	if err != nil {
+		return audio.SDP{}, nil, err
+	}
+	speech8k, err := loadSpeech(speech8kWAV, 8000)
+	if err != nil {
+		return audio.SDP{}, nil, err
+	}
+	c, err := newClip(codec, d, padToLoop(speech16k, d, 16000), padToLoop(speech8k, d, 8000))
+	if err != nil {
+		return audio.SDP{}, nil, err
+	}
+	f := c.newFormat()
+	return audio.SDP{PayloadType: f.PayloadType(), RTPMap: f.RTPMap(), FMTP: f.FMTP()}, c.payloads, nil
+}
