@@ -17,14 +17,26 @@ const maxReadCoalesce = 100 * time.Millisecond
 // each one as it arrives, with a second read finding nothing (EAGAIN) and
 // parking. Waiting lets one read take the packets of several.
 //
+// A read that filled the caller's buffer (gortsplib's 4 KiB bufio.Reader)
+// left data waiting: the next read does not wait, so that a backlog (after
+// a scheduling hiccup, a burst from the camera, a packet larger than the
+// buffer) drains at full speed rather than one buffer per delay. No read
+// waits longer than delay, whatever the clocks do.
+//
 // It also makes a read burst cost one worker wake-up: once armed, the
 // packets parsed from one read are queued with the handle's queue held,
 // and the next read releases it, as gortsplib's reader wants more bytes
 // only once it has dispatched every packet it has.
 type readCoalescer struct {
-	delay time.Duration
-	burst burst // nil: none
+	delay time.Duration // 0 or negative: reads do not wait
+	burst burst         // nil: none
 	armed atomic.Bool
+	// epoch is the monotonic origin of coalescingConn.last.
+	epoch time.Time
+}
+
+func newReadCoalescer(delay time.Duration, b burst) *readCoalescer {
+	return &readCoalescer{delay: delay, burst: b, epoch: time.Now()}
 }
 
 // burst is the queue whose scheduling the reads hold and release.
@@ -53,8 +65,11 @@ func (rc *readCoalescer) dialer(dial func(ctx context.Context, network, address 
 // the handshake, its reader after PLAY); last is atomic all the same.
 type coalescingConn struct {
 	net.Conn
-	rc   *readCoalescer
-	last atomic.Int64 // unix nanoseconds when the previous read returned
+	rc *readCoalescer
+	// last is when the previous read returned, in nanoseconds since
+	// rc.epoch (monotonic), or 0 if the next read must not wait: none
+	// yet, or the previous one filled its buffer.
+	last atomic.Int64
 }
 
 func (c *coalescingConn) Read(p []byte) (int, error) {
@@ -64,17 +79,39 @@ func (c *coalescingConn) Read(p []byte) (int, error) {
 	}
 	if armed && c.rc.delay > 0 {
 		if last := c.last.Load(); last != 0 {
-			if d := c.rc.delay - time.Since(time.Unix(0, last)); d > 0 {
-				time.Sleep(d)
+			since := time.Since(c.rc.epoch) - time.Duration(last)
+			if d := min(c.rc.delay-since, c.rc.delay); d > 0 {
+				time.Sleep(c.rc.onGrid(d))
 			}
 		}
 	}
 	n, err := c.Conn.Read(p)
 	if c.rc.delay > 0 {
-		c.last.Store(time.Now().UnixNano())
+		if n == len(p) {
+			c.last.Store(0)
+		} else {
+			c.last.Store(max(int64(time.Since(c.rc.epoch)), 1))
+		}
 	}
 	if armed && err == nil && n > 0 && c.rc.burst != nil {
 		c.rc.burst.Hold()
 	}
 	return n, err
+}
+
+// onGrid shortens a wait of d so that it ends on a line of a grid of
+// delay/4 in wall-clock time, shared by every connection of the process:
+// the reads of many connections then wake together, as one pass of the
+// runtime's timers, rather than each at its own instant. The wait stays
+// within delay/4 of d, never longer.
+func (rc *readCoalescer) onGrid(d time.Duration) time.Duration {
+	g := int64(rc.delay / 4)
+	if g <= 0 {
+		return d
+	}
+	r := time.Now().Add(d).UnixNano() % g
+	if r < 0 { // before 1970
+		r += g
+	}
+	return d - time.Duration(r)
 }

@@ -205,8 +205,10 @@ type OpenOptions struct {
 	// until ReadCoalesce after the previous one returned, so that one read
 	// takes the interleaved packets of a burst rather than one: fewer read
 	// syscalls and reader wake-ups, for up to ReadCoalesce more latency.
-	// With UDP transport only the RTSP connection's reads wait. At most
-	// 100 ms. It defaults to 0: each packet is read as it arrives.
+	// A read that filled its buffer is followed at once, so that a backlog
+	// drains at full speed. With UDP transport only the RTSP connection's
+	// reads wait. At most 100 ms. It defaults to 0 (negative is the same):
+	// each packet is read as it arrives.
 	ReadCoalesce time.Duration
 	// ProfileLabels are pprof label pairs (key, value, key, value…) that
 	// the handle's reader goroutine and its callbacks carry, with "stage"
@@ -255,8 +257,8 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 	if u.Host == "" {
 		return 0, fmt.Errorf("open %s: invalid url: no host", red)
 	}
-	if o.ReadCoalesce < 0 || o.ReadCoalesce > maxReadCoalesce {
-		return 0, fmt.Errorf("open %s: read coalescing %v is outside 0..%v", red, o.ReadCoalesce, maxReadCoalesce)
+	if o.ReadCoalesce > maxReadCoalesce {
+		return 0, fmt.Errorf("open %s: read coalescing %v is above %v", red, o.ReadCoalesce, maxReadCoalesce)
 	}
 
 	h := &handle{url: red, done: make(chan struct{})}
@@ -370,7 +372,7 @@ func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle, rc *redirectCatch
 	}
 	// Every connection's reads release the handle's queue held during the
 	// previous read's burst; with o.ReadCoalesce they also wait.
-	coalesce := &readCoalescer{delay: o.ReadCoalesce, burst: h.q}
+	coalesce := newReadCoalescer(o.ReadCoalesce, h.q)
 	c.DialContext = coalesce.dialer(o.DialContext)
 	return c, coalesce
 }
