@@ -72,6 +72,15 @@ func TestReadCoalescingIsBounded(t *testing.T) {
 	if _, err := s.Open("rtsp://127.0.0.1:1/x", sdk.OpenOptions{ReadCoalesce: time.Second}); err == nil {
 		t.Error("1 s of read coalescing accepted, want an error")
 	}
+	// Negative is off, as in ingest.Config: the stream plays.
+	srv := loadtesttest.Cameras(t, "pcma")
+	frames := make(chan copied, 16)
+	h, err := s.Open(srv.URL("pcma"), sdk.OpenOptions{Transport: sdk.TransportTCP, ReadCoalesce: -time.Millisecond, OnData: collect(frames)})
+	if err != nil {
+		t.Fatalf("negative read coalescing (off) refused: %v", err)
+	}
+	defer s.Close(h)
+	receive(t, frames, "frame without coalescing")
 }
 
 // stallingConn holds one read back for a while when told to (a scheduling

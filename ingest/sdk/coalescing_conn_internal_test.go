@@ -1,0 +1,22 @@
+package sdk
+
+import (
+	"testing"
+	"time"
+)
+
+// TestReadCoalescingGridShortensWaitsByLessThanAStep: a wait ends on
+// a line of the delay/4 grid: it is shortened by less than a step, never
+// lengthened.
+func TestReadCoalescingGridShortensWaitsByLessThanAStep(t *testing.T) {
+	for _, delay := range []time.Duration{time.Millisecond, 40 * time.Millisecond, maxReadCoalesce} {
+		rc := newReadCoalescer(delay)
+		step := delay / 4
+		for _, d := range []time.Duration{time.Nanosecond, step / 2, step, delay / 2, delay} {
+			got := rc.onGrid(d)
+			if got > d || got <= d-step {
+				t.Errorf("delay %v: a wait of %v became %v, want within (%v, %v]", delay, d, got, d-step, d)
+			}
+		}
+	}
+}
