@@ -88,7 +88,9 @@ type Config struct {
 	// ReadCoalesce is how long, after PLAY, each read of a stream's RTSP
 	// connection waits after the previous one, so that one read takes a
 	// burst of packets (sdk.OpenOptions.ReadCoalesce), at up to this much
-	// more latency; 0..100 ms. It defaults to 0: off.
+	// more latency; at most 100 ms. A read that filled its buffer is
+	// followed at once. Negative turns coalescing off. It defaults to
+	// 40 ms.
 	ReadCoalesce time.Duration
 	// ReconnectMin is the first pause before reconnecting, and the pause
 	// after a session that was established. It defaults to 1 s.
@@ -160,6 +162,9 @@ func (c *Config) setDefaults() {
 	if c.SilenceThresholdDBFS == 0 {
 		c.SilenceThresholdDBFS = -70
 	}
+	if c.ReadCoalesce == 0 {
+		c.ReadCoalesce = 40 * time.Millisecond
+	}
 	if c.ReconnectMin == 0 {
 		c.ReconnectMin = time.Second
 	}
@@ -216,8 +221,8 @@ func (c *Config) validate() error {
 	if c.SilenceTimeout > 0 && c.SilenceTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("silence timeout %s is below 100ms", c.SilenceTimeout))
 	}
-	if c.ReadCoalesce < 0 || c.ReadCoalesce > 100*time.Millisecond {
-		errs = append(errs, fmt.Errorf("read coalesce %s is outside 0..100ms", c.ReadCoalesce))
+	if c.ReadCoalesce > 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("read coalesce %s is above 100ms", c.ReadCoalesce))
 	}
 	if c.PermanentRetry < c.ReconnectMin {
 		errs = append(errs, fmt.Errorf("permanent retry %s is shorter than reconnect min %s", c.PermanentRetry, c.ReconnectMin))

@@ -106,9 +106,10 @@ func everyCodecFlows(t *testing.T, backend string) {
 
 func TestConfigValidationNamesEveryProblem(t *testing.T) {
 	cfg := ingest.Config{
-		SampleRate: 44100,
-		Chunk:      5 * time.Millisecond,
-		MaxStreams: 2,
+		SampleRate:   44100,
+		Chunk:        5 * time.Millisecond,
+		MaxStreams:   2,
+		ReadCoalesce: 200 * time.Millisecond,
 		Streams: []ingest.StreamConfig{
 			{ID: "ok", URL: "rtsp://cam/1"},
 			{ID: "ok", URL: "rtsp://cam/2"},
@@ -121,13 +122,29 @@ func TestConfigValidationNamesEveryProblem(t *testing.T) {
 		t.Fatal("invalid config accepted")
 	}
 	msg := err.Error()
-	for _, want := range []string{"sample rate 44100", "chunk 5ms", `duplicate id "ok"`, `id "bad id!"`, "scheme must be rtsp", `unknown transport "sctp"`, `unknown redirect policy "anywhere"`, `id ".." is a path element`, "too many streams: 4 streams configured, max streams is 2"} {
+	for _, want := range []string{"sample rate 44100", "chunk 5ms", `duplicate id "ok"`, `id "bad id!"`, "scheme must be rtsp", `unknown transport "sctp"`, `unknown redirect policy "anywhere"`, `id ".." is a path element`, "read coalesce 200ms is above 100ms", "too many streams: 4 streams configured, max streams is 2"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
 		}
 	}
 	if strings.Contains(msg, "secretpw") {
 		t.Errorf("error leaks a password:\n%s", msg)
+	}
+}
+
+// TestReadCoalesceDefaultsOnAndNegativeTurnsItOff: read coalescing is on
+// by default (measurements in docs/performance.md) and a negative value,
+// as for the other durations that can be turned off, is valid and off.
+func TestReadCoalesceDefaultsOnAndNegativeTurnsItOff(t *testing.T) {
+	if got := (ingest.Config{}).WithDefaults().ReadCoalesce; got != 40*time.Millisecond {
+		t.Errorf("default read coalesce %v, want 40ms", got)
+	}
+	off := ingest.Config{ReadCoalesce: -1}
+	if got := off.WithDefaults().ReadCoalesce; got >= 0 {
+		t.Errorf("read coalesce -1ns became %v with the defaults, want it kept off", got)
+	}
+	if err := off.Validate(); err != nil {
+		t.Errorf("read coalesce off refused: %v", err)
 	}
 }
 
