@@ -10,7 +10,7 @@ import (
 // lengthened.
 func TestReadCoalescingGridShortensWaitsByLessThanAStep(t *testing.T) {
 	for _, delay := range []time.Duration{time.Millisecond, 40 * time.Millisecond, maxReadCoalesce} {
-		rc := newReadCoalescer(delay)
+		rc := newReadCoalescer(delay, nil)
 		step := delay / 4
 		for _, d := range []time.Duration{time.Nanosecond, step / 2, step, delay / 2, delay} {
 			got := rc.onGrid(d)
