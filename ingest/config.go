@@ -89,9 +89,8 @@ type Config struct {
 	// connection waits after the previous one, so that one read takes a
 	// burst of packets (sdk.OpenOptions.ReadCoalesce), at up to this much
 	// more latency; at most 100 ms. A read that filled its buffer is
-	// followed at once. Negative is off too. It defaults to 0: off (40 ms
-	// is the measured choice, docs/performance.md, but the timeline
-	// still reads the arrival jitter it adds as a gap at a discontinuity).
+	// followed at once. Negative turns it off. It defaults to 40 ms, the
+	// measured choice (docs/performance.md).
 	ReadCoalesce time.Duration
 	// ReconnectMin is the first pause before reconnecting, and the pause
 	// after a session that was established. It defaults to 1 s.
@@ -162,6 +161,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SilenceThresholdDBFS == 0 {
 		c.SilenceThresholdDBFS = -70
+	}
+	if c.ReadCoalesce == 0 {
+		c.ReadCoalesce = 40 * time.Millisecond
 	}
 	if c.ReconnectMin == 0 {
 		c.ReconnectMin = time.Second

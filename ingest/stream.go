@@ -107,8 +107,11 @@ func newStream(sup *Supervisor, cfg StreamConfig) *stream {
 		instance:   sup.cfg.Instance,
 		sampleRate: sup.cfg.SampleRate,
 		chunk:      sup.cfg.Chunk,
-		emit:       st.emit,
-		hear:       st.heard,
+		// The GStreamer backend does not coalesce reads; allowing for it
+		// there only loosens the bound on a hole at a discontinuity.
+		arrivalJitter: max(0, sup.cfg.ReadCoalesce),
+		emit:          st.emit,
+		hear:          st.heard,
 	}, &st.c)
 	st.level.init(sup.cfg.SampleRate, sup.cfg.SilenceThresholdDBFS)
 	st.stateSince = time.Now()

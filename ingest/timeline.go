@@ -69,6 +69,11 @@ type timelineConfig struct {
 	instance   string // fleet instance named in every record; "" for none
 	sampleRate int
 	chunk      time.Duration
+	// arrivalJitter is how late, beyond the network's jitter, a packet
+	// may arrive because reads are coalesced (Config.ReadCoalesce): a
+	// discontinuity's hole, measured on the arrival clock, counts only
+	// beyond it.
+	arrivalJitter time.Duration
 	// now is the wall clock; it defaults to time.Now.
 	now func() time.Time
 	// emit writes a record; it is called on the timeline's goroutine and
@@ -364,12 +369,12 @@ func (tl *timeline) hole(p *packet, delta int64) {
 // timestamp jump or a sequence jump beyond the reorder window. The RTP
 // clock cannot measure the hole, nor can capture times derived from a
 // sender report that predates the jump: the arrival clock does, beyond the
-// jitter of a packet or so.
+// jitter of a packet or so and what coalesced reads add to it.
 func (tl *timeline) discontinuity(p *packet, capture time.Time) {
 	tl.c.discontinuities.Add(1)
 	var lost time.Duration
 	if !tl.lastArrival.IsZero() {
-		if silent := p.arrival.Sub(tl.lastArrival) - tl.lastDur; silent > tl.lastDur/2 {
+		if silent := p.arrival.Sub(tl.lastArrival) - tl.lastDur; silent > tl.lastDur/2+tl.cfg.arrivalJitter {
 			lost = silent
 		}
 	}
