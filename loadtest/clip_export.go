@@ -17,18 +17,26 @@ func Clip(codec string, d time.Duration) (audio.SDP, [][]byte, error) {
 	if err := validatePacketDuration(codec, d); err != nil {
 		return audio.SDP{}, nil, err
 	}
-	speech16k, err := loadSpeech(speech16kWAV, 16000)
+	speech16k, speech8k, err := referenceSpeech(d)
 	if err != nil {
 		return audio.SDP{}, nil, err
 	}
-	speech8k, err := loadSpeech(speech8kWAV, 8000)
-	if err != nil {
-		return audio.SDP{}, nil, err
-	}
-	c, err := newClip(codec, d, padToLoop(speech16k, d, 16000), padToLoop(speech8k, d, 8000))
+	c, err := newClip(codec, d, speech16k, speech8k)
 	if err != nil {
 		return audio.SDP{}, nil, err
 	}
 	f := c.newFormat()
 	return audio.SDP{PayloadType: f.PayloadType(), RTPMap: f.RTPMap(), FMTP: f.FMTP()}, c.payloads, nil
+}
+
+// referenceSpeech returns the embedded speech at 16 and 8 kHz, each padded
+// to a whole loop of packets of d, as newClip wants it.
+func referenceSpeech(d time.Duration) (speech16k, speech8k []int16, err error) {
+	if speech16k, err = loadSpeech(speech16kWAV, 16000); err != nil {
+		return nil, nil, err
+	}
+	if speech8k, err = loadSpeech(speech8kWAV, 8000); err != nil {
+		return nil, nil, err
+	}
+	return padToLoop(speech16k, d, 16000), padToLoop(speech8k, d, 8000), nil
 }

@@ -89,16 +89,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 
 	d := cfg.PacketDuration
-	speech16k, err := loadSpeech(speech16kWAV, 16000)
+	speech16k, speech8k, err := referenceSpeech(d)
 	if err != nil {
 		return nil, err
 	}
-	speech8k, err := loadSpeech(speech8kWAV, 8000)
-	if err != nil {
-		return nil, err
-	}
-	speech16k = padToLoop(speech16k, d, 16000)
-	speech8k = padToLoop(speech8k, d, 8000)
 
 	s := &Server{
 		cfg:      cfg,
