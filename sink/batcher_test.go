@@ -69,3 +69,22 @@ func TestBatcherBoundsTheTotal(t *testing.T) {
 		t.Errorf("batch took %d records, want 3 within maxTotal", n)
 	}
 }
+
+func TestBatcherBoundsEachPartitionsRecords(t *testing.T) {
+	// kafka-go is given BatchSize partitionRecords(maxRecords): a partition's
+	// share must never hold more, or kafka-go would split it in two batches.
+	bt := batcher{maxRecords: 500}
+	bt.reset(1, 1<<40)
+	n := 0
+	for seq := range uint64(300) {
+		if bt.add(new(Message(schematest.Audio("cam-a", seq), testTopic))) {
+			n++
+		}
+	}
+	if want := partitionRecords(500); n != want || want != maxPartitionRecords {
+		t.Errorf("one partition's share took %d records, want %d", n, want)
+	}
+	if partitionRecords(5) != 5 {
+		t.Errorf("partitionRecords(5) = %d, want BatchSize 5", partitionRecords(5))
+	}
+}

@@ -43,7 +43,7 @@ func newProducer(cfg *WriterConfig, sec dialOptions) *producer {
 			// Topic is left empty: every message names it.
 			Balancer:     &kafka.Murmur2Balancer{},
 			MaxAttempts:  1, // the Writer retries, batch by batch
-			BatchSize:    cfg.BatchSize,
+			BatchSize:    partitionRecords(cfg.BatchSize), // a share is one kafka-go batch
 			BatchBytes:   cfg.BatchBytes,
 			BatchTimeout: cfg.BatchTimeout,
 			ReadTimeout:  cfg.WriteTimeout,

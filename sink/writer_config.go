@@ -27,7 +27,8 @@ type WriterConfig struct {
 	BatchTimeout time.Duration
 
 	// BatchSize is the most records sent in one produce call, over all
-	// partitions. It defaults to 500.
+	// partitions; one partition gets at most 128 of them. It defaults to
+	// 500.
 	BatchSize int
 
 	// BatchBytes is the most bytes sent to one partition in one produce
