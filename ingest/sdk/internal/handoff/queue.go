@@ -89,6 +89,11 @@ type Queue[F, S any] struct {
 
 	cur F // the frame being delivered; the serving worker's
 
+	// incoming is the frame being pushed, under mu: Full gets a pointer to
+	// it rather than to the caller's frame, which would then escape to the
+	// heap on every push.
+	incoming F
+
 	frames, dropped, statusDropped atomic.Uint64
 }
 
@@ -107,7 +112,8 @@ func (q *Queue[F, S]) Push(payload []byte, f *F) (dropped bool) {
 		q.mu.Unlock()
 		return false
 	}
-	if reason := q.full(f); reason != "" {
+	q.incoming = *f
+	if reason := q.full(&q.incoming); reason != "" {
 		q.dropped.Add(1)
 		if q.droppedRun == 0 {
 			q.dropReason = reason
@@ -121,7 +127,7 @@ func (q *Queue[F, S]) Push(payload []byte, f *F) (dropped bool) {
 	}
 	s := &q.slots[(q.head+q.count)%len(q.slots)]
 	s.buf = append(s.buf[:0], payload...)
-	s.frame = *f
+	s.frame = q.incoming
 	s.dropped, q.droppedRun = q.droppedRun, 0
 	s.dropReason, q.dropReason = q.dropReason, ""
 	q.count++

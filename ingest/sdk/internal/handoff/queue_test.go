@@ -185,3 +185,48 @@ func parse(payload []byte) {
 	}
 	sink = x
 }
+
+// TestPushDoesNotAllocate: a push copies the caller's frame without moving
+// it to the heap, whether it queues or drops it (a frame escaping through
+// Config.Full cost an allocation per RTP packet).
+func TestPushDoesNotAllocate(t *testing.T) {
+	p := NewPool(1, nil)
+	t.Cleanup(p.Stop)
+	delivered := make(chan struct{}, 64)
+	q := NewQueue(p, Config[frame, status]{
+		Bound:       64,
+		BoundReason: "full",
+		Full:        func(int, *frame, *frame) string { return "" },
+		Deliver: func(*frame, []byte, uint64, string) bool {
+			delivered <- struct{}{}
+			return true
+		},
+		Status: func(status) {},
+	})
+	t.Cleanup(q.Close)
+	payload := make([]byte, 160)
+	// Grow the ring and every slot's buffer once, then drain it.
+	q.Hold()
+	for i := range 64 {
+		q.Push(payload, &frame{n: i})
+	}
+	q.Release()
+	for range 64 {
+		select {
+		case <-delivered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the warm-up frames were not delivered within 10 s")
+		}
+	}
+	q.Hold() // the pushes below stay queued (51) or are dropped
+	for _, n := range []int{51, 40} {
+		allocs := testing.AllocsPerRun(n-1, func() {
+			f := frame{n: 1}
+			q.Push(payload, &f)
+		})
+		if allocs != 0 {
+			t.Errorf("%.1f allocations per push, want 0", allocs)
+		}
+	}
+	q.Release()
+}
