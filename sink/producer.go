@@ -42,7 +42,7 @@ func newProducer(cfg *WriterConfig, sec dialOptions) *producer {
 			Addr: kafka.TCP(cfg.Brokers...),
 			// Topic is left empty: every message names it.
 			Balancer:     &kafka.Murmur2Balancer{},
-			MaxAttempts:  1, // the Writer retries, batch by batch
+			MaxAttempts:  1,                               // the Writer retries, batch by batch
 			BatchSize:    partitionRecords(cfg.BatchSize), // a share is one kafka-go batch
 			BatchBytes:   cfg.BatchBytes,
 			BatchTimeout: cfg.BatchTimeout,

@@ -111,6 +111,7 @@ type Writer struct {
 	sec   dialOptions
 	spool *spool // nil without Spool.Dir
 	bt    batcher
+	spare *batch // an acknowledged batch kept for reuse; the writer goroutine's
 
 	// mu guards the queues. Write holds it across a spool append (disk
 	// I/O), so Health and Stats never take it.
@@ -544,6 +545,7 @@ func (w *Writer) run() {
 			break
 		}
 		w.acknowledge(b)
+		w.recycle(b)
 		b = nil
 	}
 	w.finish(b)
@@ -616,7 +618,12 @@ func (w *Writer) takeBatch() *batch {
 // flight cannot be shed, so the other half stays free for shed to make room
 // in, and the records held never pass BufferBytes.
 func (w *Writer) batchOf(q []item, src source) *batch {
-	b := &batch{src: src}
+	b := w.spare
+	if b == nil {
+		b = &batch{}
+	}
+	w.spare = nil
+	b.src = src
 	var bytes int64
 	for i := range q {
 		it := &q[i]
@@ -841,6 +848,19 @@ func (w *Writer) evacuate(b *batch) {
 	}
 }
 
+// recycle keeps an acknowledged batch taken from memory for the next one,
+// so that steady delivery does not allocate a batch's slices each time. A
+// batch from the spool is not kept: its records are the spool's.
+func (w *Writer) recycle(b *batch) {
+	if b.src == srcSpool {
+		return
+	}
+	clear(b.recs) // the records' audio is free to go
+	clear(b.msgs)
+	*b = batch{recs: b.recs[:0], msgs: b.msgs[:0], acked: b.acked[:0], sent: b.sent[:0]}
+	w.spare = b
+}
+
 // acknowledge removes a delivered batch from where it is held, and goes
 // back to memory once the spool has drained.
 func (w *Writer) acknowledge(b *batch) {
@@ -878,8 +898,17 @@ func (w *Writer) dequeue(q *[]item, bytes *int64, n int) {
 	for _, it := range (*q)[:n] {
 		size += it.size
 	}
-	clear((*q)[:n])
-	*q = (*q)[n:]
+	// Move what is left to the front when it is no more than what went, so
+	// that appends reuse the array (amortised: each item moves at most once
+	// per item dequeued); else let the slice's start advance.
+	if rest := len(*q) - n; rest <= n {
+		copy(*q, (*q)[n:])
+		clear((*q)[rest:])
+		*q = (*q)[:rest]
+	} else {
+		clear((*q)[:n])
+		*q = (*q)[n:]
+	}
 	*bytes -= size
 	w.held.Add(-int64(n))
 	w.heldBytes.Add(-size)
