@@ -15,17 +15,19 @@ package decoder
 // and its accounting. An avDecoder must be freed with free; Decoder.Close
 // does it, and a cleanup attached to the Decoder frees it if Close was
 // forgotten.
+//
+// Loading: libavcodec is not linked but opened on the first newAVDecoder
+// (internal/avload), so a process that decodes only Opus, G.711 or L16
+// does not map it and the ~90 libraries it depends on.
 
 /*
-#cgo pkg-config: libavcodec libavutil
+#cgo CFLAGS: -I${SRCDIR}/../../internal/avload
 #cgo LDFLAGS: -lm
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <malloc.h>
-#include <libavcodec/avcodec.h>
-#include <libavutil/channel_layout.h>
-#include <libavutil/log.h>
+#include "avload.h"
 
 typedef struct {
 	AVCodecContext *ctx;
@@ -206,8 +208,6 @@ static int es_decode(es_decoder *d, const uint8_t *data, int size, int16_t *out,
 	}
 }
 
-static void es_quiet(void) { av_log_set_level(AV_LOG_QUIET); }
-
 static size_t es_heap_bytes(void) {
 	struct mallinfo2 m = mallinfo2();
 	return m.uordblks + m.hblkhd;
@@ -218,8 +218,9 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"unsafe"
+
+	"github.com/earshot/earshot/internal/avload"
 )
 
 // libavcodec codec ids for the codecs decoded through it.
@@ -234,10 +235,19 @@ const (
 	avMaxConfigSize = 64 // bytes of AudioSpecificConfig
 )
 
-// quietOnce silences libavcodec's logging, which would otherwise write a
-// line to stderr for every malformed packet; bad packets are reported as
-// errors and counted by the caller instead. The level is process-wide.
-var quietOnce sync.Once
+// ErrLibavUnavailable is wrapped by New's error for a codec decoded with
+// libavcodec when libavcodec or libavutil could not be loaded: only the
+// streams of those codecs fail.
+var ErrLibavUnavailable = avload.ErrUnavailable
+
+// libav loads this package's libav table on the first newAVDecoder.
+var libav avload.Once
+
+func loadLibav() error {
+	return libav.Do(func(reason []byte) bool {
+		return C.avl_load((*C.char)(unsafe.Pointer(&reason[0])), C.size_t(len(reason))) == 0
+	})
+}
 
 // avDecoder is one libavcodec decoder. Not safe for concurrent use.
 type avDecoder struct {
@@ -260,7 +270,9 @@ type avParams struct {
 }
 
 func newAVDecoder(p avParams) (*avDecoder, error) {
-	quietOnce.Do(func() { C.es_quiet() })
+	if err := loadLibav(); err != nil {
+		return nil, err
+	}
 	var d *C.es_decoder
 	open := C.int(0)
 	if p.codec != avCodecAAC || p.config != nil {
@@ -338,7 +350,7 @@ func avError(code C.int) error {
 		return errInvalidData
 	}
 	var buf [C.AV_ERROR_MAX_STRING_SIZE]C.char
-	if C.av_strerror(code, &buf[0], C.size_t(len(buf))) < 0 {
+	if C.avl_strerror(code, &buf[0], C.size_t(len(buf))) < 0 {
 		return fmt.Errorf("libavcodec error %d", int(code))
 	}
 	return errors.New(C.GoString(&buf[0]))

@@ -1,19 +1,17 @@
 // Package avenc encodes PCM with FFmpeg's libavcodec encoders (Debian's
 // libavcodec-dev), for synthetic cameras and tests that need AAC, G.722 or
 // G.726 renditions of a clip. Encoding happens once, up front: nothing here
-// is on a hot path, and each call allocates freely.
+// is on a hot path, and each call allocates freely. libavcodec is opened
+// on the first Encode (internal/avload), not linked.
 package avenc
 
 /*
-#cgo pkg-config: libavcodec libavutil
+#cgo CFLAGS: -I${SRCDIR}/../../internal/avload
 #include <stdlib.h>
 #include <string.h>
-#include <libavcodec/avcodec.h>
-#include <libavutil/channel_layout.h>
-#include <libavutil/log.h>
+#include "avload.h"
 
 static int enc_open(AVCodecContext **out, const char *name, int rate, int channels, int bit_rate, int frame_size) {
-	av_log_set_level(AV_LOG_QUIET);
 	*out = NULL;
 	const AVCodec *codec = avcodec_find_encoder_by_name(name);
 	if (!codec) return AVERROR_ENCODER_NOT_FOUND;
@@ -92,6 +90,13 @@ static int enc_receive(AVCodecContext *c, AVPacket *p, uint8_t *out, int cap) {
 }
 
 static int enc_eagain(void) { return AVERROR(EAGAIN); }
+
+static AVPacket *enc_packet(void) { return av_packet_alloc(); }
+
+static void enc_free(AVCodecContext **c, AVPacket **p) {
+	avcodec_free_context(c);
+	av_packet_free(p);
+}
 */
 import "C"
 
@@ -99,6 +104,8 @@ import (
 	"errors"
 	"fmt"
 	"unsafe"
+
+	"github.com/earshot/earshot/internal/avload"
 )
 
 // maxPacket bounds one encoded packet: AAC allows 6144 bits per channel.
@@ -132,8 +139,18 @@ type Stream struct {
 	FrameSize int
 }
 
+// libav loads this package's libav table on the first Encode.
+var libav avload.Once
+
 // Encode encodes pcm, interleaved 16-bit samples, and flushes the encoder.
+// Where libavcodec cannot be loaded it returns an error wrapping
+// avload.ErrUnavailable.
 func Encode(c Config, pcm []int16) (*Stream, error) {
+	if err := libav.Do(func(reason []byte) bool {
+		return C.avl_load((*C.char)(unsafe.Pointer(&reason[0])), C.size_t(len(reason))) == 0
+	}); err != nil {
+		return nil, fmt.Errorf("avenc: %w", err)
+	}
 	if c.SampleRate <= 0 || c.Channels <= 0 {
 		return nil, fmt.Errorf("avenc: %s: invalid format %d Hz, %d channels", c.Codec, c.SampleRate, c.Channels)
 	}
@@ -146,12 +163,11 @@ func Encode(c Config, pcm []int16) (*Stream, error) {
 	if ret := C.enc_open(&ctx, name, C.int(c.SampleRate), C.int(c.Channels), C.int(c.BitRate), C.int(c.FrameSize)); ret < 0 {
 		return nil, fmt.Errorf("avenc: open %s encoder: %w", c.Codec, avError(ret))
 	}
-	defer C.avcodec_free_context(&ctx)
-	pkt := C.av_packet_alloc()
+	pkt := C.enc_packet()
+	defer C.enc_free(&ctx, &pkt)
 	if pkt == nil {
 		return nil, errors.New("avenc: out of memory")
 	}
-	defer C.av_packet_free(&pkt)
 
 	s := &Stream{
 		Extradata: C.GoBytes(unsafe.Pointer(ctx.extradata), ctx.extradata_size),
@@ -192,6 +208,6 @@ func Encode(c Config, pcm []int16) (*Stream, error) {
 
 func avError(code C.int) error {
 	var buf [C.AV_ERROR_MAX_STRING_SIZE]C.char
-	C.av_strerror(code, &buf[0], C.size_t(len(buf)))
+	C.avl_strerror(code, &buf[0], C.size_t(len(buf)))
 	return errors.New(C.GoString(&buf[0]))
 }
