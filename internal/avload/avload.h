@@ -8,7 +8,8 @@
 // The headers (Debian's libavcodec-dev) still give the types, constants
 // and the sonames; nothing is linked. Each including package has its own
 // static table and must call avl_load, once, before any libav call; the
-// Go side (package avload) does the once.
+// Go side (package avload) does the once. Include it from one file per
+// package: a second file would have a second table, never loaded.
 #ifndef EARSHOT_AVLOAD_H
 #define EARSHOT_AVLOAD_H
 
