@@ -5,7 +5,7 @@ GO          ?= go
 # libopus through cgo (gopkg.in/hraban/opus.v2 also links libopusfile);
 # FFmpeg's libavcodec and libavutil (5.1 on bookworm) through cgo for AAC,
 # G.722 and G.726 (package audio/decoder) and their encoders (loadtest/avenc):
-# headers at build time, the libraries dlopened on first use (internal/avload);
+# headers at build time, the libraries dlopened on first use (audio/avload);
 # kcat reads records back in a test, as an independent Kafka client;
 # chromium runs the console's browser test (cmd/earshot, through chromedp);
 # ffmpeg is what `earshot loadtest --compare ffmpeg` (and its test) compares with.

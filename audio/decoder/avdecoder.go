@@ -17,11 +17,11 @@ package decoder
 // forgotten.
 //
 // Loading: libavcodec is not linked but opened on the first newAVDecoder
-// (internal/avload), so a process that decodes only Opus, G.711 or L16
+// (audio/avload), so a process that decodes only Opus, G.711 or L16
 // does not map it and the ~90 libraries it depends on.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../internal/avload
+#cgo CFLAGS: -I${SRCDIR}/../avload
 #cgo LDFLAGS: -lm
 #include <math.h>
 #include <stdlib.h>
@@ -220,7 +220,7 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/earshot/earshot/internal/avload"
+	"github.com/earshot/earshot/audio/avload"
 )
 
 // libavcodec codec ids for the codecs decoded through it.

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/earshot/earshot/audio"
-	"github.com/earshot/earshot/internal/avload"
+	"github.com/earshot/earshot/audio/avload"
 )
 
 func TestClassifyCodecErrorsArePermanent(t *testing.T) {

@@ -2,11 +2,11 @@
 // libavcodec-dev), for synthetic cameras and tests that need AAC, G.722 or
 // G.726 renditions of a clip. Encoding happens once, up front: nothing here
 // is on a hot path, and each call allocates freely. libavcodec is opened
-// on the first Encode (internal/avload), not linked.
+// on the first Encode (audio/avload), not linked.
 package avenc
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../internal/avload
+#cgo CFLAGS: -I${SRCDIR}/../../audio/avload
 #include <stdlib.h>
 #include <string.h>
 #include "avload.h"
@@ -105,7 +105,7 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/earshot/earshot/internal/avload"
+	"github.com/earshot/earshot/audio/avload"
 )
 
 // maxPacket bounds one encoded packet: AAC allows 6144 bits per channel.

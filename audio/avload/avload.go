@@ -10,7 +10,7 @@
 // A package using it imports it (so that a change to avload.h rebuilds the
 // package) and includes the header:
 //
-//	#cgo CFLAGS: -I${SRCDIR}/../../internal/avload
+//	#cgo CFLAGS: -I${SRCDIR}/../../audio/avload
 //	#include "avload.h"
 package avload
 
