@@ -41,11 +41,16 @@ func newProducer(cfg *WriterConfig, sec dialOptions) *producer {
 		kw: &kafka.Writer{
 			Addr: kafka.TCP(cfg.Brokers...),
 			// Topic is left empty: every message names it.
-			Balancer:     &kafka.Murmur2Balancer{},
-			MaxAttempts:  1,                               // the Writer retries, batch by batch
-			BatchSize:    partitionRecords(cfg.BatchSize), // a share is one kafka-go batch
-			BatchBytes:   cfg.BatchBytes,
-			BatchTimeout: cfg.BatchTimeout,
+			Balancer:    &kafka.Murmur2Balancer{},
+			MaxAttempts: 1,                               // the Writer retries, batch by batch
+			BatchSize:   partitionRecords(cfg.BatchSize), // a share is one kafka-go batch
+			BatchBytes:  cfg.BatchBytes,
+			// The writer hands kafka-go each partition's share whole, in
+			// one call, so waiting for a batch to fill only adds latency;
+			// kafka-go cannot queue a batch before the call has added all
+			// of its share (it holds the partition's lock meanwhile), and
+			// zero would mean its default of 1 s.
+			BatchTimeout: time.Microsecond,
 			ReadTimeout:  cfg.WriteTimeout,
 			WriteTimeout: cfg.WriteTimeout,
 			RequiredAcks: acks,

@@ -163,6 +163,7 @@ type Writer struct {
 	retired     sync.WaitGroup // closing of replaced producers
 	partitions  int            // last known partition count of the topic
 	partitionAt time.Time
+	linger      *time.Timer // the wait of records for BatchTimeout
 	arrivals    []time.Time
 	refusals    uint64 // records the broker refused as too large
 
@@ -176,7 +177,8 @@ type Writer struct {
 type item struct {
 	rec  schema.Record
 	msg  kafka.Message
-	size int64 // messageSize of msg
+	size int64     // messageSize of msg
+	at   time.Time // when Write accepted it (for BatchTimeout)
 }
 
 // NewWriter validates cfg, opens and recovers the spool (its records are
@@ -233,7 +235,7 @@ func (w *Writer) Write(_ context.Context, r schema.Record) error {
 		return fmt.Errorf("sink: write: %w", err)
 	}
 	m := Message(r, w.cfg.Topic)
-	it := item{rec: r, msg: m, size: messageSize(&m)}
+	it := item{rec: r, msg: m, size: messageSize(&m), at: time.Now()}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if it.size > w.maxRecord {
@@ -555,35 +557,64 @@ func (w *Writer) run() {
 // nil once Close was called and nothing is left.
 func (w *Writer) nextBatch() *batch {
 	for {
-		if b := w.takeBatch(); b != nil {
+		b, wait := w.takeBatch()
+		if b != nil {
 			return b
 		}
 		w.mu.Lock()
 		closed := w.closed
 		w.mu.Unlock()
-		if closed {
+		if closed && wait == 0 {
 			return nil
+		}
+		var expired <-chan time.Time
+		if wait > 0 {
+			if w.linger == nil {
+				w.linger = time.NewTimer(wait)
+			} else {
+				w.linger.Reset(wait)
+			}
+			expired = w.linger.C
 		}
 		select {
 		case <-w.wake:
 		case <-w.closing:
+		case <-expired:
+		}
+		if w.linger != nil {
+			w.linger.Stop()
 		}
 		w.reportDrops()
 	}
 }
 
+// lingers returns how much longer the records in memory wait for others
+// (BatchTimeout after the oldest was written), or 0 if they go now: they
+// fill a batch, or Close was called; mu is held.
+func (w *Writer) lingers(now time.Time) time.Duration {
+	if w.cfg.BatchTimeout <= 0 || w.closed || len(w.mem) >= w.cfg.BatchSize || w.memBytes >= w.cfg.BatchBytes {
+		return 0
+	}
+	return max(0, w.cfg.BatchTimeout-now.Sub(w.mem[0].at))
+}
+
 // takeBatch returns a batch of the oldest records: from memory if it holds
 // any (they are older than anything spooled), else from the spool, else
-// from the records the spool could not take; nil if there are none.
-func (w *Writer) takeBatch() *batch {
+// from the records the spool could not take; nil if there are none, or
+// if those in memory wait for others (see lingers) for wait.
+func (w *Writer) takeBatch() (_ *batch, wait time.Duration) {
 	parts := w.partitionCount()
 	w.mu.Lock()
 	w.bt.reset(parts, w.maxRecord)
 	if len(w.mem) > 0 {
+		if wait := w.lingers(time.Now()); wait > 0 {
+			w.mu.Unlock()
+			return nil, wait
+		}
 		b := w.batchOf(w.mem, srcMem)
 		w.memPinned = len(b.recs)
 		w.mu.Unlock()
-		return b
+		return b, 0
 	}
 	w.mu.Unlock()
 	if w.spool != nil {
@@ -600,17 +631,17 @@ func (w *Writer) takeBatch() *batch {
 			b.recs = recs
 			b.acked = make([]bool, len(recs))
 			b.left = len(recs)
-			return b
+			return b, 0
 		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.over) == 0 {
-		return nil
+		return nil, 0
 	}
 	b := w.batchOf(w.over, srcOver)
 	w.overPinned = len(b.recs)
-	return b
+	return b, 0
 }
 
 // batchOf returns a batch of the first records of q; mu is held. A batch

@@ -21,9 +21,14 @@ type WriterConfig struct {
 	// creates topics. Required.
 	Topic string
 
-	// BatchTimeout is how long kafka-go waits for a partition's batch to
-	// fill before sending it. It defaults to 5 milliseconds (kafka-go's own
-	// default of 1 second would add a second of latency to every record).
+	// BatchTimeout is the batching latency: how long the writer lets the
+	// oldest record in memory wait for others to go with it before it
+	// produces them, unless BatchSize records or BatchBytes are waiting
+	// already. Records from the spool, and records at Close, do not wait.
+	// It defaults to 25 milliseconds; a negative value sends at once.
+	// Fewer, larger produce requests cost less CPU on both ends: at 100
+	// streams of 200 ms chunks, 25 ms sends about 13 records a request
+	// instead of 3 (docs/performance.md).
 	BatchTimeout time.Duration
 
 	// BatchSize is the most records sent in one produce call, over all
@@ -91,7 +96,7 @@ type WriterConfig struct {
 
 // Defaults of WriterConfig, applied by WithDefaults.
 const (
-	DefaultBatchTimeout = 5 * time.Millisecond
+	DefaultBatchTimeout = 25 * time.Millisecond
 	DefaultBatchSize    = 500
 	DefaultBatchBytes   = 1 << 20
 	DefaultRequiredAcks = "all"
@@ -180,9 +185,6 @@ func (c WriterConfig) validate() error {
 		errs = append(errs, fmt.Errorf("sink: Topic is required"))
 	} else if err := checkTopic(c.Topic); err != nil {
 		errs = append(errs, fmt.Errorf("sink: Topic %q: %w", c.Topic, err))
-	}
-	if c.BatchTimeout < 0 {
-		errs = append(errs, fmt.Errorf("sink: BatchTimeout must not be negative, got %s", c.BatchTimeout))
 	}
 	if c.BatchSize < 0 {
 		errs = append(errs, fmt.Errorf("sink: BatchSize must not be negative, got %d", c.BatchSize))

@@ -27,7 +27,6 @@ var writerConfigCases = []struct {
 	{"a topic with a slash is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "a/b"}, `sink: Topic "a/b": character '/' is outside [a-zA-Z0-9._-]`},
 	{"the topic .. is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: ".."}, `sink: Topic "..": not a valid topic name`},
 	{"a topic of 250 characters is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: strings.Repeat("t", 250)}, "250 characters is longer than 249"},
-	{"a negative batch timeout is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", BatchTimeout: -time.Second}, "sink: BatchTimeout must not be negative, got -1s"},
 	{"a negative batch size is refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", BatchSize: -1}, "sink: BatchSize must not be negative, got -1"},
 	{"negative batch bytes are refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", BatchBytes: -1}, "sink: BatchBytes must not be negative, got -1"},
 	{"batch bytes of 2 GiB are refused", WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio", BatchBytes: 1 << 31}, "sink: BatchBytes must be below 2 GiB, got 2147483648"},
@@ -72,7 +71,7 @@ func TestNewWriterValidatesConfig(t *testing.T) {
 
 func TestWriterConfigDefaults(t *testing.T) {
 	c := WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio"}.WithDefaults()
-	if c.BatchTimeout != 5*time.Millisecond || c.BatchSize != 500 || c.BatchBytes != 1<<20 ||
+	if c.BatchTimeout != 25*time.Millisecond || c.BatchSize != 500 || c.BatchBytes != 1<<20 ||
 		c.RequiredAcks != "all" || c.WriteTimeout != 10*time.Second || c.BufferBytes != 32<<20 ||
 		c.StallTimeout != 20*time.Second || c.CloseTimeout != 10*time.Second || c.Compression != "none" ||
 		c.Logger == nil || c.Dial == nil || c.Spool.MaxBytes != 1<<30 || c.Spool.SegmentBytes != 16<<20 ||

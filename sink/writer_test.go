@@ -61,7 +61,8 @@ func TestWriteNeverWaitsForKafka(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		synctest.Wait() // the goroutine took a batch and keeps failing
+		time.Sleep(DefaultBatchTimeout) // the records wait for others to go with them
+		synctest.Wait()                 // the goroutine took a batch and keeps failing
 		// Without a spool, memory is all there is: the fourth record is
 		// refused at once rather than waited on.
 		if err := w.Write(ctx, schematest.Audio("cam-1", 3)); !errors.Is(err, ErrBufferFull) {
@@ -399,4 +400,57 @@ func TestHealthAndStatsDoNotWaitForTheSpool(t *testing.T) {
 	w.spool.mu.Unlock()
 	w.mu.Unlock()
 	w.Close()
+}
+
+// TestRecordsWaitBatchTimeoutForOthers: the first record waits
+// BatchTimeout for others before the writer attempts to produce, unless a
+// whole batch is waiting.
+func TestRecordsWaitBatchTimeoutForOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		newWriter := func() *Writer {
+			w, err := NewWriter(WriterConfig{
+				Brokers: []string{"kafka:9092"}, Topic: testTopic, BatchSize: 4, CloseTimeout: time.Second,
+				Dial: downDial, Logger: discardLogger,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return w
+		}
+		write := func(w *Writer, seq uint64) {
+			if err := w.Write(ctx, schematest.Audio("cam-1", seq)); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		w := newWriter()
+		write(w, 0)
+		time.Sleep(DefaultBatchTimeout - time.Millisecond)
+		write(w, 1)
+		synctest.Wait()
+		if n := w.Stats().Retries; n != 0 {
+			t.Fatalf("%d produce attempts %v after the first record, want none before BatchTimeout", n, DefaultBatchTimeout-time.Millisecond)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if w.Stats().Retries == 0 {
+			t.Fatalf("no produce attempt BatchTimeout after the first record")
+		}
+		if err := w.Close(); !errors.Is(err, ErrUndelivered) {
+			t.Errorf("Close: %v, want ErrUndelivered", err)
+		}
+
+		w = newWriter()
+		for seq := range uint64(4) {
+			write(w, seq)
+		}
+		synctest.Wait()
+		if w.Stats().Retries == 0 {
+			t.Errorf("a full batch (BatchSize 4) waited for BatchTimeout")
+		}
+		if err := w.Close(); !errors.Is(err, ErrUndelivered) {
+			t.Errorf("Close: %v, want ErrUndelivered", err)
+		}
+	})
 }
