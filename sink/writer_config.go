@@ -25,10 +25,9 @@ type WriterConfig struct {
 	// oldest record in memory wait for others to go with it before it
 	// produces them, unless BatchSize records or BatchBytes are waiting
 	// already. Records from the spool, and records at Close, do not wait.
-	// It defaults to 25 milliseconds; a negative value sends at once.
-	// Fewer, larger produce requests cost less CPU on both ends: at 100
-	// streams of 200 ms chunks, 25 ms sends about 13 records a request
-	// instead of 3 (docs/performance.md).
+	// It defaults to 10 milliseconds; a negative value sends at once.
+	// Longer waits make fewer, larger produce requests, which cost less CPU
+	// on both ends, for latency (docs/performance.md, "Batching latency").
 	BatchTimeout time.Duration
 
 	// BatchSize is the most records sent in one produce call, over all
@@ -96,7 +95,7 @@ type WriterConfig struct {
 
 // Defaults of WriterConfig, applied by WithDefaults.
 const (
-	DefaultBatchTimeout = 25 * time.Millisecond
+	DefaultBatchTimeout = 10 * time.Millisecond
 	DefaultBatchSize    = 500
 	DefaultBatchBytes   = 1 << 20
 	DefaultRequiredAcks = "all"

@@ -71,7 +71,7 @@ func TestNewWriterValidatesConfig(t *testing.T) {
 
 func TestWriterConfigDefaults(t *testing.T) {
 	c := WriterConfig{Brokers: []string{"kafka:9092"}, Topic: "audio"}.WithDefaults()
-	if c.BatchTimeout != 25*time.Millisecond || c.BatchSize != 500 || c.BatchBytes != 1<<20 ||
+	if c.BatchTimeout != 10*time.Millisecond || c.BatchSize != 500 || c.BatchBytes != 1<<20 ||
 		c.RequiredAcks != "all" || c.WriteTimeout != 10*time.Second || c.BufferBytes != 32<<20 ||
 		c.StallTimeout != 20*time.Second || c.CloseTimeout != 10*time.Second || c.Compression != "none" ||
 		c.Logger == nil || c.Dial == nil || c.Spool.MaxBytes != 1<<30 || c.Spool.SegmentBytes != 16<<20 ||

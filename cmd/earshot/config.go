@@ -99,7 +99,7 @@ type KafkaConfig struct {
 	// Compression is none, gzip, snappy, lz4 or zstd. It defaults to none.
 	Compression string `yaml:"compression"`
 	// BatchTimeout is the batching latency: how long a record waits for
-	// others to go to Kafka with it. It defaults to 25 ms; negative: none.
+	// others to go to Kafka with it. It defaults to 10 ms; negative: none.
 	BatchTimeout time.Duration `yaml:"batch_timeout"`
 	// BatchBytes is the largest produce per partition, lowered to the
 	// topic's max.message.bytes. It defaults to 1 MiB.
