@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,5 +41,22 @@ func TestRunReportsABuildThatDoesNotStart(t *testing.T) {
 	}
 	if _, err = Run(context.Background(), Options{Scenario: s, Targets: []Target{{Topic: "t"}}}); err == nil {
 		t.Error("a black-box target without brokers runs")
+	}
+}
+
+func TestSharesHarnessBinary(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sharesHarnessBinary(self) {
+		t.Errorf("the test binary %s is not seen as the harness's own executable", self)
+	}
+	other := filepath.Join(t.TempDir(), "earshot-measured")
+	if err := os.WriteFile(other, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if sharesHarnessBinary(other) || sharesHarnessBinary(filepath.Join(t.TempDir(), "missing")) {
+		t.Error("another file is seen as the harness's own executable")
 	}
 }

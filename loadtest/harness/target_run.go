@@ -161,6 +161,9 @@ func (t *targetRun) start(ctx context.Context) error {
 		return fmt.Errorf("loadtest: %s: %w", t.Label, err)
 	}
 	t.proc, t.pid = p, p.PID()
+	if sharesHarnessBinary(t.Binary) {
+		t.warn(sharedBinaryWarning)
+	}
 	addr, err := p.waitAdmin(ctx, readyTimeout)
 	if err != nil {
 		return fmt.Errorf("loadtest: %s: %w", t.Label, err)
@@ -356,6 +359,20 @@ func (t *targetRun) api() *adminClient {
 		return t.fleet.admin()
 	}
 	return t.admin
+}
+
+// sharedBinaryWarning says why PSS understates a process run alone when
+// earshot is the harness's own executable.
+const sharedBinaryWarning = "earshot is the harness's own executable: the pages of the binary and its libraries are shared with the harness, so PSS counts half of them; for the PSS of earshot alone, run a copy of the binary (cp earshot earshot-measured; --earshot ./earshot-measured)"
+
+// sharesHarnessBinary reports whether binary is the file this process runs.
+func sharesHarnessBinary(binary string) bool {
+	self, err := os.Stat("/proc/self/exe")
+	if err != nil {
+		return false
+	}
+	other, err := os.Stat(binary)
+	return err == nil && os.SameFile(self, other)
 }
 
 func (t *targetRun) warn(msg string) {
