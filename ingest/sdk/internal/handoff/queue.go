@@ -31,6 +31,13 @@ const PoisonByte = 0xDB
 // initialSlots is the queue's first allocation; it doubles up to its bound.
 const initialSlots = 16
 
+// shrinkAfter is how many times a grown queue drains, never holding more
+// than initialSlots/2 frames meanwhile, before it gives its slots back
+// (~10–20 s at 25–50 bursts a second): a backlog after a pause, such as the
+// first read after PLAY, grows a queue to 32 or 64 slots of ~380 bytes that
+// would otherwise be kept for the life of the stream.
+const shrinkAfter = 512
+
 // Config configures a Queue. F is the backend's frame type, S its status
 // type.
 type Config[F, S any] struct {
@@ -86,6 +93,8 @@ type Queue[F, S any] struct {
 	droppedRun uint64 // frames dropped since the last queued one
 	dropReason string // why the first of them was
 	statuses   []S
+	peak       int // most frames queued since the last shrink check
+	drains     int // times the queue drained since then
 
 	cur F // the frame being delivered; the serving worker's
 
@@ -131,6 +140,7 @@ func (q *Queue[F, S]) Push(payload []byte, f *F) (dropped bool) {
 	s.dropped, q.droppedRun = q.droppedRun, 0
 	s.dropReason, q.dropReason = q.dropReason, ""
 	q.count++
+	q.peak = max(q.peak, q.count)
 	schedule := q.markScheduled()
 	q.mu.Unlock()
 	if schedule {
@@ -159,6 +169,23 @@ func (q *Queue[F, S]) grow() {
 		grown[i] = q.slots[(q.head+i)%len(q.slots)]
 	}
 	q.slots, q.head = grown, 0
+}
+
+// shrink gives back the slots of a grown queue that has drained
+// shrinkAfter times without holding more than initialSlots/2 frames; Push
+// makes initialSlots again. It is called by the serving worker with q.mu
+// held and the queue empty, so no slot is in use.
+func (q *Queue[F, S]) shrink() {
+	if len(q.slots) <= initialSlots {
+		return
+	}
+	if q.drains++; q.drains < shrinkAfter {
+		return
+	}
+	if q.peak <= initialSlots/2 {
+		q.slots, q.head = nil, 0
+	}
+	q.peak, q.drains = 0, 0
 }
 
 // PushStatus queues a status for delivery, or drops it and counts it when
@@ -243,6 +270,7 @@ func (q *Queue[F, S]) serve() (more bool) {
 			continue
 		}
 		if q.count == 0 {
+			q.shrink()
 			q.scheduled = false
 			q.mu.Unlock()
 			return false

@@ -3,6 +3,8 @@ package handoff
 import (
 	"testing"
 	"time"
+
+	"github.com/earshot/earshot/loadtest/testkit"
 )
 
 // frame and status stand for the backends' types.
@@ -229,4 +231,54 @@ func TestPushDoesNotAllocate(t *testing.T) {
 		}
 	}
 	q.Release()
+}
+
+// TestGrownQueueGivesItsSlotsBack: a backlog grows the ring; once the queue
+// has drained shrinkAfter times holding one frame at most, it gives its
+// slots back, and a later backlog grows it again.
+func TestGrownQueueGivesItsSlotsBack(t *testing.T) {
+	q, _, got := newTestQueue(t, 256)
+	slots := func() int {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return len(q.slots)
+	}
+	burst := func(n int) {
+		q.Hold()
+		for i := range n {
+			q.Push([]byte{byte(i)}, &frame{n: i})
+		}
+		q.Release()
+		for range n {
+			next(t, got)
+		}
+		// Each burst ends with the worker finding the queue empty.
+		testkit.WaitFor(t, 10*time.Second, "the worker to find the queue empty", func() bool {
+			q.mu.Lock()
+			defer q.mu.Unlock()
+			return !q.scheduled
+		})
+	}
+	burst(40)
+	if n := slots(); n != 64 {
+		t.Fatalf("a burst of 40 left %d slots, want 64", n)
+	}
+	// The drains are counted in windows of shrinkAfter; the burst of 40
+	// was in the first, so the second gives the slots back.
+	for range shrinkAfter {
+		burst(1)
+	}
+	if n := slots(); n != 64 {
+		t.Fatalf("%d slots after a window that held 40 frames, want 64", n)
+	}
+	for range shrinkAfter {
+		burst(1)
+	}
+	if n := slots(); n > initialSlots {
+		t.Fatalf("%d slots after a window that held one frame at most, want at most %d", n, initialSlots)
+	}
+	burst(40)
+	if n := slots(); n != 64 {
+		t.Errorf("a burst of 40 after the shrink left %d slots, want 64", n)
+	}
 }
