@@ -70,6 +70,12 @@ type Resampler struct {
 	// p >= stored is phase l-1-p read backwards.
 	coefs  []float32
 	stored int
+	// folded is the symmetric phase of the half-band and the decimator
+	// folded for dotsFolded (foldSymmetric), or nil where dotSymmetric
+	// does the work: other structures, other CPUs.
+	folded []float32
+	// dots holds symmetricDots' results.
+	dots []float32
 	// win is the last taps-1 input samples followed, during Process, by the
 	// new input.
 	win []float32
@@ -125,6 +131,9 @@ func NewResampler(inRate, outRate int) (*Resampler, error) {
 			phase[len(phase)-1-k] = float32(proto[p+k*r.l] / sum)
 		}
 	}
+	if r.l == 1 {
+		r.folded = foldSymmetric(r.coefs)
+	}
 	r.win = make([]float32, r.taps-1)
 	return r, nil
 }
@@ -152,6 +161,7 @@ func (r *Resampler) newHalfBand() {
 	for j := range r.taps {
 		r.coefs[j] = float32(proto[2*j] / sum) // symmetric: reversed is the same
 	}
+	r.folded = foldSymmetric(r.coefs)
 	r.win = make([]float32, r.taps-1)
 }
 
@@ -201,29 +211,24 @@ func (r *Resampler) Process(in []int16) []int16 {
 
 func (r *Resampler) processHalfBand(w []float32, n int) []int16 {
 	out := r.out[:0]
-	i, p := r.next, r.phase
 	mid := r.taps / 2
-	for i < n {
-		if p == 0 {
-			out = append(out, roundInt16(dotSymmetric(r.coefs, w[i:i+r.taps])))
-			p = 1
-			continue
-		}
-		out = append(out, int16(w[i+mid])) // an input sample: exact
-		p = 0
-		i++
+	// Each input sample gives two outputs, so next and phase stay 0.
+	for i, y := range r.symmetricDots(w, 0, 1, n) {
+		out = append(out, roundInt16(y), int16(w[i+mid])) // an input sample: exact
 	}
-	r.next, r.phase = i-n, p
 	return out
 }
 
 func (r *Resampler) processDecimate(w []float32, n int) []int16 {
 	out := r.out[:0]
-	i := r.next
-	for ; i < n; i += r.m {
-		out = append(out, roundInt16(dotSymmetric(r.coefs, w[i:i+r.taps])))
+	count := 0
+	if r.next < n {
+		count = (n - r.next + r.m - 1) / r.m
 	}
-	r.next = i - n
+	for _, y := range r.symmetricDots(w, r.next, r.m, count) {
+		out = append(out, roundInt16(y))
+	}
+	r.next += count*r.m - n
 	return out
 }
 
@@ -300,6 +305,61 @@ func dotSymmetric(c, x []float32) float32 {
 		a1 += c[h] * x[h]
 	}
 	return (a0 + a1) + (a2 + a3)
+}
+
+// symmetricDots returns the dot products of r's symmetric phase with count
+// windows of w, the first at w[first:], each stride samples after the one
+// before; with dotsFolded where foldSymmetric made its table. The result
+// is valid until the next call.
+func (r *Resampler) symmetricDots(w []float32, first, stride, count int) []float32 {
+	if cap(r.dots) < count {
+		r.dots = make([]float32, count)
+	}
+	y := r.dots[:count]
+	if r.folded != nil {
+		dotsFolded(r.folded, w[first:], r.taps, stride, y)
+		return y
+	}
+	for j := range y {
+		i := first + j*stride
+		y[j] = dotSymmetric(r.coefs, w[i:i+r.taps])
+	}
+	return y
+}
+
+// foldSymmetric returns the table with which dotsFolded computes dot
+// products of the symmetric c with windows of len(c) samples: the first
+// half of c, the centre tap of an odd length halved (it meets its own
+// sample twice), zero-padded to a multiple of 8 so that the vector loop
+// has no scalar tail. The padding's reads stay inside the window, as they
+// do for every len(c) >= 14; where they would not, and where
+// dotsFoldedAVX2 cannot run, it returns nil.
+func foldSymmetric(c []float32) []float32 {
+	n := len(c)
+	padded := ((n+1)/2 + 7) &^ 7
+	if !haveDotFolded || padded > n {
+		return nil
+	}
+	f := make([]float32, padded)
+	copy(f, c[:n/2])
+	if n%2 == 1 {
+		f[n/2] = c[n/2] / 2
+	}
+	return f
+}
+
+// dotsFolded sets each y[j] to the sum over i < len(f) of
+// f[i]*(v[i]+v[taps-1-i]) for the window v = x[j*stride:j*stride+taps];
+// for f from foldSymmetric(c) and taps = len(c), the dot product of c and
+// v. The checks keep the assembly's reads inside x.
+func dotsFolded(f, x []float32, taps, stride int, y []float32) {
+	if len(y) == 0 {
+		return
+	}
+	if len(f)%8 != 0 || len(f) > taps || stride < 1 || (len(y)-1)*stride+taps > len(x) {
+		panic("audio: dotsFolded windows do not fit")
+	}
+	dotsFoldedAVX2(f, x, taps, stride, y)
 }
 
 // dotReversed returns the dot product of c read backwards and x[:len(c)],

@@ -12,18 +12,20 @@ import (
 // level, delayed by exactly the group delay, with everything else (images,
 // aliases, rounding) 80 dB down; stop tones lie above the lower Nyquist
 // frequency and must vanish to -80 dB.
-var resamplerCases = []struct {
-	name    string
-	in, out int
-	pass    []float64 // Hz
-	stop    []float64 // Hz
-}{
+var resamplerCases = []resamplerCase{
 	{"48 kHz to 16 kHz removes what would alias", 48000, 16000, []float64{1000, 6000}, []float64{8200, 9000, 12000, 16000, 23900}},
 	{"44.1 kHz to 16 kHz removes what would alias", 44100, 16000, []float64{1000, 6000}, []float64{8200, 9000, 12000, 21000}},
 	{"32 kHz to 16 kHz removes what would alias", 32000, 16000, []float64{1000, 6000}, []float64{8200, 9000, 12000, 15900}},
 	{"8 kHz to 16 kHz leaves no images", 8000, 16000, []float64{1000, 3000, 3400}, nil},
 	{"16 kHz to 48 kHz leaves no images", 16000, 48000, []float64{1000, 6000}, nil},
 	{"16 kHz to 16 kHz passes through", 16000, 16000, []float64{1000, 7900}, nil},
+}
+
+type resamplerCase struct {
+	name    string
+	in, out int
+	pass    []float64 // Hz
+	stop    []float64 // Hz
 }
 
 const (
@@ -41,6 +43,40 @@ func newTestResampler(tb testing.TB, in, out int) *Resampler {
 		tb.Fatal(err)
 	}
 	return r
+}
+
+// dotImpls are the dot products the resampler tests run with: the one
+// NewResampler chose (the assembly where the CPU has AVX2 and FMA), and
+// the pure Go one that other CPUs use.
+var dotImpls = []struct {
+	name   string
+	pureGo bool
+}{
+	{"chosen", false},
+	{"pure Go", true},
+}
+
+// newTestResamplerImpl returns a resampler from in to out Hz that computes
+// its dot products in pure Go if pureGo is set.
+func newTestResamplerImpl(tb testing.TB, in, out int, pureGo bool) *Resampler {
+	tb.Helper()
+	r := newTestResampler(tb, in, out)
+	if pureGo {
+		r.folded = nil
+	}
+	return r
+}
+
+// runResamplerCases runs f for every case of resamplerCases with each of
+// dotImpls, as subtests named after both.
+func runResamplerCases(t *testing.T, f func(t *testing.T, c resamplerCase, newR func() *Resampler)) {
+	for _, impl := range dotImpls {
+		for _, c := range resamplerCases {
+			t.Run(impl.name+"/"+c.name, func(t *testing.T) {
+				f(t, c, func() *Resampler { return newTestResamplerImpl(t, c.in, c.out, impl.pureGo) })
+			})
+		}
+	}
 }
 
 // tone returns n samples of a sine of freq Hz at rate Hz, delayed by delay
@@ -83,59 +119,52 @@ func steady(r *Resampler, out []int16) []int16 {
 
 func TestResamplerPassesInBandTones(t *testing.T) {
 	const amplitude = 30000
-	for _, c := range resamplerCases {
-		t.Run(c.name, func(t *testing.T) {
-			for _, f := range c.pass {
-				r := newTestResampler(t, c.in, c.out)
-				out := r.Process(toInt16(tone(c.in/2, c.in, f, amplitude, 0)))
-				want := tone(len(out), c.out, f, amplitude, r.groupDelay())
-				skip := r.taps*c.out/c.in + 2
-				got, want := out[skip:], want[skip:]
+	runResamplerCases(t, func(t *testing.T, c resamplerCase, newR func() *Resampler) {
+		for _, f := range c.pass {
+			r := newR()
+			out := r.Process(toInt16(tone(c.in/2, c.in, f, amplitude, 0)))
+			want := tone(len(out), c.out, f, amplitude, r.groupDelay())
+			skip := r.taps*c.out/c.in + 2
+			got, want := out[skip:], want[skip:]
 
-				// The level, from the tone's DFT bin.
-				var re, im float64
-				for i, v := range got {
-					phase := 2 * math.Pi * f * float64(i+skip) / float64(c.out)
-					re += float64(v) * math.Cos(phase)
-					im += float64(v) * math.Sin(phase)
-				}
-				level := 2 * math.Hypot(re, im) / float64(len(got))
-				// Everything but the expected tone, delay included.
-				residual := make([]float64, len(got))
-				for i := range got {
-					residual[i] = float64(got[i]) - want[i]
-				}
-				gain, rest := dB(level/amplitude), dB(rms(residual)/(amplitude/math.Sqrt2))
-				t.Logf("%.0f Hz: gain %+.4f dB, residual %.1f dB", f, gain, rest)
-				if math.Abs(gain) > maxPassbandDeviationDB {
-					t.Errorf("%.0f Hz passes at %+.2f dB, want within ±%.1f dB", f, gain, maxPassbandDeviationDB)
-				}
-				if rest > -minRejectionDB {
-					t.Errorf("%.0f Hz leaves a residual of %.1f dB besides the delayed tone, want <= -%.0f dB", f, rest, minRejectionDB)
-				}
+			// The level, from the tone's DFT bin.
+			var re, im float64
+			for i, v := range got {
+				phase := 2 * math.Pi * f * float64(i+skip) / float64(c.out)
+				re += float64(v) * math.Cos(phase)
+				im += float64(v) * math.Sin(phase)
 			}
-		})
-	}
+			level := 2 * math.Hypot(re, im) / float64(len(got))
+			// Everything but the expected tone, delay included.
+			residual := make([]float64, len(got))
+			for i := range got {
+				residual[i] = float64(got[i]) - want[i]
+			}
+			gain, rest := dB(level/amplitude), dB(rms(residual)/(amplitude/math.Sqrt2))
+			t.Logf("%.0f Hz: gain %+.4f dB, residual %.1f dB", f, gain, rest)
+			if math.Abs(gain) > maxPassbandDeviationDB {
+				t.Errorf("%.0f Hz passes at %+.2f dB, want within ±%.1f dB", f, gain, maxPassbandDeviationDB)
+			}
+			if rest > -minRejectionDB {
+				t.Errorf("%.0f Hz leaves a residual of %.1f dB besides the delayed tone, want <= -%.0f dB", f, rest, minRejectionDB)
+			}
+		}
+	})
 }
 
 func TestResamplerRemovesTonesAboveTheNewNyquist(t *testing.T) {
-	for _, c := range resamplerCases {
-		if len(c.stop) == 0 {
-			continue
-		}
-		t.Run(c.name, func(t *testing.T) {
-			for _, f := range c.stop {
-				r := newTestResampler(t, c.in, c.out)
-				in := toInt16(tone(c.in/2, c.in, f, math.MaxInt16, 0))
-				out := steady(r, r.Process(in))
-				level := dB(rms(out) / rms(in))
-				t.Logf("%.0f Hz: %.1f dB", f, level)
-				if level > -minRejectionDB {
-					t.Errorf("%.0f Hz comes through at %.1f dB, want <= -%.0f dB", f, level, minRejectionDB)
-				}
+	runResamplerCases(t, func(t *testing.T, c resamplerCase, newR func() *Resampler) {
+		for _, f := range c.stop {
+			r := newR()
+			in := toInt16(tone(c.in/2, c.in, f, math.MaxInt16, 0))
+			out := steady(r, r.Process(in))
+			level := dB(rms(out) / rms(in))
+			t.Logf("%.0f Hz: %.1f dB", f, level)
+			if level > -minRejectionDB {
+				t.Errorf("%.0f Hz comes through at %.1f dB, want <= -%.0f dB", f, level, minRejectionDB)
 			}
-		})
-	}
+		}
+	})
 }
 
 // TestResamplerStopbandIsBelow90dB sweeps the filter's response, rebuilt
@@ -183,43 +212,39 @@ func TestResamplerStopbandIsBelow90dB(t *testing.T) {
 func TestResamplerOutputDoesNotDependOnHowInputIsSplit(t *testing.T) {
 	speech := speech16k(t)[:20000]
 	sizes := []int{0, 1, 7, 160, 3, 320, 2, 999, 1, 441}
-	for _, c := range resamplerCases {
-		t.Run(c.name, func(t *testing.T) {
-			whole := slices.Clone(newTestResampler(t, c.in, c.out).Process(speech))
-			r := newTestResampler(t, c.in, c.out)
-			var split []int16
-			for i, k := 0, 0; i < len(speech); k++ {
-				n := min(sizes[k%len(sizes)], len(speech)-i)
-				split = append(split, r.Process(speech[i:i+n])...)
-				i += n
-				// After n input samples in all, exactly ceil(n*out/in)
-				// have come out, like the RTP clock would count them.
-				if want := (i*c.out + c.in - 1) / c.in; len(split) != want {
-					t.Fatalf("after %d samples in, %d out; want %d", i, len(split), want)
-				}
+	runResamplerCases(t, func(t *testing.T, c resamplerCase, newR func() *Resampler) {
+		whole := slices.Clone(newR().Process(speech))
+		r := newR()
+		var split []int16
+		for i, k := 0, 0; i < len(speech); k++ {
+			n := min(sizes[k%len(sizes)], len(speech)-i)
+			split = append(split, r.Process(speech[i:i+n])...)
+			i += n
+			// After n input samples in all, exactly ceil(n*out/in)
+			// have come out, like the RTP clock would count them.
+			if want := (i*c.out + c.in - 1) / c.in; len(split) != want {
+				t.Fatalf("after %d samples in, %d out; want %d", i, len(split), want)
 			}
-			if !slices.Equal(whole, split) {
-				t.Error("output of split input differs from output of the whole input")
-			}
-			r.Reset()
-			if again := r.Process(speech); !slices.Equal(again, whole) {
-				t.Error("after Reset the output differs from a fresh resampler's")
-			}
-		})
-	}
+		}
+		if !slices.Equal(whole, split) {
+			t.Error("output of split input differs from output of the whole input")
+		}
+		r.Reset()
+		if again := r.Process(speech); !slices.Equal(again, whole) {
+			t.Error("after Reset the output differs from a fresh resampler's")
+		}
+	})
 }
 
 func TestResamplerSteadyStateDoesNotAllocate(t *testing.T) {
-	for _, c := range resamplerCases {
-		t.Run(c.name, func(t *testing.T) {
-			r := newTestResampler(t, c.in, c.out)
-			in := toInt16(tone(c.in/50, c.in, 1000, 10000, 0))
-			r.Process(in)
-			if allocs := testing.AllocsPerRun(100, func() { r.Process(in) }); allocs != 0 {
-				t.Errorf("Process allocates %.1f times per call", allocs)
-			}
-		})
-	}
+	runResamplerCases(t, func(t *testing.T, c resamplerCase, newR func() *Resampler) {
+		r := newR()
+		in := toInt16(tone(c.in/50, c.in, 1000, 10000, 0))
+		r.Process(in)
+		if allocs := testing.AllocsPerRun(100, func() { r.Process(in) }); allocs != 0 {
+			t.Errorf("Process allocates %.1f times per call", allocs)
+		}
+	})
 }
 
 func TestNewResamplerRejectsBadRates(t *testing.T) {
@@ -281,10 +306,16 @@ func prototype(r *Resampler) []float64 {
 	return h
 }
 
-func BenchmarkResampler(b *testing.B) {
+// BenchmarkResampler measures the dot product NewResampler chose;
+// BenchmarkResamplerPureGo the pure Go one of CPUs without AVX2 and FMA.
+func BenchmarkResampler(b *testing.B) { benchmarkResampler(b, false) }
+
+func BenchmarkResamplerPureGo(b *testing.B) { benchmarkResampler(b, true) }
+
+func benchmarkResampler(b *testing.B, pureGo bool) {
 	for _, c := range resamplerCases {
 		b.Run(c.name, func(b *testing.B) {
-			r := newTestResampler(b, c.in, c.out)
+			r := newTestResamplerImpl(b, c.in, c.out, pureGo)
 			in := toInt16(tone(c.in/50, c.in, 1000, 10000, 0)) // 20 ms
 			r.Process(in)                                      // sizes the buffers; b.Loop starts counting after
 			b.ReportAllocs()
