@@ -34,6 +34,10 @@ import (
 // Lengths follow from the transition width relative to the input rate;
 // coefficients are float32, whose scalar multiply-adds ran 40% faster here
 // than int16 ones widened to int64.
+//
+// On amd64 with AVX2 and FMA the folded products of the half-band and the
+// decimator run 8 pairs at a time in assembly (dot_amd64.s): 3.3× faster
+// for 8 to 16 kHz, 5× for 48 and 32 to 16 kHz; elsewhere in Go.
 const (
 	resamplerAttenuation  = 95.0 // dB, so that the realised stopband stays below -90 dB
 	resamplerPassFraction = 0.85 // of the lower Nyquist frequency
