@@ -89,7 +89,7 @@ type Config struct {
 	// connection waits after the previous one, so that one read takes a
 	// burst of packets (sdk.OpenOptions.ReadCoalesce), at up to this much
 	// more latency; at most 100 ms. A read that filled its buffer is
-	// followed at once. Negative turns it off. It defaults to 40 ms, the
+	// followed at once. Negative turns it off. It defaults to 60 ms, the
 	// measured choice (docs/performance.md).
 	ReadCoalesce time.Duration
 	// ReconnectMin is the first pause before reconnecting, and the pause
@@ -163,7 +163,7 @@ func (c *Config) setDefaults() {
 		c.SilenceThresholdDBFS = -70
 	}
 	if c.ReadCoalesce == 0 {
-		c.ReadCoalesce = 40 * time.Millisecond
+		c.ReadCoalesce = 60 * time.Millisecond
 	}
 	if c.ReconnectMin == 0 {
 		c.ReconnectMin = time.Second

@@ -222,7 +222,7 @@ type IngestConfig struct {
 	SilenceThresholdDBFS float64 `yaml:"silence_threshold_dbfs"`
 	// ReadCoalesce: after PLAY each read of a stream's connection waits
 	// this long after the previous one, so that one read takes a burst of
-	// packets; at most 100ms; negative turns it off. It defaults to 40ms.
+	// packets; at most 100ms; negative turns it off. It defaults to 60ms.
 	ReadCoalesce time.Duration `yaml:"read_coalesce"`
 }
 
