@@ -260,6 +260,9 @@ func (w *Writer) Write(_ context.Context, r schema.Record) error {
 		return fmt.Errorf("sink: write stream %q seq %d: %w (%d bytes)", r.Stream, r.Seq, ErrBufferFull, w.cfg.BufferBytes)
 	case w.spool == nil:
 		w.push(&w.mem, &w.memBytes, it)
+		if w.joinsWaiting() {
+			return nil
+		}
 	case len(w.over) > 0:
 		w.overflow(it)
 	case spooled > 0 || w.degraded || full:
@@ -271,6 +274,9 @@ func (w *Writer) Write(_ context.Context, r schema.Record) error {
 		w.spooled.Add(1)
 	default:
 		w.push(&w.mem, &w.memBytes, it)
+		if w.joinsWaiting() {
+			return nil
+		}
 	}
 	select {
 	case w.wake <- struct{}{}:
@@ -564,6 +570,8 @@ func (w *Writer) nextBatch() *batch {
 		w.mu.Lock()
 		closed := w.closed
 		w.mu.Unlock()
+		// Records that were waiting when Close came go once the loop
+		// comes round (lingers is then 0); only an empty writer stops.
 		if closed && wait == 0 {
 			return nil
 		}
@@ -586,6 +594,15 @@ func (w *Writer) nextBatch() *batch {
 		}
 		w.reportDrops()
 	}
+}
+
+// joinsWaiting reports whether the record just added to mem joins records
+// that wait out BatchTimeout without making them a full batch; mu is held.
+// The writer then needs no wake-up: it waits on the timer of the oldest, or
+// is delivering and takes mem when it is done. The first record of mem
+// always wakes it, since it waits without a timer while mem is empty.
+func (w *Writer) joinsWaiting() bool {
+	return len(w.mem) > 1 && w.lingers(time.Now()) > 0
 }
 
 // lingers returns how much longer the records in memory wait for others
