@@ -30,8 +30,8 @@ var apiCases = []struct {
 	contains                 []string
 	connected                string
 }{
-	{"listing shows the configured stream", "GET", "/api/streams", "", 200, []string{`"id": "s1"`, `"url": "rtsp://***@`}, ""},
-	{"adding a stream with credentials answers its redacted state", "POST", "/api/streams", `{"id":"s2","url":"rtsp://admin:` + apiSecret + `@HOST/pcmu-2","transport":"tcp"}`, 201, []string{`"id": "s2"`, `rtsp://***@`}, "s2"},
+	{"listing shows the configured stream", "GET", "/api/streams", "", 200, []string{`"id":"s1"`, `"url":"rtsp://***@`}, ""},
+	{"adding a stream with credentials answers its redacted state", "POST", "/api/streams", `{"id":"s2","url":"rtsp://admin:` + apiSecret + `@HOST/pcmu-2","transport":"tcp"}`, 201, []string{`"id":"s2"`, `rtsp://***@`}, "s2"},
 	{"adding it twice conflicts", "POST", "/api/streams", `{"id":"s2","url":"rtsp://admin:` + apiSecret + `@HOST/pcmu-2"}`, 409, []string{"already exists"}, ""},
 	{"a bad stream is refused with every problem", "POST", "/api/streams", `{"id":"bad id","url":"http://u:` + apiSecret + `@h/x","transport":"sctp"}`, 400, []string{"must match", "scheme must be rtsp", "unknown transport"}, ""},
 	{"a body that is not a stream is refused without echo", "POST", "/api/streams", `{"id":"s3","url":"rtsp://u:` + apiSecret + `@h/x","extra":1}`, 400, []string{"not a stream object"}, ""},
@@ -40,7 +40,7 @@ var apiCases = []struct {
 	{"the id . is refused: no path could delete it", "POST", "/api/streams", `{"id":".","url":"rtsp://HOST/pcmu-2"}`, 400, []string{"is a path element"}, ""},
 	{"the id .. is refused: no path could delete it", "POST", "/api/streams", `{"id":"..","url":"rtsp://HOST/pcmu-2"}`, 400, []string{"is a path element"}, ""},
 	{"a stream beyond max streams is refused with the limit", "POST", "/api/streams", `{"id":"s3","url":"rtsp://HOST/pcmu-2"}`, 409, []string{"too many streams", "max streams is 2"}, ""},
-	{"one stream", "GET", "/api/streams/s2", "", 200, []string{`"id": "s2"`}, ""},
+	{"one stream", "GET", "/api/streams/s2", "", 200, []string{`"id":"s2"`}, ""},
 	{"an unknown stream is 404", "GET", "/api/streams/nope", "", 404, []string{"unknown stream"}, ""},
 	{"a stream's events of the last hour", "GET", "/api/streams/s2/events", "", 200, []string{"["}, ""},
 	{"events of an unknown stream are 404", "GET", "/api/streams/nope/events", "", 404, []string{"unknown stream"}, ""},
