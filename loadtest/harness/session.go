@@ -29,6 +29,7 @@ type session struct {
 	cams    *loadtest.Server
 	broker  *sink.EmbeddedBroker // nil without child targets
 	appends *appendObserver      // nil without broker
+	trim    *trimmer             // nil without broker
 	targets []*targetRun
 
 	started    time.Time // when the session was set up
@@ -80,7 +81,27 @@ func newSession(o Options, p *plan) (*session, error) {
 		}
 		s.targets = append(s.targets, tr)
 	}
+	if s.broker != nil {
+		s.startTrimmer()
+	}
 	return s, nil
+}
+
+// startTrimmer starts trimming the audio topics of the targets that write
+// to the embedded broker behind their verifiers (see trimmer).
+func (s *session) startTrimmer() {
+	topics := make(map[string]*verifier)
+	for _, t := range s.targets {
+		if !t.blackBox() {
+			topics[t.topic] = t.ver
+		}
+	}
+	tr, err := startTrimmer(s.broker.Addr(), topics, s.log, trimEvery)
+	if err != nil {
+		s.log.Warn("loadtest: the embedded broker keeps every record", "err", err)
+		return
+	}
+	s.trim = tr
 }
 
 // start starts the cameras and every target, and waits until they are
@@ -262,6 +283,9 @@ func (s *session) close() {
 	}
 	s.bgCancel()
 	s.cams.Close()
+	if s.trim != nil {
+		s.trim.stop()
+	}
 	if s.broker != nil {
 		s.broker.Close()
 	}

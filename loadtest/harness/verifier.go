@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -140,6 +141,14 @@ func (v *verifier) place(p consumer.Piece) {
 	if hole := sc.place(p); hole > 0 {
 		v.gaps[schema.ReasonUnreported] += hole
 	}
+}
+
+// offsets returns, by partition, the next offset the verifier will
+// consume: the trimmer deletes the records before it.
+func (v *verifier) offsets() map[int]int64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return maps.Clone(v.next)
 }
 
 // flush yields the gaps the reassembler still holds: at the end of the run.
