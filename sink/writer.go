@@ -715,7 +715,7 @@ func (w *Writer) deliver(b *batch) bool {
 		msgs := b.pending()
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(w.ctx, w.cfg.WriteTimeout)
-		err := w.prod.produce(ctx, msgs, w.cfg.WriteTimeout+hangGrace)
+		err := w.prod.produce(ctx, msgs, w.partitions, w.cfg.WriteTimeout+hangGrace)
 		cancel()
 		w.acked(b, msgs, err)
 		if w.cfg.Observer != nil {

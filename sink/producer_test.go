@@ -1,0 +1,244 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/earshot/earshot/sink/schema/schematest"
+)
+
+// failProduces makes the broker answer produce requests for partition with
+// code, n of them (every one if n < 0), and handle the others normally.
+// kafka-go sends one request per partition, so a request is one partition's.
+func failProduces(b *EmbeddedBroker, partition int32, code int16, n int) {
+	c := b.Cluster()
+	var mu sync.Mutex
+	c.ControlKey(kmsg.Produce.Int16(), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		req := kreq.(*kmsg.ProduceRequest)
+		if len(req.Topics) != 1 || len(req.Topics[0].Partitions) != 1 || req.Topics[0].Partitions[0].Partition != partition {
+			return nil, nil, false // handled normally; the control stays
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if n == 0 {
+			c.DropControl()
+			return nil, nil, false
+		}
+		n--
+		c.KeepControl()
+		res := req.ResponseKind().(*kmsg.ProduceResponse)
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic = req.Topics[0].Topic
+		rp := kmsg.NewProduceResponseTopicPartition()
+		rp.Partition, rp.ErrorCode = partition, code
+		rt.Partitions = append(rt.Partitions, rp)
+		res.Topics = append(res.Topics, rt)
+		return res, nil, true
+	})
+}
+
+// streamMessages returns one audio message of each of n streams.
+func streamMessages(n int) []kafka.Message {
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = Message(schematest.Audio(fmt.Sprintf("cam-%d", i), 1), testTopic)
+	}
+	return msgs
+}
+
+// partitionOf is the partition kafka-go's Writer and the batcher assign m
+// to, of parts.
+func partitionOf(m kafka.Message, parts int) int {
+	ids := make([]int, parts)
+	for i := range ids {
+		ids[i] = i
+	}
+	return kafka.Murmur2Balancer{}.Balance(m, ids...)
+}
+
+func newTestProducer(t testing.TB, addr string) *producer {
+	t.Helper()
+	cfg := WriterConfig{Brokers: []string{addr}, Topic: testTopic}
+	cfg.setDefaults()
+	p := newProducer(&cfg, dialOptions{})
+	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		p.retire(&wg)
+		wg.Wait()
+	})
+	return p
+}
+
+// A produce call whose request for one partition fails and whose others
+// succeed reports the failed partition's messages, and only those, as
+// kafka-go's Writer did; retried, they arrive, and nothing twice.
+func TestProduceFailsOnlyTheFailedPartition(t *testing.T) {
+	b, err := NewEmbeddedBroker(testTopic, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	failProduces(b, 1, int16(kafka.NotLeaderForPartition), 1)
+	p := newTestProducer(t, b.Addr())
+	msgs := streamMessages(30)
+	failed := 0
+	for _, m := range msgs {
+		if partitionOf(m, 3) == 1 {
+			failed++
+		}
+	}
+	if failed == 0 || failed == len(msgs) {
+		t.Fatalf("%d of %d messages on partition 1: the test needs some on each side", failed, len(msgs))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = p.produce(ctx, msgs, 3, time.Minute)
+	var werrs kafka.WriteErrors
+	if !errors.As(err, &werrs) || len(werrs) != len(msgs) {
+		t.Fatalf("produce: %v, want WriteErrors for %d messages", err, len(msgs))
+	}
+	var retry []kafka.Message
+	for i, m := range msgs {
+		part := partitionOf(m, 3)
+		if part == 1 && !errors.Is(werrs[i], kafka.NotLeaderForPartition) || part != 1 && werrs[i] != nil {
+			t.Errorf("message %d (partition %d): error %v", i, part, werrs[i])
+		}
+		if werrs[i] != nil {
+			retry = append(retry, m)
+		}
+	}
+	if err := p.produce(ctx, retry, 3, time.Minute); err != nil {
+		t.Fatalf("produce of the %d failed messages again: %v", len(retry), err)
+	}
+
+	got := readAll(t, b.Addr(), testTopic, len(msgs))
+	seen := make(map[string]bool)
+	for _, m := range got {
+		if seen[string(m.Key)] || m.Partition != partitionOf(m, 3) {
+			t.Errorf("read %s from partition %d (seen before: %t)", m.Key, m.Partition, seen[string(m.Key)])
+		}
+		seen[string(m.Key)] = true
+	}
+	if n := topicRecords(t, b.Addr(), 3); n != int64(len(msgs)) {
+		t.Errorf("the topic holds %d records, %d were produced", n, len(msgs))
+	}
+}
+
+// topicRecords returns how many records the topic's partitions hold.
+func topicRecords(t *testing.T, addr string, parts int) int64 {
+	t.Helper()
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for i := range parts {
+		req.Topics[testTopic] = append(req.Topics[testTopic], kafka.FirstOffsetOf(i), kafka.LastOffsetOf(i))
+	}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: tr, Timeout: 10 * time.Second}
+	res, err := c.ListOffsets(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, po := range res.Topics[testTopic] {
+		if po.Error != nil {
+			t.Fatalf("offsets of partition %d: %v", po.Partition, po.Error)
+		}
+		n += po.LastOffset - po.FirstOffset
+	}
+	return n
+}
+
+// The Writer delivers every record exactly once when one partition refuses
+// produce requests for a while and the others take theirs at once: it
+// retries only the refused partition's records.
+func TestWriterRetriesOnlyTheFailedPartition(t *testing.T) {
+	b, err := NewEmbeddedBroker(testTopic, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	failProduces(b, 1, int16(kafka.NotLeaderForPartition), 2)
+	w, err := NewWriter(WriterConfig{Brokers: []string{b.Addr()}, Topic: testTopic, Logger: discardLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	for i := range n {
+		if err := w.Write(context.Background(), schematest.Audio(fmt.Sprintf("cam-%d", i), 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if st := w.Stats(); st.Delivered != n || st.Retries == 0 || st.Failed != 0 {
+		t.Errorf("stats %+v, want %d delivered after retries", st, n)
+	}
+	got := readAll(t, b.Addr(), testTopic, n)
+	seen := make(map[string]bool)
+	for _, m := range got {
+		if seen[string(m.Key)] {
+			t.Errorf("read %s twice", m.Key)
+		}
+		seen[string(m.Key)] = true
+	}
+	if got := topicRecords(t, b.Addr(), 3); got != n {
+		t.Errorf("the topic holds %d records, %d were written", got, n)
+	}
+}
+
+// Reading a share's records allocates nothing: kafka-go calls ReadRecord
+// for every record produced.
+func TestShareRecordsDoNotAllocate(t *testing.T) {
+	msgs := streamMessages(8)
+	var r shareRecords
+	allocs := testing.AllocsPerRun(100, func() {
+		r.reset()
+		r.msgs = msgs
+		for i := range msgs {
+			r.idx = append(r.idx, int32(i))
+		}
+		for {
+			rec, err := r.ReadRecord()
+			if err == io.EOF {
+				break
+			}
+			if rec.Value.Len() != len(msgs[r.idx[r.next-1]].Value) {
+				t.Fatalf("record %d: %d value bytes, want %d", r.next-1, rec.Value.Len(), len(msgs[r.idx[r.next-1]].Value))
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("reading %d records allocated %.1f times", len(msgs), allocs)
+	}
+}
+
+// BenchmarkProduce measures one produce call of 5 records, one of each of
+// 5 streams, to 3 partitions: at 100 streams earshot produces ~5 records
+// every ~10 ms. The embedded broker runs in the process: its allocations
+// are counted too.
+func BenchmarkProduce(b *testing.B) {
+	broker, err := NewEmbeddedBroker(testTopic, 3)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer broker.Close()
+	p := newTestProducer(b, broker.Addr())
+	msgs := streamMessages(5)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.produce(ctx, msgs, 3, time.Minute); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
