@@ -4,17 +4,18 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// batcher decides which records go into one WriteMessages call, keeping each
+// batcher decides which records go into one produce call, keeping each
 // partition's share within maxBytes (counted by messageSize, no less than
-// kafka-go counts) and the whole within maxRecords. kafka-go then sends each
-// partition's share as a single produce batch, so a batch never splits into
-// parts that could fail separately and be retried out of order. It is owned
-// by the writer's goroutine.
+// its records take in the request) and the whole within maxRecords. The
+// producer sends each partition's share as one record batch in one produce
+// request, so a batch never splits into parts that could fail separately
+// and be retried out of order. It is owned by the writer's goroutine.
 //
 // A partition's share also holds at most partitionRecords(maxRecords)
-// records, the BatchSize kafka-go is given: kafka-go allocates room for that
-// many messages (152 bytes each) for every partition batch it starts, which
-// at 500 was a third of everything earshot allocated at 100 streams.
+// records. The bound was the BatchSize given to kafka-go's Writer, which
+// allocated room for that many messages (152 bytes each) for every
+// partition batch; the producer now sends shares without such batches, and
+// the bound only limits a request's record count.
 type batcher struct {
 	maxRecords int
 	maxBytes   int64

@@ -8,7 +8,7 @@ import (
 
 // connTracker dials broker connections and remembers the open ones, so that a
 // Writer whose deadline passed can close them all and unblock kafka-go's
-// goroutines (kafka.Writer.Close otherwise waits for produce calls in flight).
+// goroutines (a retired producer's produce requests in flight).
 type connTracker struct {
 	dial func(ctx context.Context, network, address string) (net.Conn, error)
 

@@ -87,7 +87,7 @@ const (
 	// maxBackoff.
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 5 * time.Second
-	// closeGrace bounds how long Close waits for retired kafka-go writers.
+	// closeGrace bounds how long Close waits for retired producers' calls.
 	closeGrace = 5 * time.Second
 	// metadataTTL bounds how long a transport serves stale metadata or a
 	// stale error, and how often the partition count is refreshed.
@@ -1012,7 +1012,7 @@ func (w *Writer) finish(b *batch) {
 	select {
 	case <-retired:
 	case <-time.After(closeGrace):
-		w.log.Error("sink: a kafka-go writer did not close; abandoning it", "topic", w.cfg.Topic)
+		w.log.Error("sink: a retired producer's call did not return; abandoning it", "topic", w.cfg.Topic)
 	}
 
 	var left int
@@ -1051,7 +1051,7 @@ func (w *Writer) reportDrops() {
 
 // classify turns a produce error into a short, credentials-free reason, and
 // says whether the brokers were unreachable and whether the producer must be
-// replaced (the call timed out or hung: kafka-go may still hold its batch).
+// replaced (the call timed out or hung: kafka-go may still send a request).
 func classify(err error, timeout time.Duration) (reason string, unreachable, replace bool) {
 	err = firstError(err)
 	var op *net.OpError
@@ -1091,11 +1091,11 @@ func backoff(attempt int) time.Duration {
 	return min(d, maxBackoff)
 }
 
-// messageSize is an upper bound of the bytes kafka-go counts for m against
-// BatchBytes (4+1+1 bytes of framing, length-prefixed key and value, an
-// 8-byte timestamp, and headers with varint lengths of at most 5 bytes).
-// Counting no less than kafka-go keeps each partition's share of a batch in
-// one kafka-go batch (see batcher).
+// messageSize is an upper bound of the bytes m takes in a produce request's
+// record batch, counted as kafka-go's Writer counted it against BatchBytes
+// (4+1+1 bytes of framing, length-prefixed key and value, an 8-byte
+// timestamp, and headers with varint lengths of at most 5 bytes): the
+// batcher keeps each partition's share within the broker's limit by it.
 func messageSize(m *kafka.Message) int64 {
 	n := 4 + 1 + 1 + 4 + len(m.Key) + 4 + len(m.Value) + 8 + 5
 	for _, h := range m.Headers {

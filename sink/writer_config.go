@@ -48,7 +48,7 @@ type WriterConfig struct {
 
 	// WriteTimeout bounds every produce attempt, including the metadata
 	// lookup before it. An attempt that runs out of time is abandoned with
-	// its kafka-go writer and connections, and retried on fresh ones. It
+	// its kafka-go transport and connections, and retried on fresh ones. It
 	// defaults to 10 seconds.
 	WriteTimeout time.Duration
 
