@@ -64,6 +64,20 @@ func partitionOf(m kafka.Message, parts int) int {
 	return kafka.Murmur2Balancer{}.Balance(m, ids...)
 }
 
+// newTestBroker starts an embedded broker with testTopic in 3 partitions,
+// closed when the test ends.
+func newTestBroker(t testing.TB) *EmbeddedBroker {
+	t.Helper()
+	b, err := NewEmbeddedBroker(testTopic, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// newTestProducer returns a producer to addr with the default
+// configuration, retired when the test ends.
 func newTestProducer(t testing.TB, addr string) *producer {
 	t.Helper()
 	cfg := WriterConfig{Brokers: []string{addr}, Topic: testTopic}
@@ -81,11 +95,7 @@ func newTestProducer(t testing.TB, addr string) *producer {
 // succeed reports the failed partition's messages, and only those, as
 // kafka-go's Writer did; retried, they arrive, and nothing twice.
 func TestProduceFailsOnlyTheFailedPartition(t *testing.T) {
-	b, err := NewEmbeddedBroker(testTopic, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := newTestBroker(t)
 	failProduces(b, 1, int16(kafka.NotLeaderForPartition), 1)
 	p := newTestProducer(t, b.Addr())
 	msgs := streamMessages(30)
@@ -101,7 +111,7 @@ func TestProduceFailsOnlyTheFailedPartition(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = p.produce(ctx, msgs, 3, time.Minute)
+	err := p.produce(ctx, msgs, 3, time.Minute)
 	var werrs kafka.WriteErrors
 	if !errors.As(err, &werrs) || len(werrs) != len(msgs) {
 		t.Fatalf("produce: %v, want WriteErrors for %d messages", err, len(msgs))
@@ -161,11 +171,7 @@ func topicRecords(t *testing.T, addr string, parts int) int64 {
 // produce requests for a while and the others take theirs at once: it
 // retries only the refused partition's records.
 func TestWriterRetriesOnlyTheFailedPartition(t *testing.T) {
-	b, err := NewEmbeddedBroker(testTopic, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := newTestBroker(t)
 	failProduces(b, 1, int16(kafka.NotLeaderForPartition), 2)
 	w, err := NewWriter(WriterConfig{Brokers: []string{b.Addr()}, Topic: testTopic, Logger: discardLogger})
 	if err != nil {
@@ -227,11 +233,7 @@ func TestShareRecordsDoNotAllocate(t *testing.T) {
 // every ~10 ms. The embedded broker runs in the process: its allocations
 // are counted too.
 func BenchmarkProduce(b *testing.B) {
-	broker, err := NewEmbeddedBroker(testTopic, 3)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer broker.Close()
+	broker := newTestBroker(b)
 	p := newTestProducer(b, broker.Addr())
 	msgs := streamMessages(5)
 	ctx := context.Background()
