@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,11 +77,11 @@ func newTestBroker(t testing.TB) *EmbeddedBroker {
 	return b
 }
 
-// newTestProducer returns a producer to addr with the default
-// configuration, retired when the test ends.
-func newTestProducer(t testing.TB, addr string) *producer {
+// newTestProducer returns a producer to addr with cfg (defaults for its
+// zero fields), retired when the test ends.
+func newTestProducer(t testing.TB, addr string, cfg WriterConfig) *producer {
 	t.Helper()
-	cfg := WriterConfig{Brokers: []string{addr}, Topic: testTopic}
+	cfg.Brokers, cfg.Topic = []string{addr}, testTopic
 	cfg.setDefaults()
 	p := newProducer(&cfg, dialOptions{})
 	t.Cleanup(func() {
@@ -97,7 +98,7 @@ func newTestProducer(t testing.TB, addr string) *producer {
 func TestProduceFailsOnlyTheFailedPartition(t *testing.T) {
 	b := newTestBroker(t)
 	failProduces(b, 1, int16(kafka.NotLeaderForPartition), 1)
-	p := newTestProducer(t, b.Addr())
+	p := newTestProducer(t, b.Addr(), WriterConfig{})
 	msgs := streamMessages(30)
 	failed := 0
 	for _, m := range msgs {
@@ -140,6 +141,41 @@ func TestProduceFailsOnlyTheFailedPartition(t *testing.T) {
 	}
 	if n := topicRecords(t, b.Addr(), 3); n != int64(len(msgs)) {
 		t.Errorf("the topic holds %d records, %d were produced", n, len(msgs))
+	}
+}
+
+// Every record reaches the topic intact, in the partition the batcher
+// counted it in, whatever the acknowledgements and compression asked for;
+// with the partition count unknown, produce asks the brokers for it.
+func TestProduceSendsEveryRecord(t *testing.T) {
+	for _, cfg := range []WriterConfig{
+		{RequiredAcks: "none", Compression: "none"},
+		{RequiredAcks: "one", Compression: "zstd"},
+		{RequiredAcks: "all", Compression: "lz4"},
+	} {
+		t.Run(cfg.RequiredAcks+"/"+cfg.Compression, func(t *testing.T) {
+			b := newTestBroker(t)
+			p := newTestProducer(t, b.Addr(), cfg)
+			msgs := streamMessages(30)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := p.produce(ctx, msgs, 0, time.Minute); err != nil {
+				t.Fatalf("produce: %v", err)
+			}
+			want := make(map[string][]byte)
+			for _, m := range msgs {
+				want[string(m.Key)] = m.Value
+			}
+			for _, m := range readAll(t, b.Addr(), testTopic, len(msgs)) {
+				if !bytes.Equal(m.Value, want[string(m.Key)]) || m.Partition != partitionOf(m, 3) {
+					t.Errorf("read %s from partition %d: %d value bytes, want %d", m.Key, m.Partition, len(m.Value), len(want[string(m.Key)]))
+				}
+				delete(want, string(m.Key))
+			}
+			if len(want) != 0 {
+				t.Errorf("%d records missing, others read twice", len(want))
+			}
+		})
 	}
 }
 
@@ -234,7 +270,7 @@ func TestShareRecordsDoNotAllocate(t *testing.T) {
 // are counted too.
 func BenchmarkProduce(b *testing.B) {
 	broker := newTestBroker(b)
-	p := newTestProducer(b, broker.Addr())
+	p := newTestProducer(b, broker.Addr(), WriterConfig{})
 	msgs := streamMessages(5)
 	ctx := context.Background()
 	b.ReportAllocs()
