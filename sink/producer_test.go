@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/earshot/earshot/sink/schema"
 	"github.com/earshot/earshot/sink/schema/schematest"
 )
 
@@ -277,6 +278,48 @@ func BenchmarkProduce(b *testing.B) {
 	for b.Loop() {
 		if err := p.produce(ctx, msgs, 3, time.Minute); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// ackCounter passes the number of records each attempt acknowledged to a
+// channel with room for all of them.
+type ackCounter chan int
+
+func (c ackCounter) Produced(time.Duration, int, error) {}
+func (c ackCounter) Acknowledged(arrivals []time.Time)  { c <- len(arrivals) }
+func (c ackCounter) Dropped(Drop)                       {}
+
+// BenchmarkWriterDelivery measures the Writer delivering 5 records of 100
+// streams, waiting out BatchTimeout and then produced together, as at 100
+// streams (~500 records a second, a produce every ~10 ms). The embedded
+// broker runs in the process: its allocations are counted too.
+func BenchmarkWriterDelivery(b *testing.B) {
+	broker := newTestBroker(b)
+	acks := make(ackCounter, 5)
+	w, err := NewWriter(WriterConfig{Brokers: []string{broker.Addr()}, Topic: testTopic, Observer: acks, Logger: discardLogger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	const streams, perOp = 100, 5
+	recs := make([]schema.Record, streams)
+	for i := range recs {
+		recs[i] = schematest.Audio(fmt.Sprintf("cam-%d", i), 0)
+	}
+	ctx := context.Background()
+	next := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for range perOp {
+			r := &recs[next%streams]
+			r.Seq++
+			if err := w.Write(ctx, *r); err != nil {
+				b.Fatal(err)
+			}
+			next++
+		}
+		for n := 0; n < perOp; n += <-acks {
 		}
 	}
 }
