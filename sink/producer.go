@@ -179,6 +179,12 @@ func (p *producer) assign(msgs []kafka.Message, parts int) {
 func (p *producer) send(ctx context.Context, s *share) {
 	defer p.calls.Done()
 	res, err := p.client.Produce(ctx, &s.req)
+	if d, ok := ctx.Deadline(); ok && err != nil && !time.Now().Before(d) && !errors.Is(err, context.DeadlineExceeded) {
+		// The connection's deadline is ctx's, and may fire first: the
+		// Writer tells a timed-out request (its producer is replaced)
+		// by context.DeadlineExceeded, as kafka-go's Writer returned it.
+		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
 	s.err, s.recErrs, s.answered = err, nil, err == nil
 	if res != nil {
 		s.err, s.recErrs = res.Error, res.RecordErrors

@@ -180,6 +180,49 @@ func TestProduceSendsEveryRecord(t *testing.T) {
 	}
 }
 
+// stallProduces holds the broker's answers to produce requests for
+// partition until release is called, and answers the others at once.
+func stallProduces(b *EmbeddedBroker, partition int32) (release func()) {
+	c := b.Cluster()
+	held := make(chan struct{})
+	c.ControlKey(kmsg.Produce.Int16(), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		req := kreq.(*kmsg.ProduceRequest)
+		if req.Topics[0].Partitions[0].Partition == partition {
+			c.SleepControl(func() { <-held })
+		}
+		c.KeepControl()
+		return nil, nil, false // then handled normally
+	})
+	var once sync.Once
+	return func() { once.Do(func() { close(held) }) }
+}
+
+// A produce whose deadline passes while one partition has not answered
+// fails only that partition's messages: the others were acknowledged, and
+// are not sent again. (kafka-go's Writer returned the context's error, so
+// the Writer sent all of them again.)
+func TestProduceDeadlineFailsOnlyThePartitionsWithoutAnswer(t *testing.T) {
+	b := newTestBroker(t)
+	release := stallProduces(b, 1)
+	defer release()
+	p := newTestProducer(t, b.Addr(), WriterConfig{})
+	msgs := streamMessages(30)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := p.produce(ctx, msgs, 3, time.Minute)
+	release()
+	var werrs kafka.WriteErrors
+	if !errors.As(err, &werrs) || len(werrs) != len(msgs) {
+		t.Fatalf("produce: %v, want WriteErrors for %d messages", err, len(msgs))
+	}
+	for i, m := range msgs {
+		part := partitionOf(m, 3)
+		if part == 1 && !errors.Is(werrs[i], context.DeadlineExceeded) || part != 1 && werrs[i] != nil {
+			t.Errorf("message %d (partition %d): error %v", i, part, werrs[i])
+		}
+	}
+}
+
 // topicRecords returns how many records the topic's partitions hold.
 func topicRecords(t *testing.T, addr string, parts int) int64 {
 	t.Helper()
