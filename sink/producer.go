@@ -167,9 +167,12 @@ func (p *producer) assign(msgs []kafka.Message, parts int) {
 				Compression:  p.codec,
 				Records:      &s.records,
 			}
-			s.records.msgs = msgs
 			p.sending = append(p.sending, s)
 		}
+		// The share keeps its own copy of the message: a request that got
+		// no answer may still be encoded after produce returned, while
+		// the caller reuses msgs.
+		s.records.msgs = append(s.records.msgs, msgs[i])
 		s.records.idx = append(s.records.idx, int32(i))
 	}
 }
@@ -250,8 +253,8 @@ func (p *producer) retire(wg *sync.WaitGroup) {
 	})
 }
 
-// shareRecords is the kafka.RecordReader of a share: msgs[idx[0]],
-// msgs[idx[1]], and so on. Like kafka-go's Writer's own reader it reuses
+// shareRecords is the kafka.RecordReader of a share: msgs, copies of the
+// call's messages idx[0], idx[1], and so on. Like kafka-go's Writer's own reader it reuses
 // one record and two byte readers, so reading allocates nothing; the
 // record it returns is valid until the next call.
 type shareRecords struct {
@@ -268,7 +271,7 @@ func (r *shareRecords) ReadRecord() (*kafka.Record, error) {
 	if r.next >= len(r.idx) {
 		return nil, io.EOF
 	}
-	m := &r.msgs[r.idx[r.next]]
+	m := &r.msgs[r.next]
 	r.next++
 	r.record = kafka.Record{Time: m.Time, Headers: m.Headers}
 	if m.Key != nil {
@@ -282,10 +285,11 @@ func (r *shareRecords) ReadRecord() (*kafka.Record, error) {
 	return &r.record, nil
 }
 
-// reset empties r for the next call, keeping its index slice's room and
-// dropping its references to the messages.
+// reset empties r for the next call, keeping its slices' room and
+// dropping its references to the messages' bytes.
 func (r *shareRecords) reset() {
-	r.msgs, r.idx, r.next = nil, r.idx[:0], 0
+	clear(r.msgs)
+	r.msgs, r.idx, r.next = r.msgs[:0], r.idx[:0], 0
 	r.record = kafka.Record{}
 	r.key.Reset(nil)
 	r.value.Reset(nil)

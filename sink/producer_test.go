@@ -289,8 +289,8 @@ func TestShareRecordsDoNotAllocate(t *testing.T) {
 	var r shareRecords
 	allocs := testing.AllocsPerRun(100, func() {
 		r.reset()
-		r.msgs = msgs
 		for i := range msgs {
+			r.msgs = append(r.msgs, msgs[i])
 			r.idx = append(r.idx, int32(i))
 		}
 		for {
