@@ -111,6 +111,7 @@ func newStream(sup *Supervisor, cfg StreamConfig) *stream {
 		// there only loosens the bound on a hole at a discontinuity.
 		arrivalJitter: max(0, sup.cfg.ReadCoalesce),
 		emit:          st.emit,
+		allocPCM:      sup.allocPCM,
 		hear:          st.heard,
 	}, &st.c)
 	st.level.init(sup.cfg.SampleRate, sup.cfg.SilenceThresholdDBFS)

@@ -36,6 +36,15 @@ type Sink interface {
 	Write(ctx context.Context, r schema.Record) error
 }
 
+// pcmAllocator is a Sink that hands out the buffers of the PCM of the audio
+// records written to it, as sink.Writer does: it takes them back once
+// delivered and hands them out again, so that chunks do not each allocate
+// one. Once written, a record's PCM is the sink's: nothing in ingest keeps
+// it. The stream workers call AllocPCM concurrently.
+type pcmAllocator interface {
+	AllocPCM(n int) []byte
+}
+
 // healthReporter is a Sink that reports its delivery progress, as
 // sink.Writer does: the watchdog reports its stalls too.
 type healthReporter interface {
@@ -47,7 +56,10 @@ type healthReporter interface {
 type Supervisor struct {
 	cfg  Config
 	sink Sink
-	diag *diagnostics
+	// allocPCM is the sink's AllocPCM when it is a pcmAllocator; nil
+	// otherwise (test sinks keep their records): chunks get new buffers.
+	allocPCM func(n int) []byte
+	diag     *diagnostics
 
 	// Set by Run before any stream starts, read-only afterwards: the
 	// backends by name (gstreamer only in builds that have it).
@@ -96,6 +108,9 @@ func New(cfg Config, s Sink) (*Supervisor, error) {
 		return nil, fmt.Errorf("ingest: nil sink")
 	}
 	sup := &Supervisor{cfg: cfg, sink: s, changing: make(chan struct{}, 1), streams: make(map[string]*stream), stalls: make(map[[2]string]uint64), slowCallback: callbackDelay()}
+	if a, ok := s.(pcmAllocator); ok {
+		sup.allocPCM = a.AllocPCM
+	}
 	sup.diag = newDiagnostics(cfg.Diagnostics, cfg.Logger)
 	sup.epochs.Store(uint64(time.Now().UnixMilli()))
 	for _, sc := range cfg.Streams {

@@ -79,6 +79,10 @@ type timelineConfig struct {
 	// emit writes a record; it is called on the timeline's goroutine and
 	// may block (the sink is slow).
 	emit func(schema.Record)
+	// allocPCM returns an empty buffer for the n bytes of PCM of an audio
+	// record, which emit then owns (see pcmAllocator); it is called on the
+	// timeline's goroutine. Nil allocates one.
+	allocPCM func(n int) []byte
 	// hear, if set, gets every block of samples written to the chunker, and
 	// the arrival of the packet they were decoded from; it is called on the
 	// timeline's goroutine, must not block and must not keep samples.
@@ -534,7 +538,14 @@ func (tl *timeline) emitChunk(c audio.Chunk) {
 	// What the chunker buffers next is of the packet being written.
 	tl.chunked, tl.chunkClock = c.Offset+int64(len(c.Samples)), tl.clock
 	r.Arrival = c.CaptureTime.Add(tl.arrivalLag)
-	r.PCM = audio.AppendS16LE(make([]byte, 0, 2*len(c.Samples)), c.Samples)
+	n := 2 * len(c.Samples)
+	var buf []byte
+	if tl.cfg.allocPCM != nil {
+		buf = tl.cfg.allocPCM(n)
+	} else {
+		buf = make([]byte, 0, n)
+	}
+	r.PCM = audio.AppendS16LE(buf, c.Samples)
 	tl.cfg.emit(r)
 }
 

@@ -111,7 +111,8 @@ type Writer struct {
 	sec   dialOptions
 	spool *spool // nil without Spool.Dir
 	bt    batcher
-	spare *batch // an acknowledged batch kept for reuse; the writer goroutine's
+	spare *batch   // an acknowledged batch kept for reuse; the writer goroutine's
+	pcm   *pcmPool // buffers of AllocPCM, taken back once delivered or spooled
 
 	// mu guards the queues. Write holds it across a spool append (disk
 	// I/O), so Health and Stats never take it.
@@ -203,6 +204,7 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 		wake:      make(chan struct{}, 1),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
+		pcm:       newPCMPool(),
 	}
 	if cfg.Spool.Dir != "" {
 		if w.spool, err = openSpool(cfg.Spool, cfg.Logger); err != nil {
@@ -229,7 +231,7 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 // oldest records making room for it (see WriterStats.Dropped). The writer
 // keeps r.PCM until the record is delivered: the caller must not modify it
 // after Write returns nil. Records of a stream must be written in order,
-// from one goroutine at a time.
+// from one goroutine at a time. See AllocPCM for the buffer of r.PCM.
 func (w *Writer) Write(_ context.Context, r schema.Record) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("sink: write: %w", err)
@@ -272,6 +274,8 @@ func (w *Writer) Write(_ context.Context, r schema.Record) error {
 			break
 		}
 		w.spooled.Add(1)
+		// The spool copied the record: its PCM is free.
+		w.pcm.put(r.PCM)
 	default:
 		w.push(&w.mem, &w.memBytes, it)
 		if w.joinsWaiting() {
@@ -283,6 +287,22 @@ func (w *Writer) Write(_ context.Context, r schema.Record) error {
 	default:
 	}
 	return nil
+}
+
+// AllocPCM returns an empty buffer for exactly n bytes of an audio record's
+// PCM, for the caller to fill and pass to Write as r.PCM. The writer takes
+// the buffer back once nothing can read it any more, and hands it out
+// again: the record was acknowledged by a produce that returned (and was in
+// no produce that failed, timed out or hung, which may still be sending
+// it), or was copied into the spool by Write. Records otherwise delivered,
+// dropped or refused by the broker leave their buffer to the GC. So once
+// Write accepts the record (returns nil), the buffer is the writer's: the
+// caller must neither keep nor modify it; a record Write returns an error
+// for keeps its buffer, the caller's to write again or drop. A buffer filled
+// with other than n bytes is not taken back. Ingest's stream workers call it, concurrently;
+// it does not allocate once buffers are coming back.
+func (w *Writer) AllocPCM(n int) []byte {
+	return w.pcm.get(n)
 }
 
 // push appends it to a queue; mu is held.
@@ -506,8 +526,12 @@ type batch struct {
 	recs  []schema.Record
 	msgs  []kafka.Message
 	acked []bool
-	left  int   // records not acknowledged yet
-	sent  []int // indexes of the records of the attempt in flight
+	// failed marks the records that were in an attempt that failed: the
+	// producer may still be sending them (a timed-out or hung call), so
+	// their PCM is never taken back (see recycle).
+	failed []bool
+	left   int   // records not acknowledged yet
+	sent   []int // indexes of the records of the attempt in flight
 	// single sends one record per attempt, after the broker refused the
 	// batch as too large.
 	single bool
@@ -517,6 +541,7 @@ func (b *batch) add(r schema.Record, m kafka.Message) {
 	b.recs = append(b.recs, r)
 	b.msgs = append(b.msgs, m)
 	b.acked = append(b.acked, false)
+	b.failed = append(b.failed, false)
 	b.left++
 }
 
@@ -717,6 +742,7 @@ func (w *Writer) deliver(b *batch) bool {
 		ctx, cancel := context.WithTimeout(w.ctx, w.cfg.WriteTimeout)
 		err := w.prod.produce(ctx, msgs, w.partitions, w.cfg.WriteTimeout+hangGrace)
 		cancel()
+		b.markFailed(err)
 		w.acked(b, msgs, err)
 		if w.cfg.Observer != nil {
 			w.cfg.Observer.Produced(time.Since(start), len(msgs), err)
@@ -771,6 +797,22 @@ func (w *Writer) acked(b *batch, msgs []kafka.Message, err error) {
 	w.hmu.Unlock()
 	if w.cfg.Observer != nil {
 		w.cfg.Observer.Acknowledged(w.arrivals)
+	}
+}
+
+// markFailed marks the records of the attempt that err failed: all of them,
+// or those with an error of a kafka.WriteErrors (the others were
+// acknowledged, their request sent whole).
+func (b *batch) markFailed(err error) {
+	if err == nil {
+		return
+	}
+	var werrs kafka.WriteErrors
+	partial := errors.As(err, &werrs) && len(werrs) == len(b.sent)
+	for j, i := range b.sent {
+		if !partial || werrs[j] != nil {
+			b.failed[i] = true
+		}
 	}
 }
 
@@ -890,22 +932,36 @@ func (w *Writer) evacuate(b *batch) {
 	w.heldBytes.Add(-w.memBytes)
 	clear(w.mem)
 	w.mem, w.memBytes, w.memPinned = w.mem[:0], 0, 0
-	*b = batch{src: srcSpool, recs: b.recs[:0], msgs: b.msgs[:0], acked: b.acked[:0]}
+	*b = batch{src: srcSpool, recs: b.recs[:0], msgs: b.msgs[:0], acked: b.acked[:0], failed: b.failed[:0]}
 	for _, r := range recs[:pinned] {
 		b.add(r, Message(r, w.cfg.Topic))
 	}
 }
 
 // recycle keeps an acknowledged batch taken from memory for the next one,
-// so that steady delivery does not allocate a batch's slices each time. A
-// batch from the spool is not kept: its records are the spool's.
+// so that steady delivery does not allocate a batch's slices each time, and
+// gives the PCM of its records back to AllocPCM: acknowledge has removed
+// them from mem, the producer returned and keeps no message, and the
+// observer was given their arrivals only. Not the PCM of a record that was
+// in a failed attempt (the producer may still send it), nor of records
+// refused (failed too) or held in over (rare: the spool cannot write; left
+// to the GC). A batch from the spool is not kept: its records are the
+// spool's, and those evacuated to it from memory were all in a failed
+// attempt.
 func (w *Writer) recycle(b *batch) {
 	if b.src == srcSpool {
 		return
 	}
-	clear(b.recs) // the records' audio is free to go
+	if b.src == srcMem {
+		for i := range b.recs {
+			if b.acked[i] && !b.failed[i] {
+				w.pcm.put(b.recs[i].PCM)
+			}
+		}
+	}
+	clear(b.recs)
 	clear(b.msgs)
-	*b = batch{recs: b.recs[:0], msgs: b.msgs[:0], acked: b.acked[:0], sent: b.sent[:0]}
+	*b = batch{recs: b.recs[:0], msgs: b.msgs[:0], acked: b.acked[:0], failed: b.failed[:0], sent: b.sent[:0]}
 	w.spare = b
 }
 
