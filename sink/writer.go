@@ -672,6 +672,7 @@ func (w *Writer) takeBatch() (_ *batch, wait time.Duration) {
 		if len(recs) > 0 {
 			b.recs = recs
 			b.acked = make([]bool, len(recs))
+			b.failed = make([]bool, len(recs))
 			b.left = len(recs)
 			return b, 0
 		}
