@@ -48,6 +48,22 @@ func opusFrame(tb testing.TB) []byte {
 	return buf[:n]
 }
 
+// benchStream returns the stream "bench" of a supervisor writing to s,
+// not running, its timeline begun with codec: the benchmarks drive its
+// handoff and worker by hand.
+func benchStream(b *testing.B, s Sink, codec sdk.Codec) *stream {
+	sup, err := New(Config{Streams: []StreamConfig{{ID: "bench", URL: "rtsp://127.0.0.1/x"}}}, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sup.writeCtx = context.Background()
+	st := sup.streams["bench"]
+	if err := st.tl.begin(codec, 1); err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
 // BenchmarkPacketPath measures earshot's work for one RTP packet after the
 // SDK: the callback's copy into the handoff, then the worker's decode,
 // resample, chunk and record build (the sink discards). Allocations come
@@ -55,15 +71,7 @@ func opusFrame(tb testing.TB) []byte {
 func BenchmarkPacketPath(b *testing.B) {
 	for _, c := range packetPathCases {
 		b.Run(c.name, func(b *testing.B) {
-			sup, err := New(Config{Streams: []StreamConfig{{ID: "bench", URL: "rtsp://127.0.0.1/x"}}}, discardSink{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			sup.writeCtx = context.Background()
-			st := sup.streams["bench"]
-			if err := st.tl.begin(c.codec, 1); err != nil {
-				b.Fatal(err)
-			}
+			st := benchStream(b, discardSink{}, c.codec)
 			payload := c.frame(b)
 			step := uint32(c.codec.ClockRate / 50)
 			f := sdk.Frame{Data: payload, Codec: &c.codec, Arrival: time.Now()}
@@ -87,15 +95,7 @@ func BenchmarkPacketPath(b *testing.B) {
 // worker and of its loop.
 func BenchmarkHandoffBurst(b *testing.B) {
 	codec := sdk.Codec{Name: audio.CodecPCMA, ClockRate: 8000, SampleRate: 8000, Channels: 1}
-	sup, err := New(Config{Streams: []StreamConfig{{ID: "bench", URL: "rtsp://127.0.0.1/x"}}}, discardSink{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sup.writeCtx = context.Background()
-	st := sup.streams["bench"]
-	if err := st.tl.begin(codec, 1); err != nil {
-		b.Fatal(err)
-	}
+	st := benchStream(b, discardSink{}, codec)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -107,12 +107,7 @@ func BenchmarkHandoffBurst(b *testing.B) {
 	var sent uint64
 	b.ReportAllocs()
 	for b.Loop() {
-		for range 4 {
-			st.onData(0, &f)
-			f.Seq++
-			f.Timestamp += 160
-			f.Arrival = f.Arrival.Add(20 * time.Millisecond)
-		}
+		feedPCMA(st, &f, 4, false)
 		sent += 4
 		for st.c.packets.Load() < sent {
 			runtime.Gosched()
@@ -140,31 +135,32 @@ func BenchmarkChunkToWriter(b *testing.B) {
 	}
 	defer w.Close()
 	codec := sdk.Codec{Name: audio.CodecPCMA, ClockRate: 8000, SampleRate: 8000, Channels: 1}
-	sup, err := New(Config{Streams: []StreamConfig{{ID: "bench", URL: "rtsp://127.0.0.1/x"}}}, w)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sup.writeCtx = context.Background()
-	st := sup.streams["bench"]
-	if err := st.tl.begin(codec, 1); err != nil {
-		b.Fatal(err)
-	}
+	st := benchStream(b, w, codec)
 	f := sdk.Frame{Data: make([]byte, 160), Codec: &codec, Arrival: time.Now()}
 	var chunks uint64
 	b.ReportAllocs()
 	for b.Loop() {
-		for range 10 {
-			st.onData(0, &f)
-			st.step()
-			f.Seq++
-			f.Timestamp += 160
-			f.Arrival = f.Arrival.Add(20 * time.Millisecond)
-		}
+		feedPCMA(st, &f, 10, true)
 		// At most 64 records wait for Kafka, as when it keeps up: a
 		// backlog growing for the whole run would hold every buffer.
 		chunks++
 		for chunks > w.Stats().Delivered+64 {
 			runtime.Gosched()
 		}
+	}
+}
+
+// feedPCMA hands st n PCMA frames of 20 ms following f (which it advances),
+// as the SDK's callback does, and runs the worker's step after each when
+// step is set.
+func feedPCMA(st *stream, f *sdk.Frame, n int, step bool) {
+	for range n {
+		st.onData(0, f)
+		if step {
+			st.step()
+		}
+		f.Seq++
+		f.Timestamp += 160
+		f.Arrival = f.Arrival.Add(20 * time.Millisecond)
 	}
 }
