@@ -299,8 +299,8 @@ func (w *Writer) Write(_ context.Context, r schema.Record) error {
 // Write accepts the record (returns nil), the buffer is the writer's: the
 // caller must neither keep nor modify it; a record Write returns an error
 // for keeps its buffer, the caller's to write again or drop. A buffer filled
-// with other than n bytes is not taken back. Ingest's stream workers call it, concurrently;
-// it does not allocate once buffers are coming back.
+// with other than n bytes is not taken back. Ingest's stream workers call
+// it, concurrently; it does not allocate once buffers are coming back.
 func (w *Writer) AllocPCM(n int) []byte {
 	return w.pcm.get(n)
 }
