@@ -100,12 +100,15 @@ func (c *coalescingConn) Read(p []byte) (int, error) {
 }
 
 // onGrid shortens a wait of d so that it ends on a line of a grid of
-// delay/4 in wall-clock time, shared by every connection of the process:
-// the reads of many connections then wake together, as one pass of the
-// runtime's timers, rather than each at its own instant. The wait stays
-// within delay/4 of d, never longer.
+// delay in wall-clock time, shared by every connection of the process:
+// the reads of all connections then wake together, as one pass of the
+// runtime's timers, rather than each at its own instant, and the process
+// goes idle and wakes once per delay rather than once per connection.
+// A connection locks onto the grid after its first wait: a read returns
+// just after a line, and the next wait, delay later, ends on the next
+// one. The wait is never longer than d.
 func (rc *readCoalescer) onGrid(d time.Duration) time.Duration {
-	g := int64(rc.delay / 4)
+	g := int64(rc.delay)
 	if g <= 0 {
 		return d
 	}
