@@ -35,6 +35,15 @@ type batcher struct {
 // allows ~160, so it rarely binds.
 const maxPartitionRecords = 128
 
+// partitionIDs returns 0..n-1, the partitions the balancer chooses from.
+func partitionIDs(n int) []int {
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = i
+	}
+	return ids
+}
+
 // partitionRecords is the most records of one partition in one produce call
 // for a BatchSize of maxRecords.
 func partitionRecords(maxRecords int) int { return min(maxRecords, maxPartitionRecords) }
@@ -44,10 +53,7 @@ func partitionRecords(maxRecords int) int { return min(maxRecords, maxPartitionR
 func (b *batcher) reset(n int, maxBytes int64) {
 	n = max(n, 1)
 	if len(b.partitions) != n {
-		b.partitions = make([]int, n)
-		for i := range b.partitions {
-			b.partitions[i] = i
-		}
+		b.partitions = partitionIDs(n)
 		b.bytes = make([]int64, n)
 		b.counts = make([]int, n)
 	}

@@ -145,10 +145,7 @@ func (p *producer) produce(ctx context.Context, msgs []kafka.Message, parts int,
 // given and the batcher uses, into p.sending.
 func (p *producer) assign(msgs []kafka.Message, parts int) {
 	if len(p.partitions) != parts {
-		p.partitions = make([]int, parts)
-		for i := range p.partitions {
-			p.partitions[i] = i
-		}
+		p.partitions = partitionIDs(parts)
 		p.shares = make([]*share, parts)
 	}
 	p.sending = p.sending[:0]
@@ -254,9 +251,9 @@ func (p *producer) retire(wg *sync.WaitGroup) {
 }
 
 // shareRecords is the kafka.RecordReader of a share: msgs, copies of the
-// call's messages idx[0], idx[1], and so on. Like kafka-go's Writer's own reader it reuses
-// one record and two byte readers, so reading allocates nothing; the
-// record it returns is valid until the next call.
+// call's messages idx[0], idx[1], and so on. Like kafka-go's Writer's own
+// reader it reuses one record and two byte readers, so reading allocates
+// nothing; the record it returns is valid until the next call.
 type shareRecords struct {
 	msgs       []kafka.Message
 	idx        []int32
