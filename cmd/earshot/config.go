@@ -38,6 +38,7 @@ type Config struct {
 	Diag      DiagConfig      `yaml:"diagnostics"`
 	Profiling ProfilingConfig `yaml:"profiling"`
 	Fleet     FleetConfig     `yaml:"fleet"`
+	Memory    MemoryConfig    `yaml:"memory"`
 	Streams   []StreamConfig  `yaml:"streams"`
 }
 
@@ -239,6 +240,25 @@ type SDKConfig struct {
 	// CallbackBudget: slower callbacks are counted as overruns. It
 	// defaults to 10 ms.
 	CallbackBudget time.Duration `yaml:"callback_budget"`
+}
+
+// MemoryConfig is the process's own memory.
+type MemoryConfig struct {
+	// TrimBinaryAfter: this long after the start, the resident pages of
+	// earshot's executable (text and read-only data) are given back, and
+	// from then on only the pages used are mapped again (Linux; needs a
+	// process that may write the executable, such as its owner or root).
+	// At 100 streams that is ~11 MiB less PSS. Negative turns it off. It
+	// defaults to 10 s.
+	TrimBinaryAfter time.Duration `yaml:"trim_binary_after"`
+}
+
+// trimAfter returns memory.trim_binary_after, 0 when off.
+func (m MemoryConfig) trimAfter() time.Duration {
+	if m.TrimBinaryAfter < 0 {
+		return 0
+	}
+	return cmp.Or(m.TrimBinaryAfter, defaultTrimBinaryAfter)
 }
 
 // LogConfig selects the log output.

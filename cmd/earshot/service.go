@@ -43,6 +43,8 @@ type service struct {
 	prof     *profiler     // nil when off
 	member   *fleet.Member // nil unless fleet mode
 	streams  []ingest.StreamConfig
+	// trimAfter is when Run trims the executable's pages, 0 for never.
+	trimAfter time.Duration
 }
 
 func newService(c *Config, log *slog.Logger) (*service, error) {
@@ -109,7 +111,7 @@ func newService(c *Config, log *slog.Logger) (*service, error) {
 		ready.fleet = func() error { return fleetReady(member.Stats()) }
 	}
 	problems := &problemSummary{stats: sup.Stats, interval: c.Log.summaryInterval(), log: log}
-	return &service{log: log, writer: w, sup: sup, admin: admin, console: con, problems: problems, prof: newProfiler(c.Profiling, log), member: member, streams: regStreams}, nil
+	return &service{log: log, writer: w, sup: sup, admin: admin, console: con, problems: problems, prof: newProfiler(c.Profiling, log), member: member, streams: regStreams, trimAfter: c.Memory.trimAfter()}, nil
 }
 
 // AdminAddr returns the admin listener's address, "" when it is off.
@@ -137,6 +139,9 @@ func (s *service) Run(ctx context.Context) error {
 		wg.Go(func() { s.admin.Run(bgCtx) })
 	}
 	wg.Go(func() { s.problems.run(bgCtx) })
+	if s.trimAfter > 0 {
+		wg.Go(func() { trimBinaryAfter(bgCtx, s.trimAfter, s.log) })
+	}
 	defer wg.Wait()
 	defer stopBackground()
 	// The console's WebSockets are hijacked connections, which the admin
