@@ -29,12 +29,15 @@ const MaxPendingStatus = 16
 const PoisonByte = 0xDB
 
 // initialSlots is the queue's first allocation; it doubles up to its bound.
-const initialSlots = 16
+// A read burst after PLAY, with reads coalesced every 60 ms, is 3 frames of
+// 20 ms (6 of 10 ms): 8 slots of ~380 bytes hold it, where 16 kept ~3 KiB
+// per stream that no burst used.
+const initialSlots = 8
 
 // shrinkAfter is how many times a grown queue drains, never holding more
 // than initialSlots/2 frames meanwhile, before it gives its slots back
 // (~10–20 s at 25–50 bursts a second): a backlog after a pause, such as the
-// first read after PLAY, grows a queue to 32 or 64 slots of ~380 bytes that
+// first read after PLAY, grows a queue to 16 to 64 slots of ~380 bytes that
 // would otherwise be kept for the life of the stream.
 const shrinkAfter = 512
 
