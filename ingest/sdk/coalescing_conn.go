@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -33,6 +34,9 @@ type readCoalescer struct {
 	armed atomic.Bool
 	// epoch is the monotonic origin of coalescingConn.last.
 	epoch time.Time
+	// watch follows the connections dialed, for the SDK to learn when the
+	// client plays on none.
+	watch connWatch
 }
 
 func newReadCoalescer(delay time.Duration, b burst) *readCoalescer {
@@ -52,11 +56,15 @@ func (rc *readCoalescer) dialer(dial func(ctx context.Context, network, address 
 		dial = (&net.Dialer{}).DialContext
 	}
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		rc.watch.dialing()
 		c, err := dial(ctx, network, address)
 		if err != nil {
+			rc.watch.dialFailed()
 			return nil, err
 		}
-		return &coalescingConn{Conn: c, rc: rc}, nil
+		cc := &coalescingConn{Conn: c, rc: rc}
+		rc.watch.dialed(cc)
+		return cc, nil
 	}
 }
 
@@ -70,6 +78,16 @@ type coalescingConn struct {
 	// rc.epoch (monotonic), or 0 if the next read must not wait: none
 	// yet, or the previous one filled its buffer.
 	last atomic.Int64
+	// closeOnce tells rc.watch of the first Close only.
+	closeOnce sync.Once
+}
+
+// Close closes the connection and tells rc.watch. gortsplib calls it on
+// its client goroutine, directly or through the tls.Conn wrapping c.
+func (c *coalescingConn) Close() error {
+	err := c.Conn.Close()
+	c.closeOnce.Do(func() { c.rc.watch.closing(c) })
+	return err
 }
 
 func (c *coalescingConn) Read(p []byte) (int, error) {

@@ -1,7 +1,13 @@
 package sdk
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -20,3 +26,106 @@ func TestReadCoalescingGridShortensWaitsByLessThanAStep(t *testing.T) {
 		}
 	}
 }
+
+// TestConnWatchCallsItsFunctionOnceTheClientPlaysOnNoConnection: the
+// function is called once, when the connection dialed last is closed and
+// no transport switch dials another, and never later than that.
+func TestConnWatchCallsItsFunctionOnceTheClientPlaysOnNoConnection(t *testing.T) {
+	errDial := errors.New("refused")
+	cases := []struct {
+		name string
+		// run drives the watch through rc's dialer; dial dials or fails,
+		// watch registers the function, calls reports how often it ran.
+		run  func(t *testing.T, dial func(fail bool) net.Conn, watch func(), calls func() int)
+		want int
+	}{
+		{"closed after the function is registered", func(t *testing.T, dial func(bool) net.Conn, watch func(), calls func() int) {
+			c := dial(false)
+			watch()
+			c.Close()
+			c.Close()
+		}, 1},
+		{"closed before the function is registered", func(t *testing.T, dial func(bool) net.Conn, watch func(), calls func() int) {
+			c := dial(false)
+			c.Close()
+			watch()
+		}, 1},
+		{"closed through tls.Client", func(t *testing.T, dial func(bool) net.Conn, watch func(), calls func() int) {
+			c := tls.Client(dial(false), &tls.Config{})
+			watch()
+			c.Close()
+		}, 1},
+		{"no connection dialed", func(t *testing.T, dial func(bool) net.Conn, watch func(), calls func() int) {
+			watch()
+		}, 1},
+		{"a connection closed before the last one was dialed", func(t *testing.T, dial func(bool) net.Conn, watch func(), calls func() int) {
+			first := dial(false)
+			last := dial(false)
+			watch()
+			first.Close()
+			if calls() != 0 {
+				t.Error("called when an earlier connection closed")
+			}
+			last.Close()
+		}, 1},
+		{"a transport switch closes the connection and dials another", func(t *testing.T, dial func(bool) net.Conn, watch func(), calls func() int) {
+			c := dial(false)
+			watch()
+			rcOf(c).watch.handOver()
+			c.Close()
+			next := dial(false)
+			if calls() != 0 {
+				t.Error("called on the switch")
+			}
+			next.Close()
+		}, 1},
+		{"a transport switch fails to dial", func(t *testing.T, dial func(bool) net.Conn, watch func(), calls func() int) {
+			c := dial(false)
+			watch()
+			rcOf(c).watch.handOver()
+			c.Close()
+			dial(true)
+		}, 1},
+		{"a transport switch closes the connection and dials none", func(t *testing.T, dial func(bool) net.Conn, watch func(), calls func() int) {
+			c := dial(false)
+			watch()
+			rcOf(c).watch.handOver()
+			c.Close()
+			time.Sleep(handOverBound - time.Nanosecond) // synctest: fake clock
+			if calls() != 0 {
+				t.Error("called before handOverBound")
+			}
+			time.Sleep(time.Nanosecond)
+			synctest.Wait()
+		}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rc := newReadCoalescer(0, nil)
+				var calls atomic.Int64
+				dial := func(fail bool) net.Conn {
+					client, server := net.Pipe()
+					t.Cleanup(func() { server.Close(); client.Close() })
+					conn, err := rc.dialer(func(context.Context, string, string) (net.Conn, error) {
+						if fail {
+							return nil, errDial
+						}
+						return client, nil
+					})(context.Background(), "tcp", "x")
+					if fail != (err != nil) {
+						t.Fatalf("dial: %v", err)
+					}
+					return conn
+				}
+				c.run(t, dial, func() { rc.watch.onClose(func() { calls.Add(1) }) }, func() int { return int(calls.Load()) })
+				if n := int(calls.Load()); n != c.want {
+					t.Fatalf("called %d times, want %d", n, c.want)
+				}
+			})
+		})
+	}
+}
+
+// rcOf returns the read coalescer of a connection its dialer made.
+func rcOf(c net.Conn) *readCoalescer { return c.(*coalescingConn).rc }

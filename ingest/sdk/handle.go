@@ -24,8 +24,11 @@ type handle struct {
 	url    string // redacted
 	codec  *Codec
 	client *gortsplib.Client
-	done   chan struct{} // closed when the wait goroutine has returned
-	q      *queue
+	// conns dials client's connections; the wait goroutine starts when
+	// the one it plays on is closed.
+	conns *readCoalescer
+	done  chan struct{} // closed when the wait goroutine has returned
+	q     *queue
 
 	// pprof labels of the reader goroutine.
 	readerLabels context.Context

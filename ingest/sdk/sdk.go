@@ -25,6 +25,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
@@ -287,8 +288,11 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 		return 0, ErrShutdown
 	}
 
-	go s.wait(h, u)
 	h.q.PushStatus(Status{Kind: StatusConnected})
+	// No goroutine waits for the client while it plays: gortsplib closes
+	// its connection when the client ends, whatever the cause, and the
+	// goroutine that reports the end starts then (see connWatch).
+	h.conns.watch.onClose(func() { go s.wait(h, u) })
 	return h.id, nil
 }
 
@@ -312,6 +316,7 @@ func (s *SDK) connect(ctx context.Context, u *base.URL, o OpenOptions, h *handle
 		}
 		if err == nil {
 			coalesce.armed.Store(true)
+			h.conns = coalesce
 			return nil
 		}
 		c.Close()
@@ -337,6 +342,9 @@ func (s *SDK) connect(ctx context.Context, u *base.URL, o OpenOptions, h *handle
 // count instead, and the counts reach the consumer through Stats. It also
 // returns the read coalescer to arm after PLAY.
 func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle, rc *redirectCatcher) (*gortsplib.Client, *readCoalescer) {
+	// Every connection's reads release the handle's queue held during the
+	// previous read's burst; with o.ReadCoalesce they also wait.
+	coalesce := newReadCoalescer(o.ReadCoalesce, h.q)
 	c := &gortsplib.Client{
 		OnRequest:    rc.onRequest,
 		OnResponse:   rc.onResponse,
@@ -360,6 +368,11 @@ func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle, rc *redirectCatch
 		},
 		OnTransportSwitch: func(err error) {
 			s.opts.Logger.Info("sdk: switching transport", "url", h.url, "reason", scrub(err, u))
+			// After PLAY, gortsplib closes the connection and dials
+			// another; the earlier switches (at SETUP) precede the watch.
+			if errors.As(err, new(liberrors.ErrClientSwitchToTCP)) {
+				coalesce.watch.handOver()
+			}
 		},
 	}
 	switch o.Transport {
@@ -370,9 +383,6 @@ func (s *SDK) newClient(u *base.URL, o OpenOptions, h *handle, rc *redirectCatch
 		t := gortsplib.TransportUDP
 		c.Transport = &t
 	}
-	// Every connection's reads release the handle's queue held during the
-	// previous read's burst; with o.ReadCoalesce they also wait.
-	coalesce := newReadCoalescer(o.ReadCoalesce, h.q)
 	c.DialContext = coalesce.dialer(o.DialContext)
 	return c, coalesce
 }
@@ -456,6 +466,7 @@ func (s *SDK) onPacket(h *handle, pkt *rtp.Packet) {
 }
 
 // wait reports the end of a handle's connection, unless Close ended it.
+// It starts once the connection is closed, so Wait returns promptly.
 func (s *SDK) wait(h *handle, u *base.URL) {
 	defer close(h.done)
 	err := h.client.Wait()
