@@ -66,7 +66,7 @@ func collect(ch chan<- copied) sdk.DataCallback {
 	}
 }
 
-func receive[T any](t *testing.T, ch <-chan T, what string) T {
+func receive[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
 	select {
 	case v := <-ch:

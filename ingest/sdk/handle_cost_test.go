@@ -140,14 +140,9 @@ func TestDisconnectIsReportedWithItsCause(t *testing.T) {
 			srv := loadtesttest.NewServer(t, cfg)
 			s := newSDK(t, sdk.Options{})
 			statuses := make(chan sdk.Status, 16)
-			flowing := make(chan struct{}, 1)
+			flowing, onData := signalling()
 			o.OnStatus = func(_ sdk.Handle, st sdk.Status) { statuses <- st }
-			o.OnData = func(sdk.Handle, *sdk.Frame) {
-				select {
-				case flowing <- struct{}{}:
-				default:
-				}
-			}
+			o.OnData = onData
 			h, err := s.Open(srv.URL("pcma"), o)
 			if err != nil {
 				t.Fatal(err)
@@ -163,18 +158,33 @@ func TestDisconnectIsReportedWithItsCause(t *testing.T) {
 			if _, err := srv.Inject(loadtest.Fault{Stream: "pcma", Kind: c.fault}); err != nil {
 				t.Fatal(err)
 			}
-			for {
-				st := receive(t, statuses, "disconnected")
-				if st.Kind != sdk.StatusDisconnected {
-					continue // overruns, if the machine is slow
-				}
-				if st.Err == nil || !c.want(st.Err) {
-					t.Fatalf("disconnected with %v (%T), want the cause", st.Err, errors.Unwrap(st.Err))
-				}
-				t.Logf("disconnected: %v", st.Err)
-				return
+			if st := awaitDisconnect(t, statuses); st.Err == nil || !c.want(st.Err) {
+				t.Fatalf("disconnected with %v, want the cause", st.Err)
 			}
 		})
+	}
+}
+
+// signalling returns a data callback that signals the channel it also
+// returns, without blocking, on each frame.
+func signalling() (<-chan struct{}, sdk.DataCallback) {
+	ch := make(chan struct{}, 1)
+	return ch, func(sdk.Handle, *sdk.Frame) {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// awaitDisconnect returns the first StatusDisconnected of statuses,
+// skipping others (overruns, if the machine is slow).
+func awaitDisconnect(t *testing.T, statuses <-chan sdk.Status) sdk.Status {
+	t.Helper()
+	for {
+		if st := receive(t, statuses, "disconnected"); st.Kind == sdk.StatusDisconnected {
+			return st
+		}
 	}
 }
 
@@ -197,16 +207,11 @@ func TestTransportSwitchAfterPlayKeepsTheDisconnectWatched(t *testing.T) {
 	var logs testkit.SyncBuffer
 	s := newSDK(t, sdk.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	statuses := make(chan sdk.Status, 16)
-	flowing := make(chan struct{}, 1)
+	flowing, onData := signalling()
 	h, err := s.Open(srv.URL("pcma"), sdk.OpenOptions{
 		Transport: sdk.TransportAuto,
 		OnStatus:  func(_ sdk.Handle, st sdk.Status) { statuses <- st },
-		OnData: func(sdk.Handle, *sdk.Frame) {
-			select {
-			case flowing <- struct{}{}:
-			default:
-			}
-		},
+		OnData:    onData,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -224,14 +229,113 @@ func TestTransportSwitchAfterPlayKeepsTheDisconnectWatched(t *testing.T) {
 	if _, err := srv.Inject(loadtest.Fault{Stream: "pcma", Kind: loadtest.FaultTCPReset}); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		st := receive(t, statuses, "disconnected")
-		if st.Kind != sdk.StatusDisconnected {
-			continue
-		}
-		if !isConnectionEnd(st.Err) {
-			t.Fatalf("disconnected with %v, want the reset", st.Err)
-		}
-		return
+	if st := awaitDisconnect(t, statuses); !isConnectionEnd(st.Err) {
+		t.Fatalf("disconnected with %v, want the reset", st.Err)
 	}
+}
+
+// BenchmarkPlayingHandleCost opens handles on loopback cameras, TCP, and
+// reports what each costs once frames flow: heap-B/handle (live heap
+// after GC), stack-B/handle and goroutines/handle (client side), and
+// client-heap-B/handle, the live heap allocated on stacks of the client
+// side (gortsplib's Client and its goroutines, the SDK) and not of the
+// server's. The cameras run in the same process: heap-B/handle and
+// stack-B/handle include their side of each connection.
+func BenchmarkPlayingHandleCost(b *testing.B) {
+	const handles = 64
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1
+	var client float64
+	srv := loadtesttest.Cameras(b, "pcma")
+	s, err := sdk.New(sdk.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Shutdown()
+	var heap, stack, goroutines float64
+	for b.Loop() {
+		g0, _ := clientGoroutines()
+		m0 := settledMemStats()
+		c0 := clientHeap()
+		frames := make(chan sdk.Handle, 4*handles)
+		opened := make([]sdk.Handle, 0, handles)
+		for range handles {
+			h, err := s.Open(srv.URL("pcma"), sdk.OpenOptions{Transport: sdk.TransportTCP, OnData: func(h sdk.Handle, _ *sdk.Frame) {
+				select {
+				case frames <- h:
+				default:
+				}
+			}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			opened = append(opened, h)
+		}
+		for seen := map[sdk.Handle]bool{}; len(seen) < handles; {
+			seen[receive(b, frames, "frames of every handle")] = true
+		}
+		m1 := settledMemStats()
+		client += float64(clientHeap()-c0) / handles
+		g1, _ := clientGoroutines()
+		heap += float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / handles
+		stack += float64(int64(m1.StackInuse)-int64(m0.StackInuse)) / handles
+		goroutines += float64(g1-g0) / handles
+		for _, h := range opened {
+			if _, err := s.Close(h); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(heap/n, "heap-B/handle")
+	b.ReportMetric(stack/n, "stack-B/handle")
+	b.ReportMetric(goroutines/n, "goroutines/handle")
+	b.ReportMetric(client/n, "client-heap-B/handle")
+}
+
+// clientHeap returns the live heap, as of the last collection, allocated
+// on a client-side stack and on no server-side one.
+func clientHeap() int64 {
+	var recs []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, true)
+	for {
+		recs = make([]runtime.MemProfileRecord, n+64)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, true); ok {
+			recs = recs[:n]
+			break
+		}
+	}
+	var total int64
+	for _, r := range recs {
+		var client, server bool
+		frames := runtime.CallersFrames(r.Stack())
+		for {
+			f, more := frames.Next()
+			switch fn := f.Function; {
+			case strings.Contains(fn, "gortsplib/v4.(*Server"), strings.Contains(fn, "gortsplib/v4.(*server"),
+				strings.Contains(fn, "earshot/loadtest"), strings.Contains(fn, "rtcpsender"):
+				server = true
+			case strings.Contains(fn, "gortsplib/v4.(*Client"), strings.Contains(fn, "gortsplib/v4.(*client"),
+				strings.Contains(fn, "earshot/ingest/sdk"), strings.Contains(fn, "rtcpreceiver"):
+				client = true
+			}
+			if !more {
+				break
+			}
+		}
+		if client && !server {
+			total += r.InUseBytes()
+		}
+	}
+	return total
+}
+
+// settledMemStats returns the memory statistics after two collections.
+func settledMemStats() runtime.MemStats {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m
 }
