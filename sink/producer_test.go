@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,19 +183,39 @@ func TestProduceSendsEveryRecord(t *testing.T) {
 
 // stallProduces holds the broker's answers to produce requests for
 // partition until release is called, and answers the others at once.
-func stallProduces(b *EmbeddedBroker, partition int32) (release func()) {
+// release also waits, up to 10 s, for every held control to have resumed:
+// kfake's Close while a control function sleeps can leave its run loop
+// blocked on its control mutex, a goroutine that goleak then reports.
+func stallProduces(t *testing.T, b *EmbeddedBroker, partition int32) (release func()) {
 	c := b.Cluster()
 	held := make(chan struct{})
+	var slept atomic.Int64
+	resumed := make(chan struct{}, 64)
 	c.ControlKey(kmsg.Produce.Int16(), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
 		req := kreq.(*kmsg.ProduceRequest)
 		if req.Topics[0].Partitions[0].Partition == partition {
+			slept.Add(1)
 			c.SleepControl(func() { <-held })
+			resumed <- struct{}{}
 		}
 		c.KeepControl()
 		return nil, nil, false // then handled normally
 	})
 	var once sync.Once
-	return func() { once.Do(func() { close(held) }) }
+	return func() {
+		once.Do(func() {
+			close(held)
+			deadline := time.After(10 * time.Second)
+			for range slept.Load() {
+				select {
+				case <-resumed:
+				case <-deadline:
+					t.Error("a held produce did not resume within 10 s of its release")
+					return
+				}
+			}
+		})
+	}
 }
 
 // A produce whose deadline passes while one partition has not answered
@@ -203,7 +224,7 @@ func stallProduces(b *EmbeddedBroker, partition int32) (release func()) {
 // the Writer sent all of them again.)
 func TestProduceDeadlineFailsOnlyThePartitionsWithoutAnswer(t *testing.T) {
 	b := newTestBroker(t)
-	release := stallProduces(b, 1)
+	release := stallProduces(t, b, 1)
 	defer release()
 	p := newTestProducer(t, b.Addr(), WriterConfig{})
 	msgs := streamMessages(30)
