@@ -75,8 +75,8 @@ func newHandoff(n int) *handoff {
 	return &handoff{queue: spsc{ring: make([]*packet, n)}, free: spsc{ring: make([]*packet, n)}, wake: make(chan struct{}, 1)}
 }
 
-// put copies f into a free packet and queues it, waking the consumer if it
-// is parked. When no packet is free the worker is behind: the frame is
+// put copies f into a free packet and queues it; notify then wakes the
+// consumer. When no packet is free the worker is behind: the frame is
 // dropped (drop-newest) and put reports false. Dropping the newest keeps
 // what is queued contiguous, so the worker sees exactly one hole.
 func (h *handoff) put(f *sdk.Frame, dropped uint64) bool {
@@ -93,13 +93,19 @@ func (h *handoff) put(f *sdk.Frame, dropped uint64) bool {
 	p.arrival, p.ntp = f.Arrival, f.NTP
 	p.dropped, p.sdkDropped, p.sdkDropReason = dropped, f.Dropped, f.DropReason
 	h.queue.push(p) // room: at most len(ring) packets exist
+	return true
+}
+
+// notify wakes the consumer if it is parked. The producer calls it after
+// a burst of puts (the SDK's OnBurstEnd), not in each put: one wake-up per
+// burst, outside the data callbacks' time.
+func (h *handoff) notify() {
 	if h.parked.CompareAndSwap(true, false) {
 		select {
 		case h.wake <- struct{}{}:
 		default:
 		}
 	}
-	return true
 }
 
 // queued is the number of packets waiting for the consumer.

@@ -147,6 +147,10 @@ func (st *stream) onData(_ sdk.Handle, f *sdk.Frame) {
 	st.c.handoffDropped.Add(1)
 }
 
+// onBurstEnd is the SDK's burst callback, on the worker that ran the
+// burst's data callbacks: it wakes the stream worker once for all of them.
+func (st *stream) onBurstEnd(sdk.Handle) { st.hand.notify() }
+
 // run connects, streams and reconnects until ctx is done. Failed attempts
 // back off exponentially with jitter up to ReconnectMax; after a session
 // that was established (the source answered and played) the pause starts
@@ -229,6 +233,7 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 		ReadTimeout:   2 * st.sup.cfg.LivenessTimeout,
 		ReadCoalesce:  st.sup.cfg.ReadCoalesce,
 		OnData:        st.onData,
+		OnBurstEnd:    st.onBurstEnd,
 		OnStatus:      c.onStatus,
 		ProfileLabels: []string{"stream", st.cfg.ID},
 	})

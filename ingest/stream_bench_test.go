@@ -154,6 +154,7 @@ func BenchmarkChunkToWriter(b *testing.B) {
 // as the SDK's callback does, and runs the worker's step after each when
 // step is set.
 func feedPCMA(st *stream, f *sdk.Frame, n int, step bool) {
+	defer st.onBurstEnd(0)
 	for range n {
 		st.onData(0, f)
 		if step {

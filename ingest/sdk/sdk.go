@@ -198,6 +198,12 @@ type OpenOptions struct {
 	// OnStatus is the status callback, installed before any status is
 	// delivered. It can be replaced later with SetStatusCallback.
 	OnStatus StatusCallback
+	// OnBurstEnd, if set, is called after a run of one or more data
+	// callbacks of the handle, on the same worker, before it serves another
+	// handle: once per burst read from the source, the place to wake a
+	// consumer of what the data callbacks queued (rather than once per
+	// frame, inside the callback's time). It must not block.
+	OnBurstEnd func(h Handle)
 	// FollowRedirects says which DESCRIBE redirects are followed (at most
 	// 3, credentials only to the URL's own host). It defaults to
 	// RedirectSameHost.
@@ -264,7 +270,7 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o OpenOptions) (Ha
 
 	h := &handle{url: red, done: make(chan struct{})}
 	h.readerLabels = labelContext("sdk_reader", o.ProfileLabels)
-	h.q = s.newQueue(h, o.ProfileLabels)
+	h.q = s.newQueue(h, o.ProfileLabels, o.OnBurstEnd)
 	if o.OnData != nil {
 		h.onData.Store(&o.OnData)
 	}

@@ -4,8 +4,9 @@ import (
 	"github.com/earshot/earshot/ingest/sdk/internal/handoff"
 )
 
-// newQueue makes h's queue, served by the SDK's workers.
-func (s *SDK) newQueue(h *handle, labels []string) *queue {
+// newQueue makes h's queue, served by the SDK's workers; burstEnd is
+// OpenOptions.OnBurstEnd.
+func (s *SDK) newQueue(h *handle, labels []string, burstEnd func(Handle)) *queue {
 	bound, reason := queueBound(&s.opts)
 	return handoff.NewQueue(s.pool, handoff.Config[Frame, Status]{
 		Bound:       bound,
@@ -19,8 +20,9 @@ func (s *SDK) newQueue(h *handle, labels []string) *queue {
 				(*cb)(h.id, st)
 			}
 		},
-		Poison: s.opts.PoisonBuffers,
-		Labels: labelContext("sdk_callback", labels),
+		BurstEnd: burstEndFunc(h, burstEnd),
+		Poison:   s.opts.PoisonBuffers,
+		Labels:   labelContext("sdk_callback", labels),
 	})
 }
 
@@ -49,4 +51,13 @@ func (s *SDK) deliver(h *handle, f *Frame, data []byte, dropped uint64, why stri
 		h.overrunPending, h.overrunMax, h.overrunReported = 0, 0, start
 	}
 	return true
+}
+
+// burstEndFunc returns the queue's BurstEnd for h's OnBurstEnd f, nil
+// without one.
+func burstEndFunc(h *handle, f func(Handle)) func() {
+	if f == nil {
+		return nil
+	}
+	return func() { f(h.id) }
 }

@@ -174,7 +174,7 @@ func (s *SDK) OpenContext(ctx context.Context, rawURL string, o sdk.OpenOptions)
 // URL's credentials, scrubbed from GStreamer's messages.
 func (s *SDK) open(ctx context.Context, id sdk.Handle, red string, user *url.Userinfo, target *base.URL, o sdk.OpenOptions) (*handle, error) {
 	h := &handle{s: s, id: id, url: red, user: user, linked: make(chan struct{}), failed: make(chan error, 1)}
-	h.q = s.newQueue(h)
+	h.q = s.newQueue(h, o.OnBurstEnd)
 	if o.OnData != nil {
 		h.onData.Store(&o.OnData)
 	}

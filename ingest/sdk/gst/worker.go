@@ -11,8 +11,12 @@ import (
 type queue = handoff.Queue[sdk.Frame, sdk.Status]
 
 // newQueue makes h's queue of Options.QueueLen frames, served by the SDK's
-// workers.
-func (s *SDK) newQueue(h *handle) *queue {
+// workers; burstEnd is OpenOptions.OnBurstEnd.
+func (s *SDK) newQueue(h *handle, burstEnd func(sdk.Handle)) *queue {
+	var end func()
+	if burstEnd != nil {
+		end = func() { burstEnd(h.id) }
+	}
 	return handoff.NewQueue(s.pool, handoff.Config[sdk.Frame, sdk.Status]{
 		Bound:       s.opts.QueueLen,
 		BoundReason: sdk.DropCallbacksBehind,
@@ -32,6 +36,7 @@ func (s *SDK) newQueue(h *handle) *queue {
 				(*cb)(h.id, st)
 			}
 		},
+		BurstEnd: end,
 	})
 }
 

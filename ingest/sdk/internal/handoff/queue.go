@@ -59,6 +59,10 @@ type Config[F, S any] struct {
 	Deliver func(f *F, data []byte, dropped uint64, reason string) bool
 	// Status delivers one status, on a worker.
 	Status func(st S)
+	// BurstEnd, if set, is called on the worker once it has delivered one
+	// or more frames of the queue and leaves it (the queue is empty, or its
+	// turn's Batch is spent): once per burst, after the burst's callbacks.
+	BurstEnd func()
 	// Poison overwrites each frame's bytes with PoisonByte once Deliver
 	// returns.
 	Poison bool
@@ -255,6 +259,15 @@ func (q *Queue[F, S]) markScheduled() bool {
 func (q *Queue[F, S]) serve() (more bool) {
 	q.busy.Lock()
 	defer q.busy.Unlock()
+	delivered := false
+	if q.cfg.BurstEnd != nil {
+		// Before busy is released: no BurstEnd runs once Close returned.
+		defer func() {
+			if delivered {
+				q.cfg.BurstEnd()
+			}
+		}()
+	}
 	for range Batch {
 		q.mu.Lock()
 		if q.closed {
@@ -285,6 +298,7 @@ func (q *Queue[F, S]) serve() (more bool) {
 		// only free slots (and grow only copies them). Deliver gets a
 		// copy of the frame, which it may write.
 		q.cur = sl.frame
+		delivered = true
 		if q.cfg.Deliver(&q.cur, sl.buf, sl.dropped, sl.dropReason) {
 			q.frames.Add(1)
 		} else {

@@ -69,6 +69,62 @@ func TestHeldBurstIsServedInOneTurn(t *testing.T) {
 	}
 }
 
+// TestBurstEndFollowsTheBurstsCallbacks: BurstEnd runs once per turn of
+// the worker that delivered frames, after the last of them, and not for a
+// turn that delivered only a status.
+func TestBurstEndFollowsTheBurstsCallbacks(t *testing.T) {
+	p := NewPool(1, nil)
+	t.Cleanup(p.Stop)
+	events := make(chan string, 4*Batch)
+	q := NewQueue(p, Config[frame, status]{
+		Bound: 4 * Batch,
+		Deliver: func(f *frame, data []byte, dropped uint64, reason string) bool {
+			events <- "frame"
+			return true
+		},
+		Status:   func(status) { events <- "status" },
+		BurstEnd: func() { events <- "end" },
+	})
+	t.Cleanup(q.Close)
+	want := func(seq ...string) {
+		t.Helper()
+		for i, w := range seq {
+			select {
+			case e := <-events:
+				if e != w {
+					t.Fatalf("event %d = %s, want %s (sequence %v)", i, e, w, seq)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("event %d (%s) did not come within 10 s", i, w)
+			}
+		}
+	}
+	burst := func(n int) {
+		q.Hold()
+		for i := range n {
+			q.Push([]byte{byte(i)}, &frame{n: i})
+		}
+		q.Release()
+	}
+	burst(3)
+	want("frame", "frame", "frame", "end")
+	q.PushStatus("up")
+	want("status")
+	// A burst longer than a turn ends each turn that delivered frames.
+	burst(Batch + 2)
+	seq := make([]string, 0, Batch+4)
+	for range Batch {
+		seq = append(seq, "frame")
+	}
+	seq = append(seq, "end", "frame", "frame", "end")
+	want(seq...)
+	select {
+	case e := <-events:
+		t.Errorf("unexpected %s after the bursts", e)
+	default:
+	}
+}
+
 // TestStatusEndsAHeldBurst: a reader that held a burst and then ended
 // (its connection failed on a parse error, so it never read again) must
 // not keep the burst's frames, or the disconnect behind them, undelivered.

@@ -1,0 +1,45 @@
+package ingest
+
+import (
+	"testing"
+
+	"github.com/earshot/earshot/ingest/sdk"
+)
+
+// TestHandoffWakesOncePerBurst: a parked consumer is woken by notify, once
+// for a burst of puts, and never inside a put (that is, inside the SDK's
+// data callback, whose time the SDK measures).
+func TestHandoffWakesOncePerBurst(t *testing.T) {
+	h := newHandoff(16)
+	if !h.park() {
+		t.Fatal("an empty handoff refused to park its consumer")
+	}
+	f := sdk.Frame{Data: []byte{1, 2, 3}}
+	for range 3 {
+		if !h.put(&f, 0) {
+			t.Fatal("put dropped a frame with room for it")
+		}
+	}
+	if n := len(h.wake); n != 0 {
+		t.Fatalf("%d wake-ups queued by the puts themselves, want 0", n)
+	}
+	h.notify()
+	h.notify()
+	if n := len(h.wake); n != 1 {
+		t.Fatalf("%d wake-ups queued after the burst, want 1", n)
+	}
+	<-h.wake
+	if h.park() {
+		t.Error("the consumer parked with 3 packets queued")
+	}
+	for range 3 {
+		h.release(h.take())
+	}
+	// An unparked consumer is not woken: it looks at the queue before it
+	// parks again.
+	h.put(&f, 0)
+	h.notify()
+	if n := len(h.wake); n != 0 {
+		t.Errorf("%d wake-ups for a consumer that was not parked, want 0", n)
+	}
+}
