@@ -20,11 +20,19 @@ import (
 //
 // The kernel pages out a file's pages only for a process that may write
 // the file (its owner, or a capable user such as root); otherwise
-// MADV_PAGEOUT does nothing and After stays near Before.
+// MADV_PAGEOUT does nothing and After stays near Before. Nor does it page
+// out dirty pages: the executable is synced first.
 func trimBinaryPages() (binTrim, error) {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return binTrim{}, fmt.Errorf("trim executable: %w", err)
+	}
+	// Dirty pages are not paged out: a binary written moments before (a
+	// fresh deployment) would keep them. Writing it out first costs
+	// nothing when it is clean; if it fails, the trim does what it can.
+	if f, err := os.Open("/proc/self/exe"); err == nil {
+		_ = f.Sync()
+		f.Close()
 	}
 	before, err := exeMappings(exe)
 	if err != nil {
