@@ -3,9 +3,11 @@
 package ingest_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/earshot/earshot/ingest"
+	"github.com/earshot/earshot/ingest/sdk/gst"
 	"github.com/earshot/earshot/loadtest/loadtesttest"
 	"github.com/earshot/earshot/loadtest/testkit"
 	"github.com/earshot/earshot/sink/schema"
@@ -13,6 +15,47 @@ import (
 
 func TestEveryCodecFlowsThroughGStreamer(t *testing.T) {
 	everyCodecFlows(t, ingest.BackendGStreamer)
+}
+
+// TestGStreamerStartsWhenAStreamFirstNeedsIt: a supervisor whose streams
+// all use gortsplib does not start GStreamer (its plugin registry costs
+// ~4.5 MiB of PSS); the first stream added through it starts it, and
+// flows.
+func TestGStreamerStartsWhenAStreamFirstNeedsIt(t *testing.T) {
+	srv := loadtesttest.Cameras(t, "pcmu-a", "pcmu-b")
+	ms := newMemSink()
+	sup, err := ingest.New(ingest.Config{Streams: []ingest.StreamConfig{
+		{ID: "a", URL: srv.URL("pcmu-a"), Transport: "tcp"},
+	}}, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSupervisor(t, sup)
+	ms.await(t, "audio of the gortsplib stream", func(r schema.Record) bool {
+		return r.Stream == "a" && r.Kind == schema.KindAudio
+	})
+	if ingest.GStreamerStarted(sup) {
+		t.Fatal("GStreamer started though no stream uses it")
+	}
+	if err := sup.Add(t.Context(), ingest.StreamConfig{ID: "b", URL: srv.URL("pcmu-b"), Transport: "tcp", Backend: ingest.BackendGStreamer}); err != nil {
+		t.Fatal(err)
+	}
+	ms.await(t, "audio of the stream added through GStreamer", func(r schema.Record) bool {
+		return r.Stream == "b" && r.Kind == schema.KindAudio
+	})
+	if !ingest.GStreamerStarted(sup) {
+		t.Fatal("stream b flowed, but GStreamer did not start")
+	}
+}
+
+// TestGStreamerOptionsAreValidatedWithTheConfig: since GStreamer starts
+// only when a stream needs it, its options are checked by New, not when
+// the first such stream opens.
+func TestGStreamerOptionsAreValidatedWithTheConfig(t *testing.T) {
+	_, err := ingest.New(ingest.Config{GStreamer: gst.Options{QueueLen: 70000}}, newMemSink())
+	if err == nil || !strings.Contains(err.Error(), "gstreamer: QueueLen must be between 1 and 65536, got 70000") {
+		t.Errorf("New: %v, want the GStreamer option named", err)
+	}
 }
 
 // TestAHeldSinkStallsOnlyItsOwnGStreamerStream: with ingest.backend

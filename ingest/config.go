@@ -122,8 +122,10 @@ type Config struct {
 	// Backend is the RTSP stack of the streams that name none: "gortsplib"
 	// or "gstreamer". It defaults to "gortsplib".
 	Backend string
-	// GStreamer configures the GStreamer backend, created when the build
-	// has it.
+	// GStreamer configures the GStreamer backend (builds that have it). It
+	// starts with Run if a configured stream uses it, otherwise when one is
+	// first added: a process whose streams all use gortsplib never loads
+	// GStreamer's plugin registry.
 	GStreamer gst.Options
 	// OnStall, if set, is called on the watchdog goroutine for each new
 	// stall, after it is logged. It must not block.
@@ -240,6 +242,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.SDK.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("sdk: %w", err))
+	}
+	if err := c.GStreamer.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("gstreamer: %w", err))
 	}
 	if err := validateBackend(c.Backend); err != nil {
 		errs = append(errs, err)

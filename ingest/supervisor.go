@@ -61,9 +61,10 @@ type Supervisor struct {
 	allocPCM func(n int) []byte
 	diag     *diagnostics
 
-	// Set by Run before any stream starts, read-only afterwards: the
-	// backends by name (gstreamer only in builds that have it).
-	backends map[string]backend
+	// gortsplib is set by Run before any stream starts, read-only
+	// afterwards. gst starts when a stream first needs it.
+	gortsplib *sdk.SDK
+	gst       lazyGStreamer
 	// writeCtx bounds sink writes: it ends DrainTimeout after Run's context,
 	// so that records produced while stopping are still written.
 	writeCtx context.Context
@@ -84,6 +85,7 @@ type Supervisor struct {
 	mu      sync.Mutex
 	streams map[string]*stream
 	runCtx  context.Context // nil until Run starts streams
+	ran     bool            // Run was called
 	stopped bool            // Run is stopping or returned: nothing starts
 	stalls  map[[2]string]uint64
 
@@ -112,6 +114,7 @@ func New(cfg Config, s Sink) (*Supervisor, error) {
 		sup.allocPCM = a.AllocPCM
 	}
 	sup.diag = newDiagnostics(cfg.Diagnostics, cfg.Logger)
+	sup.gst.opts = cfg.GStreamer
 	sup.epochs.Store(uint64(time.Now().UnixMilli()))
 	for _, sc := range cfg.Streams {
 		sup.streams[sc.ID] = newStream(sup, sc)
@@ -123,19 +126,26 @@ func New(cfg Config, s Sink) (*Supervisor, error) {
 // each stream's remaining audio and end record, and returns nil. It returns
 // an error only if it cannot start. A Supervisor runs once.
 func (s *Supervisor) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.ran || s.stopped {
+		s.mu.Unlock()
+		return errors.New("ingest: supervisor already ran")
+	}
+	s.ran = true
+	s.mu.Unlock()
+
 	sd, err := sdk.New(s.cfg.SDK)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
 	defer sd.Shutdown()
-	backends := map[string]backend{BackendGortsplib: sd}
-	gs, err := newGStreamer(s.cfg.GStreamer)
-	if err != nil {
-		return fmt.Errorf("ingest: %w", err)
-	}
-	if gs != nil {
-		defer gs.Shutdown()
-		backends[BackendGStreamer] = gs
+	// GStreamer starts now if a configured stream uses it, so that a
+	// failure to start it fails Run; otherwise when one is added.
+	defer s.gst.shutdown()
+	if s.usesGStreamer() {
+		if _, err := s.gst.get(); err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
 	}
 
 	writeCtx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
@@ -144,11 +154,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer context.AfterFunc(ctx, func() { time.AfterFunc(s.cfg.DrainTimeout, cancelWrites) })()
 
 	s.mu.Lock()
-	if s.runCtx != nil || s.stopped {
-		s.mu.Unlock()
-		return errors.New("ingest: supervisor already ran")
-	}
-	s.backends, s.writeCtx, s.runCtx = backends, writeCtx, ctx
+	s.gortsplib, s.writeCtx, s.runCtx = sd, writeCtx, ctx
 	for _, st := range s.streams {
 		st.start(ctx, &s.wg)
 	}
@@ -168,6 +174,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	stopWatch()
 	wg.Wait()
 	return nil
+}
+
+// usesGStreamer reports whether a stream configured so far is pulled
+// through GStreamer.
+func (s *Supervisor) usesGStreamer() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.streams {
+		if st.backendName() == BackendGStreamer {
+			return true
+		}
+	}
+	return false
 }
 
 // Add validates sc and starts pulling it, or, before Run, adds it to the

@@ -21,6 +21,14 @@ func (o *Options) setDefaults() {
 	o.Logger = cmp.Or(o.Logger, slog.Default())
 }
 
+// Validate reports every problem of o, defaults applied, as New would:
+// a configuration is checked before GStreamer starts, which is when a
+// stream first needs it.
+func (o Options) Validate() error {
+	o.setDefaults()
+	return o.validate()
+}
+
 func (o *Options) validate() error {
 	errs := []error{handoff.ValidateWorkers(o.Workers)}
 	if o.QueueLen < 1 || o.QueueLen > 65536 {

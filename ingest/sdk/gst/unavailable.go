@@ -14,6 +14,10 @@ const Available = false
 // SDK is the GStreamer backend; in this build it cannot be made.
 type SDK struct{}
 
+// Validate returns nil: a build without GStreamer refuses the backend by
+// name, not by its options.
+func (Options) Validate() error { return nil }
+
 // New returns ErrUnavailable: this build has no GStreamer.
 func New(Options) (*SDK, error) { return nil, ErrUnavailable }
 
