@@ -4,14 +4,19 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/earshot/earshot/ingest/internal/bufpool"
 	"github.com/earshot/earshot/ingest/sdk"
 )
 
 // packet is one frame copied out of the SDK callback. Packets are pooled per
-// stream and their buffers reused, so the handoff allocates nothing in
-// steady state.
+// stream; their payload buffers are lent by the supervisor's pool, shared by
+// every stream, from put until the worker releases the packet, so that a
+// stream holds buffers only for the packets queued or being processed. The
+// handoff allocates nothing in steady state.
 type packet struct {
+	// data is the payload, *buf; both are nil in a free packet.
 	data    []byte
+	buf     *[]byte
 	ts      uint32
 	seq     uint16
 	marker  bool
@@ -32,10 +37,13 @@ type packet struct {
 // waits, once per burst rather than per packet, and the worker takes every
 // packet queued per wake-up. Packets go back to the producer through a
 // second ring and are reused; they are made as the queue first needs them,
-// so a stream whose worker keeps up holds a few, not HandoffLen.
+// so a stream whose worker keeps up holds a few, not HandoffLen. Their
+// payload buffers go back to bufs as they are released: a drained handoff
+// holds packet headers (~100 bytes each), no payload.
 type handoff struct {
 	queue, free spsc
-	made        int // packets made so far, at most len(queue.ring); producer's
+	bufs        *bufpool.Pool // shared by the streams
+	made        int           // packets made so far, at most len(queue.ring); producer's
 	// parked says the consumer waits on wake, or is about to.
 	parked atomic.Bool
 	wake   chan struct{} // capacity 1
@@ -71,8 +79,11 @@ func (r *spsc) pop() *packet {
 	return p
 }
 
-func newHandoff(n int) *handoff {
-	return &handoff{queue: spsc{ring: make([]*packet, n)}, free: spsc{ring: make([]*packet, n)}, wake: make(chan struct{}, 1)}
+// newHandoff returns a handoff of n packets whose payload buffers come from
+// bufs.
+func newHandoff(n int, bufs *bufpool.Pool) *handoff {
+	return &handoff{queue: spsc{ring: make([]*packet, n)}, free: spsc{ring: make([]*packet, n)}, bufs: bufs,
+		wake: make(chan struct{}, 1)}
 }
 
 // put copies f into a free packet and queues it; notify then wakes the
@@ -88,7 +99,8 @@ func (h *handoff) put(f *sdk.Frame, dropped uint64) bool {
 		p = new(packet)
 		h.made++
 	}
-	p.data = append(p.data[:0], f.Data...)
+	p.buf = h.bufs.Copy(f.Data)
+	p.data = *p.buf
 	p.ts, p.seq, p.marker, p.ssrc = f.Timestamp, f.Seq, f.Marker, f.SSRC
 	p.arrival, p.ntp = f.Arrival, f.NTP
 	p.dropped, p.sdkDropped, p.sdkDropReason = dropped, f.Dropped, f.DropReason
@@ -118,8 +130,13 @@ func (h *handoff) capacity() int { return len(h.queue.ring) }
 // with release once processed.
 func (h *handoff) take() *packet { return h.queue.pop() }
 
-// release gives p back to the producer.
-func (h *handoff) release(p *packet) { h.free.push(p) }
+// release gives p's buffer back to the pool and p to the producer; the
+// consumer must not read p.data afterwards.
+func (h *handoff) release(p *packet) {
+	h.bufs.Put(p.buf)
+	p.buf, p.data = nil, nil
+	h.free.push(p)
+}
 
 // park marks the consumer as waiting and reports whether it may wait on
 // wake: false if a packet came in meanwhile (the consumer then stays

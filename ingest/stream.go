@@ -99,7 +99,7 @@ func newStream(sup *Supervisor, cfg StreamConfig) *stream {
 		log:   sup.cfg.Logger.With("stream", cfg.ID),
 		url:   sdk.Redact(cfg.URL),
 		tr:    tr,
-		hand:  newHandoff(sup.cfg.HandoffLen),
+		hand:  newHandoff(sup.cfg.HandoffLen, &sup.bufs),
 		state: StateConnecting,
 	}
 	st.tl = newTimeline(timelineConfig{

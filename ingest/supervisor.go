@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/earshot/earshot/ingest/internal/bufpool"
 	"github.com/earshot/earshot/ingest/sdk"
 	"github.com/earshot/earshot/sink"
 	"github.com/earshot/earshot/sink/schema"
@@ -60,6 +61,8 @@ type Supervisor struct {
 	// otherwise (test sinks keep their records): chunks get new buffers.
 	allocPCM func(n int) []byte
 	diag     *diagnostics
+	// bufs lends the streams' handoffs their packets' payload buffers.
+	bufs bufpool.Pool
 
 	// gortsplib is set by Run before any stream starts, read-only
 	// afterwards. gst starts when a stream first needs it.

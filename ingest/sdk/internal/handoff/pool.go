@@ -6,6 +6,8 @@ import (
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+
+	"github.com/earshot/earshot/ingest/internal/bufpool"
 )
 
 // DefaultWorkers is the default size of a pool.
@@ -28,8 +30,15 @@ type servable interface {
 
 // Pool is a fixed set of workers serving ready queues in FIFO order. A
 // queue is on the ready list at most once (Queue.scheduled), so the list
-// holds at most one entry per queue.
+// holds at most one entry per queue. It also lends its queues the buffers
+// of the frames they hold.
 type Pool struct {
+	// bufs lends the payload buffers: a queue takes one in Push and gives
+	// it back once the frame's callback has returned, so that the handles
+	// together hold the buffers of the frames in flight, not 8 or more per
+	// handle for its whole life.
+	bufs bufpool.Pool
+
 	mu      sync.Mutex
 	cond    *sync.Cond
 	ready   ring

@@ -30,15 +30,18 @@ const PoisonByte = 0xDB
 
 // initialSlots is the queue's first allocation; it doubles up to its bound.
 // A read burst after PLAY, with reads coalesced every 60 ms, is 3 frames of
-// 20 ms (6 of 10 ms): 8 slots of ~380 bytes hold it, where 16 kept ~3 KiB
-// per stream that no burst used.
+// 20 ms (6 of 10 ms): 8 slots hold it. A slot is a header of ~80 bytes
+// (frame, buffer pointer, drop count); its payload buffer is lent by the
+// Pool only while the slot holds a frame, so a drained queue holds none
+// (it kept 8 of ~380 bytes, ~4.4 KiB per stream, when each slot owned one).
 const initialSlots = 8
 
 // shrinkAfter is how many times a grown queue drains, never holding more
 // than initialSlots/2 frames meanwhile, before it gives its slots back
 // (~10–20 s at 25–50 bursts a second): a backlog after a pause, such as the
-// first read after PLAY, grows a queue to 16 to 64 slots of ~380 bytes that
-// would otherwise be kept for the life of the stream.
+// first read after PLAY, grows a queue to 16 to 64 slot headers that would
+// otherwise be kept for the life of the stream (their buffers went back to
+// the Pool as the backlog drained).
 const shrinkAfter = 512
 
 // Config configures a Queue. F is the backend's frame type, S its status
@@ -64,17 +67,19 @@ type Config[F, S any] struct {
 	// turn's Batch is spent): once per burst, after the burst's callbacks.
 	BurstEnd func()
 	// Poison overwrites each frame's bytes with PoisonByte once Deliver
-	// returns.
+	// returns, before the buffer goes back to the Pool.
 	Poison bool
 	// Labels, if set, are the pprof labels of the worker while it serves
 	// the queue.
 	Labels context.Context
 }
 
-// slot is one queued frame; its buffer is reused.
+// slot is one queued frame. buf, lent by the Pool, holds its payload from
+// Push until the worker takes the frame for delivery (it then owns the
+// buffer and gives it back after the callback); nil in a free slot.
 type slot[F any] struct {
 	frame      F
-	buf        []byte
+	buf        *[]byte
 	dropped    uint64
 	dropReason string
 }
@@ -142,7 +147,7 @@ func (q *Queue[F, S]) Push(payload []byte, f *F) (dropped bool) {
 		q.grow()
 	}
 	s := &q.slots[(q.head+q.count)%len(q.slots)]
-	s.buf = append(s.buf[:0], payload...)
+	s.buf = q.pool.bufs.Copy(payload)
 	s.frame = q.incoming
 	s.dropped, q.droppedRun = q.droppedRun, 0
 	s.dropReason, q.dropReason = q.dropReason, ""
@@ -291,7 +296,11 @@ func (q *Queue[F, S]) serve() (more bool) {
 			q.mu.Unlock()
 			return false
 		}
+		// The worker takes the slot's buffer: from here on it alone
+		// holds it (Close gives back only the buffers still in slots),
+		// until it gives it back below, after the callback.
 		sl := q.slots[q.head]
+		q.slots[q.head].buf = nil
 		q.mu.Unlock()
 
 		// The slot cannot be reused while it is counted: Push writes
@@ -299,16 +308,20 @@ func (q *Queue[F, S]) serve() (more bool) {
 		// copy of the frame, which it may write.
 		q.cur = sl.frame
 		delivered = true
-		if q.cfg.Deliver(&q.cur, sl.buf, sl.dropped, sl.dropReason) {
+		data := *sl.buf
+		if q.cfg.Deliver(&q.cur, data, sl.dropped, sl.dropReason) {
 			q.frames.Add(1)
 		} else {
 			q.dropped.Add(1)
 		}
 		if q.cfg.Poison {
-			for i := range sl.buf {
-				sl.buf[i] = PoisonByte
+			for i := range data {
+				data[i] = PoisonByte
 			}
 		}
+		q.pool.bufs.Put(sl.buf)
+		var zero F
+		q.cur = zero // Deliver may have kept data in it
 
 		q.mu.Lock()
 		if !q.closed {
@@ -338,7 +351,19 @@ func (q *Queue[F, S]) Close() {
 	q.statuses = nil
 	q.mu.Unlock()
 	q.busy.Lock()
-	//lint:ignore SA2001 the lock is taken only to wait for an in-flight callback
+	// No worker serves q any more (serve finds it closed): the buffers
+	// still in slots, of frames never delivered, go back to the Pool. The
+	// one of a frame in delivery when Close began was given back by its
+	// worker.
+	q.mu.Lock()
+	for i := range q.slots {
+		if b := q.slots[i].buf; b != nil {
+			q.slots[i].buf = nil
+			q.pool.bufs.Put(b)
+		}
+	}
+	q.slots, q.head = nil, 0
+	q.mu.Unlock()
 	q.busy.Unlock()
 }
 

@@ -1,0 +1,25 @@
+package bufpool
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestLargeBuffersAreNotKept: a buffer above MaxCap, once given back, is
+// never lent again: one large frame must not keep its buffer for good.
+func TestLargeBuffersAreNotKept(t *testing.T) {
+	var p Pool
+	large := p.Copy(make([]byte, 64<<10))
+	p.Put(large)
+	small := []byte{1, 2, 3}
+	for range 8 {
+		b := p.Copy(small)
+		if b == large || cap(*b) > MaxCap {
+			t.Fatalf("a %d-byte copy got a buffer of %d bytes, want at most %d", len(small), cap(*b), MaxCap)
+		}
+		if !bytes.Equal(*b, small) {
+			t.Fatalf("copy = %v, want %v", *b, small)
+		}
+		p.Put(b)
+	}
+}
