@@ -39,7 +39,7 @@ type packet struct {
 // second ring and are reused; they are made as the queue first needs them,
 // so a stream whose worker keeps up holds a few, not HandoffLen. Their
 // payload buffers go back to bufs as they are released: a drained handoff
-// holds packet headers (~100 bytes each), no payload.
+// holds packets (128 bytes each), no payload.
 type handoff struct {
 	queue, free spsc
 	bufs        *bufpool.Pool // shared by the streams
