@@ -251,6 +251,27 @@ type MemoryConfig struct {
 	// At 100 streams that is ~11 MiB less PSS. Negative turns it off. It
 	// defaults to 10 s.
 	TrimBinaryAfter time.Duration `yaml:"trim_binary_after"`
+	// GCPercent is the garbage collector's target (Go's GOGC): after a
+	// collection the heap may grow by this percentage of what was live
+	// (goroutine stacks included) before the next one. Most of earshot's
+	// memory is per stream, so this headroom is a per-stream cost: 50
+	// rather than Go's 100 takes ~35 KiB off each stream for a little
+	// more CPU (docs/performance.md, part 12). Between 10 and 1000. It
+	// defaults to 50, unless the GOGC environment variable is set, which
+	// then applies.
+	GCPercent int `yaml:"gc_percent"`
+}
+
+// defaultGCPercent is memory.gc_percent's default.
+const defaultGCPercent = 50
+
+// gcPercent returns the GOGC that earshot run sets, or 0 to leave Go's
+// (memory.gc_percent unset and GOGC in the environment).
+func (m MemoryConfig) gcPercent() int {
+	if m.GCPercent == 0 && os.Getenv("GOGC") != "" {
+		return 0
+	}
+	return cmp.Or(m.GCPercent, defaultGCPercent)
 }
 
 // trimAfter returns memory.trim_binary_after, 0 when off.
@@ -392,6 +413,9 @@ func (c *Config) Validate() error {
 	ic := c.ingestConfig(nil)
 	if err := ic.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if p := c.Memory.GCPercent; p != 0 && (p < 10 || p > 1000) {
+		errs = append(errs, fmt.Errorf("memory.gc_percent %d is not between 10 and 1000", p))
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":

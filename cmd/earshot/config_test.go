@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,11 +111,13 @@ kafka: {brokers: ["nohostport"], topic: "bad topic!", acks: most}
 output: {sample_rate: 44100, chunk: 3s}
 sdk: {workers: -2}
 log: {level: loud, format: xml}
+memory: {gc_percent: 5}
 streams:
   - {id: a, url: "rtsp://u:topsecret@cam/1"}
   - {id: a, url: "http://u:topsecret@cam/2", transport: sctp}
   - {id: "bad id", url: ""}
 `, []string{"nohostport", `"bad topic!"`, "most", "sample rate 44100", "chunk 3s", "Workers", "log.level", "log.format",
+		"memory.gc_percent 5 is not between 10 and 1000",
 		`duplicate id "a"`, "scheme must be rtsp", "sctp", `id "bad id"`, "url is empty"}},
 	{"bad profiling and log options", `
 kafka: {brokers: [a:1], topic: t}
@@ -212,5 +215,25 @@ func TestAdminListenersAccepted(t *testing.T) {
 		if got := c.admin.exposed(); got != c.exposed {
 			t.Errorf("%s: exposed %v, want %v", c.name, got, c.exposed)
 		}
+	}
+}
+
+// TestMemoryGCPercent: memory.gc_percent defaults to 50, unless the
+// environment sets GOGC, which then applies (0: leave Go's); a value in
+// the file wins over both.
+func TestMemoryGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		cfg, env, want int
+	}{{0, 0, 50}, {0, 80, 0}, {200, 0, 200}, {200, 80, 200}} {
+		t.Run(fmt.Sprintf("config %d GOGC %d", tc.cfg, tc.env), func(t *testing.T) {
+			if tc.env != 0 {
+				t.Setenv("GOGC", strconv.Itoa(tc.env))
+			} else {
+				t.Setenv("GOGC", "")
+			}
+			if got := (MemoryConfig{GCPercent: tc.cfg}).gcPercent(); got != tc.want {
+				t.Errorf("got %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

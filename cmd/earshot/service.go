@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 
@@ -45,6 +47,8 @@ type service struct {
 	streams  []ingest.StreamConfig
 	// trimAfter is when Run trims the executable's pages, 0 for never.
 	trimAfter time.Duration
+	// gcPercent is the GOGC Run sets while it runs, 0 to leave Go's.
+	gcPercent int
 }
 
 func newService(c *Config, log *slog.Logger) (*service, error) {
@@ -111,7 +115,7 @@ func newService(c *Config, log *slog.Logger) (*service, error) {
 		ready.fleet = func() error { return fleetReady(member.Stats()) }
 	}
 	problems := &problemSummary{stats: sup.Stats, interval: c.Log.summaryInterval(), log: log}
-	return &service{log: log, writer: w, sup: sup, admin: admin, console: con, problems: problems, prof: newProfiler(c.Profiling, log), member: member, streams: regStreams, trimAfter: c.Memory.trimAfter()}, nil
+	return &service{log: log, writer: w, sup: sup, admin: admin, console: con, problems: problems, prof: newProfiler(c.Profiling, log), member: member, streams: regStreams, trimAfter: c.Memory.trimAfter(), gcPercent: c.Memory.gcPercent()}, nil
 }
 
 // AdminAddr returns the admin listener's address, "" when it is off.
@@ -122,11 +126,23 @@ func (s *service) AdminAddr() string {
 	return s.admin.Addr()
 }
 
+// gcPercentText is the GOGC Run sets, for the log: a number, or "GOGC=…"
+// when the environment's applies.
+func (s *service) gcPercentText() string {
+	if s.gcPercent == 0 {
+		return "GOGC=" + os.Getenv("GOGC")
+	}
+	return strconv.Itoa(s.gcPercent)
+}
+
 // Run pulls until ctx is done, then drains. It returns an error wrapping
 // errTopicMissing, without pulling, if the topic does not exist; otherwise
 // the writer's Close error (a *sink.UndeliveredError when records were left
 // in the spool or lost).
 func (s *service) Run(ctx context.Context) error {
+	if s.gcPercent > 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(s.gcPercent))
+	}
 	if s.prof != nil {
 		if err := s.prof.Start(); err != nil {
 			s.log.Error("continuous profiling off", "err", err)
