@@ -210,7 +210,7 @@ func capsFields(caps *C.GstCaps) map[string]string {
 			continue
 		}
 		fields[C.GoString(name)] = C.GoString(v)
-		C.g_free(C.gpointer(v))
+		C.es_g_free(C.gpointer(v))
 	}
 	return fields
 }

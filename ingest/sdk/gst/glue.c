@@ -1,14 +1,16 @@
 //go:build gstreamer
 
+// gstload.h comes first: it includes GStreamer's headers after making
+// their inline unref functions plain declarations.
+#include "gstload.h"
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <gst/rtp/gstrtpbuffer.h>
-#include <gst/rtp/gstrtcpbuffer.h>
-#include <gio/gio.h>
-#include <gst/rtsp/gstrtspmessage.h>
 #include "glue.h"
 #include "_cgo_export.h"
+
+int es_load(char *err, size_t n) { return gstl_load(err, n) == 0; }
 
 int es_init(void) {
 	GError *err = NULL;
@@ -134,7 +136,8 @@ static gboolean on_accept_certificate(GstElement *src, GTlsConnection *conn, GTl
 // on_manager_pad watches the RTCP rtspsrc feeds rtpbin, so that a source
 // that keeps reporting while its audio stopped is told apart.
 static void on_manager_pad(GstElement *manager, GstPad *pad, gpointer ud) {
-	if (GST_PAD_DIRECTION(pad) == GST_PAD_SINK && g_str_has_prefix(GST_PAD_NAME(pad), "recv_rtcp_sink")) {
+	static const char rtcp_sink[] = "recv_rtcp_sink";
+	if (GST_PAD_DIRECTION(pad) == GST_PAD_SINK && strncmp(GST_PAD_NAME(pad), rtcp_sink, sizeof rtcp_sink - 1) == 0) {
 		gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, on_rtcp, ud, NULL);
 	}
 }
@@ -190,7 +193,7 @@ static GstBusSyncReply on_bus(GstBus *bus, GstMessage *m, gpointer ud) {
 esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *pw,
 	int protocols, int latency_ms, guint64 tcp_timeout_us, guint64 udp_timeout_us, int tls_insecure,
 	GTlsDatabase *tls_database) {
-	esPipe *p = g_new0(esPipe, 1);
+	esPipe *p = calloc(1, sizeof *p);
 	p->pipeline = gst_pipeline_new(NULL);
 	p->src = gst_element_factory_make("rtspsrc", NULL);
 	p->sink = gst_element_factory_make("appsink", NULL);
@@ -198,7 +201,7 @@ esPipe *es_new(uintptr_t h, const char *location, const char *user, const char *
 		if (p->src) gst_object_unref(p->src);
 		if (p->sink) gst_object_unref(p->sink);
 		if (p->pipeline) gst_object_unref(p->pipeline);
-		g_free(p);
+		free(p);
 		return NULL;
 	}
 	g_object_set(p->src, "location", location, "protocols", protocols, "latency", latency_ms,
@@ -239,6 +242,10 @@ GTlsDatabase *es_tls_database(const char *path) {
 
 void es_unref(gpointer obj) { g_object_unref(obj); }
 
+void es_g_free(gpointer mem) { g_free(mem); }
+
+void es_deinit(void) { gst_deinit(); }
+
 int es_play(esPipe *p) {
 	return gst_element_set_state(p->pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE;
 }
@@ -251,7 +258,7 @@ void es_free(esPipe *p) {
 	gst_bus_set_sync_handler(bus, NULL, NULL, NULL);
 	gst_object_unref(bus);
 	gst_object_unref(p->pipeline);
-	g_free(p);
+	free(p);
 }
 
 int es_structure_n(GstCaps *caps) {
@@ -262,7 +269,7 @@ const char *es_structure_field(GstCaps *caps, int i) {
 	return gst_structure_nth_field_name(gst_caps_get_structure(caps, 0), i);
 }
 
-// es_structure_value returns the field as text, to be freed with g_free.
+// es_structure_value returns the field as text, to be freed with es_g_free.
 char *es_structure_value(GstCaps *caps, const char *name) {
 	const GValue *v = gst_structure_get_value(gst_caps_get_structure(caps, 0), name);
 	if (v == NULL) return NULL;

@@ -25,7 +25,14 @@ void es_free(esPipe *p);
 int es_structure_n(GstCaps *caps);
 const char *es_structure_field(GstCaps *caps, int i);
 char *es_structure_value(GstCaps *caps, const char *name);
+// es_load loads GStreamer's libraries (gstload.h): it returns 1, or 0
+// with the reason in err. Nothing else may be called before it succeeds.
+int es_load(char *err, size_t n);
 int es_init(void);
+// es_g_free and es_deinit are g_free and gst_deinit for Go, which cannot
+// call through the table's pointers.
+void es_g_free(gpointer mem);
+void es_deinit(void);
 // es_call_cost calls goNoop n times from a new C thread and stores each
 // call's duration in ns in out; out[0] is the thread's first call.
 int es_call_cost(int n, int64_t *out);

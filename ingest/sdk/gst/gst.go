@@ -4,6 +4,7 @@ package gst
 
 /*
 #cgo pkg-config: gstreamer-1.0 gstreamer-app-1.0 gstreamer-rtp-1.0 gstreamer-rtsp-1.0 gio-2.0
+#cgo linux LDFLAGS: -Wl,--as-needed
 #include <stdlib.h>
 #include "glue.h"
 */
@@ -38,10 +39,18 @@ const Available = true
 // defaultTimeout is sdk.OpenOptions.Timeout's default.
 const defaultTimeout = 10 * time.Second
 
-var (
-	initOnce sync.Once
-	initErr  error
-)
+// start loads GStreamer's libraries and initialises GStreamer, once per
+// process; a failure is not retried.
+var start = sync.OnceValue(func() error {
+	var reason [512]C.char
+	if C.es_load(&reason[0], C.size_t(len(reason))) == 0 {
+		return fmt.Errorf("%w: %s", ErrLibrariesUnavailable, C.GoString(&reason[0]))
+	}
+	if C.es_init() == 0 {
+		return errors.New("gst: gst_init failed")
+	}
+	return nil
+})
 
 // SDK owns the callback workers and every open handle.
 type SDK struct {
@@ -60,20 +69,17 @@ type SDK struct {
 	rootsErr  error
 }
 
-// New initialises GStreamer (once per process), validates opts and starts
-// the callback workers.
+// New validates opts, loads GStreamer's libraries and initialises GStreamer
+// (once per process) and starts the callback workers. If the libraries
+// cannot be loaded, it returns an error wrapping ErrLibrariesUnavailable
+// with the dynamic loader's reason, as does every later call.
 func New(opts Options) (*SDK, error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("gst options: %w", err)
 	}
-	initOnce.Do(func() {
-		if C.es_init() == 0 {
-			initErr = errors.New("gst: gst_init failed")
-		}
-	})
-	if initErr != nil {
-		return nil, initErr
+	if err := start(); err != nil {
+		return nil, err
 	}
 	return &SDK{opts: opts, pool: handoff.NewPool(opts.Workers, nil)}, nil
 }
@@ -470,4 +476,4 @@ func atoiField(s string) (int, error) {
 // deinit releases GStreamer's global state, after which no SDK can be
 // made in this process; GStreamer's leaks tracer reports at that point.
 // Only the leak test's child process calls it.
-func deinit() { C.gst_deinit() }
+func deinit() { C.es_deinit() }

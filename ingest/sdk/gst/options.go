@@ -9,6 +9,12 @@ import (
 // ErrUnavailable is returned by New in a build without the "gstreamer" tag.
 var ErrUnavailable = errors.New("the gstreamer backend is not in this build (build with -tags gstreamer and GStreamer 1.22 development packages; make does)")
 
+// ErrLibrariesUnavailable is wrapped by the error of New, in a build with
+// the "gstreamer" tag, when GStreamer's libraries (libgstreamer-1.0.so.0,
+// libgstapp, libgstrtp, GIO, GObject, GLib), which it loads on its first
+// call, cannot be loaded; the error adds the dynamic loader's reason.
+var ErrLibrariesUnavailable = errors.New("GStreamer's libraries could not be loaded")
+
 // Options configure the backend. The zero value is usable.
 type Options struct {
 	// Workers is the number of callback workers shared by all handles.
