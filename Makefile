@@ -10,7 +10,9 @@ GO          ?= go
 # chromium runs the console's browser test (cmd/earshot, through chromedp);
 # ffmpeg is what `earshot loadtest --compare ffmpeg` (and its test) compares with.
 # GStreamer 1.22 for the gstreamer backend (ingest/sdk/gst, build tag
-# gstreamer): rtspsrc and appsink, and the plugins rtspsrc loads; GStreamer's
+# gstreamer): headers at build time, the libraries dlopened when the backend
+# starts (ingest/sdk/gst/gstload.h); rtspsrc and appsink, and the plugins
+# rtspsrc loads; GStreamer's
 # RTSP server, encoders and payloaders (through python3-gi) are the
 # independent server of ingest's interop suite (TestInteropGStreamer).
 APT_PACKAGES = libopus-dev libopusfile-dev libavcodec-dev libavutil-dev pkg-config gcc kcat chromium ffmpeg \

@@ -3,6 +3,9 @@
 package ingest_test
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -45,6 +48,53 @@ func TestGStreamerStartsWhenAStreamFirstNeedsIt(t *testing.T) {
 	})
 	if !ingest.GStreamerStarted(sup) {
 		t.Fatal("stream b flowed, but GStreamer did not start")
+	}
+}
+
+// TestGStreamerLibrariesThatCannotBeLoaded runs in a child process whose
+// libgstreamer-1.0.so.0 is an empty file, which the dynamic loader refuses:
+// Run fails with its reason when a configured stream uses GStreamer; a
+// stream added later fails with it, and the gortsplib stream flows on.
+func TestGStreamerLibrariesThatCannotBeLoaded(t *testing.T) {
+	if !testkit.InChild(t, "LD_LIBRARY_PATH="+testkit.UnloadableLibrary(t, "libgstreamer-1.0.so.0")) {
+		return
+	}
+	srv := loadtesttest.Cameras(t, "pcmu-a", "pcmu-b")
+	a := ingest.StreamConfig{ID: "a", URL: srv.URL("pcmu-a"), Transport: "tcp"}
+	b := ingest.StreamConfig{ID: "b", URL: srv.URL("pcmu-b"), Transport: "tcp", Backend: ingest.BackendGStreamer}
+	// The loader names the file it refused: the parent's.
+	refused := filepath.Join(os.Getenv("LD_LIBRARY_PATH"), "libgstreamer-1.0.so.0")
+	want := gst.ErrLibrariesUnavailable.Error() + ": " + refused + ": file too short"
+
+	sup, err := ingest.New(ingest.Config{Streams: []ingest.StreamConfig{a, b}}, newMemSink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.Run(t.Context()); !errors.Is(err, gst.ErrLibrariesUnavailable) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Run with a GStreamer stream = %v, want %q", err, want)
+	}
+
+	ms := newMemSink()
+	sup, err = ingest.New(ingest.Config{Streams: []ingest.StreamConfig{a}}, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSupervisor(t, sup)
+	ms.await(t, "audio of the gortsplib stream", func(r schema.Record) bool {
+		return r.Stream == "a" && r.Kind == schema.KindAudio
+	})
+	if err := sup.Add(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, waitTimeout, "stream b to fail with "+want, func() bool {
+		st, err := sup.StreamStats("b")
+		return err == nil && strings.Contains(st.LastError, want)
+	})
+	if ingest.GStreamerStarted(sup) {
+		t.Error("GStreamer started without its libraries")
+	}
+	if st, err := sup.StreamStats("a"); err != nil || st.State != ingest.StateStreaming {
+		t.Errorf("stream a: %+v, %v; want it streaming on", st, err)
 	}
 }
 

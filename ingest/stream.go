@@ -222,7 +222,13 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	st.setState(StateConnecting, nil)
 	c := newConn(&st.c)
 	redirects, _ := sdk.ParseRedirectPolicy(st.cfg.FollowRedirects) // validated
-	h, err := st.rtsp().OpenContext(ctx, st.cfg.URL, sdk.OpenOptions{
+	// The first stream pulled through GStreamer starts it here, which can
+	// fail: its libraries cannot be loaded, or gst_init fails.
+	b, err := st.backend()
+	if err != nil {
+		return false, err
+	}
+	h, err := b.OpenContext(ctx, st.cfg.URL, sdk.OpenOptions{
 		Transport:       st.tr,
 		FollowRedirects: redirects,
 		TLSConfig:       st.tls,
@@ -240,12 +246,12 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	codec, err := st.rtsp().Codec(h)
+	codec, err := b.Codec(h)
 	if err == nil {
 		err = st.tl.begin(codec, st.newEpoch())
 	}
 	if err != nil {
-		st.rtsp().Close(h)
+		b.Close(h)
 		return false, err
 	}
 	st.level.reset()

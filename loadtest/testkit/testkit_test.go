@@ -2,7 +2,10 @@ package testkit_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +85,35 @@ func TestPollReportsTheOutcome(t *testing.T) {
 	}
 	if testkit.Poll(20*time.Millisecond, func() bool { return false }) {
 		t.Error("Poll of a condition never true = true")
+	}
+}
+
+func TestInChildRunsTheTestInAChildProcessWithItsEnvironment(t *testing.T) {
+	parent := strconv.Itoa(os.Getpid())
+	if !testkit.InChild(t, "EARSHOT_TESTKIT_PARENT="+parent) {
+		return
+	}
+	switch got := os.Getenv("EARSHOT_TESTKIT_PARENT"); {
+	case got == "":
+		t.Fatal("the child has not the environment it was given")
+	case got == parent:
+		t.Fatal("the child half ran in the parent process")
+	}
+}
+
+func TestMappedFilesListsTheTestBinaryOnce(t *testing.T) {
+	self := filepath.Base(os.Args[0])
+	got := testkit.MappedFiles(t, func(name string) bool { return name == self })
+	if len(got) != 1 || got[0] != self {
+		t.Errorf("MappedFiles = %v, want [%s]: the executable is mapped (several times)", got, self)
+	}
+}
+
+func TestUnloadableLibraryIsAnEmptyFileOfThatName(t *testing.T) {
+	dir := testkit.UnloadableLibrary(t, "libnothing.so.0")
+	fi, err := os.Stat(filepath.Join(dir, "libnothing.so.0"))
+	if err != nil || fi.Size() != 0 {
+		t.Errorf("UnloadableLibrary: %v, %v; want an empty file", fi, err)
 	}
 }
 

@@ -14,4 +14,6 @@
 //
 // The backend needs GStreamer 1.22 and is built with the build tag
 // "gstreamer" (make sets it); without the tag New returns ErrUnavailable.
+// The libraries are not linked: the first New loads them (gstload.h), and
+// returns an error wrapping ErrLibrariesUnavailable if it cannot.
 package gst

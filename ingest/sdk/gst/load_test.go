@@ -6,21 +6,17 @@ import (
 	"debug/elf"
 	"errors"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-)
 
-// loadChildEnv makes the test binary run a loading test's child half.
-const loadChildEnv = "EARSHOT_GST_LOAD_CHILD"
+	"github.com/earshot/earshot/loadtest/testkit"
+)
 
 // TestGStreamerIsLoadedOnFirstNew runs in a child process, which starts
 // with no GStreamer or GLib library mapped and maps them on New (issue 14).
 func TestGStreamerIsLoadedOnFirstNew(t *testing.T) {
-	if os.Getenv(loadChildEnv) != "1" {
-		runChild(t)
+	if !testkit.InChild(t) {
 		return
 	}
 	if libs := gstMapped(t); len(libs) > 0 {
@@ -44,12 +40,7 @@ func TestGStreamerIsLoadedOnFirstNew(t *testing.T) {
 // libgstreamer-1.0.so.0 is an empty file: New fails, every time, with the
 // dynamic loader's reason, and the process goes on.
 func TestNewReportsLibrariesThatCannotBeLoaded(t *testing.T) {
-	if os.Getenv(loadChildEnv) != "1" {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "libgstreamer-1.0.so.0"), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		runChild(t, "LD_LIBRARY_PATH="+dir)
+	if !testkit.InChild(t, "LD_LIBRARY_PATH="+testkit.UnloadableLibrary(t, "libgstreamer-1.0.so.0")) {
 		return
 	}
 	for range 2 {
@@ -90,43 +81,9 @@ func TestNoGStreamerSymbolIsLinked(t *testing.T) {
 	}
 }
 
-// runChild runs the calling test alone in a child process of the test
-// binary, with loadChildEnv set and env, and fails if the child did not
-// pass it.
-func runChild(t *testing.T, env ...string) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(append(os.Environ(), loadChildEnv+"=1"), env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("child did not run the test:\n%s", out)
-	}
-}
-
 // gstMapped returns the names of the GStreamer and GLib files mapped into
 // the process, sorted.
-func gstMapped(tb testing.TB) []string {
-	tb.Helper()
-	maps, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var libs []string
-	for l := range strings.Lines(string(maps)) {
-		f := strings.Fields(l)
-		if len(f) < 6 {
-			continue
-		}
-		if name := filepath.Base(f[5]); gstLibrary(name) && !slices.Contains(libs, name) {
-			libs = append(libs, name)
-		}
-	}
-	slices.Sort(libs)
-	return libs
-}
+func gstMapped(t testing.TB) []string { return testkit.MappedFiles(t, gstLibrary) }
 
 // gstLibrary reports whether a library file or soname is GStreamer's or
 // GLib's.
