@@ -255,8 +255,9 @@ type MemoryConfig struct {
 	// collection the heap may grow by this percentage of what was live
 	// (goroutine stacks included) before the next one. Most of earshot's
 	// memory is per stream, so this headroom is a per-stream cost: 50
-	// rather than Go's 100 takes ~35 KiB off each stream for a little
-	// more CPU (docs/performance.md, part 12). Between 10 and 1000. It
+	// rather than Go's 100 takes 30–55 KiB off each stream at 100 streams
+	// for 5–10% more CPU (docs/performance.md, part 12); a deployment
+	// short of CPU rather than memory sets 100. Between 10 and 1000. It
 	// defaults to 50, unless the GOGC environment variable is set, which
 	// then applies.
 	GCPercent int `yaml:"gc_percent"`

@@ -142,7 +142,8 @@ func (e *fleetEnv) api(t *testing.T, id, method, path, body string, want int) {
 	c.waitLog(t, "earshot running", 1)
 	_, rest, _ := strings.Cut(c.logs.String(), "admin=")
 	addr, _, _ := strings.Cut(rest, "\n")
-	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+strings.TrimSpace(addr)+path, strings.NewReader(body))
+	addr, _, _ = strings.Cut(strings.TrimSpace(addr), " ") // the value, not the fields after it
+	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+addr+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

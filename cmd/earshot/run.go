@@ -48,7 +48,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	wg.Go(func() { reloadOnHUP(ctx, *path, cfg, svc, log) })
 	defer func() { stop(); wg.Wait() }()
 
-	log.Info("earshot running", "streams", len(cfg.Streams), "topic", cfg.Kafka.Topic, "admin", svc.AdminAddr(), "gc_percent", svc.gcPercentText())
+	log.Info("earshot running", "streams", len(cfg.Streams), "topic", cfg.Kafka.Topic, "gc_percent", svc.gcPercentText(), "admin", svc.AdminAddr())
 	return exitStatus(svc.Run(ctx), log)
 }
 
