@@ -108,10 +108,3 @@ func (st *stream) backend() (backend, error) {
 	}
 	return g, nil
 }
-
-// rtsp returns the backend of st's open handle: once a handle is open its
-// backend has started, so backend cannot fail.
-func (st *stream) rtsp() backend {
-	b, _ := st.backend()
-	return b
-}

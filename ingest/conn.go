@@ -11,9 +11,10 @@ import (
 // when the session ends, so a signal never outlives its connection: there
 // is nothing stale to drain or to tell apart by handle.
 type conn struct {
-	// h is the connection's handle; set before the conn is published
-	// (stream.cur), never changed after.
+	// h is the connection's handle and b the backend it belongs to; set
+	// before the conn is published (stream.cur), never changed after.
 	h     sdk.Handle
+	b     backend
 	start time.Time  // the session began streaming
 	disc  chan error // disconnection reported by the status callback
 	stall chan Stall // source stall found by the watchdog

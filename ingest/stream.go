@@ -256,13 +256,13 @@ func (st *stream) session(ctx context.Context) (established bool, err error) {
 	}
 	st.level.reset()
 	st.codec.Store(codec.Name)
-	c.h, c.start = h, time.Now()
+	c.h, c.b, c.start = h, b, time.Now()
 	st.cur.Store(c)
 	st.setState(StateStreaming, nil)
 	st.log.Info("stream connected", "codec", codec.Name, "rate", codec.SampleRate, "channels", codec.Channels, "epoch", st.tl.epoch)
 
 	reason, cause := st.stream(ctx, c)
-	st.endSession(h)
+	st.endSession(b, h)
 	st.drain()
 	st.tl.flush()
 	if reason == schema.ReasonShutdown || reason == schema.ReasonRemoved || reason == schema.ReasonMoved {
@@ -416,19 +416,19 @@ func (st *stream) send(r schema.Record) {
 	}
 }
 
-// endSession closes h and adds its final SDK counters, which Close returns
+// endSession closes h, of backend b, and adds its final SDK counters, which Close returns
 // after the last callback, to the stream's totals. Until they are in,
 // stats adds the counters read as the session ended (ending), which the
 // final ones cover: under mu, a session's counts are never missed nor
 // counted twice, and the totals only grow.
-func (st *stream) endSession(h sdk.Handle) {
+func (st *stream) endSession(b backend, h sdk.Handle) {
 	st.mu.Lock()
-	if hs, err := st.rtsp().Stats(h); err == nil {
+	if hs, err := b.Stats(h); err == nil {
 		st.ending = hs
 	}
 	st.cur.Store(nil)
 	st.mu.Unlock()
-	final, err := st.rtsp().Close(h) // no callback runs after this
+	final, err := b.Close(h) // no callback runs after this
 	st.mu.Lock()
 	if err == nil {
 		st.rtp.add(final)
@@ -495,7 +495,7 @@ func (st *stream) stats() StreamStats {
 	rtp.add(st.ending)
 	// A conn is stored only once the SDK is set: reading it is safe.
 	if c := st.cur.Load(); c != nil {
-		if hs, err := st.rtsp().Stats(c.h); err == nil {
+		if hs, err := c.b.Stats(c.h); err == nil {
 			rtp.add(hs)
 		}
 	}

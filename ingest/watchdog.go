@@ -129,7 +129,7 @@ func (st *stream) diagnose(now time.Time) (found Stall, late bool) {
 	if c == nil {
 		return Stall{}, late
 	}
-	hs, err := st.rtsp().Stats(c.h)
+	hs, err := c.b.Stats(c.h)
 	if err != nil {
 		return Stall{}, late // closed since
 	}
