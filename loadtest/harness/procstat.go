@@ -19,6 +19,9 @@ type procSample struct {
 	CPU time.Duration // user + system CPU time since the process started
 	RSS int64         // resident set size, bytes
 	PSS int64         // proportional set size, bytes; 0 without smaps_rollup
+	// PSSAnon is the anonymous part of PSS (heap, stacks, C heap), bytes;
+	// the rest is files mapped: the executable and its libraries.
+	PSSAnon int64
 }
 
 // readProc reads the CPU time of process pid (user + system, from
@@ -43,11 +46,12 @@ func readProc(pid int) (procSample, error) {
 	if err != nil {
 		return procSample{}, fmt.Errorf("/proc/%d/status: %w", pid, err)
 	}
-	var pss int64
+	var pss, anon int64
 	if rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
 		pss, _ = parseKB(rollup, "Pss:")
+		anon, _ = parseKB(rollup, "Pss_Anon:")
 	}
-	return procSample{At: now, CPU: cpu, RSS: rss, PSS: pss}, nil
+	return procSample{At: now, CPU: cpu, RSS: rss, PSS: pss, PSSAnon: anon}, nil
 }
 
 // parseStatCPU returns utime + stime from the contents of /proc/PID/stat.
