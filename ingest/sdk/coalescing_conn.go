@@ -63,6 +63,9 @@ func (rc *readCoalescer) dialer(dial func(ctx context.Context, network, address 
 			return nil, err
 		}
 		cc := &coalescingConn{Conn: c, rc: rc}
+		if rc.delay > 0 {
+			cc.quiet = newQuietReader(c)
+		}
 		rc.watch.dialed(cc)
 		return cc, nil
 	}
@@ -80,6 +83,10 @@ type coalescingConn struct {
 	last atomic.Int64
 	// closeOnce tells rc.watch of the first Close only.
 	closeOnce sync.Once
+	// quiet reads the socket once armed, so that packets arriving while a
+	// read waits do not signal it readable (quietReader); nil when reads
+	// do not wait or c is not a socket.
+	quiet *quietReader
 }
 
 // Close closes the connection and tells rc.watch. gortsplib calls it on
@@ -103,7 +110,15 @@ func (c *coalescingConn) Read(p []byte) (int, error) {
 			}
 		}
 	}
-	n, err := c.Conn.Read(p)
+	var (
+		n   int
+		err error
+	)
+	if armed && c.quiet != nil {
+		n, err = c.quiet.read(p)
+	} else {
+		n, err = c.Conn.Read(p)
+	}
 	if c.rc.delay > 0 {
 		if n == len(p) {
 			c.last.Store(0)
