@@ -215,6 +215,8 @@ func floorPlay(ctx context.Context, us string, decode bool, coalesce time.Durati
 	}
 	tcp := gortsplib.TransportTCP
 	c := &gortsplib.Client{
+		Scheme:    u.Scheme,
+		Host:      u.Host,
 		Transport: &tcp,
 		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
 			nc, err := (&net.Dialer{}).DialContext(ctx, network, address)
@@ -224,7 +226,7 @@ func floorPlay(ctx context.Context, us string, decode bool, coalesce time.Durati
 			return &floorConn{Conn: nc, delay: coalesce, armed: armed}, nil
 		},
 	}
-	if err := c.Start(u.Scheme, u.Host); err != nil {
+	if err := c.Start2(); err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
 	ok := false
