@@ -19,8 +19,9 @@ import (
 // goroutine was waiting on: at 100 streams, one wake-up per packet,
 // ~5,000 per second (docs/performance.md, part 13). A read still returns
 // whatever is queued, however little: the low-water mark only gates the
-// readiness signal. Below 16 KiB the kernel leaves the receive buffer and
-// window as they are (tcp_set_rcvlowat grows them for larger marks).
+// readiness signal. The kernel may raise the socket's receive-buffer limit
+// so that 16 KiB of small segments fit (tcp_set_rcvlowat): a limit, not
+// memory held.
 const quietLowat = 16 << 10
 
 // quietReader reads a TCP connection with its socket's low-water mark

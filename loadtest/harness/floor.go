@@ -108,8 +108,7 @@ func Floor(ctx context.Context, o FloorOptions, child func(urls []string) *exec.
 	if err := cmd.Start(); err != nil {
 		return FloorResult{}, fmt.Errorf("floor: start the readers: %w", err)
 	}
-	defer cmd.Wait()   //nolint:errcheck // its report is read below
-	defer stdin.Close() // the readers exit when it closes
+	defer cmd.Wait() //nolint:errcheck // its report is read below
 	lines := make(chan string)
 	go func() { // ends when the readers' stdout closes, after stdin does
 		defer close(lines)
@@ -119,6 +118,9 @@ func Floor(ctx context.Context, o FloorOptions, child func(urls []string) *exec.
 		}
 	}()
 	defer func() {
+		stdin.Close()                                                 // the readers exit when it closes, or are killed at ctx's end
+		stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() }) //nolint:errcheck // best effort
+		defer stop()
 		for range lines { // drain, so that the scanner's goroutine ends
 		}
 	}()

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"strconv"
@@ -55,5 +56,25 @@ func TestFloorMeasuresItsReaders(t *testing.T) {
 				t.Errorf("PSS %d, of which anonymous %d: want both, and files mapped too", res.PSS, res.PSSAnon)
 			}
 		})
+	}
+}
+
+// TestFloorEndsWithItsContext: a run whose context ends before the readers
+// play returns the context's error, and its readers' process is gone (the
+// test binary's goroutine check, and its end, would find them otherwise).
+func TestFloorEndsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var cmd *exec.Cmd
+	_, err := Floor(ctx, FloorOptions{Streams: 1}, func(urls []string) *exec.Cmd {
+		cmd = floorReadersCommand(false)(urls)
+		cancel()
+		return cmd
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Floor = %v, want context.Canceled", err)
+	}
+	if cmd.ProcessState == nil {
+		t.Fatal("Floor returned before its readers' process ended")
 	}
 }
