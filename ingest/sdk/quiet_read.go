@@ -68,12 +68,17 @@ func (q *quietReader) read(p []byte) (int, error) {
 		}
 		if rerr == unix.EAGAIN {
 			if q.quiet { // wait for the first byte, not for quietLowat
-				q.setMark(fd, 1)
+				if err := q.setMark(fd, 1); err != nil {
+					// Waiting now would wait for quietLowat bytes: end
+					// the connection rather than stall it.
+					n, rerr = 0, err
+					return true
+				}
 			}
 			return false // the runtime waits for readability, then calls again
 		}
 		if rerr == nil && n > 0 && !q.quiet {
-			q.setMark(fd, quietLowat)
+			q.setMark(fd, quietLowat) //nolint:errcheck // a failure turns q off; the mark is still 1
 		}
 		return true
 	})
@@ -82,20 +87,26 @@ func (q *quietReader) read(p []byte) (int, error) {
 	case err != nil:
 		return n, q.opError(err)
 	case rerr != nil:
-		return n, q.opError(os.NewSyscallError("read", rerr))
+		var se *os.SyscallError
+		if !errors.As(rerr, &se) {
+			rerr = os.NewSyscallError("read", rerr)
+		}
+		return n, q.opError(rerr)
 	case n == 0 && len(p) > 0:
 		return 0, io.EOF
 	}
 	return n, nil
 }
 
-// setMark sets the socket's SO_RCVLOWAT; a failure turns q off.
-func (q *quietReader) setMark(fd uintptr, v int) {
+// setMark sets the socket's SO_RCVLOWAT; a failure turns q off (plain
+// reads from then on) and is returned.
+func (q *quietReader) setMark(fd uintptr, v int) error {
 	if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT, v); err != nil {
 		q.off = true
-		return
+		return os.NewSyscallError("setsockopt SO_RCVLOWAT", err)
 	}
 	q.quiet = v > 1
+	return nil
 }
 
 // opError wraps err as net.TCPConn's Read does, so that callers that test
