@@ -59,7 +59,7 @@ func run(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Warmup+o.Window+time.Minute)
 	defer cancel()
-	res, err := harness.Floor(ctx, o, func(urls []string) *exec.Cmd {
+	res, err := harness.Floor(ctx, o, func(o harness.FloorOptions, urls []string) *exec.Cmd {
 		a := []string{"-readers", fmt.Sprintf("-decode=%t", o.Decode), "-coalesce", o.ReadCoalesce.String()}
 		cmd := exec.Command(self, append(a, urls...)...)
 		cmd.Stderr = os.Stderr

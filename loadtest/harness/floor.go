@@ -74,10 +74,10 @@ type FloorResult struct {
 
 // Floor serves o.Streams synthetic cameras, starts the readers in the
 // process child returns for the cameras' URLs (one that calls
-// FloorReaders with them, reporting on its stdout, and exits when its
-// stdin closes), and measures that process as the harness measures
-// earshot (readProc). ctx bounds the run.
-func Floor(ctx context.Context, o FloorOptions, child func(urls []string) *exec.Cmd) (FloorResult, error) {
+// FloorReaders with them and with o.Decode and o.ReadCoalesce, reporting
+// on its stdout, and exits when its stdin closes), and measures that
+// process as the harness measures earshot (readProc). ctx bounds the run.
+func Floor(ctx context.Context, o FloorOptions, child func(o FloorOptions, urls []string) *exec.Cmd) (FloorResult, error) {
 	o.setDefaults()
 	specs := make([]loadtest.StreamSpec, o.Streams)
 	urls := make([]string, o.Streams)
@@ -96,7 +96,7 @@ func Floor(ctx context.Context, o FloorOptions, child func(urls []string) *exec.
 		urls[i] = srv.URL(s.Name)
 	}
 
-	cmd := child(urls)
+	cmd := child(o, urls)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return FloorResult{}, fmt.Errorf("floor: %w", err)
@@ -118,7 +118,9 @@ func Floor(ctx context.Context, o FloorOptions, child func(urls []string) *exec.
 		}
 	}()
 	defer func() {
-		stdin.Close()                                                 // the readers exit when it closes, or are killed at ctx's end
+		// The readers exit when their stdin closes, or are killed at
+		// ctx's end.
+		stdin.Close()
 		stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() }) //nolint:errcheck // best effort
 		defer stop()
 		for range lines { // drain, so that the scanner's goroutine ends

@@ -12,14 +12,13 @@ import (
 )
 
 // floorReadersCommand runs this test binary as Floor's readers.
-func floorReadersCommand(decode bool) func(urls []string) *exec.Cmd {
-	return func(urls []string) *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), floorReadersEnv+"="+strings.Join(urls, " "),
-			floorReadersEnv+"_DECODE="+strconv.FormatBool(decode))
-		cmd.Stderr = os.Stderr
-		return cmd
-	}
+func floorReadersCommand(o FloorOptions, urls []string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), floorReadersEnv+"="+strings.Join(urls, " "),
+		floorReadersEnv+"_DECODE="+strconv.FormatBool(o.Decode),
+		floorReadersEnv+"_COALESCE="+o.ReadCoalesce.String())
+	cmd.Stderr = os.Stderr
+	return cmd
 }
 
 func TestFloorMeasuresItsReaders(t *testing.T) {
@@ -37,7 +36,7 @@ func TestFloorMeasuresItsReaders(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			start := time.Now()
-			res, err := Floor(ctx, o, floorReadersCommand(tc.decode))
+			res, err := Floor(ctx, o, floorReadersCommand)
 			elapsed := time.Since(start)
 			if err != nil {
 				t.Fatal(err)
@@ -49,8 +48,10 @@ func TestFloorMeasuresItsReaders(t *testing.T) {
 			if res.Packets < lo || res.Packets > hi {
 				t.Errorf("packets = %d, want %d..%d", res.Packets, lo, hi)
 			}
-			if res.CPUPerStream <= 0 || res.CPUPerStream > 1 {
-				t.Errorf("CPU per stream = %g cores, want in (0, 1]", res.CPUPerStream)
+			// /proc counts CPU time in 10 ms ticks: two light readers may
+			// spend less than one in the window.
+			if res.CPUPerStream < 0 || res.CPUPerStream > 1 {
+				t.Errorf("CPU per stream = %g cores, want in [0, 1]", res.CPUPerStream)
 			}
 			if res.PSSAnon <= 0 || res.PSS <= res.PSSAnon {
 				t.Errorf("PSS %d, of which anonymous %d: want both, and files mapped too", res.PSS, res.PSSAnon)
@@ -66,8 +67,8 @@ func TestFloorEndsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var cmd *exec.Cmd
-	_, err := Floor(ctx, FloorOptions{Streams: 1}, func(urls []string) *exec.Cmd {
-		cmd = floorReadersCommand(false)(urls)
+	_, err := Floor(ctx, FloorOptions{Streams: 1}, func(o FloorOptions, urls []string) *exec.Cmd {
+		cmd = floorReadersCommand(o, urls)
 		cancel()
 		return cmd
 	})

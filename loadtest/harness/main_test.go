@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -27,19 +28,15 @@ const floorReadersEnv = "EARSHOT_FLOOR_READERS"
 // closes, as command loadtest/floor's -readers.
 func floorReadersChild(urls []string) int {
 	decode, _ := strconv.ParseBool(os.Getenv(floorReadersEnv + "_DECODE"))
+	coalesce, _ := time.ParseDuration(os.Getenv(floorReadersEnv + "_COALESCE"))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
-		b := make([]byte, 1)
-		for {
-			if _, err := os.Stdin.Read(b); err != nil {
-				cancel()
-				return
-			}
-		}
+		io.Copy(io.Discard, os.Stdin) //nolint:errcheck // any end will do
+		cancel()
 	}()
-	if err := FloorReaders(ctx, urls, decode, 60*time.Millisecond, os.Stdout); err != nil {
+	if err := FloorReaders(ctx, urls, decode, coalesce, os.Stdout); err != nil {
 		os.Stderr.WriteString(err.Error() + "\n")
 		return 1
 	}
