@@ -193,11 +193,11 @@ func FloorReaders(ctx context.Context, urls []string, decode bool, coalesce time
 		failed  = make(chan error, 1)
 	)
 	for _, u := range urls {
-		c, err := floorPlay(ctx, u, decode, coalesce, &armed, &packets, failed)
+		closeReader, err := floorPlay(ctx, u, decode, coalesce, &armed, &packets, failed)
 		if err != nil {
 			return err
 		}
-		defer c.Close()
+		defer closeReader()
 	}
 	armed.Store(true)
 	fmt.Fprintln(out, floorPlaying)
@@ -210,9 +210,10 @@ func FloorReaders(ctx context.Context, urls []string, decode bool, coalesce time
 	return err
 }
 
-// floorPlay starts one reader.
+// floorPlay starts one reader and returns what closes it: its client,
+// then its decoder (whose C memory the client's callbacks no longer use).
 func floorPlay(ctx context.Context, us string, decode bool, coalesce time.Duration, armed *atomic.Bool,
-	packets *atomic.Uint64, failed chan<- error) (*gortsplib.Client, error) {
+	packets *atomic.Uint64, failed chan<- error) (func(), error) {
 	u, err := base.ParseURL(us)
 	if err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
@@ -233,10 +234,17 @@ func floorPlay(ctx context.Context, us string, decode bool, coalesce time.Durati
 	if err := c.Start2(); err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
+	var dec *decoder.Decoder
+	closeReader := func() {
+		c.Close()
+		if dec != nil {
+			dec.Close()
+		}
+	}
 	ok := false
 	defer func() {
 		if !ok {
-			c.Close()
+			closeReader()
 		}
 	}()
 	desc, _, err := c.Describe(u)
@@ -256,7 +264,6 @@ func floorPlay(ctx context.Context, us string, decode bool, coalesce time.Durati
 	if m == nil {
 		return nil, fmt.Errorf("floor: %s has no audio", us)
 	}
-	var dec *decoder.Decoder
 	if decode {
 		af, err := audio.Identify(audio.SDP{PayloadType: f.PayloadType(), RTPMap: f.RTPMap(), FMTP: f.FMTP()})
 		if err != nil {
@@ -285,7 +292,7 @@ func floorPlay(ctx context.Context, us string, decode bool, coalesce time.Durati
 		return nil, fmt.Errorf("floor: %w", err)
 	}
 	ok = true
-	return c, nil
+	return closeReader, nil
 }
 
 // floorConn makes each read after PLAY wait until delay after the previous
