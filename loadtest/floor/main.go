@@ -14,7 +14,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -43,16 +42,11 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *readers {
+		return harness.FloorReadersMain(fs.Args(), o.Decode, o.ReadCoalesce)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if *readers {
-		ctx, cancel := context.WithCancel(ctx)
-		go func() { // ends at stdin's end, which the parent's exit also brings
-			io.Copy(io.Discard, os.Stdin) //nolint:errcheck // any end will do
-			cancel()
-		}()
-		return harness.FloorReaders(ctx, fs.Args(), o.Decode, o.ReadCoalesce, os.Stdout)
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return err

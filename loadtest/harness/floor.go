@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"os/signal"
 	"sync/atomic"
 	"time"
 
@@ -74,8 +76,8 @@ type FloorResult struct {
 
 // Floor serves o.Streams synthetic cameras, starts the readers in the
 // process child returns for the cameras' URLs (one that calls
-// FloorReaders with them and with o.Decode and o.ReadCoalesce, reporting
-// on its stdout, and exits when its stdin closes), and measures that
+// FloorReadersMain with them and with o.Decode and o.ReadCoalesce), and
+// measures that
 // process as the harness measures earshot (readProc). ctx bounds the run.
 func Floor(ctx context.Context, o FloorOptions, child func(o FloorOptions, urls []string) *exec.Cmd) (FloorResult, error) {
 	o.setDefaults()
@@ -208,6 +210,22 @@ func FloorReaders(ctx context.Context, urls []string, decode bool, coalesce time
 	}
 	fmt.Fprintf(out, floorReport+"\n", packets.Load())
 	return err
+}
+
+// FloorReadersMain is the body of a readers' process that Floor starts:
+// FloorReaders for urls, reporting on stdout, until stdin closes (as
+// Floor does at the end of its window, and as the parent's exit does) or
+// an interrupt comes.
+func FloorReadersMain(urls []string, decode bool, coalesce time.Duration) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // ends at stdin's end, which the parent's exit also brings
+		io.Copy(io.Discard, os.Stdin) //nolint:errcheck // any end will do
+		cancel()
+	}()
+	return FloorReaders(ctx, urls, decode, coalesce, os.Stdout)
 }
 
 // floorPlay starts one reader and returns what closes it: its client,

@@ -1,10 +1,7 @@
 package harness
 
 import (
-	"context"
-	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,19 +21,12 @@ func TestMain(m *testing.M) {
 // it reads as Floor's readers (floorReadersCommand).
 const floorReadersEnv = "EARSHOT_FLOOR_READERS"
 
-// floorReadersChild is the test binary as Floor's readers: until its stdin
-// closes, as command loadtest/floor's -readers.
+// floorReadersChild is the test binary as Floor's readers, as command
+// loadtest/floor's -readers.
 func floorReadersChild(urls []string) int {
 	decode, _ := strconv.ParseBool(os.Getenv(floorReadersEnv + "_DECODE"))
 	coalesce, _ := time.ParseDuration(os.Getenv(floorReadersEnv + "_COALESCE"))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		io.Copy(io.Discard, os.Stdin) //nolint:errcheck // any end will do
-		cancel()
-	}()
-	if err := FloorReaders(ctx, urls, decode, coalesce, os.Stdout); err != nil {
+	if err := FloorReadersMain(urls, decode, coalesce); err != nil {
 		os.Stderr.WriteString(err.Error() + "\n")
 		return 1
 	}
